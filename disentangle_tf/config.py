@@ -1,0 +1,277 @@
+"""Run configuration: typed dataclasses and the one place where defaults live.
+
+A run is described by a :class:`RunConfig` made of three sections, each a dataclass:
+:class:`DataConfig`, :class:`ModelConfig` and :class:`TrainConfig`. Field names are
+unique across sections, so a configuration file is a flat mapping whose keys mirror the
+command-line options (``batch_size`` for ``--batch-size``)::
+
+    epochs: 30
+    image_size: [56, 72]
+    adversarial_weight: 0.01
+
+Unknown keys and values of the wrong type raise :class:`ConfigError` with a message that
+names the key and what was expected.
+
+Defaults follow the paper (Meng et al., 2019) and the authors' code where those are
+known; the learning rates are raised from the authors' 1e-5 so that a run of a few
+minutes on a CPU converges (see ``docs/method.rst``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import typing
+from typing import Any, Mapping
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is not what was expected."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which data set to use and how to feed it.
+
+    Args:
+        dataset: name of the data set (``"synthetic"``).
+        image_size: ``(height, width)`` the model sees.
+        batch_size: images per main training step (paper: 50).
+        flip: random left-right flips of training images (paper: yes).
+        seed: seed of data generation, shuffling, flips and weight initialisation.
+    """
+
+    dataset: str = "synthetic"
+    image_size: tuple[int, int] = (56, 72)
+    batch_size: int = 50
+    flip: bool = True
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Architecture of encoders and heads (paper, Sect. 2 and Fig. 2).
+
+    Args:
+        encoder_filters: filters of each residual block (paper: six blocks).
+        encoder_strides: stride of each residual block.
+        stem_filters: filters of the initial 3x3 convolution (authors' code: 8).
+        activation: activation inside the residual blocks.
+        feature_pooling: ``"flatten"`` (authors' code) or ``"average"`` (global
+            average pooling) to turn the last feature map into a feature vector.
+        head_units: hidden units of each classifier / adversary head.
+        l2_weight: L2 penalty on every convolution and dense kernel.
+    """
+
+    encoder_filters: tuple[int, ...] = (16, 16, 32, 32, 64, 64)
+    encoder_strides: tuple[int, ...] = (2, 1, 2, 1, 2, 1)
+    stem_filters: int = 8
+    activation: str = "leaky_relu"
+    feature_pooling: str = "flatten"
+    head_units: tuple[int, ...] = (64,)
+    l2_weight: float = 1e-5
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation of the two objectives (paper, Eq. 1 and Eq. 2).
+
+    Args:
+        epochs: passes of the main step over the training split.
+        learning_rate: Adam learning rate of encoders and classifiers.
+        adversary_learning_rate: SGD learning rate of the adversaries.
+        adversary_momentum: SGD momentum of the adversaries.
+        adversarial_weight: lambda, the weight of the adversarial term.
+        adversary_steps: adversary updates after each main update (paper: 5).
+        adversary_batches: ``"fresh"`` (each adversary step sees a new batch, as
+            the authors' code) or ``"same"`` (reuse the main batch's features).
+        adversarial_objective: what the encoders do to their adversaries:
+            ``"maximize_cross_entropy"`` (paper) or ``"uniform"`` (push the
+            adversaries' predictions towards the uniform distribution).
+        jit_compile: compile the training step with XLA.
+    """
+
+    epochs: int = 15
+    learning_rate: float = 1e-3
+    adversary_learning_rate: float = 1e-2
+    adversary_momentum: float = 0.9
+    adversarial_weight: float = 0.01
+    adversary_steps: int = 5
+    adversary_batches: str = "fresh"
+    adversarial_objective: str = "maximize_cross_entropy"
+    jit_compile: bool = False
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
+
+CHOICES = {
+    "dataset": ("synthetic",),
+    "feature_pooling": ("flatten", "average"),
+    "adversary_batches": ("fresh", "same"),
+    "adversarial_objective": ("maximize_cross_entropy", "uniform"),
+}
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The whole configuration of a training run."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """All fields as one flat mapping (the configuration-file layout)."""
+        flat: dict[str, Any] = {}
+        for section in SECTIONS:
+            for key, value in dataclasses.asdict(getattr(self, section)).items():
+                flat[key] = list(value) if isinstance(value, tuple) else value
+        return flat
+
+    @classmethod
+    def from_flat_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":
+        """Build a configuration from a flat mapping, checking keys and types.
+
+        Args:
+            values: flat mapping of field name to value; dashes in keys are read as
+                underscores. Missing keys keep their defaults.
+            source: what to call the mapping in error messages (a file name).
+
+        Raises:
+            ConfigError: for an unknown key or a value of the wrong type or range.
+        """
+        by_section: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        owner = {
+            field.name: (section, field)
+            for section, section_cls in SECTIONS.items()
+            for field in dataclasses.fields(section_cls)
+        }
+        for raw_key, value in values.items():
+            key = str(raw_key).replace("-", "_")
+            if key not in owner:
+                raise ConfigError(
+                    f"{source}: unknown key {raw_key!r}; expected one of: "
+                    + ", ".join(sorted(owner))
+                )
+            section, field = owner[key]
+            by_section[section][key] = _coerce(key, value, SECTIONS[section], source)
+        config = cls(**{s: SECTIONS[s](**kw) for s, kw in by_section.items()})
+        config.validate(source)
+        return config
+
+    def replace(self, values: Mapping[str, Any], source: str = "option") -> "RunConfig":
+        """A copy with some flat keys replaced (checked as in :meth:`from_flat_dict`)."""
+        merged = self.to_flat_dict()
+        merged.update({str(k).replace("-", "_"): v for k, v in values.items()})
+        return RunConfig.from_flat_dict(merged, source=source)
+
+    def validate(self, source: str = "config") -> None:
+        """Check ranges and choices; raise :class:`ConfigError` naming the key."""
+        flat = self.to_flat_dict()
+        for key, allowed in CHOICES.items():
+            if flat[key] not in allowed:
+                raise ConfigError(
+                    f"{source}: {key} must be one of {', '.join(allowed)}; got {flat[key]!r}"
+                )
+        positive = ("batch_size", "epochs", "stem_filters")
+        for key in positive:
+            if flat[key] < 1:
+                raise ConfigError(f"{source}: {key} must be >= 1; got {flat[key]}")
+        if flat["adversary_steps"] < 0:
+            raise ConfigError(f"{source}: adversary_steps must be >= 0; got {flat['adversary_steps']}")
+        for key in ("learning_rate", "adversary_learning_rate"):
+            if flat[key] <= 0:
+                raise ConfigError(f"{source}: {key} must be > 0; got {flat[key]}")
+        for key in ("adversarial_weight", "l2_weight", "adversary_momentum"):
+            if flat[key] < 0:
+                raise ConfigError(f"{source}: {key} must be >= 0; got {flat[key]}")
+        if len(flat["image_size"]) != 2 or min(flat["image_size"]) < 16:
+            raise ConfigError(
+                f"{source}: image_size must be two integers HEIGHT WIDTH, each >= 16; "
+                f"got {flat['image_size']}"
+            )
+        if len(flat["encoder_filters"]) != len(flat["encoder_strides"]):
+            raise ConfigError(
+                f"{source}: encoder_filters and encoder_strides must have the same length; "
+                f"got {len(flat['encoder_filters'])} and {len(flat['encoder_strides'])}"
+            )
+        downsampling = 1
+        for stride in flat["encoder_strides"]:
+            downsampling *= stride
+        if min(flat["image_size"]) < downsampling:
+            raise ConfigError(
+                f"{source}: image_size {tuple(flat['image_size'])} is smaller than the encoder's "
+                f"total stride {downsampling}; expected each side >= {downsampling}"
+            )
+
+
+def _coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
+    """Check ``value`` against the annotated type of field ``key``."""
+    hint = typing.get_type_hints(section_cls)[key]
+    origin = typing.get_origin(hint)
+    expected = _describe(hint)
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
+        item_type = typing.get_args(hint)[0]
+        items = tuple(_coerce_scalar(key, item, item_type, expected, source) for item in value)
+        args = typing.get_args(hint)
+        if args[-1] is not Ellipsis and len(items) != len(args):
+            raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
+        return items
+    return _coerce_scalar(key, value, hint, expected, source)
+
+
+def _coerce_scalar(key: str, value: Any, kind: type, expected: str, source: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        name = args[0].__name__
+        if args[-1] is Ellipsis:
+            return f"a list of {name}"
+        return f"a list of {len(args)} {name}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+
+
+def load_config_file(path: str | pathlib.Path) -> dict[str, Any]:
+    """Read a flat YAML or JSON configuration file (never executes code).
+
+    Raises:
+        ConfigError: if the file cannot be read or is not a mapping.
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+    try:
+        if path.suffix.lower() == ".json":
+            values = json.loads(text)
+        else:
+            values = yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        first_line = str(error).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML or JSON ({first_line})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of option names to values")
+    return values

@@ -1,0 +1,78 @@
+"""Dense classifier / adversary head (paper, Fig. 2)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .paper import PAPER_REFERENCE
+
+
+@keras.saving.register_keras_serializable(package="disentangle_tf")
+class DenseHead(keras.Model):
+    """Dense layers ending in class logits: ``[Dense -> BN -> ReLU] * k -> Dense``.
+
+    Used for the classifier of each task and for each adversary; an adversary has the
+    architecture of the classifier of the task whose label it predicts. The hidden
+    dense layers have no bias (batch normalisation follows them), as in the authors'
+    code. The logits layer computes in float32 so that mixed precision stays stable.
+
+    Args:
+        input_dim: size of the feature vector the head reads.
+        num_classes: number of output logits.
+        units: hidden units of each dense layer before the logits (paper: one hidden
+            layer for a two-layer head; fetal-US anatomy: two hidden layers).
+        l2_weight: L2 penalty on every dense kernel.
+        **kwargs: passed to ``keras.Model`` (``name``, ``dtype``).
+
+    Returns:
+        A functional model mapping features ``(N, input_dim)`` to logits
+        ``(N, num_classes)``.
+
+    Example:
+
+    >>> head = DenseHead(64, num_classes=3, units=(32,))
+    >>> head.output_shape
+    (None, 3)
+
+    Reference: {reference}
+    """
+
+    def __init__(self, input_dim: int, num_classes: int, units=(256,), l2_weight: float = 1e-5,
+                 **kwargs):
+        name = kwargs.pop("name", "head")
+        regularizer = keras.regularizers.L2(l2_weight) if l2_weight else None
+
+        # === Layers and functional model ===
+        features = keras.Input(shape=(int(input_dim),), name="features")
+        x = features
+        for index, width in enumerate(units):
+            x = layers.Dense(width, use_bias=False, kernel_regularizer=regularizer,
+                             name=f"dense{index}")(x)
+            x = layers.BatchNormalization(name=f"bn{index}")(x)
+            x = layers.ReLU(name=f"relu{index}")(x)
+        logits = layers.Dense(num_classes, kernel_regularizer=regularizer, dtype="float32",
+                              name="logits")(x)
+        super().__init__(inputs=features, outputs=logits, name=name, **kwargs)
+
+        # === Config ===
+        self.input_dim = int(input_dim)
+        self.num_classes = int(num_classes)
+        self.units = tuple(int(u) for u in units)
+        self.l2_weight = float(l2_weight)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "input_dim": self.input_dim,
+            "num_classes": self.num_classes,
+            "units": list(self.units),
+            "l2_weight": self.l2_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+DenseHead.__doc__ = DenseHead.__doc__.replace("{reference}", PAPER_REFERENCE)

@@ -1,0 +1,463 @@
+"""The multi-task disentangling model and its two-optimizer training step."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from . import objectives
+from .dense_head import DenseHead
+from .paper import PAPER_REFERENCE
+from .residual_encoder import ResidualEncoder
+from .task_spec import TaskSpec
+
+ADVERSARY_BATCHES = ("fresh", "same")
+
+
+def pair_name(features_task: str, label_task: str) -> str:
+    """Name of the adversary reading ``features_task`` features to predict ``label_task``."""
+    return f"{features_task}_to_{label_task}"
+
+
+def _global_average(per_example):
+    """Mean over the global batch: the per-replica sum over (local batch x replicas).
+
+    Gradients of the replicas are summed by the optimizer under ``tf.distribute``, so
+    this keeps every loss the mean over the whole global batch.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    count = ops.cast(ops.shape(per_example)[0] * replicas, per_example.dtype)
+    return ops.sum(per_example) / count
+
+
+@keras.saving.register_keras_serializable(package="disentangle_tf")
+class Disentangler(keras.Model):
+    """One encoder and classifier per task, adversaries between every pair of tasks.
+
+    For tasks ``t_1 .. t_n`` the model holds encoders ``Enc_i``, classifiers
+    ``Cls_i(Enc_i(x)) -> y_i`` and, for every ordered pair ``i != j``, an adversary
+    ``Adv_{i->j}(Enc_i(x)) -> y_j`` with the architecture of ``Cls_j``. Training
+    alternates the paper's two objectives (Sect. 2):
+
+    - Eq. 1, encoders and classifiers with the main optimizer (Adam):
+      ``sum_i CE(y_i, Cls_i) - lambda * sum_{i != j} CE(y_j, Adv_{i->j}) + L2``;
+    - Eq. 2, ``adversary_steps`` times, adversaries alone with the adversary optimizer
+      (SGD with momentum): ``sum_{i != j} CE(y_j, Adv_{i->j}) + L2``.
+
+    With one task there is no adversary and the model is the single-task baseline.
+
+    Args:
+        tasks: ordered list of :class:`TaskSpec` (or dicts with its fields).
+        input_shape: ``(height, width, channels)`` of the images.
+        encoder_filters: filters of each residual block of every encoder.
+        encoder_strides: stride of each residual block.
+        stem_filters: filters of each encoder's first convolution.
+        activation: activation inside the residual blocks.
+        feature_pooling: ``"flatten"`` or ``"average"``.
+        head_units: hidden units of a head whose task does not set its own.
+        l2_weight: L2 penalty on every kernel.
+        **kwargs: passed to ``keras.Model`` (``name``).
+
+    Returns:
+        Called on images, a dict of logits per task; with ``return_features=True``, a
+        pair ``(logits, features)`` of dicts keyed by task name.
+
+    Example:
+
+    >>> model = Disentangler(
+    ...     tasks=[TaskSpec("background", 2), TaskSpec("shape", 2)],
+    ...     input_shape=(32, 32, 1), encoder_filters=(8, 16), encoder_strides=(2, 2),
+    ...     head_units=(16,))
+    >>> model.compile(adversarial_weight=0.01, adversary_steps=5)
+    >>> sorted(model.adversary_names)
+    ['background_to_shape', 'shape_to_background']
+
+    Reference: {reference}
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec | dict],
+        input_shape: Sequence[int],
+        encoder_filters: Sequence[int] = (16, 16, 32, 32, 64, 64),
+        encoder_strides: Sequence[int] = (2, 1, 2, 1, 2, 1),
+        stem_filters: int = 8,
+        activation: str = "leaky_relu",
+        feature_pooling: str = "flatten",
+        head_units: Sequence[int] = (256,),
+        l2_weight: float = 1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        task_specs = [t if isinstance(t, TaskSpec) else TaskSpec.from_config(t) for t in tasks]
+        if not task_specs:
+            raise ValueError("tasks: expected at least one task")
+        names = [t.name for t in task_specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tasks: task names must be unique; got {names}")
+
+        # === Config ===
+        self.tasks = tuple(task_specs)
+        self.image_shape = tuple(int(d) for d in input_shape)
+        self.encoder_filters = tuple(int(f) for f in encoder_filters)
+        self.encoder_strides = tuple(int(s) for s in encoder_strides)
+        self.stem_filters = int(stem_filters)
+        self.activation = activation
+        self.feature_pooling = feature_pooling
+        self.head_units = tuple(int(u) for u in head_units)
+        self.l2_weight = float(l2_weight)
+        self.task_names = tuple(names)
+        self.adversary_pairs = tuple(itertools.permutations(range(len(names)), 2))
+        self.adversary_names = tuple(pair_name(names[i], names[j]) for i, j in self.adversary_pairs)
+
+        # === Layers (Keras functional models) ===
+        self.encoders = [
+            ResidualEncoder(
+                self.image_shape, filters=self.encoder_filters, strides=self.encoder_strides,
+                stem_filters=self.stem_filters, activation=activation,
+                feature_pooling=feature_pooling, l2_weight=l2_weight, name=f"{task.name}_encoder",
+            )
+            for task in self.tasks
+        ]
+        feature_dims = [int(encoder.output_shape[-1]) for encoder in self.encoders]
+        self.classifiers = [
+            DenseHead(dim, task.num_classes, units=self._units(task), l2_weight=l2_weight,
+                      name=f"{task.name}_classifier")
+            for dim, task in zip(feature_dims, self.tasks)
+        ]
+        self.adversaries = [
+            DenseHead(feature_dims[i], self.tasks[j].num_classes, units=self._units(self.tasks[j]),
+                      l2_weight=l2_weight, name=f"adversary_{name}")
+            for (i, j), name in zip(self.adversary_pairs, self.adversary_names)
+        ]
+
+        # === Metrics (keras.metrics trackers: fit, callbacks and TensorBoard see them) ===
+        mean = keras.metrics.Mean
+        accuracy = keras.metrics.SparseCategoricalAccuracy
+        self.encoder_loss_tracker = mean(name="encoder_loss")
+        self.adversary_loss_tracker = mean(name="adversary_loss")
+        self.task_loss_trackers = [mean(name=f"{n}_loss") for n in names]
+        self.task_accuracy_trackers = [accuracy(name=f"{n}_accuracy") for n in names]
+        self.adversary_loss_trackers = [mean(name=f"adversary_{n}_loss") for n in self.adversary_names]
+        self.adversary_accuracy_trackers = [
+            accuracy(name=f"adversary_{n}_accuracy") for n in self.adversary_names
+        ]
+        self.built = True
+        self._set_training_defaults()
+
+    def _units(self, task: TaskSpec) -> tuple[int, ...]:
+        return self.head_units if task.head_units is None else task.head_units
+
+    def _set_training_defaults(self):
+        self.adversarial_weight = 0.0
+        self.adversary_steps = 0
+        self.adversary_batches = "same"
+        self.adversarial_objective = "maximize_cross_entropy"
+        self.adversary_optimizer = None
+
+    # ------------------------------------------------------------------ forward
+    def call(self, images, training=False, return_features=False):
+        features = {t: enc(images, training=training) for t, enc in zip(self.task_names, self.encoders)}
+        logits = {
+            t: cls(features[t], training=training) for t, cls in zip(self.task_names, self.classifiers)
+        }
+        if return_features:
+            return logits, features
+        return logits
+
+    def _forward(self, images, training):
+        """Features, task logits and adversary logits, as lists in task / pair order."""
+        features = [encoder(images, training=training) for encoder in self.encoders]
+        task_logits = [cls(f, training=training) for cls, f in zip(self.classifiers, features)]
+        adversary_logits = [
+            adversary(features[i], training=training)
+            for adversary, (i, _) in zip(self.adversaries, self.adversary_pairs)
+        ]
+        return features, task_logits, adversary_logits
+
+    def predict_probabilities(self, images):
+        """Softmax probabilities per task (a dict), computed in inference mode."""
+        return {t: ops.softmax(logits, axis=-1) for t, logits in self(images, training=False).items()}
+
+    # ------------------------------------------------------------------ compile
+    def compile(
+        self,
+        optimizer="adam",
+        adversary_optimizer="sgd",
+        adversarial_weight: float = 0.01,
+        adversary_steps: int = 5,
+        adversary_batches: str = "fresh",
+        adversarial_objective: str = "maximize_cross_entropy",
+        jit_compile: bool = False,
+        steps_per_execution: int = 1,
+        run_eagerly: bool = False,
+    ):
+        """Configure the two optimizers and the adversarial game.
+
+        Args:
+            optimizer: optimizer of encoders and classifiers (Eq. 1); a string or a
+                ``keras.optimizers.Optimizer``. ``"adam"`` means
+                ``Adam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)`` (the authors'
+                betas and epsilon, a learning rate for short runs).
+            adversary_optimizer: optimizer of the adversaries (Eq. 2). ``"sgd"`` means
+                ``SGD(1e-2, momentum=0.9)``.
+            adversarial_weight: lambda of Eq. 1; 0 trains the tasks independently of
+                the adversaries (which are still trained, as probes).
+            adversary_steps: adversary updates after each main update (paper: 5).
+            adversary_batches: ``"fresh"``: each adversary step sees a new batch (the
+                authors' code); the data must then come from
+                :func:`disentangle_tf.data.make_training_dataset` (``fit`` builds it
+                itself from arrays). ``"same"``: the adversary steps reuse the
+                features of the main batch (cheaper).
+            adversarial_objective: ``"maximize_cross_entropy"`` (paper) or
+                ``"uniform"``; see :mod:`disentangle_tf.models.objectives`.
+            jit_compile: compile the training step with XLA.
+            steps_per_execution: training steps run per call of the compiled function.
+            run_eagerly: run the steps eagerly (debugging).
+        """
+        objectives.get_objective(adversarial_objective)
+        if adversary_batches not in ADVERSARY_BATCHES:
+            raise ValueError(
+                f"adversary_batches must be one of {', '.join(ADVERSARY_BATCHES)}; got {adversary_batches!r}"
+            )
+        if int(adversary_steps) < 0:
+            raise ValueError(f"adversary_steps must be >= 0; got {adversary_steps}")
+        if float(adversarial_weight) < 0:
+            raise ValueError(f"adversarial_weight must be >= 0; got {adversarial_weight}")
+        if optimizer == "adam":
+            optimizer = keras.optimizers.Adam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)
+        else:
+            optimizer = keras.optimizers.get(optimizer)
+        if adversary_optimizer == "sgd":
+            adversary_optimizer = keras.optimizers.SGD(1e-2, momentum=0.9)
+        else:
+            adversary_optimizer = keras.optimizers.get(adversary_optimizer)
+        self._compile_arguments = {
+            "optimizer": optimizer,
+            "adversary_optimizer": adversary_optimizer,
+            "adversarial_weight": float(adversarial_weight),
+            "adversary_steps": int(adversary_steps),
+            "adversary_batches": adversary_batches,
+            "adversarial_objective": adversarial_objective,
+            "jit_compile": bool(jit_compile),
+            "steps_per_execution": int(steps_per_execution),
+        }
+        super().compile(
+            optimizer=optimizer, jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution, run_eagerly=run_eagerly,
+        )
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            adversary_optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            adversary_optimizer = keras.optimizers.LossScaleOptimizer(adversary_optimizer)
+        self.adversary_optimizer = adversary_optimizer
+        self.adversarial_weight = float(adversarial_weight)
+        self.adversary_steps = int(adversary_steps)
+        self.adversary_batches = adversary_batches
+        self.adversarial_objective = adversarial_objective
+        self._penalty = objectives.get_objective(adversarial_objective)
+        # Build each optimizer on its own variables only, so that neither keeps slots
+        # for the other's variables and saved optimizer states load back one to one.
+        self.optimizer.build(self.encoder_variables)
+        if self.adversaries:
+            self.adversary_optimizer.build(self.adversary_variables)
+
+    def get_compile_config(self):
+        if not getattr(self, "_compile_arguments", None):
+            return None
+        config = dict(self._compile_arguments)
+        for key in ("optimizer", "adversary_optimizer"):
+            config[key] = keras.saving.serialize_keras_object(config[key])
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("optimizer", "adversary_optimizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    @property
+    def encoder_variables(self):
+        """Trainable variables moved by Eq. 1: every encoder and classifier."""
+        return [v for model in (*self.encoders, *self.classifiers) for v in model.trainable_variables]
+
+    @property
+    def adversary_variables(self):
+        """Trainable variables moved by Eq. 2: every adversary."""
+        return [v for model in self.adversaries for v in model.trainable_variables]
+
+    @property
+    def metrics(self):
+        return [
+            self.encoder_loss_tracker, self.adversary_loss_tracker,
+            *self.task_loss_trackers, *self.task_accuracy_trackers,
+            *self.adversary_loss_trackers, *self.adversary_accuracy_trackers,
+        ]
+
+    # ------------------------------------------------------------------ training
+    def _task_labels(self, labels):
+        if isinstance(labels, dict):
+            missing = [t for t in self.task_names if t not in labels]
+            if missing:
+                raise ValueError(f"labels: missing task(s) {missing}; expected keys {list(self.task_names)}")
+            return [labels[t] for t in self.task_names]
+        if len(self.task_names) == 1 and not isinstance(labels, (list, tuple)):
+            return [labels]
+        return list(labels)
+
+    def _split_data(self, data):
+        """``(images, labels)`` of the main batch and the fresh adversary batch or None."""
+        first = data[0]
+        if isinstance(first, (tuple, list)):
+            (images, labels), (adversary_images, adversary_labels) = data
+            return images, self._task_labels(labels), (adversary_images, self._task_labels(adversary_labels))
+        images, labels = data[0], data[1]
+        return images, self._task_labels(labels), None
+
+    def _per_example_losses(self, labels, task_logits, adversary_logits):
+        """Per-example losses of every task, adversary and encoder penalty."""
+        task = [objectives.sparse_cross_entropy(y, z) for y, z in zip(labels, task_logits)]
+        adversary = [
+            objectives.sparse_cross_entropy(labels[j], z)
+            for z, (_, j) in zip(adversary_logits, self.adversary_pairs)
+        ]
+        penalty = [self._penalty(labels[j], z) for z, (_, j) in zip(adversary_logits, self.adversary_pairs)]
+        return task, adversary, penalty
+
+    def _weight_penalty(self, models):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        losses = [loss for model in models for loss in model.losses]
+        return ops.cast(ops.sum(ops.stack(losses)), "float32") / replicas if losses else 0.0
+
+    def train_step(self, data):
+        images, labels, fresh = self._split_data(data)
+
+        # Eq. 1: encoders + classifiers minimise the task losses - lambda * adversary losses.
+        with tf.GradientTape() as tape:
+            features, task_logits, adversary_logits = self._forward(images, training=True)
+            task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
+            encoder_loss = (
+                sum(_global_average(l) for l in task_losses)
+                + self.adversarial_weight * sum(_global_average(p) for p in penalties)
+                + self._weight_penalty([*self.encoders, *self.classifiers])
+            )
+            scaled_loss = self.optimizer.scale_loss(encoder_loss)
+        gradients = tape.gradient(scaled_loss, self.encoder_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.encoder_variables))
+
+        # Eq. 2: adversaries alone minimise their cross-entropy, adversary_steps times.
+        for step_features, step_labels in self._adversary_batches(features, labels, fresh):
+            self._adversary_update(step_features, step_labels)
+
+        return self._update_metrics(labels, task_logits, adversary_logits,
+                                    task_losses, adversary_losses, encoder_loss)
+
+    def _adversary_batches(self, features, labels, fresh):
+        """Frozen encoder features and labels for each adversary step."""
+        if not self.adversaries or self.adversary_steps == 0:
+            return []
+        if self.adversary_batches == "same":
+            frozen = [ops.stop_gradient(f) for f in features]
+            return [(frozen, labels)] * self.adversary_steps
+        if fresh is None:
+            raise ValueError(
+                "adversary_batches='fresh' needs adversary batches in the data: build it with "
+                "disentangle_tf.data.make_training_dataset(..., adversary_steps=N), pass arrays to "
+                "fit, or compile with adversary_batches='same'"
+            )
+        adversary_images, adversary_labels = fresh
+        # One forward pass of the encoders over all adversary batches: the encoders do
+        # not change during the adversary steps, and no tape records these activations.
+        frozen = [ops.stop_gradient(encoder(adversary_images, training=True)) for encoder in self.encoders]
+        feature_chunks = [tf.split(f, self.adversary_steps) for f in frozen]
+        label_chunks = [tf.split(y, self.adversary_steps) for y in adversary_labels]
+        return [
+            ([chunks[s] for chunks in feature_chunks], [chunks[s] for chunks in label_chunks])
+            for s in range(self.adversary_steps)
+        ]
+
+    def _adversary_update(self, features, labels):
+        with tf.GradientTape() as tape:
+            adversary_loss = sum(
+                _global_average(objectives.sparse_cross_entropy(labels[j], adversary(features[i], training=True)))
+                for adversary, (i, j) in zip(self.adversaries, self.adversary_pairs)
+            ) + self._weight_penalty(self.adversaries)
+            scaled_loss = self.adversary_optimizer.scale_loss(adversary_loss)
+        gradients = tape.gradient(scaled_loss, self.adversary_variables)
+        self.adversary_optimizer.apply_gradients(zip(gradients, self.adversary_variables))
+
+    def test_step(self, data):
+        images, labels, _ = self._split_data(data)
+        _, task_logits, adversary_logits = self._forward(images, training=False)
+        task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
+        encoder_loss = (
+            sum(_global_average(l) for l in task_losses)
+            + self.adversarial_weight * sum(_global_average(p) for p in penalties)
+        )
+        return self._update_metrics(labels, task_logits, adversary_logits,
+                                    task_losses, adversary_losses, encoder_loss)
+
+    def _update_metrics(self, labels, task_logits, adversary_logits, task_losses, adversary_losses,
+                        encoder_loss):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self.encoder_loss_tracker.update_state(encoder_loss * replicas)
+        self.adversary_loss_tracker.update_state(
+            sum(ops.mean(l) for l in adversary_losses) if adversary_losses else 0.0
+        )
+        for tracker, loss in zip(self.task_loss_trackers, task_losses):
+            tracker.update_state(loss)
+        for tracker, y, z in zip(self.task_accuracy_trackers, labels, task_logits):
+            tracker.update_state(y, z)
+        for tracker, loss in zip(self.adversary_loss_trackers, adversary_losses):
+            tracker.update_state(loss)
+        for tracker, z, (_, j) in zip(self.adversary_accuracy_trackers, adversary_logits, self.adversary_pairs):
+            tracker.update_state(labels[j], z)
+        return {m.name: m.result() for m in self.metrics}
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, shuffle=True, **kwargs):
+        """``keras.Model.fit``; arrays are fed through the package's input pipeline.
+
+        With ``adversary_batches="fresh"`` and array inputs (``x`` images, ``y`` a dict
+        of per-task labels) the data are wrapped by
+        :func:`disentangle_tf.data.make_training_dataset` so that every adversary step
+        sees a fresh batch. Datasets are used as given.
+        """
+        needs_fresh = self.adversaries and self.adversary_steps and self.adversary_batches == "fresh"
+        if needs_fresh and x is not None and not isinstance(x, tf.data.Dataset) and y is not None:
+            from ..data.pipeline import make_training_dataset  # models -> data, one way
+            from ..data.labelled_images import LabelledImages
+
+            labelled = LabelledImages(
+                images=x, labels=y if isinstance(y, dict) else dict(zip(self.task_names, self._task_labels(y)))
+            )
+            x = make_training_dataset(labelled, batch_size=batch_size or 32,
+                                      adversary_steps=self.adversary_steps, flip=False,
+                                      shuffle=shuffle)
+            y, batch_size = None, None
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, **kwargs)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        return {
+            "name": self.name,
+            "tasks": [task.get_config() for task in self.tasks],
+            "input_shape": list(self.image_shape),
+            "encoder_filters": list(self.encoder_filters),
+            "encoder_strides": list(self.encoder_strides),
+            "stem_filters": self.stem_filters,
+            "activation": self.activation,
+            "feature_pooling": self.feature_pooling,
+            "head_units": list(self.head_units),
+            "l2_weight": self.l2_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+Disentangler.__doc__ = Disentangler.__doc__.replace("{reference}", PAPER_REFERENCE)
