@@ -2,27 +2,45 @@
 
 A TensorFlow / Keras 3 implementation of Meng et al., "Representation Disentanglement
 for Multi-task Learning with application to Fetal Ultrasound" (PIPPI 2019).
+
+Public names are imported on first use, so that the command-line tools can check
+their input before TensorFlow loads.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from .data import LabelledImages, make_evaluation_dataset, make_training_dataset  # noqa: E402
-from .data.synthetic import make_synthetic_split, make_synthetic_splits  # noqa: E402
-from .models import DenseHead, Disentangler, ResidualEncoder, TaskSpec  # noqa: E402
+_PUBLIC = {
+    "DataConfig": "config",
+    "ModelConfig": "config",
+    "RunConfig": "config",
+    "TrainConfig": "config",
+    "TaskSpec": "task_spec",
+    "LabelledImages": "data.labelled_images",
+    "make_training_dataset": "data.pipeline",
+    "make_evaluation_dataset": "data.pipeline",
+    "make_synthetic_split": "data.synthetic",
+    "make_synthetic_splits": "data.synthetic",
+    "Disentangler": "models.disentangler",
+    "DenseHead": "models.dense_head",
+    "ResidualEncoder": "models.residual_encoder",
+    "export_saved_model": "export",
+    "load_exported_model": "export",
+}
 
-__all__ = [
-    "DataConfig",
-    "DenseHead",
-    "Disentangler",
-    "LabelledImages",
-    "ModelConfig",
-    "ResidualEncoder",
-    "RunConfig",
-    "TaskSpec",
-    "TrainConfig",
-    "make_evaluation_dataset",
-    "make_synthetic_split",
-    "make_synthetic_splits",
-    "make_training_dataset",
-]
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_PUBLIC])

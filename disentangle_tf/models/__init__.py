@@ -3,6 +3,6 @@
 from .dense_head import DenseHead
 from .disentangler import Disentangler, pair_name
 from .residual_encoder import ResidualEncoder, ZeroPadChannels
-from .task_spec import TaskSpec
+from ..task_spec import TaskSpec
 
 __all__ = ["DenseHead", "Disentangler", "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name"]

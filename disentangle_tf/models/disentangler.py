@@ -13,7 +13,7 @@ from . import objectives
 from .dense_head import DenseHead
 from .paper import PAPER_REFERENCE
 from .residual_encoder import ResidualEncoder
-from .task_spec import TaskSpec
+from ..task_spec import TaskSpec
 
 ADVERSARY_BATCHES = ("fresh", "same")
 
@@ -438,6 +438,8 @@ class Disentangler(keras.Model):
                                       adversary_steps=self.adversary_steps, flip=False,
                                       shuffle=shuffle)
             y, batch_size = None, None
+        if isinstance(x, tf.data.Dataset):
+            shuffle = False  # a dataset carries its own shuffling
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, **kwargs)
 
     # ------------------------------------------------------------------ config

@@ -1,0 +1,41 @@
+"""Shared command-line plumbing: one-line errors with exit code 2, quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+USAGE_ERROR = 2
+
+
+class UserError(Exception):
+    """A mistake in the user's input; shown as one line, exit code 2."""
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter unless the user asked for it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_command(command: click.Command, args=None, prog_name: str | None = None) -> None:
+    """Run a click command; user mistakes print one ``Error: ...`` line and exit 2.
+
+    Click's own usage errors, :class:`UserError` and the package's ``ValueError``
+    subclasses for bad configuration become a single line on stderr, never a
+    traceback. Anything else is a bug and propagates with its traceback.
+    """
+    from .config import ConfigError  # light import: no TensorFlow
+
+    try:
+        command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        click.echo(f"Error: {error.format_message()}", err=True)
+        sys.exit(USAGE_ERROR)
+    except (UserError, ConfigError) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(USAGE_ERROR)

@@ -1,0 +1,135 @@
+"""SavedModel export for inference, and loading of exported models.
+
+The exported SavedModel has one serving signature, ``serving_default`` (also callable
+as the ``serve`` method), that takes a float32 batch of images ``(N, H, W, C)``,
+z-score normalised per image as in training, and returns for every task ``t``:
+
+- ``t_probabilities``: ``(N, classes)`` softmax probabilities;
+- ``t_features``: ``(N, D)`` the task encoder's features.
+
+A ``disentangle_tf.json`` file beside ``saved_model.pb`` records the tasks, their class
+names and the image shape, for :mod:`disentangle_tf.predict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from .models import Disentangler
+
+METADATA_FILE = "disentangle_tf.json"
+SIGNATURE = "serving_default"
+
+
+def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib.Path:
+    """Write ``model`` as a TF SavedModel with a serving signature.
+
+    Args:
+        model: a :class:`~disentangle_tf.models.Disentangler`.
+        path: directory to create; it must not exist yet.
+
+    Returns:
+        The path of the SavedModel directory.
+
+    Example:
+
+    >>> export_saved_model(model, "run/saved_model")  # doctest: +SKIP
+    >>> served = tf.saved_model.load("run/saved_model")
+    >>> outputs = served.signatures["serving_default"](images=batch)
+    """
+    path = pathlib.Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path}: already exists; refusing to overwrite an exported model")
+
+    def serve(images):
+        logits, features = model(images, training=False, return_features=True)
+        outputs = {}
+        for task in model.task_names:
+            outputs[f"{task}_probabilities"] = tf.nn.softmax(tf.cast(logits[task], tf.float32))
+            outputs[f"{task}_features"] = tf.cast(features[task], tf.float32)
+        return outputs
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve",
+        fn=serve,
+        input_signature=[tf.TensorSpec((None, *model.image_shape), tf.float32, name="images")],
+    )
+    archive.write_out(str(path), verbose=False)
+    metadata = {
+        "image_shape": list(model.image_shape),
+        "tasks": [dataclasses.asdict(task) for task in model.tasks],
+    }
+    (path / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+    return path
+
+
+@dataclasses.dataclass
+class ExportedModel:
+    """A loaded SavedModel: call it on a batch to get per-task outputs.
+
+    Attributes:
+        signature: the concrete serving function.
+        image_shape: ``(H, W, C)`` the signature expects.
+        task_names: the tasks, in model order.
+        class_names: per task, the class names (``None`` if unknown).
+    """
+
+    signature: tf.types.experimental.ConcreteFunction
+    image_shape: tuple
+    task_names: tuple
+    class_names: dict
+
+    def __call__(self, images) -> dict:
+        """Outputs of the serving signature as numpy arrays.
+
+        Raises:
+            ValueError: if ``images`` is not a batch of the expected shape.
+        """
+        images = tf.convert_to_tensor(images)
+        if not images.dtype.is_floating:
+            raise ValueError(f"images: expected a float32 batch, got dtype {images.dtype.name}")
+        if images.shape.rank != 4 or tuple(images.shape[1:]) != tuple(self.image_shape):
+            raise ValueError(
+                f"images: expected shape (N, {', '.join(map(str, self.image_shape))}), "
+                f"got {tuple(images.shape)}"
+            )
+        outputs = self.signature(images=tf.cast(images, tf.float32))
+        return {name: value.numpy() for name, value in outputs.items()}
+
+
+def load_exported_model(path: str | pathlib.Path) -> ExportedModel:
+    """Load a SavedModel written by :func:`export_saved_model` (no pickle involved).
+
+    Raises:
+        ValueError: if ``path`` is not such a SavedModel.
+    """
+    path = pathlib.Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise ValueError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    loaded = tf.saved_model.load(str(path))
+    if SIGNATURE not in loaded.signatures:
+        raise ValueError(f"{path}: SavedModel has no {SIGNATURE!r} signature")
+    signature = loaded.signatures[SIGNATURE]
+    metadata_path = path / METADATA_FILE
+    if metadata_path.is_file():
+        metadata = json.loads(metadata_path.read_text())
+        image_shape = tuple(metadata["image_shape"])
+        task_names = tuple(t["name"] for t in metadata["tasks"])
+        class_names = {t["name"]: t.get("class_names") for t in metadata["tasks"]}
+    else:
+        spec = signature.structured_input_signature[1]["images"]
+        image_shape = tuple(spec.shape[1:])
+        suffix = "_probabilities"
+        task_names = tuple(k[: -len(suffix)] for k in signature.structured_outputs if k.endswith(suffix))
+        class_names = {t: None for t in task_names}
+    # Keep a reference to the loaded object: the signature's variables live in it.
+    exported = ExportedModel(signature, image_shape, task_names, class_names)
+    exported._loaded = loaded
+    return exported

@@ -1,0 +1,94 @@
+"""``python -m disentangle_tf.train``: train a Disentangler and export it.
+
+Example::
+
+    python -m disentangle_tf.train --dataset synthetic --epochs 15 --output-dir runs/demo
+
+Settings resolve in this order: defaults (:mod:`disentangle_tf.config`), then the
+``--config`` file, then options given on the command line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+
+import click
+
+from .cli import quiet_tensorflow, run_command
+from .config import CHOICES, RunConfig, load_config_file
+from .outputs import prepare_output_dir
+
+#: Command-line options that map one to one onto configuration keys.
+CONFIG_OPTIONS = (
+    "dataset", "image_size", "batch_size", "flip", "seed",
+    "feature_pooling", "head_units",
+    "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
+    "adversary_steps", "adversary_batches", "adversarial_objective", "jit_compile",
+)
+
+
+def resolve_config(config_file: str | None, options: dict) -> RunConfig:
+    """Defaults, overridden by the config file, overridden by explicit options."""
+    config = RunConfig()
+    if config_file is not None:
+        config = RunConfig.from_flat_dict(load_config_file(config_file), source=config_file)
+    given = {key: value for key, value in options.items() if value is not None}
+    if given:
+        config = config.replace(given, source="command line")
+    return config
+
+
+def default_output_dir(dataset: str) -> pathlib.Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return pathlib.Path("runs") / f"{dataset}-{stamp}"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--dataset", type=click.Choice(CHOICES["dataset"]), help="Data set to train on.")
+@click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
+@click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
+@click.option("--image-size", type=(int, int), metavar="H W",
+              help="Image height and width the model sees.  [default: 32 40]")
+@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  [default: 0.01]")
+@click.option("--adversary-steps", type=int, help="Adversary updates per main update.  [default: 5]")
+@click.option("--adversary-batches", type=click.Choice(CHOICES["adversary_batches"]),
+              help="Fresh batches for each adversary step, or reuse the main batch.  [default: fresh]")
+@click.option("--adversarial-objective", type=click.Choice(CHOICES["adversarial_objective"]),
+              help="What the encoders do to the adversaries.  [default: maximize_cross_entropy]")
+@click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
+@click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
+@click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),
+              help="How the last feature map becomes features.  [default: flatten]")
+@click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
+@click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
+@click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
+@click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path),
+              help="Where to write the run.  [default: runs/DATASET-TIMESTAMP]")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run's files in --output-dir.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def main(config_file, output_dir, overwrite, quiet, **options):
+    """Train a Disentangler (Meng et al., 2019) and export it for inference."""
+    options["head_units"] = options["head_units"] or None
+    config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS})
+    output_dir = output_dir or default_output_dir(config.data.dataset)
+    click.echo("config: " + json.dumps(config.to_flat_dict()))
+
+    prepare_output_dir(output_dir, overwrite)
+
+    quiet_tensorflow()
+    from .training import run  # TensorFlow loads here, after every check of the input
+
+    result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto")
+    for split, values in result.metrics.items():
+        accuracies = ", ".join(f"{task} {value:.3f}" for task, value in values["accuracy"].items())
+        click.echo(f"{split}: accuracy {accuracies}")
+    click.echo(f"wrote {output_dir}")
+
+
+if __name__ == "__main__":
+    run_command(main, prog_name="python -m disentangle_tf.train")

@@ -1,0 +1,147 @@
+"""One training run: data -> model -> fit -> evaluation -> files in an output directory.
+
+This is the library behind ``python -m disentangle_tf.train``; it knows nothing of the
+command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Sequence
+
+import keras
+
+from .config import RunConfig
+from .data.labelled_images import LabelledImages
+from .data.pipeline import make_evaluation_dataset, make_training_dataset
+from .data.registry import DatasetSplits, load_dataset
+from .export import export_saved_model
+from .models import Disentangler
+from .outputs import prepare_output_dir
+from .task_spec import TaskSpec
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        model: the trained model.
+        metrics: per evaluated split, task and adversary accuracies (``metrics.json``).
+        history: per-epoch values of every tracked metric.
+        output_dir: where the files were written (None if nothing was written).
+    """
+
+    model: Disentangler
+    metrics: dict
+    history: dict
+    output_dir: pathlib.Path | None
+
+
+def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1) -> Disentangler:
+    """A compiled :class:`Disentangler` for ``tasks`` as ``config`` describes it."""
+    model_config = config.model
+    model = Disentangler(
+        tasks=tasks,
+        input_shape=(*config.data.image_size, channels),
+        encoder_filters=model_config.encoder_filters,
+        encoder_strides=model_config.encoder_strides,
+        stem_filters=model_config.stem_filters,
+        activation=model_config.activation,
+        feature_pooling=model_config.feature_pooling,
+        head_units=model_config.head_units,
+        l2_weight=model_config.l2_weight,
+    )
+    training = config.training
+    model.compile(
+        optimizer=keras.optimizers.Adam(training.learning_rate, beta_1=0.0, beta_2=0.9, epsilon=1e-5),
+        adversary_optimizer=keras.optimizers.SGD(
+            training.adversary_learning_rate, momentum=training.adversary_momentum
+        ),
+        adversarial_weight=training.adversarial_weight,
+        adversary_steps=training.adversary_steps,
+        adversary_batches=training.adversary_batches,
+        adversarial_objective=training.adversarial_objective,
+        jit_compile=training.jit_compile,
+    )
+    return model
+
+
+def evaluate_splits(model: Disentangler, splits: dict[str, LabelledImages], batch_size: int) -> dict:
+    """Task and adversary accuracy of ``model`` on every split.
+
+    Returns:
+        ``{split: {"images": n, "accuracy": {task: a}, "adversary_accuracy":
+        {"<features_task>-><label_task>": a}}}``.
+    """
+    results = {}
+    for split, data in splits.items():
+        values = model.evaluate(make_evaluation_dataset(data, batch_size), return_dict=True, verbose=0)
+        results[split] = {
+            "images": len(data),
+            "accuracy": {t: float(values[f"{t}_accuracy"]) for t in model.task_names},
+            "adversary_accuracy": {
+                f"{model.task_names[i]}->{model.task_names[j]}": float(values[f"adversary_{name}_accuracy"])
+                for (i, j), name in zip(model.adversary_pairs, model.adversary_names)
+            },
+        }
+    return results
+
+
+def run(
+    config: RunConfig,
+    output_dir: str | pathlib.Path | None = None,
+    overwrite: bool = False,
+    data: DatasetSplits | None = None,
+    verbose="auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> RunResult:
+    """Train and evaluate one model; write its files if ``output_dir`` is given.
+
+    Args:
+        config: the run's configuration.
+        output_dir: directory for ``saved_model/``, ``model.keras``, ``logs/``,
+            ``metrics.json`` and ``config.json``; None writes nothing.
+        overwrite: replace an earlier run's files in ``output_dir``.
+        data: the data set; None loads ``config.data.dataset``.
+        verbose: Keras ``fit`` verbosity (``"auto"`` shows a progress bar).
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        A :class:`RunResult`.
+    """
+    if output_dir is not None:
+        output_dir = pathlib.Path(output_dir)
+        prepare_output_dir(output_dir, overwrite)
+        (output_dir / "config.json").write_text(json.dumps(config.to_flat_dict(), indent=2) + "\n")
+    keras.utils.set_random_seed(config.data.seed)
+    if data is None:
+        data = load_dataset(config.data.dataset, config.data.image_size, config.data.seed)
+    model = build_model(config, data.tasks, channels=data.train.image_shape[-1])
+
+    training = config.training
+    fresh = training.adversary_batches == "fresh" and model.adversaries
+    train_dataset = make_training_dataset(
+        data.train,
+        batch_size=config.data.batch_size,
+        adversary_steps=training.adversary_steps if fresh else 0,
+        flip=config.data.flip,
+        seed=config.data.seed,
+    )
+    all_callbacks = list(callbacks)
+    if output_dir is not None:
+        all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
+    history = model.fit(
+        train_dataset,
+        epochs=training.epochs,
+        validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
+    if output_dir is not None:
+        model.save(output_dir / "model.keras")
+        export_saved_model(model, output_dir / "saved_model")
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)

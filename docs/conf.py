@@ -1,0 +1,174 @@
+"""Sphinx configuration of the disentangle_tf documentation."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+# Silence TensorFlow's C++ start-up logging before the package (and TensorFlow) is
+# imported by autodoc.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import disentangle_tf  # noqa: E402
+from disentangle_tf.config import RunConfig  # noqa: E402
+from disentangle_tf.data import synthetic  # noqa: E402
+
+# -- Project information ------------------------------------------------------
+
+project = "disentangle_tf"
+author = "disentangle_tf authors"
+copyright = "2019-2025, disentangle_tf authors"
+release = disentangle_tf.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- General configuration ----------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.mathjax",
+]
+
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+nitpicky = False
+
+# autodoc: the package is importable, nothing is mocked. Members are documented in the
+# order of the source, and only with the package's own docstrings (not the ones
+# inherited from keras.Model).
+autodoc_member_order = "bysource"
+autodoc_inherit_docstrings = False
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autoclass_content = "class"
+
+# napoleon: Google-style docstrings only.
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+
+# -- HTML output --------------------------------------------------------------
+
+html_theme = "alabaster"
+html_theme_options = {
+    "description": "Adversarial representation disentanglement for multi-task learning "
+    "(TensorFlow / Keras 3)",
+    "fixed_sidebar": True,
+}
+html_static_path: list[str] = []
+
+# -- Values taken from the code ----------------------------------------------
+# The defaults quoted in the prose and in the defaults table are read from
+# disentangle_tf.config, so the documentation cannot drift from the code.
+
+_DEFAULTS = RunConfig().to_flat_dict()
+
+
+def _size(value) -> str:
+    return " x ".join(str(v) for v in value)
+
+
+rst_prolog = f"""
+.. |default_image_size| replace:: {_size(_DEFAULTS["image_size"])}
+.. |paper_image_size| replace:: {_size(synthetic.PAPER_IMAGE_SIZE)}
+.. |default_epochs| replace:: {_DEFAULTS["epochs"]}
+.. |default_batch_size| replace:: {_DEFAULTS["batch_size"]}
+.. |default_adversary_steps| replace:: {_DEFAULTS["adversary_steps"]}
+.. |default_adversarial_weight| replace:: {_DEFAULTS["adversarial_weight"]:g}
+.. |default_head_units| replace:: {", ".join(str(u) for u in _DEFAULTS["head_units"])}
+"""
+
+# Where each default of RunConfig comes from. Keys are the flat configuration keys; a
+# key missing here is shown as a choice of this package.
+DEFAULT_SOURCES = {
+    "dataset": "Experiment 1 of the paper (synthetic shapes).",
+    "image_size": "Changed for CPU. The paper and the authors' code use 224 x 288; "
+    "``--image-size 224 288`` restores it. Shape sizes scale with the image.",
+    "batch_size": "Paper and authors' code (50).",
+    "flip": "Paper and authors' code (random left-right flips).",
+    "seed": "Package choice.",
+    "encoder_filters": "Paper: six residual blocks as in DLTK. Authors' code: "
+    "units of 16, 32, 64 filters, each downsampling by 2; here two blocks per width.",
+    "encoder_strides": "Authors' code: stride 2 at every new width.",
+    "stem_filters": "Authors' code (3x3 convolution, 8 filters, no bias).",
+    "activation": "Authors' code (leaky ReLU, slope 0.1); Fig. 2 of the paper draws ReLU.",
+    "feature_pooling": "Authors' code (flatten). ``average`` is global average pooling.",
+    "head_units": "Changed for CPU. The authors' heads have 256 hidden units "
+    "(``Disentangler``'s own default).",
+    "l2_weight": "Authors' code (1e-5); the paper applies L2 to all weights, as here "
+    "(convolution and dense kernels).",
+    "epochs": "Changed for CPU. The authors' code runs 10,010 iterations; the paper's "
+    "number of epochs is lost.",
+    "learning_rate": "Changed for CPU. Adam as in the paper; the authors use 1e-5 "
+    "(beta1 0, beta2 0.9, eps 1e-5, kept here).",
+    "adversary_learning_rate": "Changed for CPU. SGD with momentum as in the paper; the "
+    "authors use 1e-5.",
+    "adversary_momentum": "Authors' code (0.9).",
+    "adversarial_weight": "Authors' code (lambda = 1e-2); the paper picks it per data set "
+    "on validation data.",
+    "adversary_steps": "Paper (five adversary steps per main step); the authors' code "
+    "uses 3.",
+    "adversary_batches": "Authors' code (every adversary step draws a new batch).",
+    "adversarial_objective": "Paper (the encoders maximise the adversaries' "
+    "cross-entropy).",
+    "jit_compile": "Package choice (XLA off).",
+}
+
+
+def _format_default(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "``" + " ".join(str(v) for v in value) + "``"
+    if isinstance(value, float):
+        return f"``{value:g}``"
+    if isinstance(value, bool):
+        return "``true``" if value else "``false``"
+    return f"``{value}``"
+
+
+def _defaults_table() -> list[str]:
+    """The rows of a list-table of every RunConfig field, its default and its source."""
+    from disentangle_tf.config import SECTIONS
+
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 22 16 62",
+        "",
+        "   * - key",
+        "     - default",
+        "     - where it comes from",
+    ]
+    for section_cls in SECTIONS.values():
+        for field in dataclasses.fields(section_cls):
+            key = field.name
+            lines += [
+                f"   * - ``{key}``",
+                f"     - {_format_default(_DEFAULTS[key])}",
+                f"     - {DEFAULT_SOURCES.get(key, 'Package choice.')}",
+            ]
+    return lines
+
+
+def setup(app):
+    """Register the ``defaults-table`` directive (the table of RunConfig defaults)."""
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+    from docutils import nodes
+
+    class DefaultsTable(Directive):
+        has_content = False
+
+        def run(self):
+            container = nodes.container()
+            self.state.nested_parse(
+                StringList(_defaults_table(), source="conf.py:defaults-table"),
+                self.content_offset,
+                container,
+            )
+            return container.children
+
+    app.add_directive("defaults-table", DefaultsTable)
