@@ -15,8 +15,29 @@ class UserError(Exception):
 
 
 def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter unless the user asked for it."""
+    """Load TensorFlow without its C++ start-up chatter on stderr.
+
+    TensorFlow's native libraries print device-probing notes (no CUDA driver, CPU
+    instructions) straight to file descriptor 2 when they load, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says; they would bury a one-line error message. The
+    descriptor is pointed at the null device while TensorFlow loads and finds its
+    devices, then restored. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps the notes.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def run_command(command: click.Command, args=None, prog_name: str | None = None) -> None:

@@ -404,9 +404,13 @@ class Disentangler(keras.Model):
     def _update_metrics(self, labels, task_logits, adversary_logits, task_losses, adversary_losses,
                         encoder_loss):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        self.encoder_loss_tracker.update_state(encoder_loss * replicas)
+        # Weight the per-batch scalars by the (local) batch size, so that over batches of
+        # unequal size (a last partial batch) the result is the mean over examples.
+        batch_size = ops.cast(ops.shape(labels[0])[0], "float32")
+        self.encoder_loss_tracker.update_state(encoder_loss * replicas, sample_weight=batch_size)
         self.adversary_loss_tracker.update_state(
-            sum(ops.mean(l) for l in adversary_losses) if adversary_losses else 0.0
+            sum(ops.mean(l) for l in adversary_losses) if adversary_losses else 0.0,
+            sample_weight=batch_size,
         )
         for tracker, loss in zip(self.task_loss_trackers, task_losses):
             tracker.update_state(loss)

@@ -1,0 +1,95 @@
+"""Shared fixtures of the test suite: tiny models and random labelled data.
+
+Every model built here is tiny (16 x 16 images, two residual blocks of 4 and 8
+filters, one hidden head layer of 8 units) so that the whole suite runs on a couple of
+CPU cores in well under two minutes.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from disentangle_tf.data.labelled_images import LabelledImages
+from disentangle_tf.models import Disentangler, TaskSpec
+
+IMAGE_SHAPE = (16, 16, 1)
+"""``(height, width, channels)`` of the images of the tiny models."""
+
+TINY_ARCHITECTURE = dict(
+    encoder_filters=(4, 8),
+    encoder_strides=(2, 2),
+    stem_filters=4,
+    head_units=(8,),
+)
+"""Constructor arguments of :class:`Disentangler` giving a tiny model."""
+
+DEFAULT_CLASSES = (2, 3, 2, 3)
+"""Number of classes of the i-th task when a test only names its tasks."""
+
+
+def as_task_specs(tasks) -> list[TaskSpec]:
+    """TaskSpecs from a list of names, ``(name, num_classes)`` pairs or TaskSpecs."""
+    specs = []
+    for index, task in enumerate(tasks):
+        if isinstance(task, TaskSpec):
+            specs.append(task)
+        elif isinstance(task, str):
+            specs.append(TaskSpec(task, DEFAULT_CLASSES[index % len(DEFAULT_CLASSES)]))
+        else:
+            specs.append(TaskSpec(*task))
+    return specs
+
+
+def build_tiny_model(tasks=("a", "b"), image_shape=IMAGE_SHAPE, seed: int = 0, **overrides) -> Disentangler:
+    """A tiny, uncompiled :class:`Disentangler` with seeded initial weights."""
+    keras.utils.set_random_seed(seed)
+    arguments = {**TINY_ARCHITECTURE, "l2_weight": 1e-4, **overrides}
+    return Disentangler(as_task_specs(tasks), input_shape=image_shape, **arguments)
+
+
+def build_random_data(tasks=("a", "b"), count: int = 8, image_shape=IMAGE_SHAPE, seed: int = 0) -> LabelledImages:
+    """``count`` random images with random labels covering every class of every task."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(count, *image_shape)).astype("float32")
+    labels = {}
+    for spec in as_task_specs(tasks):
+        # Every class appears (when count allows it), in a seeded random order.
+        values = np.arange(count) % spec.num_classes
+        labels[spec.name] = rng.permutation(values).astype("int64")
+    return LabelledImages(images=images, labels=labels)
+
+
+def clone_model(model: Disentangler) -> Disentangler:
+    """A new, uncompiled model with the same config and the same weights as ``model``."""
+    clone = Disentangler.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def values(variables) -> list[np.ndarray]:
+    """Numpy copies of the values of ``variables``."""
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+@pytest.fixture
+def tiny_model():
+    """Factory ``tiny_model(tasks=("a", "b"), image_shape=..., seed=0, **overrides)``."""
+    return build_tiny_model
+
+
+@pytest.fixture
+def random_data():
+    """Factory ``random_data(tasks=("a", "b"), count=8, image_shape=..., seed=0)``."""
+    return build_random_data
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    """Every test starts and ends under the float32 dtype policy."""
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

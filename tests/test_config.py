@@ -1,0 +1,61 @@
+"""Configuration: defaults, flat files, unknown keys and wrong types."""
+
+import json
+
+import pytest
+
+from disentangle_tf.config import ConfigError, RunConfig, load_config_file
+
+
+def test_flat_round_trip_keeps_every_field():
+    config = RunConfig()
+    flat = config.to_flat_dict()
+    assert RunConfig.from_flat_dict(flat) == config
+    assert flat["batch_size"] == 50 and flat["adversary_steps"] == 5
+
+
+def test_replace_overrides_only_given_keys():
+    config = RunConfig().replace({"epochs": 3, "image-size": [64, 64]})
+    assert config.training.epochs == 3
+    assert config.data.image_size == (64, 64)
+    assert config.training.adversarial_weight == RunConfig().training.adversarial_weight
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"epoch": 3}, "unknown key 'epoch'"),
+        ({"epochs": "three"}, "epochs must be an integer"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"image_size": [64]}, "image_size"),
+        ({"image_size": [8, 8]}, "image_size must be two integers"),
+        ({"adversary_batches": "other"}, "adversary_batches must be one of"),
+        ({"learning_rate": 0}, "learning_rate must be > 0"),
+        ({"encoder_filters": [8, 16], "encoder_strides": [2]}, "same length"),
+        ({"image_size": [16, 16], "encoder_strides": [2, 2, 2, 2, 2, 2],
+          "encoder_filters": [1, 1, 1, 1, 1, 1]}, "total stride 64"),
+    ],
+)
+def test_bad_values_name_the_key(values, fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
+        RunConfig.from_flat_dict(values, source="my.yaml")
+    assert str(info.value).startswith("my.yaml:")
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_and_json_files(tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: 4\nimage_size: [48, 64]\n")
+    (tmp_path / "c.json").write_text(json.dumps({"adversarial_weight": 0.5}))
+    assert RunConfig.from_flat_dict(load_config_file(tmp_path / "c.yaml")).training.epochs == 4
+    assert load_config_file(tmp_path / "c.json") == {"adversarial_weight": 0.5}
+
+
+def test_unreadable_or_non_mapping_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config_file(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config_file(tmp_path / "list.yaml")
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(ConfigError, match="not valid YAML or JSON"):
+        load_config_file(tmp_path / "bad.json")

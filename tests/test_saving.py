@@ -1,0 +1,128 @@
+"""``.keras`` round trip of a trained Disentangler: weights, compile settings, both optimizers."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import build_random_data, build_tiny_model, values
+from disentangle_tf.data import make_training_dataset
+from disentangle_tf.models import Disentangler
+
+TASKS = ("a", "b")
+ADVERSARY_STEPS = 2
+COMPILE_SETTINGS = dict(
+    adversarial_weight=0.3,
+    adversary_steps=ADVERSARY_STEPS,
+    adversary_batches="fresh",
+    adversarial_objective="uniform",
+)
+"""Non-default settings, so that a loaded model cannot match them by falling back to defaults."""
+
+
+def _optimizers():
+    return (
+        keras.optimizers.Adam(2e-3, beta_1=0.5, beta_2=0.9, epsilon=1e-5),
+        keras.optimizers.SGD(3e-2, momentum=0.8),
+    )
+
+
+def _training_data():
+    """Deterministic batches: no shuffling of the main stream, no flips, a seeded adversary stream."""
+    data = build_random_data(TASKS, count=8, seed=5)
+    return make_training_dataset(data, batch_size=4, adversary_steps=ADVERSARY_STEPS, flip=False,
+                                 shuffle=False, seed=0, device=None)
+
+
+def _assert_close_lists(actual, expected, atol, what):
+    assert len(actual) == len(expected), what
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        assert a.shape == e.shape, f"{what}[{index}]"
+        np.testing.assert_allclose(a, e, rtol=0, atol=atol, err_msg=f"{what}[{index}]")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A model trained for two steps, and the model loaded back from its ``.keras`` file."""
+    keras.mixed_precision.set_global_policy("float32")
+    model = build_tiny_model(TASKS)
+    optimizer, adversary_optimizer = _optimizers()
+    model.compile(optimizer=optimizer, adversary_optimizer=adversary_optimizer, run_eagerly=True,
+                  **COMPILE_SETTINGS)
+    model.fit(_training_data(), epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("saving") / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # safe_mode=True (the default)
+    loaded.run_eagerly = True  # run_eagerly is a debugging switch, not saved
+    return model, loaded
+
+
+def test_loaded_model_has_same_config_and_predictions(saved):
+    model, loaded = saved
+    assert type(loaded) is Disentangler
+    assert loaded.get_config() == model.get_config()
+    images = build_random_data(TASKS, count=6, seed=9).images
+    expected = model(images, training=False)
+    actual = loaded(images, training=False)
+    assert set(actual) == set(expected) == set(TASKS)
+    for task in TASKS:
+        np.testing.assert_allclose(actual[task], expected[task], rtol=0, atol=1e-6, err_msg=task)
+    # Every weight, including batch-norm moving statistics, came back.
+    _assert_close_lists(values(loaded.weights), values(model.weights), 0.0, "weights")
+
+
+def test_loaded_model_has_same_compile_settings(saved):
+    model, loaded = saved
+    for key, value in COMPILE_SETTINGS.items():
+        assert getattr(loaded, key) == getattr(model, key) == value, key
+    assert loaded.get_compile_config() == model.get_compile_config()
+    for attribute in ("optimizer", "adversary_optimizer"):
+        original, restored = getattr(model, attribute), getattr(loaded, attribute)
+        assert type(restored) is type(original), attribute
+        assert restored.get_config() == original.get_config(), attribute
+
+
+@pytest.mark.parametrize("attribute", ["optimizer", "adversary_optimizer"])
+def test_loaded_optimizers_have_same_state(saved, attribute):
+    model, loaded = saved
+    original, restored = getattr(model, attribute), getattr(loaded, attribute)
+    steps = 2 * (ADVERSARY_STEPS if attribute == "adversary_optimizer" else 1)
+    assert int(original.iterations) == int(restored.iterations) == steps
+    # Each optimizer holds slots for its own variables only (Adam: 2 per variable, SGD
+    # with momentum: 1), plus its iteration counter and learning rate.
+    own = model.encoder_variables if attribute == "optimizer" else model.adversary_variables
+    slots_per_variable = 2 if attribute == "optimizer" else 1
+    assert len(original.variables) == len(restored.variables) == 2 + slots_per_variable * len(own)
+    before = values(original.variables)
+    # The slots have moved away from their zero initial values: the comparison means something.
+    assert sum(float(np.abs(v).sum()) for v in before[2:]) > 0
+    _assert_close_lists(values(restored.variables), before, 0.0, f"{attribute}.variables")
+
+
+def test_loaded_model_evaluates_the_same(saved):
+    model, loaded = saved
+    data = build_random_data(TASKS, count=8, seed=7)
+    expected = model.evaluate(data.images, data.labels, batch_size=4, verbose=0, return_dict=True)
+    actual = loaded.evaluate(data.images, data.labels, batch_size=4, verbose=0, return_dict=True)
+    assert set(actual) == set(expected)
+    for name in expected:
+        np.testing.assert_allclose(actual[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_training_continues_identically_after_loading(saved):
+    model, loaded = saved
+    # One more main step (and its adversary steps) on the same batch for both models.
+    batch = next(iter(_training_data()))
+    one_batch = tf.data.Dataset.from_tensors(batch)
+    weights_before = values(model.weights)
+    for network in (model, loaded):
+        network.fit(one_batch, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == int(loaded.optimizer.iterations) == 3
+    assert int(model.adversary_optimizer.iterations) == int(loaded.adversary_optimizer.iterations) == 3 * ADVERSARY_STEPS
+    assert any(not np.array_equal(b, a) for b, a in zip(weights_before, values(model.weights)))
+    _assert_close_lists(values(loaded.weights), values(model.weights), 1e-5, "weights after a step")
+    for attribute in ("optimizer", "adversary_optimizer"):
+        _assert_close_lists(values(getattr(loaded, attribute).variables),
+                            values(getattr(model, attribute).variables), 1e-5, attribute)
