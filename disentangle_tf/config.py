@@ -45,7 +45,7 @@ class DataConfig:
     """
 
     dataset: str = "synthetic"
-    image_size: tuple[int, int] = (56, 72)
+    image_size: tuple[int, int] = (32, 40)
     batch_size: int = 50
     flip: bool = True
     seed: int = 0
@@ -71,7 +71,7 @@ class ModelConfig:
     stem_filters: int = 8
     activation: str = "leaky_relu"
     feature_pooling: str = "flatten"
-    head_units: tuple[int, ...] = (64,)
+    head_units: tuple[int, ...] = (256,)
     l2_weight: float = 1e-5
 
 

@@ -19,6 +19,7 @@ from .data.pipeline import make_evaluation_dataset, make_training_dataset
 from .data.registry import DatasetSplits, load_dataset
 from .export import export_saved_model
 from .models import Disentangler
+from .models.disentangler import default_adversary_optimizer, default_optimizer
 from .outputs import prepare_output_dir
 from .task_spec import TaskSpec
 
@@ -55,9 +56,9 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1)
     )
     training = config.training
     model.compile(
-        optimizer=keras.optimizers.Adam(training.learning_rate, beta_1=0.0, beta_2=0.9, epsilon=1e-5),
-        adversary_optimizer=keras.optimizers.SGD(
-            training.adversary_learning_rate, momentum=training.adversary_momentum
+        optimizer=default_optimizer(training.learning_rate),
+        adversary_optimizer=default_adversary_optimizer(
+            training.adversary_learning_rate, training.adversary_momentum
         ),
         adversarial_weight=training.adversarial_weight,
         adversary_steps=training.adversary_steps,

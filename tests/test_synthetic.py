@@ -61,7 +61,9 @@ def test_constants():
     assert {split: tuple(SPLIT_COUNTS[split][g] for g in order) for split in SPLITS} == expected
     assert all(tuple(SPLIT_COUNTS[split]) == order for split in SPLITS)
     assert PAPER_IMAGE_SIZE == (224, 288)
-    assert DEFAULT_IMAGE_SIZE == (56, 72)
+    from disentangle_tf.config import DataConfig
+
+    assert DEFAULT_IMAGE_SIZE == DataConfig().image_size
 
 
 def test_types_and_shapes(splits):

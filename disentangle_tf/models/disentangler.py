@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from ..config import ModelConfig, TrainConfig
 from . import objectives
 from .dense_head import DenseHead
 from .paper import PAPER_REFERENCE
@@ -21,6 +22,19 @@ ADVERSARY_BATCHES = ("fresh", "same")
 def pair_name(features_task: str, label_task: str) -> str:
     """Name of the adversary reading ``features_task`` features to predict ``label_task``."""
     return f"{features_task}_to_{label_task}"
+
+
+def default_optimizer(learning_rate: float = TrainConfig.learning_rate):
+    """Adam with the authors' betas and epsilon, for encoders and classifiers."""
+    return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9, epsilon=1e-5)
+
+
+def default_adversary_optimizer(
+    learning_rate: float = TrainConfig.adversary_learning_rate,
+    momentum: float = TrainConfig.adversary_momentum,
+):
+    """SGD with momentum, for the adversaries."""
+    return keras.optimizers.SGD(learning_rate, momentum=momentum)
 
 
 def _global_average(per_example):
@@ -83,13 +97,13 @@ class Disentangler(keras.Model):
         self,
         tasks: Sequence[TaskSpec | dict],
         input_shape: Sequence[int],
-        encoder_filters: Sequence[int] = (16, 16, 32, 32, 64, 64),
-        encoder_strides: Sequence[int] = (2, 1, 2, 1, 2, 1),
-        stem_filters: int = 8,
-        activation: str = "leaky_relu",
-        feature_pooling: str = "flatten",
-        head_units: Sequence[int] = (256,),
-        l2_weight: float = 1e-5,
+        encoder_filters: Sequence[int] = ModelConfig.encoder_filters,
+        encoder_strides: Sequence[int] = ModelConfig.encoder_strides,
+        stem_filters: int = ModelConfig.stem_filters,
+        activation: str = ModelConfig.activation,
+        feature_pooling: str = ModelConfig.feature_pooling,
+        head_units: Sequence[int] = ModelConfig.head_units,
+        l2_weight: float = ModelConfig.l2_weight,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -188,11 +202,11 @@ class Disentangler(keras.Model):
         self,
         optimizer="adam",
         adversary_optimizer="sgd",
-        adversarial_weight: float = 0.01,
-        adversary_steps: int = 5,
-        adversary_batches: str = "fresh",
-        adversarial_objective: str = "maximize_cross_entropy",
-        jit_compile: bool = False,
+        adversarial_weight: float = TrainConfig.adversarial_weight,
+        adversary_steps: int = TrainConfig.adversary_steps,
+        adversary_batches: str = TrainConfig.adversary_batches,
+        adversarial_objective: str = TrainConfig.adversarial_objective,
+        jit_compile: bool = TrainConfig.jit_compile,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
     ):
@@ -229,11 +243,11 @@ class Disentangler(keras.Model):
         if float(adversarial_weight) < 0:
             raise ValueError(f"adversarial_weight must be >= 0; got {adversarial_weight}")
         if optimizer == "adam":
-            optimizer = keras.optimizers.Adam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)
+            optimizer = default_optimizer()
         else:
             optimizer = keras.optimizers.get(optimizer)
         if adversary_optimizer == "sgd":
-            adversary_optimizer = keras.optimizers.SGD(1e-2, momentum=0.9)
+            adversary_optimizer = default_adversary_optimizer()
         else:
             adversary_optimizer = keras.optimizers.get(adversary_optimizer)
         self._compile_arguments = {
