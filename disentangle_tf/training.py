@@ -73,8 +73,9 @@ def evaluate_splits(model: Disentangler, splits: dict[str, LabelledImages], batc
     """Task and adversary accuracy of ``model`` on every split.
 
     Returns:
-        ``{split: {"images": n, "accuracy": {task: a}, "adversary_accuracy":
-        {"<features_task>-><label_task>": a}}}``.
+        A dict keyed by split name, each value
+        ``{"images": n, "accuracy": {task: a}, "adversary_accuracy": {pair: a}}``
+        with ``pair`` of the form ``"<features_task>-><label_task>"``.
     """
     results = {}
     for split, data in splits.items():

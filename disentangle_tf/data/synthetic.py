@@ -81,7 +81,7 @@ PAPER_IMAGE_SIZE: tuple[int, int] = (224, 288)
 """Image size ``(height, width)`` used in the paper."""
 
 DEFAULT_IMAGE_SIZE: tuple[int, int] = DataConfig.image_size
-"""Default image size ``(height, width)``: the package's default (:class:`DataConfig`)."""
+"""Default image size ``(height, width)``, the package's default (:class:`DataConfig`)."""
 
 MIN_IMAGE_SIDE = 16
 """Smallest accepted image height or width."""

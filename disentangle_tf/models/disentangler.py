@@ -225,8 +225,10 @@ class Disentangler(keras.Model):
             adversary_batches: ``"fresh"``: each adversary step sees a new batch (the
                 authors' code); the data must then come from
                 :func:`disentangle_tf.data.make_training_dataset` (``fit`` builds it
-                itself from arrays). ``"same"``: the adversary steps reuse the
-                features of the main batch (cheaper).
+                itself from arrays). The encoders then run once, in training mode
+                and without a gradient tape, over all adversary batches together,
+                which also updates their batch-norm moving statistics. ``"same"``:
+                the adversary steps reuse the features of the main batch (cheaper).
             adversarial_objective: ``"maximize_cross_entropy"`` (paper) or
                 ``"uniform"``; see :mod:`disentangle_tf.models.objectives`.
             jit_compile: compile the training step with XLA.
@@ -296,12 +298,12 @@ class Disentangler(keras.Model):
 
     @property
     def encoder_variables(self):
-        """Trainable variables moved by Eq. 1: every encoder and classifier."""
+        """Trainable variables moved by Eq. 1 (those of every encoder and classifier)."""
         return [v for model in (*self.encoders, *self.classifiers) for v in model.trainable_variables]
 
     @property
     def adversary_variables(self):
-        """Trainable variables moved by Eq. 2: every adversary."""
+        """Trainable variables moved by Eq. 2 (those of every adversary)."""
         return [v for model in self.adversaries for v in model.trainable_variables]
 
     @property
@@ -384,6 +386,7 @@ class Disentangler(keras.Model):
                 "fit, or compile with adversary_batches='same'"
             )
         adversary_images, adversary_labels = fresh
+        self._check_adversary_batch(features[0], adversary_images)
         # One forward pass of the encoders over all adversary batches: the encoders do
         # not change during the adversary steps, and no tape records these activations.
         frozen = [ops.stop_gradient(encoder(adversary_images, training=True)) for encoder in self.encoders]
@@ -393,6 +396,23 @@ class Disentangler(keras.Model):
             ([chunks[s] for chunks in feature_chunks], [chunks[s] for chunks in label_chunks])
             for s in range(self.adversary_steps)
         ]
+
+    def _check_adversary_batch(self, main_features, adversary_images):
+        """The fresh batch must hold ``adversary_steps`` main batches."""
+        message = (
+            f"adversary batch must hold adversary_steps={self.adversary_steps} times the main "
+            "batch; build the dataset with make_training_dataset(..., "
+            f"adversary_steps={self.adversary_steps})"
+        )
+        main, adversary = main_features.shape[0], adversary_images.shape[0]
+        if main is not None and adversary is not None:
+            if adversary != self.adversary_steps * main:
+                raise ValueError(f"{message}; got {adversary} images for a main batch of {main}")
+            return
+        tf.debugging.assert_equal(
+            tf.shape(adversary_images)[0], self.adversary_steps * tf.shape(main_features)[0],
+            message=message,
+        )
 
     def _adversary_update(self, features, labels):
         with tf.GradientTape() as tape:
