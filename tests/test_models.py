@@ -356,7 +356,7 @@ def test_fresh_batches_must_match_adversary_steps():
     model = build_tiny_model(("a", "b"))
     model.compile(adversary_steps=3, adversary_batches="fresh")
     built_for_two = make_training_dataset(data, batch_size=4, adversary_steps=2, flip=False, device=None)
-    with pytest.raises(ValueError, match="adversary_steps=3 times the main batch"):
+    with pytest.raises(ValueError, match="adversary_steps=3 batches of the main batch size"):
         model.fit(built_for_two, epochs=1, verbose=0)
     assert int(model.optimizer.iterations) == 0
 

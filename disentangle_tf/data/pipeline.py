@@ -1,22 +1,36 @@
 """tf.data input pipelines: shuffle, batch, random left-right flips, prefetch.
 
 Training elements are ``(images, labels)`` with ``labels`` a dict of per-task integer
-labels; with ``adversary_steps > 0`` each element also carries the fresh batches of the
-adversary steps: ``((images, labels), (adversary_images, adversary_labels))``, the
-adversary part holding ``adversary_steps * batch_size`` images drawn from an independent
-shuffled stream (the authors' code draws a new batch for every adversary step).
+labels. With ``adversary_steps = k > 0`` each element also carries the fresh batches of
+the adversary steps (the authors' code draws a new batch for every adversary step)::
 
-Flips are applied to whole batches (one vectorised op), after batching, so that on a GPU
-the batch is copied to the device first and flipped there.
+    ((images, labels), (adversary_images, adversary_labels))
+
+``adversary_images`` has shape ``(batch, k, H, W, C)``: row ``i`` holds the ``i``-th
+image of each of the ``k`` adversary batches. Laid out this way, splitting an element
+across replicas (``tf.distribute``) gives each replica its share of *every* adversary
+batch, so a replicated step sees the same adversary batches as a single device.
+
+Shuffling is a pure function of ``(seed, epoch)``: epoch ``e`` of a run has the same
+order whether or not the run was interrupted and resumed before it. Images are
+gathered by index batches (one vectorised gather per batch) and flipped per batch; on
+a GPU the batch is copied to the device first and flipped there.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
 from .labelled_images import LabelledImages
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+# Offsets that give each random stream of a run (main order, adversary order, flips)
+# its own seed.
+_MAIN, _ADVERSARY, _FLIP = 0, 1, 2
 
 
 def default_device() -> str | None:
@@ -29,43 +43,36 @@ def random_flip_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Flip each image of a batch left-right with probability 1/2.
 
     Args:
-        images: ``(N, H, W, C)`` tensor.
+        images: ``(N, H, W, C)`` tensor, or ``(N, k, H, W, C)`` (each of the ``N * k``
+            images flipped independently).
         seed: shape ``(2,)`` integer seed of the stateless draw.
 
     Returns:
         The batch with a random subset of images mirrored along the width axis.
     """
-    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seed) < 0.5
-    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    leading = tf.shape(images)[:-3]
+    flip = tf.random.stateless_uniform(leading, seed=seed) < 0.5
+    flip = tf.reshape(flip, tf.concat([leading, [1, 1, 1]], axis=0))
+    return tf.where(flip, tf.reverse(images, axis=[-2]), images)
 
 
-def _tensor_slices(data: LabelledImages) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices(
-        (data.images.astype("float32", copy=False), {t: v.astype("int64") for t, v in data.labels.items()})
-    )
+def steps_per_epoch(data: LabelledImages, batch_size: int) -> int:
+    """Main steps in one epoch: full batches only."""
+    return len(data) // batch_size
 
 
-def _batched(
-    data: LabelledImages, batch_size: int, shuffle: bool, seed: int | None, repeat: bool
-) -> tf.data.Dataset:
-    dataset = _tensor_slices(data)
-    if repeat:
-        dataset = dataset.repeat()
-    if shuffle:
-        dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=True)
+def _permutation(count: int, seed: tf.Tensor) -> tf.Tensor:
+    """A random permutation of ``range(count)``, a pure function of ``seed`` (shape 2)."""
+    return tf.argsort(tf.random.stateless_uniform([count], seed=seed))
 
 
-def _flipped(dataset: tf.data.Dataset, seed: int | None, device: str | None) -> tf.data.Dataset:
-    """Random flips of every batch, on ``device`` when given (after copying there)."""
-    seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
-    dataset = tf.data.Dataset.zip((dataset, seeds))
-    if device is not None:
-        dataset = dataset.apply(tf.data.experimental.copy_to_device(device))
-        with tf.device(device):
-            return dataset.map(lambda batch, s: (random_flip_batch(batch[0], s), batch[1]))
-    return dataset.map(lambda batch, s: (random_flip_batch(batch[0], s), batch[1]),
-                       num_parallel_calls=AUTOTUNE)
+def _indices(count: int, needed: int, seed: tf.Tensor, shuffle: bool) -> tf.Tensor:
+    """``needed`` indices: concatenated permutations (or ranges) of ``range(count)``."""
+    repeats = math.ceil(needed / count)
+    if not shuffle:
+        return tf.tile(tf.range(count), [repeats])[:needed]
+    parts = [_permutation(count, tf.stack([seed[0], seed[1] * 7919 + r])) for r in range(repeats)]
+    return tf.concat(parts, axis=0)[:needed]
 
 
 def make_training_dataset(
@@ -76,27 +83,34 @@ def make_training_dataset(
     shuffle: bool = True,
     seed: int | None = 0,
     device: str | None = "auto",
+    epochs: int | None = None,
+    initial_epoch: int = 0,
 ) -> tf.data.Dataset:
     """The training pipeline of a :class:`~disentangle_tf.models.Disentangler`.
-
-    One pass over the dataset is one epoch of main steps (``len(data) // batch_size``
-    batches; the last partial batch is dropped so every step sees a full batch).
 
     Args:
         data: training images and per-task labels.
         batch_size: images per main step (paper: 50).
         adversary_steps: if > 0, attach to each main batch ``adversary_steps`` fresh
-            batches from an independent shuffled stream.
+            batches drawn independently of the main order.
         flip: random left-right flips (paper: yes).
-        shuffle: reshuffle every epoch.
-        seed: seed of shuffling and flips (None: not reproducible).
+        shuffle: shuffle every epoch.
+        seed: seed of shuffling and flips; None draws one at random.
         device: where flips run and batches are prefetched to: ``"auto"`` picks the
             first GPU if there is one; ``None`` keeps everything on the host; any
             device name (``"/gpu:0"``, ``"/cpu:0"``) copies batches there.
+        epochs: None: one pass over the dataset is one epoch (``fit`` re-iterates
+            it, each time in a new order). An integer: one stream holding epochs
+            ``initial_epoch .. epochs - 1``, each in the order ``(seed, epoch)`` fixes;
+            pass ``steps_per_epoch=steps_per_epoch(data, batch_size)`` and the same
+            ``initial_epoch`` to ``fit``. This is what makes a resumed run see the same
+            data as an uninterrupted one.
+        initial_epoch: first epoch of the stream (with ``epochs``).
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` or, with adversary steps,
-        ``((images, labels), (adversary_images, adversary_labels))``.
+        ``((images, labels), (adversary_images, adversary_labels))``; the last
+        partial batch of an epoch is dropped so every step sees a full batch.
 
     Example:
 
@@ -107,25 +121,71 @@ def make_training_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     if len(data) < batch_size:
-        raise ValueError(
-            f"training split has {len(data)} images, fewer than one batch of {batch_size}"
-        )
+        raise ValueError(f"training split has {len(data)} images, fewer than one batch of {batch_size}")
+    if adversary_steps < 0:
+        raise ValueError(f"adversary_steps must be >= 0; got {adversary_steps}")
     if device == "auto":
         device = default_device()
-    main = _batched(data, batch_size, shuffle, seed, repeat=False)
-    if flip:
-        main = _flipped(main, seed, device)
-    if adversary_steps:
-        adversary_seed = None if seed is None else seed + 1
-        adversary = _batched(data, batch_size * adversary_steps, True, adversary_seed, repeat=True)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    count, steps = len(data), steps_per_epoch(data, batch_size)
+    images = tf.constant(data.images.astype("float32", copy=False))
+    labels = {task: tf.constant(values.astype("int64")) for task, values in data.labels.items()}
+
+    def one_epoch(epoch):
+        epoch = tf.cast(epoch, tf.int64)
+        main = _indices(count, steps * batch_size, tf.stack([tf.constant(seed * 3 + _MAIN, tf.int64), epoch]),
+                        shuffle)
+        parts = [tf.reshape(main, [steps, batch_size])]
+        if adversary_steps:
+            adversary_seed = tf.stack([tf.constant(seed * 3 + _ADVERSARY, tf.int64), epoch])
+            adversary = _indices(count, steps * batch_size * adversary_steps, adversary_seed, True)
+            parts.append(tf.reshape(adversary, [steps, batch_size, adversary_steps]))
+        step_seeds = tf.stack(
+            [tf.fill([steps], tf.constant(seed * 3 + _FLIP, tf.int64)), epoch * steps + tf.range(steps, dtype=tf.int64)],
+            axis=1,
+        )
+        return tf.data.Dataset.from_tensor_slices((tuple(parts), step_seeds))
+
+    def gather(parts, step_seed):
+        batches = tuple(
+            (tf.gather(images, index), {task: tf.gather(values, index) for task, values in labels.items()})
+            for index in parts
+        )
+        return batches, step_seed
+
+    if epochs is None:
+        # One epoch per iteration, each with a new epoch key drawn from the seeded stream.
+        epoch_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        epoch_keys = epoch_keys.map(lambda key: key % (2**31))
+    else:
+        epoch_keys = tf.data.Dataset.range(initial_epoch, epochs)
+    epoch_count = 1 if epochs is None else max(epochs - initial_epoch, 0)
+    dataset = epoch_keys.flat_map(one_epoch)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps * epoch_count))
+    dataset = dataset.map(gather, num_parallel_calls=AUTOTUNE)
+    if device is not None:
+        dataset = dataset.apply(tf.data.experimental.copy_to_device(device))
+
+    def finish(batches, step_seed):
         if flip:
-            adversary = _flipped(adversary, None if seed is None else seed + 2, device)
-        main = tf.data.Dataset.zip((main, adversary))
-    if device is not None and not flip:
-        main = main.apply(tf.data.experimental.copy_to_device(device))
-    return main.prefetch(AUTOTUNE)
+            batches = tuple(
+                (random_flip_batch(x, tf.stack([step_seed[0], step_seed[1] * 2 + k])), y)
+                for k, (x, y) in enumerate(batches)
+            )
+        return batches if len(batches) > 1 else batches[0]
+
+    if device is not None:
+        with tf.device(device):
+            dataset = dataset.map(finish)
+    else:
+        dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
 
 
 def make_evaluation_dataset(data: LabelledImages, batch_size: int = 50) -> tf.data.Dataset:
     """``(images, labels)`` batches in order, for ``evaluate`` and ``predict``."""
-    return _tensor_slices(data).batch(batch_size).prefetch(AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (data.images.astype("float32", copy=False), {t: v.astype("int64") for t, v in data.labels.items()})
+    )
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)

@@ -387,11 +387,16 @@ class Disentangler(keras.Model):
             )
         adversary_images, adversary_labels = fresh
         self._check_adversary_batch(features[0], adversary_images)
+        # (batch, steps, H, W, C) -> (steps * batch, H, W, C): adversary batch s is the
+        # s-th slice of `batch` images.
+        steps_first = tf.transpose(adversary_images, [1, 0, 2, 3, 4])
+        stacked = tf.reshape(steps_first, tf.concat([[-1], tf.shape(adversary_images)[2:]], axis=0))
+        labels_stacked = [tf.reshape(tf.transpose(y), [-1]) for y in adversary_labels]
         # One forward pass of the encoders over all adversary batches: the encoders do
         # not change during the adversary steps, and no tape records these activations.
-        frozen = [ops.stop_gradient(encoder(adversary_images, training=True)) for encoder in self.encoders]
+        frozen = [ops.stop_gradient(encoder(stacked, training=True)) for encoder in self.encoders]
         feature_chunks = [tf.split(f, self.adversary_steps) for f in frozen]
-        label_chunks = [tf.split(y, self.adversary_steps) for y in adversary_labels]
+        label_chunks = [tf.split(y, self.adversary_steps) for y in labels_stacked]
         return [
             ([chunks[s] for chunks in feature_chunks], [chunks[s] for chunks in label_chunks])
             for s in range(self.adversary_steps)
@@ -400,18 +405,16 @@ class Disentangler(keras.Model):
     def _check_adversary_batch(self, main_features, adversary_images):
         """The fresh batch must hold ``adversary_steps`` main batches."""
         message = (
-            f"adversary batch must hold adversary_steps={self.adversary_steps} times the main "
-            "batch; build the dataset with make_training_dataset(..., "
+            f"adversary data must hold adversary_steps={self.adversary_steps} batches of the main "
+            "batch size; build the dataset with make_training_dataset(..., "
             f"adversary_steps={self.adversary_steps})"
         )
-        main, adversary = main_features.shape[0], adversary_images.shape[0]
-        if main is not None and adversary is not None:
-            if adversary != self.adversary_steps * main:
-                raise ValueError(f"{message}; got {adversary} images for a main batch of {main}")
-            return
+        if adversary_images.shape.rank != 5:
+            raise ValueError(f"{message}; got adversary images of shape {adversary_images.shape}")
+        if adversary_images.shape[1] != self.adversary_steps:
+            raise ValueError(f"{message}; got {adversary_images.shape[1]} adversary batches")
         tf.debugging.assert_equal(
-            tf.shape(adversary_images)[0], self.adversary_steps * tf.shape(main_features)[0],
-            message=message,
+            tf.shape(adversary_images)[0], tf.shape(main_features)[0], message=message
         )
 
     def _adversary_update(self, features, labels):
