@@ -47,7 +47,8 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
     subclasses for bad configuration become a single line on stderr, never a
     traceback. Anything else is a bug and propagates with its traceback.
     """
-    from .config import ConfigError  # light import: no TensorFlow
+    from .config import ConfigError  # light imports: no TensorFlow
+    from .errors import TrainingDiverged
 
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
@@ -60,3 +61,6 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
     except (UserError, ConfigError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(USAGE_ERROR)
+    except TrainingDiverged as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)

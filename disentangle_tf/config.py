@@ -64,6 +64,8 @@ class ModelConfig:
             average pooling) to turn the last feature map into a feature vector.
         head_units: hidden units of each classifier / adversary head.
         l2_weight: L2 penalty on every convolution and dense kernel.
+        synchronized_batch_norm: batch statistics over all replicas' batches
+            (turned on by the training run whenever there is more than one replica).
     """
 
     encoder_filters: tuple[int, ...] = (16, 16, 32, 32, 64, 64)
@@ -73,6 +75,7 @@ class ModelConfig:
     feature_pooling: str = "flatten"
     head_units: tuple[int, ...] = (256,)
     l2_weight: float = 1e-5
+    synchronized_batch_norm: bool = False
 
 
 @dataclasses.dataclass
@@ -92,6 +95,10 @@ class TrainConfig:
             ``"maximize_cross_entropy"`` (paper) or ``"uniform"`` (push the
             adversaries' predictions towards the uniform distribution).
         jit_compile: compile the training step with XLA.
+        strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
+            logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
+        deterministic: deterministic TensorFlow ops, so that a run, interrupted or
+            not, gives the same result for the same seed.
     """
 
     epochs: int = 15
@@ -103,6 +110,8 @@ class TrainConfig:
     adversary_batches: str = "fresh"
     adversarial_objective: str = "maximize_cross_entropy"
     jit_compile: bool = False
+    strategy: str = "one-device"
+    deterministic: bool = False
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
@@ -112,6 +121,7 @@ CHOICES = {
     "feature_pooling": ("flatten", "average"),
     "adversary_batches": ("fresh", "same"),
     "adversarial_objective": ("maximize_cross_entropy", "uniform"),
+    "strategy": ("one-device", "mirrored", "multi-worker"),
 }
 
 
@@ -130,6 +140,10 @@ class RunConfig:
             for key, value in dataclasses.asdict(getattr(self, section)).items():
                 flat[key] = list(value) if isinstance(value, tuple) else value
         return flat
+
+    def to_json(self) -> str:
+        """The flat mapping as JSON text (the ``config.json`` of a run)."""
+        return json.dumps(self.to_flat_dict(), indent=2) + "\n"
 
     @classmethod
     def from_flat_dict(cls, values: Mapping[str, Any], source: str = "config") -> "RunConfig":

@@ -26,6 +26,7 @@ CONFIG_OPTIONS = (
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "jit_compile",
+    "strategy", "deterministic",
 )
 
 
@@ -64,12 +65,18 @@ def default_output_dir(dataset: str) -> pathlib.Path:
 @click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
 @click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
+@click.option("--strategy", type=click.Choice(CHOICES["strategy"]),
+              help="tf.distribute strategy; multi-worker reads TF_CONFIG.  [default: one-device]")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="Deterministic ops: a resumed run ends as an uninterrupted one.")
 @click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="Where to write the run.  [default: runs/DATASET-TIMESTAMP]")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run's files in --output-dir.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier run's files in --output-dir. Without it, an interrupted run "
+                   "in --output-dir with the same configuration resumes from its last backup.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def main(config_file, output_dir, overwrite, quiet, **options):
     """Train a Disentangler (Meng et al., 2019) and export it for inference."""
@@ -78,7 +85,8 @@ def main(config_file, output_dir, overwrite, quiet, **options):
     output_dir = output_dir or default_output_dir(config.data.dataset)
     click.echo("config: " + json.dumps(config.to_flat_dict()))
 
-    prepare_output_dir(output_dir, overwrite)
+    if prepare_output_dir(output_dir, overwrite, config.to_json()):
+        click.echo(f"resuming the interrupted run in {output_dir}")
 
     quiet_tensorflow()
     from .training import run  # TensorFlow loads here, after every check of the input

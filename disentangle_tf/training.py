@@ -12,15 +12,19 @@ import pathlib
 from typing import Sequence
 
 import keras
+import tensorflow as tf
 
 from .config import RunConfig
 from .data.labelled_images import LabelledImages
-from .data.pipeline import make_evaluation_dataset, make_training_dataset
+from .callbacks import SafeBackupAndRestore, StopOnNonFiniteLoss, backed_up_epoch
+from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
 from .export import export_saved_model
 from .models import Disentangler
 from .models.disentangler import default_adversary_optimizer, default_optimizer
-from .outputs import prepare_output_dir
+from .distribution import make_strategy
+from .errors import TrainingDiverged
+from .outputs import BACKUP_NAME, prepare_output_dir
 from .task_spec import TaskSpec
 
 @dataclasses.dataclass
@@ -40,8 +44,13 @@ class RunResult:
     output_dir: pathlib.Path | None
 
 
-def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1) -> Disentangler:
-    """A compiled :class:`Disentangler` for ``tasks`` as ``config`` describes it."""
+def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
+                synchronized_batch_norm: bool = False) -> Disentangler:
+    """A compiled :class:`Disentangler` for ``tasks`` as ``config`` describes it.
+
+    Build it under a strategy's scope to distribute it. ``synchronized_batch_norm``
+    turns synchronized batch statistics on even if the configuration does not.
+    """
     model_config = config.model
     model = Disentangler(
         tasks=tasks,
@@ -53,6 +62,7 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1)
         feature_pooling=model_config.feature_pooling,
         head_units=model_config.head_units,
         l2_weight=model_config.l2_weight,
+        synchronized_batch_norm=model_config.synchronized_batch_norm or synchronized_batch_norm,
     )
     training = config.training
     model.compile(
@@ -98,8 +108,15 @@ def run(
     data: DatasetSplits | None = None,
     verbose="auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    strategy: tf.distribute.Strategy | None = None,
 ) -> RunResult:
     """Train and evaluate one model; write its files if ``output_dir`` is given.
+
+    A run with an output directory backs itself up at the end of every epoch
+    (``output_dir/backup``); started again with the same configuration after being
+    killed, it resumes from that backup. Every epoch's data order is a function of the
+    seed and the epoch, so with ``deterministic`` the resumed run ends exactly as an
+    uninterrupted one would.
 
     Args:
         config: the run's configuration.
@@ -109,20 +126,36 @@ def run(
         data: the data set; None loads ``config.data.dataset``.
         verbose: Keras ``fit`` verbosity (``"auto"`` shows a progress bar).
         callbacks: extra Keras callbacks.
+        strategy: a ``tf.distribute`` strategy; None makes the one
+            ``config.training.strategy`` names.
 
     Returns:
         A :class:`RunResult`.
+
+    Raises:
+        TrainingDiverged: if a loss became NaN or infinite; the logs and the last good
+            backup are kept.
     """
+    training = config.training
+    if training.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = strategy or make_strategy(training.strategy)
+    replicated = strategy.num_replicas_in_sync > 1 or training.strategy != "one-device"
+    resume = False
     if output_dir is not None:
         output_dir = pathlib.Path(output_dir)
-        prepare_output_dir(output_dir, overwrite)
-        (output_dir / "config.json").write_text(json.dumps(config.to_flat_dict(), indent=2) + "\n")
+        resume = prepare_output_dir(output_dir, overwrite, config.to_json())
+        if not resume:
+            (output_dir / "config.json").write_text(config.to_json())
     keras.utils.set_random_seed(config.data.seed)
     if data is None:
         data = load_dataset(config.data.dataset, config.data.image_size, config.data.seed)
-    model = build_model(config, data.tasks, channels=data.train.image_shape[-1])
+    with strategy.scope():
+        model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
+                            synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
 
-    training = config.training
+    backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
+    initial_epoch = backed_up_epoch(backup_dir) if resume else 0
     fresh = training.adversary_batches == "fresh" and model.adversaries
     train_dataset = make_training_dataset(
         data.train,
@@ -130,17 +163,27 @@ def run(
         adversary_steps=training.adversary_steps if fresh else 0,
         flip=config.data.flip,
         seed=config.data.seed,
+        device=None if replicated else "auto",
+        epochs=training.epochs,
+        initial_epoch=initial_epoch,
     )
-    all_callbacks = list(callbacks)
+    guard = StopOnNonFiniteLoss()
+    all_callbacks = [guard, *callbacks]
     if output_dir is not None:
+        all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard))
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
     history = model.fit(
         train_dataset,
         epochs=training.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch(data.train, config.data.batch_size),
         validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
         callbacks=all_callbacks,
         verbose=verbose,
     )
+    if guard.diverged:
+        kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
+        raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
     metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
     if output_dir is not None:
         model.save(output_dir / "model.keras")

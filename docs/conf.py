@@ -108,8 +108,11 @@ DEFAULT_SOURCES = {
     "stem_filters": "Authors' code (3x3 convolution, 8 filters, no bias).",
     "activation": "Authors' code (leaky ReLU, slope 0.1); Fig. 2 of the paper draws ReLU.",
     "feature_pooling": "Authors' code (flatten). ``average`` is global average pooling.",
-    "head_units": "Changed for CPU. The authors' heads have 256 hidden units "
-    "(``Disentangler``'s own default).",
+    "head_units": (
+        "Authors' code (one hidden layer of 256 units)."
+        if tuple(_DEFAULTS["head_units"]) == (256,)
+        else "Changed for CPU. The authors' heads have one hidden layer of 256 units."
+    ),
     "l2_weight": "Authors' code (1e-5); the paper applies L2 to all weights, as here "
     "(convolution and dense kernels).",
     "epochs": "Changed for CPU. The authors' code runs 10,010 iterations (about 420 "
@@ -177,6 +180,27 @@ def _command_help(target: str) -> str:
     return command.get_help(context)
 
 
+def _keras_signature(app, what, name, obj, options, signature, return_annotation):
+    """Show the ``__init__`` arguments of Keras models and layers.
+
+    ``keras.Model`` and ``keras.layers.Layer`` define ``__new__(cls, *args, **kwargs)``,
+    which autodoc would otherwise show as the signature of every subclass.
+    """
+    import inspect
+
+    import keras
+
+    if what != "class" or not isinstance(obj, type):
+        return None
+    if not issubclass(obj, (keras.Model, keras.layers.Layer)):
+        return None
+    parameters = [
+        parameter.replace(annotation=inspect.Parameter.empty)
+        for parameter in list(inspect.signature(obj.__init__).parameters.values())[1:]
+    ]
+    return str(inspect.Signature(parameters)), return_annotation
+
+
 def setup(app):
     """Register the ``defaults-table`` and ``command-help`` directives."""
     from docutils import nodes
@@ -208,4 +232,5 @@ def setup(app):
             return [block]
 
     app.add_directive("defaults-table", DefaultsTable)
+    app.connect("autodoc-process-signature", _keras_signature)
     app.add_directive("command-help", CommandHelp)

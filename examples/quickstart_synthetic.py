@@ -81,7 +81,7 @@ def main() -> None:
         TaskSpec("background", 2, class_names=("black", "white")),
         TaskSpec("shape", 2, class_names=("circle", "rectangle")),
     ]
-    model = Disentangler(tasks, input_shape=(*IMAGE_SIZE, 1), head_units=(64,))
+    model = Disentangler(tasks, input_shape=(*IMAGE_SIZE, 1))
     model.compile(
         adversarial_weight=0.01,           # lambda of Eq. 1
         adversary_steps=ADVERSARY_STEPS,   # adversary updates per main update

@@ -107,16 +107,18 @@ def test_dense_head_output_shape(units):
 
 ENCODER_ARGUMENTS = dict(
     input_shape=[16, 24, 3], filters=[4, 8], strides=[2, 1], stem_filters=5, activation="relu",
-    feature_pooling="average", l2_weight=1e-3, name="my_encoder",
+    feature_pooling="average", l2_weight=1e-3, synchronized_batch_norm=True, name="my_encoder",
 )
-HEAD_ARGUMENTS = dict(input_dim=12, num_classes=4, units=[8, 6], l2_weight=1e-3, name="my_head")
+HEAD_ARGUMENTS = dict(input_dim=12, num_classes=4, units=[8, 6], l2_weight=1e-3,
+                      synchronized_batch_norm=True, name="my_head")
 MODEL_ARGUMENTS = dict(
     tasks=[
         {"name": "a", "num_classes": 2, "head_units": None, "class_names": ["x", "y"]},
         {"name": "b", "num_classes": 3, "head_units": [6], "class_names": None},
     ],
     input_shape=[16, 24, 1], encoder_filters=[4, 8], encoder_strides=[2, 2], stem_filters=3,
-    activation="relu", feature_pooling="average", head_units=[7], l2_weight=1e-3, name="my_model",
+    activation="relu", feature_pooling="average", head_units=[7], l2_weight=1e-3,
+    synchronized_batch_norm=True, name="my_model",
 )
 
 

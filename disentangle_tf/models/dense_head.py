@@ -23,6 +23,8 @@ class DenseHead(keras.Model):
         units: hidden units of each dense layer before the logits (paper: one hidden
             layer for a two-layer head; fetal-US anatomy: two hidden layers).
         l2_weight: L2 penalty on every dense kernel.
+        synchronized_batch_norm: batch statistics over the global batch of all
+            replicas under ``tf.distribute``.
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``).
 
     Returns:
@@ -39,7 +41,7 @@ class DenseHead(keras.Model):
     """
 
     def __init__(self, input_dim: int, num_classes: int, units=(256,), l2_weight: float = 1e-5,
-                 **kwargs):
+                 synchronized_batch_norm: bool = False, **kwargs):
         name = kwargs.pop("name", "head")
         regularizer = keras.regularizers.L2(l2_weight) if l2_weight else None
 
@@ -49,7 +51,7 @@ class DenseHead(keras.Model):
         for index, width in enumerate(units):
             x = layers.Dense(width, use_bias=False, kernel_regularizer=regularizer,
                              name=f"dense{index}")(x)
-            x = layers.BatchNormalization(name=f"bn{index}")(x)
+            x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name=f"bn{index}")(x)
             x = layers.ReLU(name=f"relu{index}")(x)
         logits = layers.Dense(num_classes, kernel_regularizer=regularizer, dtype="float32",
                               name="logits")(x)
@@ -60,6 +62,7 @@ class DenseHead(keras.Model):
         self.num_classes = int(num_classes)
         self.units = tuple(int(u) for u in units)
         self.l2_weight = float(l2_weight)
+        self.synchronized_batch_norm = bool(synchronized_batch_norm)
 
     def get_config(self):
         return {
@@ -68,6 +71,7 @@ class DenseHead(keras.Model):
             "num_classes": self.num_classes,
             "units": list(self.units),
             "l2_weight": self.l2_weight,
+            "synchronized_batch_norm": self.synchronized_batch_norm,
         }
 
     @classmethod

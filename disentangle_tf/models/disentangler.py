@@ -74,6 +74,9 @@ class Disentangler(keras.Model):
         feature_pooling: ``"flatten"`` or ``"average"``.
         head_units: hidden units of a head whose task does not set its own.
         l2_weight: L2 penalty on every kernel.
+        synchronized_batch_norm: batch statistics over the global batch of all
+            replicas under ``tf.distribute``, so that a replicated step computes
+            what one device would.
         **kwargs: passed to ``keras.Model`` (``name``).
 
     Returns:
@@ -104,6 +107,7 @@ class Disentangler(keras.Model):
         feature_pooling: str = ModelConfig.feature_pooling,
         head_units: Sequence[int] = ModelConfig.head_units,
         l2_weight: float = ModelConfig.l2_weight,
+        synchronized_batch_norm: bool = ModelConfig.synchronized_batch_norm,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -124,6 +128,7 @@ class Disentangler(keras.Model):
         self.feature_pooling = feature_pooling
         self.head_units = tuple(int(u) for u in head_units)
         self.l2_weight = float(l2_weight)
+        self.synchronized_batch_norm = bool(synchronized_batch_norm)
         self.task_names = tuple(names)
         self.adversary_pairs = tuple(itertools.permutations(range(len(names)), 2))
         self.adversary_names = tuple(pair_name(names[i], names[j]) for i, j in self.adversary_pairs)
@@ -133,19 +138,21 @@ class Disentangler(keras.Model):
             ResidualEncoder(
                 self.image_shape, filters=self.encoder_filters, strides=self.encoder_strides,
                 stem_filters=self.stem_filters, activation=activation,
-                feature_pooling=feature_pooling, l2_weight=l2_weight, name=f"{task.name}_encoder",
+                feature_pooling=feature_pooling, l2_weight=l2_weight,
+                synchronized_batch_norm=self.synchronized_batch_norm, name=f"{task.name}_encoder",
             )
             for task in self.tasks
         ]
         feature_dims = [int(encoder.output_shape[-1]) for encoder in self.encoders]
         self.classifiers = [
             DenseHead(dim, task.num_classes, units=self._units(task), l2_weight=l2_weight,
-                      name=f"{task.name}_classifier")
+                      synchronized_batch_norm=self.synchronized_batch_norm, name=f"{task.name}_classifier")
             for dim, task in zip(feature_dims, self.tasks)
         ]
         self.adversaries = [
             DenseHead(feature_dims[i], self.tasks[j].num_classes, units=self._units(self.tasks[j]),
-                      l2_weight=l2_weight, name=f"adversary_{name}")
+                      l2_weight=l2_weight, synchronized_batch_norm=self.synchronized_batch_norm,
+                      name=f"adversary_{name}")
             for (i, j), name in zip(self.adversary_pairs, self.adversary_names)
         ]
 
@@ -496,6 +503,7 @@ class Disentangler(keras.Model):
             "feature_pooling": self.feature_pooling,
             "head_units": list(self.head_units),
             "l2_weight": self.l2_weight,
+            "synchronized_batch_norm": self.synchronized_batch_norm,
         }
 
     @classmethod

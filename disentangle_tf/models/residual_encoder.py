@@ -55,6 +55,8 @@ class ResidualEncoder(keras.Model):
         activation: ``"leaky_relu"`` (slope 0.1) or any Keras activation name.
         feature_pooling: ``"flatten"`` or ``"average"``.
         l2_weight: L2 penalty on every convolution kernel.
+        synchronized_batch_norm: batch statistics over the global batch of all
+            replicas under ``tf.distribute`` (one device: no effect on the result).
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``).
 
     Returns:
@@ -78,6 +80,7 @@ class ResidualEncoder(keras.Model):
         activation: str = "leaky_relu",
         feature_pooling: str = "flatten",
         l2_weight: float = 1e-5,
+        synchronized_batch_norm: bool = False,
         **kwargs,
     ):
         if len(filters) != len(strides):
@@ -102,10 +105,10 @@ class ResidualEncoder(keras.Model):
         for index, (units, stride) in enumerate(zip(filters, strides)):
             prefix = f"block{index}"
             shortcut = x
-            x = layers.BatchNormalization(name=f"{prefix}_bn1")(x)
+            x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn1")(x)
             x = _activation(activation, f"{prefix}_act1")(x)
             x = conv(units, stride, f"{prefix}_conv1")(x)
-            x = layers.BatchNormalization(name=f"{prefix}_bn2")(x)
+            x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn2")(x)
             x = _activation(activation, f"{prefix}_act2")(x)
             x = conv(units, 1, f"{prefix}_conv2")(x)
             if stride > 1:
@@ -118,7 +121,7 @@ class ResidualEncoder(keras.Model):
                                          name=f"{prefix}_projection")(shortcut)
             x = layers.Add(name=f"{prefix}_add")([x, shortcut])
             channels = units
-        x = layers.BatchNormalization(name="final_bn")(x)
+        x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name="final_bn")(x)
         x = _activation(activation, "final_act")(x)
         if feature_pooling == "flatten":
             features = layers.Flatten(name="features")(x)
@@ -134,6 +137,7 @@ class ResidualEncoder(keras.Model):
         self.activation = activation
         self.feature_pooling = feature_pooling
         self.l2_weight = float(l2_weight)
+        self.synchronized_batch_norm = bool(synchronized_batch_norm)
 
     def get_config(self):
         return {
@@ -145,6 +149,7 @@ class ResidualEncoder(keras.Model):
             "activation": self.activation,
             "feature_pooling": self.feature_pooling,
             "l2_weight": self.l2_weight,
+            "synchronized_batch_norm": self.synchronized_batch_norm,
         }
 
     @classmethod

@@ -1,0 +1,201 @@
+"""Tests for the simulated fetal ultrasound data set (Experiment 2 of Meng et al., 2019)."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+from disentangle_tf.data import ultrasound_sim as us
+from disentangle_tf.data.labelled_images import LabelledImages
+from disentangle_tf.data.registry import DatasetSplits
+
+SCALE = 0.02
+
+
+@pytest.fixture(scope="module")
+def splits() -> dict[str, LabelledImages]:
+    return us.make_us_sim_splits(scale=SCALE, seed=0)
+
+
+def test_constants_and_table_1_counts():
+    assert us.TASKS == ("plane", "shadow")
+    assert us.CLASS_NAMES == {"plane": ("3VV", "LVOT", "Abd"), "shadow": ("without", "with")}
+    assert us.SPLITS == ("train", "val", "test_seen", "lvot_with_shadow", "others")
+    table_1 = {  # (3VV w/o, w), (LVOT w/o, w), (Abd w/o, w), (Others w/o, w)
+        "train": (180, 320, 500, 0, 125, 375, 0, 0),
+        "val": (50, 50, 50, 0, 50, 50, 0, 0),
+        "test_seen": (334, 41, 79, 0, 190, 220, 0, 0),
+        "lvot_with_shadow": (0, 0, 0, 418, 0, 0, 0, 0),
+        "others": (0, 0, 0, 0, 0, 0, 3159, 2211),
+    }
+    groups = ("3VV-without", "3VV-with", "LVOT-without", "LVOT-with",
+              "Abd-without", "Abd-with", "Others-without", "Others-with")
+    assert us.GROUPS == groups
+    for split, counts in table_1.items():
+        assert us.SPLIT_COUNTS[split] == dict(zip(groups, counts))
+    assert us.split_counts(1.0) == us.SPLIT_COUNTS
+    for split in ("train", "val"):
+        assert us.SPLIT_COUNTS[split]["LVOT-with"] == 0
+
+
+def test_scaled_counts_round_and_keep_every_group():
+    counts = us.split_counts(0.02)
+    assert counts["test_seen"]["3VV-with"] == 1  # 0.82 -> 1
+    assert counts["test_seen"]["LVOT-without"] == 2  # 1.58 -> 2
+    assert counts["train"]["Abd-without"] == 3  # 2.5 -> 3 (halves round up)
+    assert counts["train"]["LVOT-with"] == 0
+    tiny = us.split_counts(1e-6)
+    for split, groups in us.SPLIT_COUNTS.items():
+        for group, count in groups.items():
+            assert tiny[split][group] == (1 if count else 0)
+    assert sum(us.split_counts(0.5)["train"].values()) == 751
+
+
+@pytest.mark.parametrize("split", us.SPLITS)
+def test_group_counts_labels_and_types(splits, split):
+    data = splits[split]
+    expected = {g: c for g, c in us.split_counts(SCALE)[split].items() if c}
+    assert dict(collections.Counter(data.groups.tolist())) == expected
+    assert data.images.shape == (sum(expected.values()), 48, 60, 1)
+    assert data.images.dtype == np.float32
+    tasks = ("shadow",) if split == "others" else ("plane", "shadow")
+    assert tuple(sorted(data.labels)) == tuple(sorted(tasks))
+    assert dict(data.class_names) == {task: us.CLASS_NAMES[task] for task in tasks}
+    for task, values in data.labels.items():
+        assert values.dtype == np.int64
+        names = us.CLASS_NAMES[task]
+        index = 0 if task == "plane" else 1
+        assert [names[v] for v in values] == [g.split("-")[index] for g in data.groups]
+
+
+def test_lvot_never_shadowed_in_training_or_validation(splits):
+    for split in ("train", "val"):
+        labels = splits[split].labels
+        assert not np.any((labels["plane"] == 1) & (labels["shadow"] == 1))
+    lvot = splits["lvot_with_shadow"].labels
+    assert np.all(lvot["plane"] == 1) and np.all(lvot["shadow"] == 1)
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds():
+    first = us.make_us_sim_split("val", scale=SCALE, seed=3)
+    again = us.make_us_sim_split("val", scale=SCALE, seed=3)
+    other = us.make_us_sim_split("val", scale=SCALE, seed=4)
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.groups, again.groups)
+    assert not np.array_equal(first.images, other.images)
+
+
+def test_each_image_is_z_scored(splits):
+    images = splits["train"].images
+    assert np.isfinite(images).all()
+    np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(images.std(axis=(1, 2, 3)), 1.0, atol=1e-3)
+
+
+def test_pixels_outside_the_fan_are_constant_and_darkest(splits):
+    mask = us.fan_mask((48, 60))
+    assert not mask[0, 0] and not mask[-1, 0] and mask[24, 30]
+    images = splits["others"].images[..., 0]
+    outside = images[:, ~mask]
+    np.testing.assert_array_equal(outside, outside[:, :1].repeat(outside.shape[1], axis=1))
+    assert np.all(outside[:, 0] <= images.min(axis=(1, 2)))
+
+
+def test_a_shadow_darkens_the_sector_behind_its_reflector():
+    raw, factor = us.render_raw("3VV", True, 6, seed=0)
+    clear, same_factor = us.render_raw("3VV", True, 6, seed=0, cast_shadows=False)
+    np.testing.assert_array_equal(factor, same_factor)
+    fan = us.fan_mask((48, 60))
+    for k in range(6):
+        shadow = (factor[k] < 0.4) & fan
+        assert shadow.sum() >= 10
+        assert raw[k][shadow].mean() < 0.6 * clear[k][shadow].mean()
+        unshadowed = factor[k] == 1.0
+        np.testing.assert_array_equal(raw[k][unshadowed], clear[k][unshadowed])
+
+    # The shadow is a radial sector: deeper along the same beam stays in shadow.
+    geometry = us._Geometry(48, 60)
+    for k in range(6):
+        core = np.argwhere((factor[k] < 0.4) & fan)
+        y, x = core[np.argmin(geometry.radius[tuple(core.T)])]
+        angle, radius = geometry.angle[y, x], geometry.radius[y, x]
+        for deeper in np.linspace(radius + 2, geometry.far - 1, 5):
+            py, px = geometry.polar_to_pixel(deeper, angle)
+            assert factor[k][int(round(py)), int(round(px))] < 0.5
+    _, free_factor = us.render_raw("3VV", False, 4, seed=0)
+    assert np.all(free_factor == 1.0)
+
+
+def test_every_shadowed_image_has_a_deep_shadow():
+    _, factor = us.render_raw("Abd", True, 20, seed=1)
+    darkest = factor.min(axis=(1, 2))
+    # One shadow multiplies by 0.1 to 0.3 in its core; two overlapping ones by >= 0.01.
+    assert np.all(darkest <= 0.3 + 1e-6) and np.all(darkest >= 0.01 - 1e-6)
+
+
+def _balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean([(predicted[truth == c] == c).mean() for c in np.unique(truth)]))
+
+
+def test_tasks_are_learnable_from_pixels():
+    from sklearn.neighbors import NearestCentroid
+
+    data = us.make_us_sim_splits(scale=0.2, seed=1, splits=("train", "test_seen"))
+    train, test = data["train"], data["test_seen"]
+
+    # Plane: anatomy moves and turns, so use a translation-invariant description of
+    # each image, the magnitude of its Fourier transform (chance: 1/3).
+    def spectrum(images):
+        return np.log1p(np.abs(np.fft.rfft2(images[..., 0]))).reshape(len(images), -1)
+
+    model = NearestCentroid().fit(spectrum(train.images), train.labels["plane"])
+    plane = _balanced_accuracy(test.labels["plane"], model.predict(spectrum(test.images)))
+    assert plane > 0.55, plane
+
+    # Shadow: the raw pixels suffice (chance: 1/2).
+    flat = lambda images: images.reshape(len(images), -1)  # noqa: E731
+    model = NearestCentroid().fit(flat(train.images), train.labels["shadow"])
+    shadow = _balanced_accuracy(test.labels["shadow"], model.predict(flat(test.images)))
+    assert shadow > 0.65, shadow
+
+
+def test_paper_image_size_is_supported():
+    data = us.make_us_sim_split("lvot_with_shadow", image_size=(224, 288), scale=0.005)
+    assert data.images.shape == (2, 224, 288, 1)
+    assert np.isfinite(data.images).all()
+
+
+def test_load_us_sim_builds_the_protocol():
+    data = us.load_us_sim((32, 40), seed=0, scale=0.01)
+    assert isinstance(data, DatasetSplits)
+    assert [(t.name, t.num_classes, t.head_units) for t in data.tasks] == [
+        ("plane", 3, (256, 256)),
+        ("shadow", 2, (256,)),
+    ]
+    assert data.tasks[0].class_names == ("3VV", "LVOT", "Abd")
+    assert tuple(data.evaluation) == ("val", "test_seen", "lvot_with_shadow", "others")
+    assert data.validation is data.evaluation["val"]
+    assert data.train.image_shape == (32, 40, 1)
+    assert set(data.evaluation["others"].labels) == {"shadow"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(split="test"), "unknown split"),
+        (dict(split="val", scale=0), "scale"),
+        (dict(split="val", scale=float("nan")), "scale"),
+        (dict(split="val", image_size=(8, 60)), "image_size"),
+        (dict(split="val", seed=-1), "seed"),
+    ],
+)
+def test_invalid_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        us.make_us_sim_split(**kwargs)
+
+
+def test_unknown_plane_raises():
+    with pytest.raises(ValueError, match="unknown plane"):
+        us.render_raw("4CH", False, 1)
