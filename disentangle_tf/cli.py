@@ -14,30 +14,39 @@ class UserError(Exception):
     """A mistake in the user's input; shown as one line, exit code 2."""
 
 
-def quiet_tensorflow() -> None:
+def quiet_tensorflow(initialise=None):
     """Load TensorFlow without its C++ start-up chatter on stderr.
 
     TensorFlow's native libraries print device-probing notes (no CUDA driver, CPU
     instructions) straight to file descriptor 2 when they load, whatever
     ``TF_CPP_MIN_LOG_LEVEL`` says; they would bury a one-line error message. The
-    descriptor is pointed at the null device while TensorFlow loads and finds its
+    descriptor is pointed at the null device while TensorFlow loads and sets up its
     devices, then restored. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps the notes.
+
+    Args:
+        initialise: called with no argument while stderr is muted, to set up what
+            must come first in a process (a multi-worker strategy); by default the
+            devices are listed.
+
+    Returns:
+        What ``initialise`` returned.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
+    quiet = "tensorflow" not in sys.modules and os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0"
+    if quiet:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
     try:
         import tensorflow as tf
 
-        tf.config.list_logical_devices()
+        return initialise() if initialise is not None else tf.config.list_logical_devices()
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
+        if quiet:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
 
 
 def run_command(command: click.Command, args=None, prog_name: str | None = None) -> None:

@@ -16,7 +16,7 @@ import pathlib
 
 import click
 
-from .cli import quiet_tensorflow, run_command
+from .cli import UserError, quiet_tensorflow, run_command
 from .config import CHOICES, RunConfig, load_config_file
 from .outputs import prepare_output_dir
 
@@ -88,10 +88,20 @@ def main(config_file, output_dir, overwrite, quiet, **options):
     if prepare_output_dir(output_dir, overwrite, config.to_json()):
         click.echo(f"resuming the interrupted run in {output_dir}")
 
-    quiet_tensorflow()
-    from .training import run  # TensorFlow loads here, after every check of the input
+    def start_tensorflow():
+        # The strategy comes first: a multi-worker one must be made at program start.
+        from .distribution import make_strategy
 
-    result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto")
+        return make_strategy(config.training.strategy)
+
+    try:
+        strategy = quiet_tensorflow(start_tensorflow)  # TensorFlow loads here, after the checks
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    from .training import run
+
+    result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
+                 strategy=strategy)
     for split, values in result.metrics.items():
         accuracies = ", ".join(f"{task} {value:.3f}" for task, value in values["accuracy"].items())
         click.echo(f"{split}: accuracy {accuracies}")

@@ -89,7 +89,9 @@ PLANES: tuple[str, ...] = ("3VV", "LVOT", "Abd", "Others")
 SPLITS: tuple[str, ...] = ("train", "val", "test_seen", "lvot_with_shadow", "others")
 """Split names (columns of Table 1 of the paper)."""
 
-GROUPS: tuple[str, ...] = tuple(f"{plane}-{shadow}" for plane in PLANES for shadow in ("without", "with"))
+GROUPS: tuple[str, ...] = tuple(
+    f"{plane}-{shadow}" for plane in PLANES for shadow in ("without", "with")
+)
 """Group names ``"<plane>-<without|with>"``, for example ``"3VV-with"``."""
 
 
@@ -450,7 +452,8 @@ def _kidneys(rng, geom, tissue):
         tilt = phi + np.pi / 2 + side * rng.uniform(0.0, 0.3, n)
         _paint(tissue, _ellipse(geom, ky, kx, a + capsule, b + capsule, tilt), capsule_value)
         _paint(tissue, _ellipse(geom, ky, kx, a, b, tilt), cortex)
-        _paint(tissue, _ellipse(geom, ky, kx, _at_least(0.35 * a, 0.7), _at_least(0.2 * a, 0.6), tilt), rng.uniform(*_DARK, n))
+        pelvis = _ellipse(geom, ky, kx, _at_least(0.35 * a, 0.7), _at_least(0.2 * a, 0.6), tilt)
+        _paint(tissue, pelvis, rng.uniform(*_DARK, n))
     sy, sx = _offset(cy, cx, 0.6 * a, phi + np.pi / 2)
     dot = _at_least(0.4 * a, 0.9)
     _paint(tissue, _ellipse(geom, sy, sx, dot, dot), rng.uniform(1.8, 2.4, n))
@@ -515,8 +518,9 @@ def _render_chunk(
         sigma = rng.uniform(0.08, 0.2, n) * unit
         # A Gaussian is separable: the outer product of a column and a row profile.
         scale = (-0.5 / sigma**2).astype(np.float32)[:, None]
-        rows = np.exp(scale * (np.arange(geom.height, dtype=np.float32) - by[:, None].astype(np.float32)) ** 2)
-        cols = np.exp(scale * (np.arange(geom.width, dtype=np.float32) - bx[:, None].astype(np.float32)) ** 2)
+        dy = np.arange(geom.height, dtype=np.float32) - by[:, None].astype(np.float32)
+        dx = np.arange(geom.width, dtype=np.float32) - bx[:, None].astype(np.float32)
+        rows, cols = np.exp(scale * dy**2), np.exp(scale * dx**2)
         rows *= (base * rng.uniform(-0.3, 0.3, n)).astype(np.float32)[:, None]
         tissue += rows[:, :, None] * cols[:, None, :]
 
@@ -557,7 +561,8 @@ def _render_chunk(
         )
         angle = np.clip(angle, -geom.half_angle + half, geom.half_angle - half)
         nearest = geom.near + 0.05 * unit
-        deepest = np.where(aimed, np.maximum(anatomy_radius - 0.3 * extent, geom.near + 0.1 * unit), 0.6 * unit)
+        in_front = np.maximum(anatomy_radius - 0.3 * extent, geom.near + 0.1 * unit)
+        deepest = np.where(aimed, in_front, 0.6 * unit)
         depth = nearest + rng.uniform(size=n) * np.maximum(deepest - nearest, 0.0)
         thickness = _at_least(rng.uniform(0.012, 0.02, n) * unit, 0.6)
         strength = rng.uniform(0.1, 0.3, n)
@@ -600,7 +605,12 @@ def _render_chunk(
 
 
 def _render_group(
-    rng: np.random.Generator, geom: _Geometry, plane: str, shadow: bool, count: int, cast_shadows: bool = True
+    rng: np.random.Generator,
+    geom: _Geometry,
+    plane: str,
+    shadow: bool,
+    count: int,
+    cast_shadows: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     chunk = max(1, _CHUNK_PIXELS // (geom.height * geom.width))
     raws, factors = [], []

@@ -464,7 +464,11 @@ class Disentangler(keras.Model):
             tracker.update_state(loss)
         for tracker, z, (_, j) in zip(self.adversary_accuracy_trackers, adversary_logits, self.adversary_pairs):
             tracker.update_state(labels[j], z)
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces step results across workers along axis 0, which a scalar lacks.
+            results = {name: ops.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, shuffle=True, **kwargs):
         """``keras.Model.fit``; arrays are fed through the package's input pipeline.
@@ -489,6 +493,16 @@ class Disentangler(keras.Model):
         if isinstance(x, tf.data.Dataset):
             shuffle = False  # a dataset carries its own shuffling
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras draws a batch here, under a strategy, to build the model and compiled
+        # metrics symbolically; it reduces the distributed batch first, which fails
+        # under MultiWorkerMirroredStrategy. This model and its metric trackers are
+        # built at construction, so no batch is needed.
+        if self._distribute_strategy is None:
+            return
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

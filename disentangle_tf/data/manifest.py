@@ -1,0 +1,623 @@
+"""Real images listed in a CSV manifest: one row per image, one column per task.
+
+A manifest names, for every image, its file, its split and its label for every task::
+
+    path,split,plane,shadow
+    images/0001.png,train,3VV,with
+    images/0002.png,val,LVOT,without
+    images/0003.png,test,Abd,with
+
+:class:`ManifestOptions` says which columns hold what, which values of the split
+column mean which split, and the classes of every task. :func:`read_manifest` checks
+the whole manifest before anything is trained (missing columns, unknown labels or
+split values, empty splits, missing image files), and :func:`load_manifest` decodes
+the images (PNG, JPEG, BMP or GIF with ``tf.data`` in parallel; DICOM ``.dcm`` files
+with pydicom, the ``dicom`` extra) into a ready-to-train
+:class:`~disentangle_tf.data.registry.DatasetSplits`. Every problem raises a
+:class:`ManifestError`, a ``ValueError`` whose one-line message names the manifest,
+the row (data rows counted from 1; ``line`` counts the header as line 1) and the
+column, value or file at fault.
+
+The FETAL_PLANES_DB data set (Burgos-Artizzu et al., 2020) is read with the options
+of :func:`fetal_planes_db_options`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from ..config import ConfigError, DataConfig
+from ..task_spec import TaskSpec
+from .images import decode_image
+from .labelled_images import LabelledImages
+
+__all__ = [
+    "DICOM_SUFFIXES",
+    "FETAL_PLANES_DB_COLUMNS",
+    "ManifestError",
+    "ManifestOptions",
+    "fetal_planes_db_options",
+    "load_manifest",
+    "read_manifest",
+]
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+"""File name endings read as DICOM (case-insensitive)."""
+
+DICOM_HINT = "install the dicom extra: pip install disentangle_tf[dicom]"
+
+FETAL_PLANES_DB_COLUMNS: dict[str, str] = {
+    "plane": "Plane",
+    "brain_plane": "Brain_plane",
+    "operator": "Operator",
+    "machine": "US_Machine",
+}
+"""Tasks that FETAL_PLANES_DB can label, and the column of each."""
+
+_TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_DECODE_BATCH = 64
+
+
+class ManifestError(ValueError):
+    """A manifest, or an image it lists, is not what was expected (one-line message)."""
+
+
+@dataclasses.dataclass
+class ManifestOptions:
+    """How to read a manifest.
+
+    Args:
+        tasks: task names, in model order (letters, digits, underscores). Empty: the
+            keys of ``task_columns``.
+        task_columns: column holding each task's labels; a task without an entry is
+            read from the column of its own name.
+        path_column: column holding each image's file path.
+        split_column: column holding each image's split.
+        separator: field separator of the CSV file (``";"`` for FETAL_PLANES_DB).
+        extension: appended to every path that does not already end with it (for
+            example ``".png"`` when the manifest names images without extension).
+        class_names: per task, its classes in label order; a label outside them is
+            an error. A task without an entry takes the sorted distinct labels of
+            its column (numerically sorted when they are all integers).
+        split_values: which value of ``split_column`` means which split:
+            ``"train"`` and ``"val"`` are required (``"val"`` unless
+            ``validation_fraction`` carves it out of training), every other entry is
+            an evaluation split. Values are compared as stripped strings. Default
+            ``{"train": "train", "val": "val", "test": "test"}`` (without ``"val"``
+            when ``validation_fraction`` is set).
+        image_root: directory that relative paths are taken from; itself relative
+            to the manifest's directory. Default: the manifest's directory.
+        validation_fraction: when in (0, 1), the fraction of the training rows moved
+            to a ``"val"`` split, stratified by the combination of task labels.
+        validation_seed: seed of that draw (independent of the training seed, so
+            that runs with different seeds validate on the same images).
+        head_units: per task, hidden units of its head (default: the model's).
+
+    Raises:
+        ConfigError: if the options contradict each other or a task name is invalid.
+    """
+
+    tasks: Sequence[str] = ()
+    task_columns: Mapping[str, str] | None = None
+    path_column: str = "path"
+    split_column: str = "split"
+    separator: str = ","
+    extension: str = ""
+    class_names: Mapping[str, Sequence[str]] | None = None
+    split_values: Mapping[str, Any] | None = None
+    image_root: str | pathlib.Path | None = None
+    validation_fraction: float = 0.0
+    validation_seed: int = 0
+    head_units: Mapping[str, Sequence[int]] | None = None
+
+    def __post_init__(self):
+        columns = dict(self.task_columns or {})
+        tasks = tuple(self.tasks) if self.tasks else tuple(columns)
+        if isinstance(self.tasks, str):
+            tasks = (self.tasks,)
+        if not tasks:
+            raise ConfigError("manifest options: name at least one task (tasks or task_columns)")
+        for task in tasks:
+            if not isinstance(task, str) or not _TASK_NAME.match(task):
+                raise ConfigError(
+                    f"manifest options: task name {task!r}: expected letters, digits and "
+                    "underscores, starting with a letter"
+                )
+        if len(set(tasks)) != len(tasks):
+            raise ConfigError(f"manifest options: task names repeat: {', '.join(tasks)}")
+        unknown = sorted(set(columns) - set(tasks))
+        if unknown:
+            raise ConfigError(
+                f"manifest options: task_columns names tasks not in tasks: {', '.join(unknown)}"
+            )
+        self.tasks = tasks
+        self.task_columns = {task: str(columns.get(task, task)).strip() for task in tasks}
+
+        for task in self.class_names or {}:
+            if task not in tasks:
+                raise ConfigError(f"manifest options: class_names for unknown task {task!r}")
+        self.class_names = {
+            task: tuple(str(name).strip() for name in names)
+            for task, names in (self.class_names or {}).items()
+        }
+        for task, names in self.class_names.items():
+            if len(names) < 2 or len(set(names)) != len(names):
+                raise ConfigError(
+                    f"manifest options: class_names of task {task!r} must be at least two "
+                    f"distinct names; got {list(names)}"
+                )
+        for task in self.head_units or {}:
+            if task not in tasks:
+                raise ConfigError(f"manifest options: head_units for unknown task {task!r}")
+        self.head_units = {
+            task: tuple(int(u) for u in units) for task, units in (self.head_units or {}).items()
+        }
+
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+            raise ConfigError(
+                f"manifest options: validation_fraction must be a number in [0, 1); got {fraction!r}"
+            )
+        if self.split_values is None:
+            defaults = {"train": "train", "val": "val", "test": "test"}
+            if fraction > 0:
+                del defaults["val"]
+            self.split_values = defaults
+        self.split_values = {str(k): str(v).strip() for k, v in self.split_values.items()}
+        if "train" not in self.split_values:
+            raise ConfigError("manifest options: split_values needs a 'train' entry")
+        if fraction > 0 and "val" in self.split_values:
+            raise ConfigError(
+                "manifest options: give either a 'val' entry in split_values or a "
+                "validation_fraction, not both"
+            )
+        if fraction == 0 and "val" not in self.split_values:
+            raise ConfigError(
+                "manifest options: split_values needs a 'val' entry (or set validation_fraction)"
+            )
+        values = list(self.split_values.values())
+        if len(set(values)) != len(values):
+            raise ConfigError(f"manifest options: split_values repeat a value: {self.split_values}")
+        for name in ("path_column", "split_column"):
+            setattr(self, name, str(getattr(self, name)).strip())
+        if not self.separator:
+            raise ConfigError("manifest options: separator must not be empty")
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """Every split, training and validation first."""
+        names = ["train", "val"] + [n for n in self.split_values if n not in ("train", "val")]
+        return tuple(names)
+
+
+def fetal_planes_db_options(
+    tasks: Sequence[str] = ("plane",),
+    image_root: str | pathlib.Path = "Images",
+    validation_fraction: float = 0.1,
+    validation_seed: int = 0,
+) -> ManifestOptions:
+    """Options reading FETAL_PLANES_DB's ``FETAL_PLANES_DB_data.csv``.
+
+    The manifest is semicolon-separated with the columns ``Image_name`` (file name
+    without ``.png``), ``Patient_num``, ``Plane``, ``Brain_plane``, ``Operator``,
+    ``US_Machine`` and ``Train`` (1: training, 0: test; the header may spell it
+    ``"Train "``), and the images are in ``Images/`` beside it. The data set has no
+    validation split, so a seeded stratified ``validation_fraction`` of the training
+    images becomes ``"val"``; the test images form the evaluation split ``"test"``.
+
+    Args:
+        tasks: tasks to read, each a key of ``FETAL_PLANES_DB_COLUMNS``: ``"plane"``
+            (six classes), ``"brain_plane"``, ``"operator"``, ``"machine"``.
+        image_root: image directory, relative to the manifest's directory.
+        validation_fraction: fraction of the training images used for validation.
+        validation_seed: seed of that draw.
+
+    Returns:
+        The :class:`ManifestOptions`.
+
+    Example:
+        >>> options = fetal_planes_db_options()
+        >>> options.path_column, options.separator, options.split_values
+        ('Image_name', ';', {'train': '1', 'test': '0'})
+    """
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    unknown = [task for task in tasks if task not in FETAL_PLANES_DB_COLUMNS]
+    if unknown:
+        raise ConfigError(
+            f"FETAL_PLANES_DB: unknown task {unknown[0]!r}; expected some of: "
+            + ", ".join(FETAL_PLANES_DB_COLUMNS)
+        )
+    return ManifestOptions(
+        tasks=tasks,
+        task_columns={task: FETAL_PLANES_DB_COLUMNS[task] for task in tasks},
+        path_column="Image_name",
+        split_column="Train",
+        separator=";",
+        extension=".png",
+        split_values={"train": "1", "test": "0"},
+        image_root=image_root,
+        validation_fraction=validation_fraction,
+        validation_seed=validation_seed,
+    )
+
+
+# -------------------------------------------------------------------------- reading
+
+
+def _where(source: pathlib.Path, index: int) -> str:
+    """``"<manifest> row R (line L)"`` for the data row at 0-based ``index``."""
+    return f"{source} row {index + 1} (line {index + 2})"
+
+
+def _quote_list(values) -> str:
+    values = [repr(v) for v in values]
+    if len(values) > 12:
+        values = values[:12] + [f"... ({len(values) - 12} more)"]
+    return ", ".join(values)
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(text).__name__
+
+
+def _sorted_labels(values) -> tuple[str, ...]:
+    """Distinct labels, sorted numerically if they are all integers."""
+    distinct = set(values)
+    try:
+        return tuple(sorted(distinct, key=lambda v: (int(v), v)))
+    except ValueError:
+        return tuple(sorted(distinct))
+
+
+def _is_dicom(path: str) -> bool:
+    return path.lower().endswith(DICOM_SUFFIXES)
+
+
+def _pydicom():
+    try:
+        import pydicom
+    except ImportError:
+        return None
+    return pydicom
+
+
+def _carve_validation(frame: pd.DataFrame, tasks, fraction: float, seed: int) -> np.ndarray:
+    """Training rows chosen for validation: a seeded, stratified ``fraction``.
+
+    Rows are ordered by stratum (the combination of task labels) and, within it,
+    randomly; every ``1 / fraction``-th row of that order is chosen, so each stratum
+    gives up its share to within one row.
+    """
+    train = np.flatnonzero(frame["split"].to_numpy() == "train")
+    if len(train) == 0:
+        return train
+    rng = np.random.default_rng(seed)
+    strata = frame.iloc[train][list(tasks)].astype(str).agg("\x1f".join, axis=1).to_numpy()
+    order = np.lexsort((rng.random(len(train)), strata))
+    positions = np.arange(len(train))
+    chosen = np.floor((positions + 1) * fraction + 0.5) > np.floor(positions * fraction + 0.5)
+    return np.sort(train[order[chosen]])
+
+
+def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFrame:
+    """Read and check a manifest; nothing is trained on a manifest that fails.
+
+    Args:
+        csv_path: the CSV file.
+        options: how to read it. ``None`` reads the columns ``path`` and ``split``
+            with the default split values and takes every other column as a task.
+
+    Returns:
+        A DataFrame with one row per image, in manifest order, and the columns
+        ``row`` (data row, from 1), ``path`` (absolute image path), ``split`` (split
+        name) and one int64 column of class indices per task. ``frame.attrs`` holds
+        ``"class_names"`` (per task, its classes in label order), ``"splits"`` (split
+        names, training and validation first) and ``"source"`` (the manifest path).
+
+    Raises:
+        ManifestError: with a one-line message, if the manifest is missing or cannot
+            be parsed; a column is missing (naming the columns present); a split value
+            or a label is unknown (naming row, column, value and the expected values);
+            a split is empty; a path is empty or its image file is missing (naming row
+            and path); or a DICOM file is listed and pydicom is not installed.
+    """
+    source = pathlib.Path(csv_path)
+    if not source.is_file():
+        raise ManifestError(f"{source}: manifest file not found")
+    try:
+        raw = pd.read_csv(
+            source,
+            sep=options.separator if options else ",",
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{source}: cannot read as CSV: {_first_line(error)}") from None
+    raw.columns = [str(column).strip() for column in raw.columns]
+    if options is None:
+        tasks = [c for c in raw.columns if c not in ("path", "split")]
+        if not tasks:
+            raise ManifestError(f"{source}: no task columns besides 'path' and 'split'")
+        options = ManifestOptions(tasks=tasks)
+
+    needed = [options.path_column, options.split_column, *options.task_columns.values()]
+    for column in needed:
+        if column not in raw.columns:
+            present = ", ".join(repr(c) for c in raw.columns)
+            hint = ""
+            if len(raw.columns) == 1:
+                other = next((s for s in (";", ",", "\t", "|") if s in raw.columns[0]), None)
+                if other and other != options.separator:
+                    hint = f"; is the separator {other!r}?"
+            raise ManifestError(f"{source}: missing column {column!r}; columns present: {present}{hint}")
+    if len(raw) == 0:
+        raise ManifestError(f"{source}: the manifest lists no images")
+    for column in needed:
+        raw[column] = raw[column].str.strip()
+
+    # Splits.
+    by_value = {value: name for name, value in options.split_values.items()}
+    split_cells = raw[options.split_column].to_numpy()
+    known = np.isin(split_cells, list(by_value))
+    if not known.all():
+        index = int(np.flatnonzero(~known)[0])
+        raise ManifestError(
+            f"{_where(source, index)}: column {options.split_column!r} has value "
+            f"{split_cells[index]!r}; expected one of: {_quote_list(by_value)}"
+        )
+
+    # Labels.
+    frame = pd.DataFrame(
+        {"row": np.arange(1, len(raw) + 1), "split": [by_value[v] for v in split_cells]}
+    )
+    class_names = {}
+    for task, column in options.task_columns.items():
+        cells = raw[column].to_numpy()
+        empty = cells == ""
+        if empty.any():
+            index = int(np.flatnonzero(empty)[0])
+            raise ManifestError(f"{_where(source, index)}: column {column!r} (task {task!r}) is empty")
+        names = options.class_names.get(task) or _sorted_labels(cells)
+        if len(names) < 2:
+            raise ManifestError(
+                f"{source}: column {column!r} (task {task!r}) has a single class "
+                f"{names[0]!r}; a task needs at least two"
+            )
+        lookup = {name: k for k, name in enumerate(names)}
+        unknown = ~np.isin(cells, names)
+        if unknown.any():
+            index = int(np.flatnonzero(unknown)[0])
+            raise ManifestError(
+                f"{_where(source, index)}: column {column!r} has label {cells[index]!r}, "
+                f"not a class of task {task!r}; expected one of: {_quote_list(names)}"
+            )
+        frame[task] = np.array([lookup[c] for c in cells], dtype=np.int64)
+        class_names[task] = tuple(names)
+
+    if options.validation_fraction > 0:
+        chosen = _carve_validation(
+            frame, options.tasks, options.validation_fraction, options.validation_seed
+        )
+        frame.loc[chosen, "split"] = "val"
+    for name in options.split_names:
+        if not (frame["split"] == name).any():
+            if name == "val" and options.validation_fraction > 0:
+                reason = (
+                    f"validation_fraction {options.validation_fraction} of "
+                    f"{int((frame['split'] == 'train').sum())} training rows chose none"
+                )
+            else:
+                reason = (
+                    f"no row has value {options.split_values[name]!r} "
+                    f"in column {options.split_column!r}"
+                )
+            raise ManifestError(f"{source}: split {name!r} is empty: {reason}")
+
+    # Image files.
+    root = source.parent
+    if options.image_root is not None:
+        root = root / pathlib.Path(options.image_root).expanduser()
+    paths = []
+    extension = options.extension
+    for index, cell in enumerate(raw[options.path_column].to_numpy()):
+        if cell == "":
+            raise ManifestError(f"{_where(source, index)}: column {options.path_column!r} is empty")
+        if extension and not cell.lower().endswith(extension.lower()):
+            cell += extension
+        path = pathlib.Path(cell).expanduser()
+        path = (path if path.is_absolute() else root / path).absolute()
+        if not path.is_file():
+            raise ManifestError(f"{_where(source, index)}: image file not found: {path}")
+        paths.append(str(path))
+    frame.insert(1, "path", paths)
+    if any(_is_dicom(p) for p in paths) and _pydicom() is None:
+        index = next(i for i, p in enumerate(paths) if _is_dicom(p))
+        raise ManifestError(f"{_where(source, index)}: {paths[index]} is a DICOM file; {DICOM_HINT}")
+
+    frame.attrs["class_names"] = class_names
+    frame.attrs["splits"] = options.split_names
+    frame.attrs["source"] = str(source)
+    return frame
+
+
+# ------------------------------------------------------------------------- decoding
+
+
+def _standardize(image: np.ndarray, image_size, channels: int) -> np.ndarray:
+    """Resize and z-score one ``(h, w, c)`` float image as ``decode_image`` does."""
+    if image.shape[-1] != channels:
+        if channels == 1:
+            image = tf.image.rgb_to_grayscale(image[..., :3])
+        else:
+            image = tf.image.grayscale_to_rgb(image[..., :1])
+    image = tf.image.resize(tf.convert_to_tensor(image, tf.float32), tuple(image_size), antialias=True)
+    return tf.image.per_image_standardization(image).numpy()
+
+
+def _read_dicom(path: str, image_size, channels: int) -> np.ndarray:
+    """One DICOM image as a ``(H, W, channels)`` float32 model input.
+
+    The first frame of a multi-frame file is used. MONOCHROME1 images are inverted
+    (bright = strong signal, as MONOCHROME2); YCbCr colour is converted to RGB.
+    """
+    pydicom = _pydicom()
+    if pydicom is None:
+        raise ManifestError(f"{path}: is a DICOM file; {DICOM_HINT}")
+    dataset = pydicom.dcmread(path)
+    pixels = np.asarray(dataset.pixel_array)
+    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if frames > 1:
+        pixels = pixels[0]
+    if samples == 1:
+        if pixels.ndim != 2:
+            raise ValueError(f"expected a 2-D greyscale frame, got pixel array shape {pixels.shape}")
+        image = pixels.astype(np.float32)[..., None]
+        if photometric == "MONOCHROME1":
+            image = image.max() - image
+    else:
+        if photometric.startswith("YBR") and int(pydicom.__version__.split(".")[0]) < 3:
+            from pydicom.pixel_data_handlers.util import convert_color_space
+
+            pixels = convert_color_space(pixels, photometric, "RGB")
+        image = pixels.astype(np.float32)
+    return _standardize(image, image_size, channels)
+
+
+def _tf_reason(error: tf.errors.OpError) -> str:
+    """A TensorFlow error message without the op and function decorations."""
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", _first_line(error.message))
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", message).strip() or type(error).__name__
+
+
+def _decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> ManifestError:
+    return ManifestError(
+        f"{_where(pathlib.Path(source), int(frame['row'].iloc[index]) - 1)}: cannot decode image "
+        f"{frame['path'].iloc[index]}: {reason}"
+    )
+
+
+def _decode_all(frame: pd.DataFrame, image_size, channels: int) -> np.ndarray:
+    """Every image of the manifest, in row order, as ``(N, H, W, channels)`` float32."""
+    source = frame.attrs.get("source", "manifest")
+    height, width = (int(side) for side in image_size)
+    images = np.empty((len(frame), height, width, channels), np.float32)
+    paths = frame["path"].tolist()
+    dicom = np.array([_is_dicom(p) for p in paths], dtype=bool)
+
+    for index in np.flatnonzero(dicom):
+        try:
+            images[index] = _read_dicom(paths[index], (height, width), channels)
+        except ManifestError:
+            raise
+        except Exception as error:  # pydicom raises many kinds of errors
+            reason = f"not a readable DICOM image: {_first_line(error)}"
+            raise _decode_failure(source, frame, index, reason) from None
+
+    others = np.flatnonzero(~dicom)
+    if len(others) == 0:
+        return images
+    dataset = (
+        tf.data.Dataset.from_tensor_slices([paths[i] for i in others])
+        .map(
+            lambda path: decode_image(tf.io.read_file(path), (height, width), channels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        .batch(_DECODE_BATCH)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    done = 0
+    try:
+        for batch in dataset:
+            count = int(batch.shape[0])
+            images[others[done : done + count]] = batch.numpy()
+            done += count
+    except tf.errors.OpError as error:
+        # The failing image is in the batch after the last complete one: decode the
+        # remaining images one at a time to name it.
+        for index in others[done:]:
+            try:
+                decode_image(tf.io.read_file(paths[index]), (height, width), channels)
+            except tf.errors.OpError as culprit:
+                raise _decode_failure(source, frame, index, _tf_reason(culprit)) from None
+        raise ManifestError(f"{source}: cannot decode the images: {_tf_reason(error)}") from None
+    return images
+
+
+def load_manifest(
+    csv_path,
+    options: ManifestOptions | None = None,
+    image_size=DataConfig.image_size,
+    channels: int = 1,
+):
+    """Load the images of a manifest as a data set ready for training.
+
+    Each image is decoded, converted to ``channels`` (1: greyscale), resized
+    bilinearly to ``image_size`` and z-scored on its own
+    (``tf.image.per_image_standardization``), as by ``decode_image``.
+
+    Args:
+        csv_path: the manifest.
+        options: how to read it (:class:`ManifestOptions`).
+        image_size: ``(height, width)`` the model sees.
+        channels: 1 (greyscale) or 3 (RGB).
+
+    Returns:
+        A :class:`~disentangle_tf.data.registry.DatasetSplits` training on
+        ``"train"``, validating on ``"val"`` and evaluating ``"val"`` and every
+        other split of ``options.split_values``. Tasks carry their class names; each
+        image's group is its class names joined by ``"-"``.
+
+    Raises:
+        ManifestError: as :func:`read_manifest`, or naming the row and file of an
+            image that cannot be decoded.
+    """
+    from .registry import DatasetSplits  # the registry imports this module's siblings
+
+    if channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3; got {channels!r}")
+    frame = read_manifest(csv_path, options)
+    if options is None:
+        options = ManifestOptions(tasks=tuple(frame.attrs["class_names"]))
+    class_names = frame.attrs["class_names"]
+    tasks = [
+        TaskSpec(
+            task,
+            len(class_names[task]),
+            head_units=options.head_units.get(task),
+            class_names=class_names[task],
+        )
+        for task in options.tasks
+    ]
+    images = _decode_all(frame, image_size, channels)
+    groups = np.array(
+        ["-".join(class_names[t][k] for t, k in zip(options.tasks, ks))
+         for ks in zip(*(frame[t].to_numpy() for t in options.tasks))]
+    )
+    splits = {}
+    for name in frame.attrs["splits"]:
+        mask = (frame["split"] == name).to_numpy()
+        splits[name] = LabelledImages(
+            images=images[mask],
+            labels={task: frame[task].to_numpy()[mask] for task in options.tasks},
+            class_names=dict(class_names),
+            groups=groups[mask],
+        )
+    return DatasetSplits(
+        tasks=tasks,
+        train=splits["train"],
+        validation=splits["val"],
+        evaluation={name: data for name, data in splits.items() if name != "train"},
+    )

@@ -1,0 +1,102 @@
+"""tf.distribute on CPU: mirrored replicas and two workers on localhost."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(__file__)
+
+MIRRORED_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+sys.path.insert(0, sys.argv[1])
+from conftest import build_random_data, build_tiny_model
+from disentangle_tf.data import make_training_dataset
+from disentangle_tf.distribution import make_strategy
+
+def train(strategy):
+    with strategy.scope():
+        model = build_tiny_model(("a", "b"), seed=0, synchronized_batch_norm=True)
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                      adversary_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                      adversarial_weight=0.5, adversary_steps=2, adversary_batches="fresh")
+    data = build_random_data(("a", "b"), count=16, seed=1)
+    dataset = make_training_dataset(data, batch_size=8, adversary_steps=2, flip=True, seed=3,
+                                    device=None, epochs=1)
+    history = model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
+    return model, history.history
+
+one, one_history = train(tf.distribute.get_strategy())
+mirrored_strategy = make_strategy("mirrored")
+two, two_history = train(mirrored_strategy)
+weights = max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in zip(one.weights, two.weights))
+moved = max(float(np.max(np.abs(a.numpy()))) for a in one.adversary_variables)
+print(json.dumps({
+    "replicas": mirrored_strategy.num_replicas_in_sync,
+    "max_weight_difference": weights,
+    "one": {k: v[-1] for k, v in one_history.items()},
+    "two": {k: v[-1] for k, v in two_history.items()},
+    "adversary_iterations": int(two.adversary_optimizer.iterations.numpy()),
+}))
+"""
+
+
+def run_python(args, env=None, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_mirrored_over_two_cpus_matches_one_device():
+    result = run_python(["-c", MIRRORED_SCRIPT, HERE])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["adversary_iterations"] == 2 * 2
+    assert report["max_weight_difference"] < 1e-4, report
+    for name, value in report["one"].items():
+        assert report["two"][name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+TINY = {"epochs": 1, "image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2],
+        "stem_filters": 4, "head_units": [8], "adversary_steps": 2, "batch_size": 40}
+
+
+def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
+    import keras
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(tf_config)}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "disentangle_tf.train", "--strategy", "multi-worker", "--config", config,
+             "--output-dir", tmp_path / f"worker{index}", "--quiet"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=900) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    models = [keras.saving.load_model(tmp_path / f"worker{i}" / "model.keras") for i in range(2)]
+    assert int(models[0].optimizer.iterations.numpy()) == 1200 // 40
+    for a, b in zip(models[0].weights, models[1].weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    metrics = [json.loads((tmp_path / f"worker{i}" / "metrics.json").read_text()) for i in range(2)]
+    assert metrics[0] == metrics[1]

@@ -1,0 +1,298 @@
+"""Tests for CSV manifests of image files (generic layout, FETAL_PLANES_DB, DICOM)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from disentangle_tf.config import ConfigError
+from disentangle_tf.data.manifest import (
+    ManifestError,
+    ManifestOptions,
+    fetal_planes_db_options,
+    load_manifest,
+    read_manifest,
+)
+from disentangle_tf.data.registry import DatasetSplits
+
+SIZE = (16, 20)
+
+
+def _write_png(path: pathlib.Path, seed: int, shape=(24, 30), channels: int = 1) -> np.ndarray:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(*shape, channels), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(pixels).numpy())
+    return pixels
+
+
+def _expected(pixels: np.ndarray, channels: int = 1) -> np.ndarray:
+    image = tf.convert_to_tensor(pixels, tf.float32)
+    if image.shape[-1] != channels:
+        image = tf.image.rgb_to_grayscale(image)
+    image = tf.image.resize(image, SIZE, antialias=True)
+    return tf.image.per_image_standardization(image).numpy()
+
+
+ROWS = [  # path, split, plane, shadow
+    ("img/a0.png", "train", "3VV", "with"),
+    ("img/a1.png", "train", "LVOT", "without"),
+    ("img/a2.png", "train", "Abd", "with"),
+    ("img/a3.png", "train", "3VV", "without"),
+    ("img/b0.png", "val", "LVOT", "without"),
+    ("img/b1.png", "val", "Abd", "with"),
+    ("img/c0.png", "test", "3VV", "with"),
+]
+
+
+def _write_manifest(tmp_path, rows=ROWS, header="path,split,plane,shadow", sep=",", name="manifest.csv"):
+    lines = [header] + [sep.join(row) for row in rows]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def generic(tmp_path):
+    pixels = {row[0]: _write_png(tmp_path / row[0], seed=i) for i, row in enumerate(ROWS)}
+    return _write_manifest(tmp_path), pixels
+
+
+def test_generic_manifest_with_two_tasks(generic):
+    manifest, pixels = generic
+    data = load_manifest(manifest, ManifestOptions(tasks=("plane", "shadow")), image_size=SIZE)
+    assert isinstance(data, DatasetSplits)
+    assert [(t.name, t.class_names) for t in data.tasks] == [
+        ("plane", ("3VV", "Abd", "LVOT")),  # sorted distinct labels
+        ("shadow", ("with", "without")),
+    ]
+    assert tuple(data.evaluation) == ("val", "test")
+    assert data.validation is data.evaluation["val"]
+    assert [len(data.train), len(data.validation), len(data.evaluation["test"])] == [4, 2, 1]
+    assert data.train.images.shape == (4, *SIZE, 1) and data.train.images.dtype == np.float32
+    np.testing.assert_array_equal(data.train.labels["plane"], [0, 2, 1, 0])
+    np.testing.assert_array_equal(data.train.labels["shadow"], [0, 1, 0, 1])
+    assert data.train.labels["plane"].dtype == np.int64
+    assert data.train.groups.tolist() == ["3VV-with", "LVOT-without", "Abd-with", "3VV-without"]
+    np.testing.assert_allclose(data.train.images[2], _expected(pixels["img/a2.png"]), atol=1e-5)
+    test_image = data.evaluation["test"].images[0]
+    np.testing.assert_allclose(test_image, _expected(pixels["img/c0.png"]), atol=1e-5)
+
+
+def test_without_options_every_other_column_is_a_task(generic):
+    manifest, _ = generic
+    data = load_manifest(manifest, image_size=SIZE)
+    assert [t.name for t in data.tasks] == ["plane", "shadow"]
+    assert tuple(data.evaluation) == ("val", "test")
+
+
+def test_options_rename_columns_fix_vocabularies_and_extensions(tmp_path):
+    rows = [("a0", "T", "0", "x"), ("a1", "T", "1", "y"), ("b0", "V", "1", "x"), ("c0", "E", "0", "y")]
+    for i, row in enumerate(rows):
+        _write_png(tmp_path / "pics" / f"{row[0]}.png", seed=i, channels=3)
+    manifest = _write_manifest(tmp_path, rows, header="file\tpart\tlabel_a\tlabel_b", sep="\t")
+    options = ManifestOptions(
+        tasks=("a", "b"),
+        task_columns={"a": "label_a", "b": "label_b"},
+        path_column="file",
+        split_column="part",
+        separator="\t",
+        extension=".png",
+        class_names={"b": ("y", "x", "z")},
+        split_values={"train": "T", "val": "V", "external": "E"},
+        image_root="pics",
+        head_units={"a": (8, 8)},
+    )
+    frame = read_manifest(manifest, options)
+    assert frame["path"].tolist()[0] == str((tmp_path / "pics" / "a0.png").absolute())
+    assert frame.attrs["class_names"] == {"a": ("0", "1"), "b": ("y", "x", "z")}
+    data = load_manifest(manifest, options, image_size=SIZE, channels=3)
+    assert data.train.images.shape == (2, *SIZE, 3)
+    assert tuple(data.evaluation) == ("val", "external")
+    assert data.tasks[0].head_units == (8, 8) and data.tasks[1].num_classes == 3
+    np.testing.assert_array_equal(data.train.labels["b"], [1, 0])
+
+
+def _write_fetal_planes_db(root: pathlib.Path) -> pathlib.Path:
+    planes = ["Fetal brain", "Fetal abdomen", "Other"]
+    lines = ["Image_name;Patient_num;Plane;Brain_plane;Operator;US_Machine;Train "]
+    for i in range(36):
+        name = f"Patient{i:05d}_Plane{i % 3 + 1}_1_of_1"
+        plane = planes[i % 3]
+        brain = "Trans-thalamic" if plane == "Fetal brain" else "Not A Brain"
+        train = 1 if i < 30 else 0
+        lines.append(f"{name};{i};{plane};{brain};Op. 1;Voluson E6;{train}")
+        _write_png(root / "Images" / f"{name}.png", seed=i, shape=(20, 26))
+    path = root / "FETAL_PLANES_DB_data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_fetal_planes_db_layout(tmp_path):
+    manifest = _write_fetal_planes_db(tmp_path)
+    options = fetal_planes_db_options(validation_fraction=0.2)
+    data = load_manifest(manifest, options, image_size=SIZE)
+    assert data.tasks[0].name == "plane"
+    assert data.tasks[0].class_names == ("Fetal abdomen", "Fetal brain", "Other")
+    assert tuple(data.evaluation) == ("val", "test")
+    assert [len(data.train), len(data.validation), len(data.evaluation["test"])] == [24, 6, 6]
+    # The validation images are a stratified share of the training images.
+    assert np.bincount(data.validation.labels["plane"], minlength=3).tolist() == [2, 2, 2]
+    again = read_manifest(manifest, options)
+    np.testing.assert_array_equal(again["split"], read_manifest(manifest, options)["split"])
+    reseeded = fetal_planes_db_options(validation_fraction=0.2, validation_seed=1)
+    other_seed = read_manifest(manifest, reseeded)
+    assert not np.array_equal(again["split"], other_seed["split"])
+    assert (again["split"] == "test").sum() == 6
+    with pytest.raises(ConfigError, match="unknown task 'view'"):
+        fetal_planes_db_options(tasks=("view",))
+    two = load_manifest(manifest, fetal_planes_db_options(("plane", "brain_plane")), image_size=SIZE)
+    assert [t.name for t in two.tasks] == ["plane", "brain_plane"]
+
+
+# ------------------------------------------------------------------- error messages
+
+
+def _error(manifest, options=None, **kwargs) -> str:
+    with pytest.raises(ManifestError) as caught:
+        options = options or ManifestOptions(tasks=("plane", "shadow"))
+        load_manifest(manifest, options, image_size=SIZE, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_manifest(tmp_path):
+    message = _error(tmp_path / "nope.csv")
+    assert "nope.csv" in message and "not found" in message
+
+
+def test_missing_column_names_it_and_the_columns_present(generic):
+    manifest, _ = generic
+    message = _error(manifest, ManifestOptions(tasks=("plane", "organ")))
+    assert "missing column 'organ'" in message
+    assert "'path', 'split', 'plane', 'shadow'" in message and "manifest.csv" in message
+
+
+def test_wrong_separator_is_hinted(tmp_path):
+    manifest = _write_fetal_planes_db(tmp_path)
+    options = fetal_planes_db_options()
+    options.separator = ","
+    message = _error(manifest, options)
+    assert "missing column 'Image_name'" in message and "separator ';'" in message
+
+
+def test_unknown_label_names_row_column_value_and_classes(generic):
+    manifest, _ = generic
+    options = ManifestOptions(tasks=("plane", "shadow"), class_names={"plane": ("3VV", "LVOT")})
+    message = _error(manifest, options)
+    assert "manifest.csv row 3 (line 4)" in message
+    assert "column 'plane'" in message and "'Abd'" in message and "'3VV', 'LVOT'" in message
+
+
+def test_unknown_split_value_and_empty_label(tmp_path):
+    rows = [list(row) for row in ROWS]
+    rows[5][1] = "validation"
+    message = _error(_write_manifest(tmp_path, [tuple(r) for r in rows]))
+    assert "row 6 (line 7)" in message and "'validation'" in message
+    assert "'train', 'val', 'test'" in message
+    rows[5][1], rows[2][3] = "val", ""
+    message = _error(_write_manifest(tmp_path, [tuple(r) for r in rows]))
+    assert "row 3 (line 4)" in message and "column 'shadow'" in message and "empty" in message
+
+
+def test_empty_split_is_named(generic, tmp_path):
+    manifest, _ = generic
+    values = {"train": "train", "val": "val", "test": "test", "unseen": "unseen"}
+    options = ManifestOptions(tasks=("plane", "shadow"), split_values=values)
+    message = _error(manifest, options)
+    assert "split 'unseen' is empty" in message and "'unseen' in column 'split'" in message
+
+
+def test_missing_image_names_row_and_path(generic):
+    manifest, _ = generic
+    (manifest.parent / "img" / "b1.png").unlink()
+    message = _error(manifest)
+    assert "row 6 (line 7)" in message and str(manifest.parent / "img" / "b1.png") in message
+
+
+def test_corrupt_image_names_row_and_file(generic):
+    manifest, _ = generic
+    (manifest.parent / "img" / "a3.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    message = _error(manifest)
+    assert "row 4 (line 5)" in message and "a3.png" in message and "cannot decode" in message
+
+
+def test_option_errors():
+    with pytest.raises(ConfigError, match="not both"):
+        ManifestOptions(tasks=("a",), validation_fraction=0.1, split_values={"train": "1", "val": "2"})
+    with pytest.raises(ConfigError, match="'train'"):
+        ManifestOptions(tasks=("a",), split_values={"val": "v"})
+    with pytest.raises(ConfigError, match="task name"):
+        ManifestOptions(tasks=("2nd",))
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        ManifestOptions(tasks=("a",), validation_fraction=1.5)
+    assert "val" not in ManifestOptions(tasks=("a",), validation_fraction=0.1).split_values
+
+
+# -------------------------------------------------------------------------- DICOM
+
+
+def _write_dicom(path: pathlib.Path, pixels: np.ndarray, photometric: str = "MONOCHROME2") -> None:
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ultrasound_image_storage = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ultrasound_image_storage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = ultrasound_image_storage
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "US"
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated = dataset.BitsStored = 16
+    dataset.HighBit = 15
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = pixels.astype("<u2").tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(path, dataset, enforce_file_format=True)
+
+
+def test_dicom_images(generic):
+    pytest.importorskip("pydicom")
+    manifest, _ = generic
+    pixels = np.random.default_rng(5).integers(0, 4000, size=(22, 28)).astype(np.uint16)
+    _write_dicom(manifest.parent / "img" / "d0.dcm", pixels)
+    _write_dicom(manifest.parent / "img" / "d1.dcm", pixels, photometric="MONOCHROME1")
+    with manifest.open("a") as stream:
+        stream.write("img/d0.dcm,train,Abd,without\nimg/d1.dcm,test,Abd,without\n")
+    data = load_manifest(manifest, ManifestOptions(tasks=("plane", "shadow")), image_size=SIZE)
+    assert len(data.train) == 5
+    expected = _expected(pixels[..., None].astype(np.float32))
+    np.testing.assert_allclose(data.train.images[4], expected, atol=1e-4)
+    # MONOCHROME1 stores bright as low: it is inverted.
+    np.testing.assert_allclose(data.evaluation["test"].images[1], -expected, atol=1e-4)
+
+    (manifest.parent / "img" / "d0.dcm").write_bytes(b"DICM? no")
+    message = _error(manifest)
+    assert "row 8 (line 9)" in message and "d0.dcm" in message and "DICOM" in message
+
+
+def test_dicom_without_pydicom_asks_for_the_extra(generic, monkeypatch):
+    from disentangle_tf.data import manifest as module
+
+    manifest, _ = generic
+    (manifest.parent / "img" / "d0.dcm").write_bytes(b"")
+    with manifest.open("a") as stream:
+        stream.write("img/d0.dcm,train,Abd,without\n")
+    monkeypatch.setattr(module, "_pydicom", lambda: None)
+    message = _error(manifest)
+    assert "pip install disentangle_tf[dicom]" in message and "d0.dcm" in message
