@@ -37,11 +37,31 @@ class DataConfig:
     """Which data set to use and how to feed it.
 
     Args:
-        dataset: name of the data set (``"synthetic"``).
+        dataset: ``"synthetic"`` (the paper's shapes), ``"us-sim"`` (simulated
+            fetal ultrasound), ``"csv"`` (a manifest of image files) or ``"hdf5"``.
         image_size: ``(height, width)`` the model sees.
         batch_size: images per main training step (paper: 50).
         flip: random left-right flips of training images (paper: yes).
         seed: seed of data generation, shuffling, flips and weight initialisation.
+        data: the manifest (``csv``) or HDF5 file (``hdf5``).
+        image_root: directory of the manifest's image paths (default: the
+            manifest's directory; ``Images`` for the FETAL_PLANES_DB layout).
+        layout: ``"generic"`` manifest, or ``"fetal_planes_db"`` (the public
+            FETAL_PLANES_DB release as it is).
+        tasks: manifest columns that are tasks (``generic``), or FETAL_PLANES_DB
+            tasks (default: ``plane``).
+        path_column: manifest column of image paths.
+        split_column: manifest column of split names.
+        train_split: value of ``split_column`` marking training images.
+        val_split: value marking validation images (empty: carve
+            ``validation_fraction`` of training out instead).
+        test_split: value marking test images (empty: none).
+        validation_fraction: fraction of training images held out for validation
+            when the manifest has no validation split.
+        separator: manifest field separator.
+        extension: appended to image paths that lack it (``.png``).
+        channels: 1 (greyscale, the paper) or 3.
+        scale: size of the simulated ultrasound set relative to the paper's Table 1.
     """
 
     dataset: str = "synthetic"
@@ -49,6 +69,20 @@ class DataConfig:
     batch_size: int = 50
     flip: bool = True
     seed: int = 0
+    data: str = ""
+    image_root: str = ""
+    layout: str = "generic"
+    tasks: tuple[str, ...] = ()
+    path_column: str = "path"
+    split_column: str = "split"
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    validation_fraction: float = 0.0
+    separator: str = ","
+    extension: str = ""
+    channels: int = 1
+    scale: float = 0.5
 
 
 @dataclasses.dataclass
@@ -117,7 +151,9 @@ class TrainConfig:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 
 CHOICES = {
-    "dataset": ("synthetic",),
+    "dataset": ("synthetic", "us-sim", "csv", "hdf5"),
+    "layout": ("generic", "fetal_planes_db"),
+    "channels": (1, 3),
     "feature_pooling": ("flatten", "average"),
     "adversary_batches": ("fresh", "same"),
     "adversarial_objective": ("maximize_cross_entropy", "uniform"),
@@ -190,6 +226,14 @@ class RunConfig:
                 raise ConfigError(
                     f"{source}: {key} must be one of {', '.join(allowed)}; got {flat[key]!r}"
                 )
+        if flat["dataset"] in ("csv", "hdf5") and not flat["data"]:
+            raise ConfigError(f"{source}: dataset {flat['dataset']} needs data (the --data file)")
+        if not 0 <= flat["validation_fraction"] < 1:
+            raise ConfigError(
+                f"{source}: validation_fraction must be in [0, 1); got {flat['validation_fraction']}"
+            )
+        if not 0 < flat["scale"] <= 1:
+            raise ConfigError(f"{source}: scale must be in (0, 1]; got {flat['scale']}")
         positive = ("batch_size", "epochs", "stem_filters")
         for key in positive:
             if flat[key] < 1:

@@ -21,7 +21,12 @@ from .config import CHOICES, RunConfig, load_config_file
 from .outputs import prepare_output_dir
 
 #: Command-line options that map one to one onto configuration keys.
-CONFIG_OPTIONS = (
+DATA_OPTIONS = (
+    "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
+    "val_split", "test_split", "validation_fraction", "separator", "extension", "channels", "scale",
+)
+
+CONFIG_OPTIONS = DATA_OPTIONS + (
     "dataset", "image_size", "batch_size", "flip", "seed",
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
@@ -46,12 +51,45 @@ def default_output_dir(dataset: str) -> pathlib.Path:
     return pathlib.Path("runs") / f"{dataset}-{stamp}"
 
 
+def data_options(command):
+    """The options that choose and read a data set (shared with the convert command)."""
+    options = [
+        click.option("--dataset", type=click.Choice(CHOICES["dataset"]),
+                     help="Data set: synthetic shapes, simulated fetal ultrasound, a CSV manifest or "
+                          "an HDF5 file.  [default: synthetic]"),
+        click.option("--data", type=click.Path(dir_okay=False), help="The manifest (csv) or HDF5 file (hdf5)."),
+        click.option("--image-root", type=click.Path(file_okay=False),
+                     help="Directory of the manifest's image paths (default: the manifest's directory)."),
+        click.option("--layout", type=click.Choice(CHOICES["layout"]),
+                     help="Manifest layout; fetal_planes_db reads FETAL_PLANES_DB_data.csv as released."),
+        click.option("--task", "tasks", multiple=True,
+                     help="A manifest column that is a task (repeat for several tasks)."),
+        click.option("--path-column", help="Manifest column of image paths.  [default: path]"),
+        click.option("--split-column", help="Manifest column of splits.  [default: split]"),
+        click.option("--train-split", help="Split value of training rows.  [default: train]"),
+        click.option("--val-split", help="Split value of validation rows.  [default: val]"),
+        click.option("--test-split", help="Split value of test rows.  [default: test]"),
+        click.option("--validation-fraction", type=float,
+                     help="Hold out this fraction of training rows for validation instead."),
+        click.option("--separator", help="Manifest field separator.  [default: ,]"),
+        click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
+        click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),
+        click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
+        click.option("--image-size", type=(int, int), metavar="H W",
+                     help="Image height and width the model sees.  [default: 32 40]"),
+        click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]"),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--dataset", type=click.Choice(CHOICES["dataset"]), help="Data set to train on.")
+@data_options
 @click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
-@click.option("--image-size", type=(int, int), metavar="H W",
-              help="Image height and width the model sees.  [default: 32 40]")
 @click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  [default: 0.01]")
 @click.option("--adversary-steps", type=int, help="Adversary updates per main update.  [default: 5]")
 @click.option("--adversary-batches", type=click.Choice(CHOICES["adversary_batches"]),
@@ -69,9 +107,6 @@ def default_output_dir(dataset: str) -> pathlib.Path:
               help="tf.distribute strategy; multi-worker reads TF_CONFIG.  [default: one-device]")
 @click.option("--deterministic/--no-deterministic", default=None,
               help="Deterministic ops: a resumed run ends as an uninterrupted one.")
-@click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="Where to write the run.  [default: runs/DATASET-TIMESTAMP]")
 @click.option("--overwrite", is_flag=True,
@@ -81,6 +116,7 @@ def default_output_dir(dataset: str) -> pathlib.Path:
 def main(config_file, output_dir, overwrite, quiet, **options):
     """Train a Disentangler (Meng et al., 2019) and export it for inference."""
     options["head_units"] = options["head_units"] or None
+    options["tasks"] = options["tasks"] or None
     config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS})
     output_dir = output_dir or default_output_dir(config.data.dataset)
     click.echo("config: " + json.dumps(config.to_flat_dict()))

@@ -15,10 +15,10 @@ import keras
 import tensorflow as tf
 
 from .config import RunConfig
-from .data.labelled_images import LabelledImages
 from .callbacks import SafeBackupAndRestore, StopOnNonFiniteLoss, backed_up_epoch
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
+from .evaluation import evaluate_splits
 from .export import export_saved_model
 from .models import Disentangler
 from .models.disentangler import default_adversary_optimizer, default_optimizer
@@ -79,28 +79,6 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
     return model
 
 
-def evaluate_splits(model: Disentangler, splits: dict[str, LabelledImages], batch_size: int) -> dict:
-    """Task and adversary accuracy of ``model`` on every split.
-
-    Returns:
-        A dict keyed by split name, each value
-        ``{"images": n, "accuracy": {task: a}, "adversary_accuracy": {pair: a}}``
-        with ``pair`` of the form ``"<features_task>-><label_task>"``.
-    """
-    results = {}
-    for split, data in splits.items():
-        values = model.evaluate(make_evaluation_dataset(data, batch_size), return_dict=True, verbose=0)
-        results[split] = {
-            "images": len(data),
-            "accuracy": {t: float(values[f"{t}_accuracy"]) for t in model.task_names},
-            "adversary_accuracy": {
-                f"{model.task_names[i]}->{model.task_names[j]}": float(values[f"adversary_{name}_accuracy"])
-                for (i, j), name in zip(model.adversary_pairs, model.adversary_names)
-            },
-        }
-    return results
-
-
 def run(
     config: RunConfig,
     output_dir: str | pathlib.Path | None = None,
@@ -149,7 +127,7 @@ def run(
             (output_dir / "config.json").write_text(config.to_json())
     keras.utils.set_random_seed(config.data.seed)
     if data is None:
-        data = load_dataset(config.data.dataset, config.data.image_size, config.data.seed)
+        data = load_dataset(config.data)
     with strategy.scope():
         model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
                             synchronized_batch_norm=strategy.num_replicas_in_sync > 1)

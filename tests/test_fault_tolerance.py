@@ -95,7 +95,7 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_backup(tmp_path)
     metadata = json.loads((out / "backup" / "training_metadata.json").read_text())
     assert metadata["epoch"] == 2  # the backup of the last good epoch is kept
     # The backup holds weights: read them into a new model of the same configuration.
-    data = load_dataset("synthetic", config.data.image_size, config.data.seed)
+    data = load_dataset(config.data)
     model = build_model(config, data.tasks)
     model.load_weights(out / "backup" / "latest.weights.h5")
     for saved, good in zip(model.encoders[0].weights, poison.good):

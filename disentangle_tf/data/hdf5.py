@@ -25,6 +25,7 @@ import pathlib
 import h5py
 import numpy as np
 
+from ..config import ConfigError
 from ..task_spec import TaskSpec
 from .labelled_images import LabelledImages
 
@@ -37,7 +38,7 @@ FORMAT_VERSION = 1
 """Version of the layout written by :func:`write_hdf5`."""
 
 
-class HDF5FormatError(ValueError):
+class HDF5FormatError(ConfigError):
     """A file is not a data set file, or lacks part of one (one-line message)."""
 
 

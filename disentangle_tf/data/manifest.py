@@ -65,7 +65,7 @@ _TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DECODE_BATCH = 64
 
 
-class ManifestError(ValueError):
+class ManifestError(ConfigError):
     """A manifest, or an image it lists, is not what was expected (one-line message)."""
 
 

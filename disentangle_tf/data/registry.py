@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 
+from ..config import ConfigError, DataConfig
 from ..task_spec import TaskSpec
 from . import synthetic
 from .labelled_images import LabelledImages
@@ -18,6 +20,8 @@ class DatasetSplits:
         train: the training split.
         validation: the split watched during training (and used for model choice).
         evaluation: every split evaluated at the end, by name (validation included).
+            A split may lack the labels of some task (the simulated ultrasound
+            "others" split has shadow labels only); that task is not scored there.
     """
 
     tasks: list[TaskSpec]
@@ -26,9 +30,9 @@ class DatasetSplits:
     evaluation: dict[str, LabelledImages]
 
 
-def load_synthetic(image_size, seed: int) -> DatasetSplits:
+def load_synthetic(config: DataConfig) -> DatasetSplits:
     """The paper's synthetic shapes with its split (train / val / test / unseen)."""
-    splits = synthetic.make_synthetic_splits(image_size=tuple(image_size), seed=seed)
+    splits = synthetic.make_synthetic_splits(image_size=tuple(config.image_size), seed=config.seed)
     tasks = [
         TaskSpec(task, len(synthetic.CLASS_NAMES[task]), class_names=synthetic.CLASS_NAMES[task])
         for task in synthetic.TASKS
@@ -41,13 +45,73 @@ def load_synthetic(image_size, seed: int) -> DatasetSplits:
     )
 
 
-LOADERS = {"synthetic": load_synthetic}
+def load_us_sim(config: DataConfig) -> DatasetSplits:
+    """Simulated fetal ultrasound with the paper's Table 1 split, scaled by ``scale``."""
+    from . import ultrasound_sim
+
+    return ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale)
 
 
-def load_dataset(name: str, image_size, seed: int = 0) -> DatasetSplits:
-    """Load the data set called ``name``; ValueError naming the choices otherwise."""
+def manifest_options(config: DataConfig):
+    """The :class:`~disentangle_tf.data.manifest.ManifestOptions` a configuration names."""
+    from .manifest import ManifestOptions, fetal_planes_db_options
+
+    if config.layout == "fetal_planes_db":
+        return fetal_planes_db_options(
+            tasks=config.tasks or ("plane",),
+            image_root=config.image_root or "Images",
+            validation_fraction=config.validation_fraction or 0.1,
+            validation_seed=0,
+        )
+    if not config.tasks:
+        raise ConfigError("dataset csv: name the task columns with --task (one per task)")
+    split_values = {"train": config.train_split}
+    if config.val_split and not config.validation_fraction:
+        split_values["val"] = config.val_split
+    if config.test_split:
+        split_values["test"] = config.test_split
+    return ManifestOptions(
+        tasks=config.tasks,
+        path_column=config.path_column,
+        split_column=config.split_column,
+        separator=config.separator,
+        extension=config.extension,
+        split_values=split_values,
+        image_root=config.image_root or None,
+        validation_fraction=config.validation_fraction,
+    )
+
+
+def load_csv(config: DataConfig) -> DatasetSplits:
+    """Images listed in a CSV manifest (PNG, JPEG, BMP; DICOM with pydicom)."""
+    from .manifest import load_manifest
+
+    return load_manifest(config.data, manifest_options(config), tuple(config.image_size), config.channels)
+
+
+def load_hdf5_file(config: DataConfig) -> DatasetSplits:
+    """A data set written by ``python -m disentangle_tf.convert``."""
+    from .hdf5 import read_hdf5
+
+    path = pathlib.Path(config.data)
+    if not path.is_file():
+        raise ConfigError(f"--data {path}: no such HDF5 file")
+    data = read_hdf5(path)
+    stored = data.train.image_shape[:2]
+    if tuple(stored) != tuple(config.image_size):
+        raise ConfigError(
+            f"--data {path}: images are {stored[0]} x {stored[1]}; pass --image-size {stored[0]} {stored[1]}"
+        )
+    return data
+
+
+LOADERS = {"synthetic": load_synthetic, "us-sim": load_us_sim, "csv": load_csv, "hdf5": load_hdf5_file}
+
+
+def load_dataset(config: DataConfig) -> DatasetSplits:
+    """Load the data set ``config.dataset`` names; ValueError naming the choices otherwise."""
     try:
-        loader = LOADERS[name]
+        loader = LOADERS[config.dataset]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; expected one of: {', '.join(LOADERS)}") from None
-    return loader(image_size, seed)
+        raise ConfigError(f"unknown dataset {config.dataset!r}; expected one of: {', '.join(LOADERS)}") from None
+    return loader(config)

@@ -1,0 +1,140 @@
+"""Training end to end, through the command line, on every kind of data set (tiny)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+TINY = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "8", "--adversary-steps", "1",
+        "--head-units", "8", "--quiet"]
+TINY_ENCODER = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4}
+
+
+def run_module(module, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+@pytest.fixture()
+def encoder_config(tmp_path):
+    path = tmp_path / "encoder.json"
+    path.write_text(json.dumps(TINY_ENCODER))
+    return path
+
+
+def write_png(path, bright_left: bool, white: bool):
+    import tensorflow as tf
+
+    image = np.full((24, 30, 1), 230 if white else 20, np.uint8)
+    columns = slice(2, 12) if bright_left else slice(18, 28)
+    image[6:18, columns] = 128
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tf.io.write_file(str(path), tf.io.encode_png(image))
+
+
+def make_png_set(root, count=36):
+    """PNG files with two tasks: where the square is, and the background."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(count):
+        side, background = int(rng.integers(2)), int(rng.integers(2))
+        write_png(root / "images" / f"img{k:03d}.png", bool(side), bool(background))
+        split = "train" if k < 24 else ("val" if k < 30 else "test")
+        rows.append((f"images/img{k:03d}", ("right", "left")[side], ("dark", "bright")[background], split))
+    return rows
+
+
+def check_run(out, splits, tasks):
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == set(splits)
+    for split, values in metrics.items():
+        assert set(values["accuracy"]) <= set(tasks) and values["accuracy"]
+    assert (out / "saved_model" / "saved_model.pb").is_file()
+    return metrics
+
+
+def test_us_sim(tmp_path, encoder_config):
+    out = tmp_path / "run"
+    result = run_module("disentangle_tf.train", "--dataset", "us-sim", "--scale", "0.04",
+                        "--config", encoder_config, *TINY, "--output-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = check_run(out, ["val", "test_seen", "lvot_with_shadow", "others"], ["plane", "shadow"])
+    assert set(metrics["others"]["accuracy"]) == {"shadow"}  # no plane label on other planes
+    assert set(metrics["test_seen"]["class_accuracy"]["plane"]) == {"3VV", "LVOT", "Abd"}
+
+
+def test_csv_manifest_then_hdf5(tmp_path, encoder_config):
+    rows = make_png_set(tmp_path)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("file,side,background,part\n" + "".join(f"{p}.png,{s},{b},{t}\n" for p, s, b, t in rows))
+    options = ["--dataset", "csv", "--data", manifest, "--task", "side", "--task", "background",
+               "--path-column", "file", "--split-column", "part"]
+    out = tmp_path / "run"
+    result = run_module("disentangle_tf.train", *options, "--config", encoder_config, *TINY, "--output-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = check_run(out, ["val", "test"], ["side", "background"])
+    assert metrics["test"]["images"] == 6
+
+    h5 = tmp_path / "data.h5"
+    converted = run_module("disentangle_tf.convert", *options, "--image-size", 16, 20, "--output", h5)
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    again = run_module("disentangle_tf.convert", *options, "--image-size", 16, 20, "--output", h5)
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+    out = tmp_path / "from_hdf5"
+    result = run_module("disentangle_tf.train", "--dataset", "hdf5", "--data", h5, "--config", encoder_config,
+                        *TINY, "--output-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_run(out, ["val", "test"], ["side", "background"])
+    wrong_size = run_module("disentangle_tf.train", "--dataset", "hdf5", "--data", h5, "--image-size", 32, 40,
+                            "--output-dir", tmp_path / "wrong")
+    assert wrong_size.returncode == 2 and "pass --image-size 16 20" in wrong_size.stderr
+
+
+def test_fetal_planes_db_layout(tmp_path, encoder_config):
+    planes = ["Fetal brain", "Fetal abdomen", "Fetal femur"]
+    lines = ["Image_name;Patient_num;Plane;Brain_plane;Operator;US_Machine;Train "]
+    for k in range(40):
+        plane = planes[k % 3]
+        write_png(tmp_path / "Images" / f"Patient{k:05d}_Plane1_1_of_1.png", k % 3 == 0, k % 2 == 0)
+        lines.append(f"Patient{k:05d}_Plane1_1_of_1;{k};{plane};Other;Op. 1;Voluson E6;{int(k < 30)}")
+    manifest = tmp_path / "FETAL_PLANES_DB_data.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    result = run_module("disentangle_tf.train", "--dataset", "csv", "--layout", "fetal_planes_db",
+                        "--data", manifest, "--config", encoder_config, *TINY, "--output-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = check_run(out, ["val", "test"], ["plane"])
+    assert metrics["test"]["images"] == 10
+    assert set(metrics["test"]["class_accuracy"]["plane"]) <= set(planes)
+
+
+@pytest.mark.parametrize("problem, fragment", [
+    ("missing_column", "column"),
+    ("missing_image", "img000"),
+    ("unknown_split", "column 'part' has value 'training'"),
+])
+def test_bad_manifest_stops_before_training(tmp_path, problem, fragment):
+    rows = make_png_set(tmp_path)
+    header = "file,side,background,part\n"
+    body = "".join(f"{p}.png,{s},{b},{t}\n" for p, s, b, t in rows)
+    if problem == "missing_column":
+        header = header.replace("background", "bg")
+    elif problem == "missing_image":
+        (tmp_path / "images" / "img000.png").unlink()
+    elif problem == "unknown_split":
+        body = body.replace(",train\n", ",training\n", 1)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(header + body)
+    out = tmp_path / "run"
+    result = run_module("disentangle_tf.train", "--dataset", "csv", "--data", manifest, "--task", "side",
+                        "--task", "background", "--path-column", "file", "--split-column", "part",
+                        "--output-dir", out)
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0] and str(manifest) in lines[0], lines
+    assert not (out / "metrics.json").exists() and not (out / "model.keras").exists()
