@@ -74,6 +74,7 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         adversary_steps=training.adversary_steps,
         adversary_batches=training.adversary_batches,
         adversarial_objective=training.adversarial_objective,
+        independence_weight=training.independence_weight,
         jit_compile=training.jit_compile,
     )
     return model
@@ -132,6 +133,8 @@ def run(
         model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
                             synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
 
+    for split in (data.train, data.validation):
+        model.check_data(split)
     backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
     initial_epoch = backed_up_epoch(backup_dir) if resume else 0
     fresh = training.adversary_batches == "fresh" and model.adversaries

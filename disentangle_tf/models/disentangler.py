@@ -6,6 +6,7 @@ import itertools
 from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -58,7 +59,10 @@ class Disentangler(keras.Model):
     alternates the paper's two objectives (Sect. 2):
 
     - Eq. 1, encoders and classifiers with the main optimizer (Adam):
-      ``sum_i CE(y_i, Cls_i) - lambda * sum_{i != j} CE(y_j, Adv_{i->j}) + L2``;
+      ``sum_i CE(y_i, Cls_i) - lambda * sum_{i != j} CE(y_j, Adv_{i->j}) + L2``,
+      plus, if ``independence_weight`` is set, ``independence_weight *
+      sum_{i != j} HSIC(z_i, y_j | y_i)``, the class-conditional HSIC of
+      :func:`~disentangle_tf.models.objectives.conditional_hsic` (not in the paper);
     - Eq. 2, ``adversary_steps`` times, adversaries alone with the adversary optimizer
       (SGD with momentum): ``sum_{i != j} CE(y_j, Adv_{i->j}) + L2``.
 
@@ -161,6 +165,7 @@ class Disentangler(keras.Model):
         accuracy = keras.metrics.SparseCategoricalAccuracy
         self.encoder_loss_tracker = mean(name="encoder_loss")
         self.adversary_loss_tracker = mean(name="adversary_loss")
+        self.independence_loss_tracker = mean(name="independence_loss")
         self.task_loss_trackers = [mean(name=f"{n}_loss") for n in names]
         self.task_accuracy_trackers = [accuracy(name=f"{n}_accuracy") for n in names]
         self.adversary_loss_trackers = [mean(name=f"adversary_{n}_loss") for n in self.adversary_names]
@@ -178,6 +183,7 @@ class Disentangler(keras.Model):
         self.adversary_steps = 0
         self.adversary_batches = "same"
         self.adversarial_objective = "maximize_cross_entropy"
+        self.independence_weight = 0.0
         self.adversary_optimizer = None
 
     # ------------------------------------------------------------------ forward
@@ -213,6 +219,7 @@ class Disentangler(keras.Model):
         adversary_steps: int = TrainConfig.adversary_steps,
         adversary_batches: str = TrainConfig.adversary_batches,
         adversarial_objective: str = TrainConfig.adversarial_objective,
+        independence_weight: float = TrainConfig.independence_weight,
         jit_compile: bool = TrainConfig.jit_compile,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
@@ -238,6 +245,10 @@ class Disentangler(keras.Model):
                 the adversary steps reuse the features of the main batch (cheaper).
             adversarial_objective: ``"maximize_cross_entropy"`` (paper) or
                 ``"uniform"``; see :mod:`disentangle_tf.models.objectives`.
+            independence_weight: weight of the class-conditional HSIC penalty between
+                each task's features and every other task's label, given the
+                features' own label; 0 (the paper) leaves it out. The metric
+                ``independence_loss`` is tracked when it is on.
             jit_compile: compile the training step with XLA.
             steps_per_execution: training steps run per call of the compiled function.
             run_eagerly: run the steps eagerly (debugging).
@@ -251,6 +262,8 @@ class Disentangler(keras.Model):
             raise ValueError(f"adversary_steps must be >= 0; got {adversary_steps}")
         if float(adversarial_weight) < 0:
             raise ValueError(f"adversarial_weight must be >= 0; got {adversarial_weight}")
+        if float(independence_weight) < 0:
+            raise ValueError(f"independence_weight must be >= 0; got {independence_weight}")
         if optimizer == "adam":
             optimizer = default_optimizer()
         else:
@@ -266,6 +279,7 @@ class Disentangler(keras.Model):
             "adversary_steps": int(adversary_steps),
             "adversary_batches": adversary_batches,
             "adversarial_objective": adversarial_objective,
+            "independence_weight": float(independence_weight),
             "jit_compile": bool(jit_compile),
             "steps_per_execution": int(steps_per_execution),
         }
@@ -282,6 +296,7 @@ class Disentangler(keras.Model):
         self.adversary_steps = int(adversary_steps)
         self.adversary_batches = adversary_batches
         self.adversarial_objective = adversarial_objective
+        self.independence_weight = float(independence_weight)
         self._penalty = objectives.get_objective(adversarial_objective)
         # Build each optimizer on its own variables only, so that neither keeps slots
         # for the other's variables and saved optimizer states load back one to one.
@@ -315,8 +330,9 @@ class Disentangler(keras.Model):
 
     @property
     def metrics(self):
+        independence = [self.independence_loss_tracker] if self.independence_weight > 0 else []
         return [
-            self.encoder_loss_tracker, self.adversary_loss_tracker,
+            self.encoder_loss_tracker, self.adversary_loss_tracker, *independence,
             *self.task_loss_trackers, *self.task_accuracy_trackers,
             *self.adversary_loss_trackers, *self.adversary_accuracy_trackers,
         ]
@@ -356,16 +372,34 @@ class Disentangler(keras.Model):
         losses = [loss for model in models for loss in model.losses]
         return ops.cast(ops.sum(ops.stack(losses)), "float32") / replicas if losses else 0.0
 
+    def _independence_loss(self, features, labels):
+        """Sum over pairs ``i != j`` of the HSIC of ``z_i`` and ``y_j`` given ``y_i``.
+
+        Computed on each replica's batch; divided by the number of replicas so that the
+        summed gradients are those of the mean over replicas.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return sum(
+            objectives.conditional_hsic(features[i], labels[j], labels[i],
+                                        self.tasks[i].num_classes, self.tasks[j].num_classes)
+            for i, j in self.adversary_pairs
+        ) / replicas
+
     def train_step(self, data):
         images, labels, fresh = self._split_data(data)
 
-        # Eq. 1: encoders + classifiers minimise the task losses - lambda * adversary losses.
+        # Eq. 1: encoders + classifiers minimise the task losses - lambda * adversary losses
+        # (+ the optional independence penalty).
         with tf.GradientTape() as tape:
             features, task_logits, adversary_logits = self._forward(images, training=True)
             task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
+            independence_loss = (
+                self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
+            )
             encoder_loss = (
                 sum(_global_average(l) for l in task_losses)
                 + self.adversarial_weight * sum(_global_average(p) for p in penalties)
+                + self.independence_weight * independence_loss
                 + self._weight_penalty([*self.encoders, *self.classifiers])
             )
             scaled_loss = self.optimizer.scale_loss(encoder_loss)
@@ -376,6 +410,7 @@ class Disentangler(keras.Model):
         for step_features, step_labels in self._adversary_batches(features, labels, fresh):
             self._adversary_update(step_features, step_labels)
 
+        self._update_independence_metric(independence_loss)
         return self._update_metrics(labels, task_logits, adversary_logits,
                                     task_losses, adversary_losses, encoder_loss)
 
@@ -434,14 +469,24 @@ class Disentangler(keras.Model):
         gradients = tape.gradient(scaled_loss, self.adversary_variables)
         self.adversary_optimizer.apply_gradients(zip(gradients, self.adversary_variables))
 
+    def _update_independence_metric(self, independence_loss):
+        if self.independence_weight > 0:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            self.independence_loss_tracker.update_state(independence_loss * replicas)
+
     def test_step(self, data):
         images, labels, _ = self._split_data(data)
-        _, task_logits, adversary_logits = self._forward(images, training=False)
+        features, task_logits, adversary_logits = self._forward(images, training=False)
         task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
+        independence_loss = (
+            self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
+        )
         encoder_loss = (
             sum(_global_average(l) for l in task_losses)
             + self.adversarial_weight * sum(_global_average(p) for p in penalties)
+            + self.independence_weight * independence_loss
         )
+        self._update_independence_metric(independence_loss)
         return self._update_metrics(labels, task_logits, adversary_logits,
                                     task_losses, adversary_losses, encoder_loss)
 
@@ -470,6 +515,27 @@ class Disentangler(keras.Model):
             results = {name: ops.reshape(value, [1]) for name, value in results.items()}
         return results
 
+    def check_data(self, data) -> None:
+        """Check that labelled images fit this model; ValueError naming what is wrong.
+
+        Args:
+            data: a :class:`~disentangle_tf.data.LabelledImages`.
+        """
+        if tuple(data.image_shape) != tuple(self.image_shape):
+            raise ValueError(
+                f"images: expected shape (N, {', '.join(map(str, self.image_shape))}), "
+                f"got (N, {', '.join(map(str, data.image_shape))})"
+            )
+        for task in self.tasks:
+            if task.name not in data.labels:
+                raise ValueError(f"labels: missing task {task.name!r}; expected keys {list(self.task_names)}")
+            values = np.asarray(data.labels[task.name])
+            if len(values) and (values.min() < 0 or values.max() >= task.num_classes):
+                raise ValueError(
+                    f"labels[{task.name!r}]: class indices must be in [0, {task.num_classes}); "
+                    f"found {int(values.min())}..{int(values.max())}"
+                )
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, shuffle=True, **kwargs):
         """``keras.Model.fit``; arrays are fed through the package's input pipeline.
 
@@ -486,6 +552,7 @@ class Disentangler(keras.Model):
             labelled = LabelledImages(
                 images=x, labels=y if isinstance(y, dict) else dict(zip(self.task_names, self._task_labels(y)))
             )
+            self.check_data(labelled)
             x = make_training_dataset(labelled, batch_size=batch_size or 32,
                                       adversary_steps=self.adversary_steps, flip=False,
                                       shuffle=shuffle)
