@@ -42,6 +42,7 @@ from typing import Iterable
 import numpy as np
 
 from ..config import DataConfig
+from .arguments import MIN_IMAGE_SIDE, check_image_size, check_seed, check_split
 from .labelled_images import LabelledImages
 
 __all__ = [
@@ -83,7 +84,6 @@ PAPER_IMAGE_SIZE: tuple[int, int] = (224, 288)
 DEFAULT_IMAGE_SIZE: tuple[int, int] = DataConfig.image_size
 """Default image size ``(height, width)``, the package's default (:class:`DataConfig`)."""
 
-MIN_IMAGE_SIDE = 16
 """Smallest accepted image height or width."""
 
 # Shape sizes in pixels at PAPER_IMAGE_SIZE (inclusive ranges).
@@ -95,37 +95,6 @@ _MIN_HALF_HEIGHT = 2
 
 _SHAPE_GREY = 0.5
 _BACKGROUND_GREY = (0.0, 1.0)  # indexed by the background label
-
-
-def _check_split(split: str) -> int:
-    """The index of ``split`` in ``SPLITS``; ValueError if it is not one."""
-    if split not in SPLITS:
-        valid = ", ".join(repr(name) for name in SPLITS)
-        raise ValueError(f"unknown split {split!r}; expected one of {valid}")
-    return SPLITS.index(split)
-
-
-def _check_image_size(image_size: Iterable[int]) -> tuple[int, int]:
-    """``image_size`` as ``(height, width)`` ints; ValueError if it is not valid."""
-    expected = f"image_size: expected (height, width) as two integers >= {MIN_IMAGE_SIDE}"
-    try:
-        size = tuple(image_size)
-    except TypeError:
-        raise ValueError(f"{expected}, got {image_size!r}") from None
-    if len(size) != 2 or not all(
-        isinstance(side, (int, np.integer)) and not isinstance(side, bool) for side in size
-    ):
-        raise ValueError(f"{expected}, got {image_size!r}")
-    height, width = int(size[0]), int(size[1])
-    if height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
-        raise ValueError(f"{expected}, got ({height}, {width})")
-    return height, width
-
-
-def _check_seed(seed: int) -> int:
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _round_half_up(value: float) -> int:
@@ -319,9 +288,9 @@ def make_synthetic_split(
         >>> sorted(set(data.groups.tolist()))
         ['circle-black']
     """
-    split_index = _check_split(split)
-    height, width = _check_image_size(image_size)
-    seed = _check_seed(seed)
+    split_index = check_split(split, SPLITS)
+    height, width = check_image_size(image_size)
+    seed = check_seed(seed)
     rng = np.random.default_rng([seed, split_index])
     radii, half_heights, max_half_width = _size_ranges(height, width)
 
@@ -388,7 +357,7 @@ def make_synthetic_splits(
     """
     splits = [splits] if isinstance(splits, str) else list(splits)
     for split in splits:
-        _check_split(split)
-    _check_image_size(image_size)
-    _check_seed(seed)
+        check_split(split, SPLITS)
+    check_image_size(image_size)
+    check_seed(seed)
     return {split: make_synthetic_split(split, image_size, seed) for split in splits}

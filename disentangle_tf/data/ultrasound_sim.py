@@ -53,6 +53,7 @@ from typing import Iterable
 import numpy as np
 
 from ..task_spec import TaskSpec
+from .arguments import MIN_IMAGE_SIDE, check_image_size, check_seed, check_split
 from .labelled_images import LabelledImages
 from .normalization import standardize_per_image
 
@@ -117,7 +118,6 @@ PAPER_IMAGE_SIZE: tuple[int, int] = (224, 288)
 DEFAULT_SCALE = 0.5
 """Default fraction of the paper's group sizes (751 training images)."""
 
-MIN_IMAGE_SIDE = 16
 """Smallest accepted image height or width."""
 
 _ASPECT = PAPER_IMAGE_SIZE[1] / PAPER_IMAGE_SIZE[0]
@@ -130,35 +130,6 @@ _LOG_GAIN = 4.0  # log compression: log(1 + gain * envelope)
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _check_split(split: str) -> int:
-    if split not in SPLITS:
-        valid = ", ".join(repr(name) for name in SPLITS)
-        raise ValueError(f"unknown split {split!r}; expected one of {valid}")
-    return SPLITS.index(split)
-
-
-def _check_image_size(image_size: Iterable[int]) -> tuple[int, int]:
-    expected = f"image_size: expected (height, width) as two integers >= {MIN_IMAGE_SIDE}"
-    try:
-        size = tuple(image_size)
-    except TypeError:
-        raise ValueError(f"{expected}, got {image_size!r}") from None
-    if len(size) != 2 or not all(
-        isinstance(side, (int, np.integer)) and not isinstance(side, bool) for side in size
-    ):
-        raise ValueError(f"{expected}, got {image_size!r}")
-    height, width = int(size[0]), int(size[1])
-    if height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
-        raise ValueError(f"{expected}, got ({height}, {width})")
-    return height, width
-
-
-def _check_seed(seed: int) -> int:
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _check_scale(scale: float) -> float:
@@ -250,7 +221,7 @@ def fan_mask(image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE) -> np.ndarray:
         >>> bool(mask[0, 0]), bool(mask[30, 30])
         (False, True)
     """
-    height, width = _check_image_size(image_size)
+    height, width = check_image_size(image_size)
     return _Geometry(height, width).fan.copy()
 
 
@@ -655,8 +626,8 @@ def render_raw(
     """
     if plane not in PLANES:
         raise ValueError(f"unknown plane {plane!r}; expected one of {', '.join(PLANES)}")
-    height, width = _check_image_size(image_size)
-    rng = np.random.default_rng([_check_seed(seed), 1000 + PLANES.index(plane), int(bool(shadow))])
+    height, width = check_image_size(image_size)
+    rng = np.random.default_rng([check_seed(seed), 1000 + PLANES.index(plane), int(bool(shadow))])
     return _render_group(rng, _Geometry(height, width), plane, bool(shadow), int(count), cast_shadows)
 
 
@@ -695,10 +666,10 @@ def make_us_sim_split(
         >>> data.images.shape, sorted(data.labels)
         ((4, 48, 60, 1), ['plane', 'shadow'])
     """
-    split_index = _check_split(split)
-    height, width = _check_image_size(image_size)
+    split_index = check_split(split, SPLITS)
+    height, width = check_image_size(image_size)
     counts = split_counts(scale)[split]
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     geom = _Geometry(height, width)
 
     images, planes, shadows, groups = [], [], [], []
@@ -755,10 +726,10 @@ def make_us_sim_splits(
     """
     splits = [splits] if isinstance(splits, str) else list(splits)
     for split in splits:
-        _check_split(split)
-    _check_image_size(image_size)
+        check_split(split, SPLITS)
+    check_image_size(image_size)
     _check_scale(scale)
-    _check_seed(seed)
+    check_seed(seed)
     return {split: make_us_sim_split(split, image_size, scale, seed) for split in splits}
 
 

@@ -1,0 +1,42 @@
+"""Checks of the arguments every data generator takes (one-line ValueErrors)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+#: Smallest image side a generator accepts.
+MIN_IMAGE_SIDE = 16
+
+
+def check_split(split: str, splits: Sequence[str]) -> int:
+    """The index of ``split`` in ``splits``; ValueError if it is not one."""
+    if split not in splits:
+        valid = ", ".join(repr(name) for name in splits)
+        raise ValueError(f"unknown split {split!r}; expected one of {valid}")
+    return list(splits).index(split)
+
+
+def check_image_size(image_size: Iterable[int]) -> tuple[int, int]:
+    """``image_size`` as ``(height, width)`` ints; ValueError if it is not valid."""
+    expected = f"image_size: expected (height, width) as two integers >= {MIN_IMAGE_SIDE}"
+    try:
+        size = tuple(image_size)
+    except TypeError:
+        raise ValueError(f"{expected}, got {image_size!r}") from None
+    if len(size) != 2 or not all(
+        isinstance(side, (int, np.integer)) and not isinstance(side, bool) for side in size
+    ):
+        raise ValueError(f"{expected}, got {image_size!r}")
+    height, width = int(size[0]), int(size[1])
+    if height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
+        raise ValueError(f"{expected}, got ({height}, {width})")
+    return height, width
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` as an int; ValueError unless it is a non-negative integer."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    return int(seed)
