@@ -42,7 +42,7 @@ from typing import Iterable
 import numpy as np
 
 from ..config import DataConfig
-from .arguments import MIN_IMAGE_SIDE, check_image_size, check_seed, check_split
+from .arguments import check_image_size, check_seed, check_split
 from .labelled_images import LabelledImages
 
 __all__ = [

@@ -53,7 +53,7 @@ from typing import Iterable
 import numpy as np
 
 from ..task_spec import TaskSpec
-from .arguments import MIN_IMAGE_SIDE, check_image_size, check_seed, check_split
+from .arguments import check_image_size, check_seed, check_split
 from .labelled_images import LabelledImages
 from .normalization import standardize_per_image
 
