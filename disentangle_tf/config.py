@@ -128,6 +128,9 @@ class TrainConfig:
         adversarial_objective: what the encoders do to their adversaries:
             ``"maximize_cross_entropy"`` (paper) or ``"uniform"`` (push the
             adversaries' predictions towards the uniform distribution).
+        independence_weight: weight of the class-conditional HSIC penalty between
+            each task's features and every other task's label given the features'
+            own label (not in the paper; 0 leaves it out).
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -143,6 +146,7 @@ class TrainConfig:
     adversary_steps: int = 5
     adversary_batches: str = "fresh"
     adversarial_objective: str = "maximize_cross_entropy"
+    independence_weight: float = 0.0
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False
@@ -243,7 +247,7 @@ class RunConfig:
         for key in ("learning_rate", "adversary_learning_rate"):
             if flat[key] <= 0:
                 raise ConfigError(f"{source}: {key} must be > 0; got {flat[key]}")
-        for key in ("adversarial_weight", "l2_weight", "adversary_momentum"):
+        for key in ("adversarial_weight", "independence_weight", "l2_weight", "adversary_momentum"):
             if flat[key] < 0:
                 raise ConfigError(f"{source}: {key} must be >= 0; got {flat[key]}")
         if len(flat["image_size"]) != 2 or min(flat["image_size"]) < 16:

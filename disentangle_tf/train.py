@@ -30,8 +30,8 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
     "dataset", "image_size", "batch_size", "flip", "seed",
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
-    "adversary_steps", "adversary_batches", "adversarial_objective", "jit_compile",
-    "strategy", "deterministic",
+    "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
+    "jit_compile", "strategy", "deterministic",
 )
 
 
@@ -96,6 +96,9 @@ def data_options(command):
               help="Fresh batches for each adversary step, or reuse the main batch.  [default: fresh]")
 @click.option("--adversarial-objective", type=click.Choice(CHOICES["adversarial_objective"]),
               help="What the encoders do to the adversaries.  [default: maximize_cross_entropy]")
+@click.option("--independence-weight", type=float,
+              help="Weight of the class-conditional HSIC penalty between each task's features and "
+                   "the other tasks' labels (0: off, the paper).  [default: 0]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),

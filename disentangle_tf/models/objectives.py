@@ -10,6 +10,13 @@ cross-entropy (Eq. 2).
 - ``uniform``: penalty ``CE(uniform, Adv(z))``, pushing the adversary's prediction
   towards the uniform distribution (maximum entropy). It is bounded below and cannot
   be satisfied by making the adversary confidently wrong.
+
+Beyond the adversaries, :func:`conditional_hsic` measures how much one task's features
+depend on another task's label *within each class of the features' own task*; Eq. 1
+can add it as an independence penalty (``independence_weight`` of
+:meth:`Disentangler.compile <disentangle_tf.models.Disentangler.compile>`). Unlike an
+adversary it has no parameters to fool, and unlike an unconditional penalty it does
+not ask the features to forget what their own label says about the other label.
 """
 
 from __future__ import annotations
@@ -35,6 +42,72 @@ def uniform(labels, logits):
     del labels  # the target does not depend on the label
     log_probabilities = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     return -ops.mean(log_probabilities, axis=-1)
+
+
+def _centred_gram_sum(kernel, other_kernel, mask):
+    """``sum((H K H) * L)`` with ``H`` the centring matrix of the examples in ``mask``."""
+    count = ops.maximum(ops.sum(mask), 1.0)
+    # Centre K over the masked examples only; rows and columns outside the mask vanish.
+    masked = kernel * mask[:, None] * mask[None, :]
+    row_means = ops.sum(masked, axis=1) / count
+    total_mean = ops.sum(masked) / (count * count)
+    centred = (masked - row_means[:, None] * mask[None, :] - row_means[None, :] * mask[:, None]
+               + total_mean * mask[:, None] * mask[None, :])
+    return ops.sum(centred * other_kernel)
+
+
+def gaussian_kernel(features):
+    """Gaussian kernel matrix of ``features`` (N, D) with the median-heuristic bandwidth.
+
+    The bandwidth ``sigma**2`` is the median squared distance between two different
+    examples of the batch, held constant for differentiation.
+    """
+    features = ops.cast(ops.reshape(features, (ops.shape(features)[0], -1)), "float32")
+    norms = ops.sum(features * features, axis=1)
+    squared = ops.maximum(norms[:, None] + norms[None, :] - 2.0 * ops.matmul(features, ops.transpose(features)), 0.0)
+    count = ops.shape(features)[0]
+    # The N diagonal zeros sort first: the off-diagonal median sits N + N (N - 1) / 2 in.
+    ordered = ops.sort(ops.reshape(squared, (-1,)))
+    median = ordered[count + (count * count - count) // 2]
+    bandwidth = ops.stop_gradient(ops.maximum(median, 1e-6))
+    return ops.exp(-squared / (2.0 * bandwidth))
+
+
+def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, num_other_classes: int):
+    """Class-conditional HSIC between features and another task's label.
+
+    Within each class ``c`` of the features' own task present in the batch, the biased
+    HSIC estimate ``tr(K H L H) / (n_c - 1)**2`` between the features (Gaussian kernel,
+    median-heuristic bandwidth) and the other task's label (delta kernel
+    ``L_ab = [y_a == y_b]``) over the ``n_c`` examples of that class; the result is the
+    mean over classes weighted by ``n_c / n``. It is zero when, within every own class,
+    the features carry no information about the other label, even if the two labels
+    are correlated (as they are in the synthetic training split); a class with fewer
+    than two examples in the batch contributes zero.
+
+    Args:
+        features: ``(N, D)`` features of one task.
+        other_labels: ``(N,)`` integer labels of the other task.
+        own_labels: ``(N,)`` integer labels of the features' own task.
+        num_own_classes: classes of the own task (a Python int: the loop over classes
+            is static).
+        num_other_classes: classes of the other task.
+
+    Returns:
+        A float32 scalar, differentiable with respect to ``features``.
+    """
+    kernel = gaussian_kernel(features)
+    other = ops.one_hot(ops.cast(ops.reshape(other_labels, (-1,)), "int32"), int(num_other_classes))
+    label_kernel = ops.matmul(other, ops.transpose(other))
+    own = ops.one_hot(ops.cast(ops.reshape(own_labels, (-1,)), "int32"), int(num_own_classes))
+    total = ops.cast(ops.shape(own)[0], "float32")
+    value = 0.0
+    for c in range(int(num_own_classes)):
+        mask = own[:, c]
+        count = ops.sum(mask)
+        estimate = _centred_gram_sum(kernel, label_kernel, mask) / ops.square(ops.maximum(count - 1.0, 1.0))
+        value = value + (count / total) * estimate
+    return value
 
 
 OBJECTIVES = {
