@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from disentangle_tf.config import DataConfig
 from disentangle_tf.data import ultrasound_sim
 from disentangle_tf.data.hdf5 import FORMAT, HDF5FormatError, read_hdf5, write_hdf5
 from disentangle_tf.data.registry import DatasetSplits, load_synthetic
@@ -46,7 +47,7 @@ def test_round_trip_of_the_ultrasound_simulation(tmp_path, us_sim):
 
 
 def test_round_trip_compressed_with_an_unnamed_validation_split(tmp_path):
-    synthetic = load_synthetic((16, 16), seed=0)
+    synthetic = load_synthetic(DataConfig(image_size=(16, 16), seed=0))
     small = DatasetSplits(
         tasks=synthetic.tasks,
         train=synthetic.train.subset(np.arange(10)),
