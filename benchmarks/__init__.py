@@ -1,0 +1,6 @@
+"""Performance benchmarks of ``disentangle_tf``: ``python -m benchmarks.run``.
+
+See ``docs/performance.rst`` for what is measured and the results on a reference
+machine. ``python -m benchmarks.profile`` times the candidate optimisations of the
+training step against each other.
+"""

@@ -1,0 +1,255 @@
+"""Where the training step spends its time, and candidate optimisations timed as ratios.
+
+Run from the repository root::
+
+    python -m benchmarks.profile                    # 32x40, about 8 minutes on 2 cores
+    python -m benchmarks.profile --sizes 32x40,112x144 --output /tmp/profile.json
+
+Reports, each in one process so that the ratios share the machine's load:
+
+- an op breakdown of the ``lambda0`` training step from a ``tf.profiler`` trace (time
+  per op type and per layer kind, as a share of the summed op time);
+- step-time ratios, repeats interleaved: XLA (``jit_compile=True``) against the default
+  graph executor, and the ``fresh`` step with the adversary batches encoded in one pass
+  (the package) against one pass per adversary step;
+- threading: ``intra_op=2, inter_op=1`` against TF's defaults (separate processes,
+  alternated, since threads are fixed when the runtime starts);
+- batch normalisation: a forward + backward of Keras ``BatchNormalization`` against
+  ``tf.nn.fused_batch_norm`` on the encoder's feature-map shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import itertools
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, parse_size, size_name, timed,
+                  training_batch)
+
+
+def _step_runner(model, batch, steps):
+    model.make_train_function()
+    function = model.train_function
+    batches = itertools.repeat(batch)
+
+    def run():
+        for _ in range(steps):
+            outputs = function(batches)
+        float(outputs["encoder_loss"])
+
+    return run
+
+
+def _layer_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, keys in (("optimizer", ("adam/", "sgd/")), ("batch_norm", ("_bn", "/bn", "final_bn")),
+                       ("conv", ("conv", "projection")), ("activation", ("_act", "relu")),
+                       ("pool_pad_add", ("_pool", "_pad", "_add")),
+                       ("dense", ("dense", "logits")), ("loss_metrics", ("cross_entropy", "mean", "accuracy"))):
+        if any(key in lowered for key in keys):
+            return kind
+    return "other"
+
+
+def op_breakdown(size, steps: int = 3) -> dict:
+    """Share of the summed op time per op type and per layer kind, from a trace."""
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    model = build_model(size, "lambda0")
+    batch = training_batch(size, 0)
+    run = _step_runner(model, batch, 1)
+    run()
+    run()
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            run()
+        tf.profiler.experimental.stop()
+        path = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))[-1]
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(pathlib.Path(path).read_bytes())
+    by_type, by_kind = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" not in name or "::" in name:
+                    continue
+                op_name, op_type = name.rsplit(":", 1)
+                by_type[op_type] += event.duration_ps
+                by_kind[_layer_kind(op_name)] += event.duration_ps
+    total = sum(by_type.values()) or 1
+    return {
+        "op_seconds_per_step": total / 1e12 / steps,
+        "op_types": {k: v / total for k, v in by_type.most_common(15)},
+        "layer_kinds": {k: v / total for k, v in by_kind.most_common()},
+    }
+
+
+def interleaved(runners: dict, repeats: int, warmup: int) -> dict:
+    """Median seconds of each runner, repeats interleaved across runners."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _ungrouped_model(size):
+    """A ``fresh`` model that encodes each adversary batch in its own encoder pass."""
+    import tensorflow as tf
+    from keras import ops
+
+    model = build_model(size, "fresh")
+    grouped = model._adversary_batches
+
+    def per_step(features, labels, fresh):
+        if fresh is None:
+            return grouped(features, labels, fresh)
+        images, adversary_labels = fresh
+        batches = []
+        for step in range(model.adversary_steps):
+            step_images = images[:, step]
+            step_features = [ops.stop_gradient(e(step_images, training=True)) for e in model.encoders]
+            batches.append((step_features, [y[:, step] for y in adversary_labels]))
+        return batches
+
+    model._adversary_batches = per_step
+    return model
+
+
+def step_variants(size, repeats: int, warmup: int, steps: int) -> dict:
+    element = training_batch(size, ADVERSARY_STEPS)
+    runners = {
+        "lambda0": _step_runner(build_model(size, "lambda0"), element[0], steps),
+        "lambda0_xla": _step_runner(build_model(size, "lambda0", jit_compile=True), element[0], steps),
+        "fresh_grouped": _step_runner(build_model(size, "fresh"), element, steps),
+        "fresh_per_step": _step_runner(_ungrouped_model(size), element, steps),
+    }
+    seconds = {name: t / steps for name, t in interleaved(runners, repeats, warmup).items()}
+    return {
+        "step_seconds": seconds,
+        "xla_over_default": seconds["lambda0_xla"] / seconds["lambda0"],
+        "per_step_over_grouped": seconds["fresh_per_step"] / seconds["fresh_grouped"],
+    }
+
+
+def batch_norm_micro(repeats: int, warmup: int) -> dict:
+    """Forward + backward (training mode) of Keras BN against the fused TF kernel."""
+    import keras
+    import tensorflow as tf
+
+    results = {}
+    for shape in [(BATCH_SIZE, 32, 40, 8), (BATCH_SIZE, 16, 20, 16), (BATCH_SIZE, 112, 144, 16),
+                  (BATCH_SIZE, 56, 72, 32)]:
+        x = tf.random.normal(shape)
+        layer = keras.layers.BatchNormalization()
+        layer.build(shape)
+        scale = tf.Variable(tf.ones(shape[-1]))
+        offset = tf.Variable(tf.zeros(shape[-1]))
+
+        @tf.function
+        def keras_bn(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(y * y)
+            return tape.gradient(loss, [x, *layer.trainable_variables])
+
+        @tf.function
+        def fused_bn(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=1e-3, is_training=True)
+                loss = tf.reduce_sum(y * y)
+            return tape.gradient(loss, [x, scale, offset])
+
+        loops = 20 if shape[1] < 100 else 3
+        runners = {
+            "keras": lambda f=keras_bn, x=x: [f(x)[0].numpy() for _ in range(loops)],
+            "fused": lambda f=fused_bn, x=x: [f(x)[0].numpy() for _ in range(loops)],
+        }
+        seconds = interleaved(runners, repeats, warmup)
+        results["x".join(map(str, shape))] = {
+            "keras_ms": 1000 * seconds["keras"] / loops, "fused_ms": 1000 * seconds["fused"] / loops,
+            "keras_over_fused": seconds["keras"] / seconds["fused"],
+        }
+    return results
+
+
+def threading_worker(size, repeats: int, warmup: int, steps: int) -> float:
+    run = _step_runner(build_model(size, "lambda0"), training_batch(size, 0), steps)
+    return statistics.median(timed(run, repeats, warmup)) / steps
+
+
+def threading(size, rounds: int, repeats: int, warmup: int, steps: int) -> dict:
+    """Alternate default-thread and intra=2/inter=1 processes; median step seconds of each."""
+    seconds = {"default": [], "intra2_inter1": []}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for _ in range(rounds):
+        for name in seconds:
+            spec = {"size": list(size), "repeats": repeats, "warmup": warmup, "steps": steps,
+                    "threads": name == "intra2_inter1"}
+            out = subprocess.run([sys.executable, "-m", "benchmarks.profile", "--worker", json.dumps(spec)],
+                                 cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+            seconds[name].append(float(out.strip().splitlines()[-1]))
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    return {"step_seconds": medians, "intra2_inter1_over_default": medians["intra2_inter1"] / medians["default"]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="32x40")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", type=pathlib.Path, default=None, help="also write the results as JSON")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        spec = json.loads(args.worker)
+        import tensorflow as tf
+
+        if spec["threads"]:
+            tf.config.threading.set_intra_op_parallelism_threads(2)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        print(threading_worker(tuple(spec["size"]), spec["repeats"], spec["warmup"], spec["steps"]))
+        return
+    started = time.perf_counter()
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s]
+    results = {"breakdown": {}, "variants": {}}
+    for size in sizes:
+        small = size[0] * size[1] < 100 * 100
+        print(f"op breakdown {size_name(size)}", flush=True)
+        results["breakdown"][size_name(size)] = op_breakdown(size, 3 if small else 1)
+        print(f"step variants {size_name(size)}", flush=True)
+        results["variants"][size_name(size)] = step_variants(size, args.repeats if small else 2,
+                                                             2 if small else 1, 5 if small else 1)
+    print("batch norm", flush=True)
+    results["batch_norm"] = batch_norm_micro(args.repeats, 2)
+    print("threading", flush=True)
+    results["threading"] = threading(sizes[0], 3, args.repeats, 2, 5)
+    results["seconds"] = time.perf_counter() - started
+    print(json.dumps(results, indent=2))
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,532 @@
+"""Throughput, memory and FLOP/s benchmarks of training, input pipelines and inference.
+
+Run from the repository root::
+
+    python -m benchmarks.run                      # default: 32x40 and 224x288
+    python -m benchmarks.run --quick              # 32x40 only, fewer repeats
+    python -m benchmarks.run --sizes 32x40 --repeats 7 --output /tmp/bench.json
+
+Every timing is the median over ``--repeats`` measurements taken after ``--warmup``
+untimed calls (the first call of a compiled function traces and compiles it). Each
+training configuration runs in a fresh subprocess so that its peak resident memory
+(``ru_maxrss``) is its own; a baseline subprocess that only builds the model, the
+data and the optimizers gives the memory every configuration shares, and the peak
+memory reported is the difference. (``tf.config.experimental.get_memory_info`` does
+not report allocator statistics for ``CPU:0``.)
+
+Measured:
+
+- training steps (images of the main batch per second) of three configurations:
+  ``lambda0`` (adversarial weight 0, no adversary updates: the floor), ``same``
+  (weight 0.01, 5 adversary updates reusing the main batch's features) and ``fresh``
+  (weight 0.01, 5 adversary updates on fresh batches, the paper's setting). The
+  compiled train function is called directly on a batch held in memory, so the input
+  pipeline is not part of the step time;
+- the input pipelines alone: :func:`disentangle_tf.data.make_training_dataset` on
+  in-memory arrays, and PNG files decoded by a parallel ``tf.data`` map of
+  :func:`disentangle_tf.data.images.decode_image`;
+- the exported SavedModel: batch-50 throughput and single-image latency;
+- the FLOP/s the ``lambda0`` step achieves, against this machine's float32 matmul peak;
+- generating the paper's 1,800 synthetic images (train, val, test) at 224x288.
+
+Results are printed as a table and written as JSON (``--output``; an existing file is
+never overwritten without ``--overwrite``: the results go to a timestamped name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import os
+import pathlib
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_OUTPUT = HERE / "results.json"
+BATCH_SIZE = 50
+ADVERSARY_STEPS = 5
+ADVERSARIAL_WEIGHT = 0.01
+PAPER_SIZE = (224, 288)
+DEFAULT_SIZE = (32, 40)
+
+CONFIGURATIONS = {
+    # name: (adversarial_weight, adversary_steps, adversary_batches)
+    "lambda0": (0.0, 0, "same"),
+    "same": (ADVERSARIAL_WEIGHT, ADVERSARY_STEPS, "same"),
+    "fresh": (ADVERSARIAL_WEIGHT, ADVERSARY_STEPS, "fresh"),
+}
+
+
+# ---------------------------------------------------------------------- helpers
+def parse_size(text: str) -> tuple[int, int]:
+    height, width = text.lower().split("x")
+    return int(height), int(width)
+
+
+def size_name(size) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(fn, repeats: int, warmup: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def repeats_for(size, args) -> tuple[int, int, int]:
+    """(repeats, warmup, steps per repeat) of a training measurement at ``size``."""
+    if is_large(size):
+        return args.large_repeats, 1, 1
+    return args.repeats, args.warmup, args.steps
+
+
+def is_large(size) -> bool:
+    """Sizes whose training step takes many seconds on a CPU: one step per repeat."""
+    return size[0] * size[1] >= 100 * 100
+
+
+def synthetic_tasks():
+    from disentangle_tf.models import TaskSpec
+
+    return [TaskSpec("background", 2), TaskSpec("shape", 2)]
+
+
+def build_model(size, configuration: str, jit_compile: bool = False):
+    """The default-architecture model for the synthetic tasks, compiled for ``configuration``."""
+    from disentangle_tf.models import Disentangler
+
+    keras_seed()
+    model = Disentangler(tasks=synthetic_tasks(), input_shape=(*size, 1))
+    weight, steps, batches = CONFIGURATIONS[configuration]
+    model.compile(adversarial_weight=weight, adversary_steps=steps, adversary_batches=batches,
+                  jit_compile=jit_compile)
+    return model
+
+
+def keras_seed():
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
+def training_batch(size, adversary_steps: int):
+    """One training element of :func:`make_training_dataset` (with fresh batches if k > 0)."""
+    from disentangle_tf.data import make_synthetic_split
+    from disentangle_tf.data.pipeline import make_training_dataset
+
+    data = make_synthetic_split("val", image_size=size)  # 300 images: enough for one element
+    dataset = make_training_dataset(data, batch_size=BATCH_SIZE, adversary_steps=adversary_steps,
+                                    flip=True, seed=0, device=None)
+    return next(iter(dataset))
+
+
+# ---------------------------------------------------------------------- workers
+def worker_train(spec: dict) -> dict:
+    """Time the compiled train function of one configuration (or only build: baseline)."""
+    size = tuple(spec["size"])
+    configuration = spec["configuration"]
+    model = build_model(size, configuration if configuration != "baseline" else "fresh",
+                        jit_compile=spec.get("jit_compile", False))
+    # The fresh configuration's element holds the main batch and the adversary batches;
+    # the others use its main batch only.
+    element = training_batch(size, ADVERSARY_STEPS)
+    result = {"configuration": configuration, "size": list(size)}
+    if configuration == "baseline":
+        result["peak_rss_mib"] = peak_rss_mib()
+        return result
+    batch = element if CONFIGURATIONS[configuration][2] == "fresh" else element[0]
+    model.make_train_function()
+    train_function = model.train_function
+    batches = itertools.repeat(batch)
+    steps = spec["steps"]
+
+    def run():
+        for _ in range(steps):
+            outputs = train_function(batches)
+        float(outputs["encoder_loss"])  # wait for the step to finish
+
+    times = timed(run, spec["repeats"], spec["warmup"])
+    step_seconds = statistics.median(times) / steps
+    result.update({
+        "step_seconds": step_seconds,
+        "step_seconds_all": [t / steps for t in times],
+        "images_per_second": BATCH_SIZE / step_seconds,
+        "peak_rss_mib": peak_rss_mib(),
+    })
+    return result
+
+
+def run_worker(spec: dict) -> dict:
+    """Run ``worker_train(spec)`` in a fresh Python process and return its result."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps(spec)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    if completed.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark worker {spec} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+# ---------------------------------------------------------------------- in-process benchmarks
+def bench_pipeline_arrays(size, repeats: int, warmup: int, adversary_steps: int) -> dict:
+    """Batches of :func:`make_training_dataset` drawn on the host (flips included)."""
+    from disentangle_tf.data import make_synthetic_split
+    from disentangle_tf.data.pipeline import make_training_dataset
+
+    data = make_synthetic_split("train", image_size=size)
+    dataset = make_training_dataset(data, batch_size=BATCH_SIZE, adversary_steps=adversary_steps,
+                                    flip=True, seed=0, device=None).repeat()
+    iterator = iter(dataset)
+    batches = 8 if is_large(size) else 24
+
+    def run():
+        for _ in range(batches):
+            next(iterator)
+
+    times = timed(run, repeats, warmup)
+    return {"images_per_second": batches * BATCH_SIZE / statistics.median(times),
+            "adversary_steps": adversary_steps}
+
+
+def write_pngs(directory: pathlib.Path, count: int, size) -> list[str]:
+    """``count`` greyscale PNGs of synthetic images at ``size``."""
+    import numpy as np
+    import tensorflow as tf
+
+    from disentangle_tf.data import make_synthetic_split
+
+    images = make_synthetic_split("train", image_size=size).images[:count]
+    low, high = images.min(axis=(1, 2, 3), keepdims=True), images.max(axis=(1, 2, 3), keepdims=True)
+    pixels = ((images - low) / np.maximum(high - low, 1e-6) * 255).astype("uint8")
+    paths = []
+    for index, image in enumerate(pixels):
+        path = directory / f"image{index:04d}.png"
+        tf.io.write_file(str(path), tf.io.encode_png(image))
+        paths.append(str(path))
+    return paths
+
+
+def bench_pipeline_png(paths, size, repeats: int, warmup: int) -> dict:
+    import tensorflow as tf
+
+    from disentangle_tf.data.images import decode_image
+
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(paths).repeat()
+        .map(lambda path: decode_image(tf.io.read_file(path), size), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
+    )
+    iterator = iter(dataset)
+    batches = 10
+
+    def run():
+        for _ in range(batches):
+            next(iterator)
+
+    times = timed(run, repeats, warmup)
+    return {"images_per_second": batches * BATCH_SIZE / statistics.median(times), "files": len(paths)}
+
+
+def bench_export(size, directory: pathlib.Path, repeats: int, warmup: int) -> dict:
+    import numpy as np
+
+    from disentangle_tf.export import export_saved_model, load_exported_model
+
+    model = build_model(size, "lambda0")
+    path = export_saved_model(model, directory / f"saved_model_{size_name(size)}")
+    exported = load_exported_model(path)
+    images = np.random.default_rng(0).standard_normal((BATCH_SIZE, *size, 1)).astype("float32")
+    batch_times = timed(lambda: exported(images), repeats, warmup)
+    single = images[:1]
+    single_times = timed(lambda: exported(single), max(repeats, 20), max(warmup, 3))
+    return {
+        "batch_images_per_second": BATCH_SIZE / statistics.median(batch_times),
+        "single_image_latency_ms": 1000 * statistics.median(single_times),
+    }
+
+
+def model_flops_per_image(size) -> dict:
+    """Analytic FLOPs per image of the convolution and dense layers (a multiply-add = 2).
+
+    A training step of ``lambda0`` runs every encoder, classifier and adversary forward
+    (the adversaries' logits enter Eq. 1 with weight 0) and back-propagates through the
+    encoders and classifiers; backward is counted as twice the forward.
+    """
+    import keras
+
+    model = build_model(size, "lambda0")
+
+    def forward(submodel) -> int:
+        total = 0
+        for layer in submodel.layers:
+            if isinstance(layer, keras.layers.Conv2D):
+                _, height, width, out_channels = layer.output.shape
+                kh, kw = layer.kernel_size
+                in_channels = layer.input.shape[-1]
+                total += 2 * height * width * kh * kw * in_channels * out_channels
+            elif isinstance(layer, keras.layers.Dense):
+                total += 2 * layer.input.shape[-1] * layer.units
+        return total
+
+    encoders = sum(forward(m) for m in model.encoders)
+    classifiers = sum(forward(m) for m in model.classifiers)
+    adversaries = sum(forward(m) for m in model.adversaries)
+    return {
+        "encoders_forward": encoders,
+        "classifiers_forward": classifiers,
+        "adversaries_forward": adversaries,
+        "lambda0_training_step": 3 * (encoders + classifiers) + adversaries,
+    }
+
+
+def bench_matmul_peak(repeats: int, warmup: int, n: int = 2048, chain: int = 4) -> dict:
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n)) / (n ** 0.5)
+
+    @tf.function
+    def chained(a, b):
+        for _ in range(chain):
+            a = tf.linalg.matmul(a, b)
+        return tf.reduce_sum(a[:1, :1])
+
+    times = timed(lambda: chained(a, b).numpy(), repeats, warmup)
+    flops = chain * 2 * n ** 3
+    return {"flops_per_second": flops / statistics.median(times), "matrix": n, "chain": chain}
+
+
+def bench_synthetic(repeats: int) -> dict:
+    from disentangle_tf.data import make_synthetic_splits
+
+    count = 0
+
+    def run():
+        nonlocal count
+        splits = make_synthetic_splits(PAPER_SIZE, splits=("train", "val", "test"))
+        count = sum(len(s) for s in splits.values())
+
+    times = timed(run, repeats, 0)
+    return {"seconds": statistics.median(times), "images": count, "image_size": list(PAPER_SIZE)}
+
+
+# ---------------------------------------------------------------------- report
+def machine() -> dict:
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import keras
+    import tensorflow as tf
+
+    info.update({"tensorflow": tf.__version__, "keras": keras.__version__,
+                 "gpus": len(tf.config.list_physical_devices("GPU"))})
+    return info
+
+
+def targets(results: dict) -> list[dict]:
+    """Each performance target, its measured value and whether it is met."""
+    rows = []
+    for size, train in results["training"].items():
+        floor = train["lambda0"]
+        rows.append({"target": f"same / lambda0 step time <= 1.15 ({size})",
+                     "value": train["same"]["step_seconds"] / floor["step_seconds"], "limit": 1.15})
+        rows.append({"target": f"fresh / lambda0 step time <= 2.8 ({size})",
+                     "value": train["fresh"]["step_seconds"] / floor["step_seconds"], "limit": 2.8})
+        for name in ("same", "fresh"):
+            if floor["peak_memory_mib"] > 0:
+                rows.append({"target": f"{name} / lambda0 peak memory <= 1.3 ({size})",
+                             "value": train[name]["peak_memory_mib"] / floor["peak_memory_mib"],
+                             "limit": 1.3})
+        pipeline = results["pipeline"].get(size, {})
+        for name in ("arrays", "arrays_fresh", "png"):
+            if name in pipeline:
+                rows.append({"target": f"pipeline {name} / lambda0 training images/s >= 10 ({size})",
+                             "value": pipeline[name]["ratio_to_lambda0_training"], "limit": 10,
+                             "at_least": True})
+    for size, flops in results.get("flops", {}).items():
+        rows.append({"target": f"lambda0 step FLOP/s / matmul peak >= 0.45 ({size})",
+                     "value": flops["fraction_of_peak"], "limit": 0.45, "at_least": True})
+    if "synthetic" in results:
+        rows.append({"target": "synthetic 1,800 images at 224x288 < 2 s",
+                     "value": results["synthetic"]["seconds"], "limit": 2.0})
+    for row in rows:
+        at_least = row.pop("at_least", False)
+        row["met"] = bool(row["value"] >= row["limit"] if at_least else row["value"] <= row["limit"])
+    return rows
+
+
+def print_table(results: dict) -> None:
+    print()
+    print(f"{'size':>8} {'config':>8} {'step s':>9} {'images/s':>9} {'x lambda0':>9} {'peak MiB':>9} {'x lambda0':>9}")
+    for size, train in results["training"].items():
+        floor = train["lambda0"]
+        for name, row in train.items():
+            print(f"{size:>8} {name:>8} {row['step_seconds']:9.4f} {row['images_per_second']:9.1f} "
+                  f"{row['step_seconds'] / floor['step_seconds']:9.2f} {row['peak_memory_mib']:9.0f} "
+                  f"{row['peak_memory_mib'] / max(floor['peak_memory_mib'], 1e-9):9.2f}")
+    print()
+    print(f"{'size':>8} {'pipeline':>14} {'images/s':>10} {'x training':>10}")
+    for size, pipelines in results["pipeline"].items():
+        for name, row in pipelines.items():
+            print(f"{size:>8} {name:>14} {row['images_per_second']:10.0f} {row['ratio_to_lambda0_training']:10.1f}")
+    print()
+    for size, row in results["export"].items():
+        print(f"SavedModel {size}: {row['batch_images_per_second']:.1f} images/s at batch {BATCH_SIZE}, "
+              f"single image {row['single_image_latency_ms']:.1f} ms")
+    peak = results["matmul_peak"]["flops_per_second"]
+    print(f"matmul peak ({results['matmul_peak']['matrix']}^2 float32): {peak / 1e9:.1f} GFLOP/s")
+    for size, row in results["flops"].items():
+        print(f"lambda0 step {size}: {row['gflop_per_step']:.1f} GFLOP/step, "
+              f"{row['flops_per_second'] / 1e9:.1f} GFLOP/s = {100 * row['fraction_of_peak']:.1f}% of peak")
+    if "synthetic" in results:
+        s = results["synthetic"]
+        print(f"synthetic {s['images']} images at {size_name(s['image_size'])}: {s['seconds']:.2f} s")
+    print()
+    for row in results["targets"]:
+        print(f"[{'met' if row['met'] else 'NOT met':>7}] {row['target']}: {row['value']:.3g}")
+    print(f"\nbenchmark time: {results['benchmark_seconds']:.0f} s")
+
+
+def output_path(requested: pathlib.Path, overwrite: bool) -> pathlib.Path:
+    if not requested.exists() or overwrite:
+        return requested
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return requested.with_name(f"{requested.stem}-{stamp}{requested.suffix}")
+
+
+# ---------------------------------------------------------------------- main
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats at small sizes (default 5)")
+    parser.add_argument("--large-repeats", type=int, default=2,
+                        help="timed repeats of training steps at sizes of 100x100 or more (default 2; one warm-up step)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="training steps per timed repeat at small sizes (default 5)")
+    parser.add_argument("--sizes", default="32x40,224x288",
+                        help="comma-separated image sizes HxW (default 32x40,224x288)")
+    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
+                        help="JSON results file (default benchmarks/results.json)")
+    parser.add_argument("--overwrite", action="store_true", help="overwrite an existing --output file")
+    parser.add_argument("--quick", action="store_true",
+                        help="32x40 only, 3 repeats, 1 warm-up, no synthetic generation at 224x288")
+    parser.add_argument("--jit-compile", action="store_true", help="compile the training steps with XLA")
+    parser.add_argument("--png-files", type=int, default=500, help="PNG files of the manifest benchmark")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats, args.warmup, args.large_repeats = "32x40", 3, 1, 2
+        args.png_files = min(args.png_files, 200)
+    args.sizes = [parse_size(s) for s in args.sizes.split(",") if s]
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker_train(json.loads(args.worker))))
+        return {}
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    started = time.perf_counter()
+    results = {"command": " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
+               "date": datetime.datetime.now().isoformat(timespec="seconds"),
+               "batch_size": BATCH_SIZE, "adversary_steps": ADVERSARY_STEPS,
+               "jit_compile": args.jit_compile,
+               "memory_method": "peak RSS (ru_maxrss) of a fresh process per configuration minus "
+                                "that of a process that only builds the model, data and optimizers",
+               "training": {}, "pipeline": {}, "export": {}, "flops": {}}
+
+    # Training configurations, each in its own process (memory), before anything else.
+    for size in args.sizes:
+        repeats, warmup, steps = repeats_for(size, args)
+        name = size_name(size)
+        print(f"training {name}: baseline", flush=True)
+        baseline = run_worker({"configuration": "baseline", "size": list(size)})
+        results["training"][name] = {}
+        for configuration in CONFIGURATIONS:
+            print(f"training {name}: {configuration}", flush=True)
+            row = run_worker({"configuration": configuration, "size": list(size), "repeats": repeats,
+                              "warmup": warmup, "steps": steps, "jit_compile": args.jit_compile})
+            row["baseline_rss_mib"] = baseline["peak_rss_mib"]
+            row["peak_memory_mib"] = row["peak_rss_mib"] - baseline["peak_rss_mib"]
+            results["training"][name][configuration] = row
+
+    results["machine"] = machine()
+    print("matmul peak", flush=True)
+    results["matmul_peak"] = bench_matmul_peak(args.repeats, args.warmup)
+    for size in args.sizes:
+        name = size_name(size)
+        flops = model_flops_per_image(size)
+        step = results["training"][name]["lambda0"]["step_seconds"]
+        per_step = flops["lambda0_training_step"] * BATCH_SIZE
+        results["flops"][name] = {
+            **flops, "gflop_per_step": per_step / 1e9, "flops_per_second": per_step / step,
+            "fraction_of_peak": per_step / step / results["matmul_peak"]["flops_per_second"],
+        }
+
+    with tempfile.TemporaryDirectory() as temporary:
+        temporary = pathlib.Path(temporary)
+        print("writing PNG files", flush=True)
+        (temporary / "png").mkdir()
+        paths = write_pngs(temporary / "png", args.png_files, PAPER_SIZE)
+        for size in args.sizes:
+            name = size_name(size)
+            print(f"pipelines {name}", flush=True)
+            train = results["training"][name]
+            pipelines = {
+                "arrays": bench_pipeline_arrays(size, args.repeats, args.warmup, 0),
+                "arrays_fresh": bench_pipeline_arrays(size, args.repeats, args.warmup, ADVERSARY_STEPS),
+                "png": bench_pipeline_png(paths, size, args.repeats, args.warmup),
+            }
+            for row in pipelines.values():
+                row["ratio_to_lambda0_training"] = (row["images_per_second"]
+                                                    / train["lambda0"]["images_per_second"])
+            pipelines["arrays_fresh"]["ratio_to_fresh_training"] = (
+                pipelines["arrays_fresh"]["images_per_second"] / train["fresh"]["images_per_second"])
+            results["pipeline"][name] = pipelines
+            print(f"export {name}", flush=True)
+            large = is_large(size)
+            results["export"][name] = bench_export(size, temporary, 3 if large else args.repeats,
+                                                   1 if large else args.warmup)
+
+    if not args.quick:
+        print("synthetic generation", flush=True)
+        results["synthetic"] = bench_synthetic(3)
+    results["targets"] = targets(results)
+    results["benchmark_seconds"] = time.perf_counter() - started
+    path = output_path(args.output, args.overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"results written to {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
