@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -18,6 +18,18 @@ from .residual_encoder import ResidualEncoder
 from ..task_spec import TaskSpec
 
 ADVERSARY_BATCHES = ("fresh", "same")
+
+
+class _StepOutputs(NamedTuple):
+    """What one forward pass and Eq. 1 give a training or test step."""
+
+    features: list
+    task_logits: list
+    adversary_logits: list
+    task_losses: list
+    adversary_losses: list
+    independence_loss: object
+    encoder_loss: object
 
 
 def pair_name(features_task: str, label_task: str) -> str:
@@ -385,34 +397,38 @@ class Disentangler(keras.Model):
             for i, j in self.adversary_pairs
         ) / replicas
 
+    def _eq1(self, images, labels, training):
+        """Forward pass and Eq. 1 without its L2 term (what train and test steps share)."""
+        features, task_logits, adversary_logits = self._forward(images, training=training)
+        task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
+        independence_loss = (
+            self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
+        )
+        encoder_loss = (
+            sum(_global_average(l) for l in task_losses)
+            + self.adversarial_weight * sum(_global_average(p) for p in penalties)
+            + self.independence_weight * independence_loss
+        )
+        return _StepOutputs(features, task_logits, adversary_logits, task_losses, adversary_losses,
+                            independence_loss, encoder_loss)
+
     def train_step(self, data):
         images, labels, fresh = self._split_data(data)
 
         # Eq. 1: encoders + classifiers minimise the task losses - lambda * adversary losses
-        # (+ the optional independence penalty).
+        # (+ the optional independence penalty) + L2.
         with tf.GradientTape() as tape:
-            features, task_logits, adversary_logits = self._forward(images, training=True)
-            task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
-            independence_loss = (
-                self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
-            )
-            encoder_loss = (
-                sum(_global_average(l) for l in task_losses)
-                + self.adversarial_weight * sum(_global_average(p) for p in penalties)
-                + self.independence_weight * independence_loss
-                + self._weight_penalty([*self.encoders, *self.classifiers])
-            )
+            step = self._eq1(images, labels, training=True)
+            encoder_loss = step.encoder_loss + self._weight_penalty([*self.encoders, *self.classifiers])
             scaled_loss = self.optimizer.scale_loss(encoder_loss)
         gradients = tape.gradient(scaled_loss, self.encoder_variables)
         self.optimizer.apply_gradients(zip(gradients, self.encoder_variables))
 
         # Eq. 2: adversaries alone minimise their cross-entropy, adversary_steps times.
-        for step_features, step_labels in self._adversary_batches(features, labels, fresh):
+        for step_features, step_labels in self._adversary_batches(step.features, labels, fresh):
             self._adversary_update(step_features, step_labels)
 
-        self._update_independence_metric(independence_loss)
-        return self._update_metrics(labels, task_logits, adversary_logits,
-                                    task_losses, adversary_losses, encoder_loss)
+        return self._update_metrics(labels, step._replace(encoder_loss=encoder_loss))
 
     def _adversary_batches(self, features, labels, fresh):
         """Frozen encoder features and labels for each adversary step."""
@@ -476,22 +492,12 @@ class Disentangler(keras.Model):
 
     def test_step(self, data):
         images, labels, _ = self._split_data(data)
-        features, task_logits, adversary_logits = self._forward(images, training=False)
-        task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
-        independence_loss = (
-            self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
-        )
-        encoder_loss = (
-            sum(_global_average(l) for l in task_losses)
-            + self.adversarial_weight * sum(_global_average(p) for p in penalties)
-            + self.independence_weight * independence_loss
-        )
-        self._update_independence_metric(independence_loss)
-        return self._update_metrics(labels, task_logits, adversary_logits,
-                                    task_losses, adversary_losses, encoder_loss)
+        return self._update_metrics(labels, self._eq1(images, labels, training=False))
 
-    def _update_metrics(self, labels, task_logits, adversary_logits, task_losses, adversary_losses,
-                        encoder_loss):
+    def _update_metrics(self, labels, step):
+        task_logits, adversary_logits = step.task_logits, step.adversary_logits
+        task_losses, adversary_losses, encoder_loss = step.task_losses, step.adversary_losses, step.encoder_loss
+        self._update_independence_metric(step.independence_loss)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         # Weight the per-batch scalars by the (local) batch size, so that over batches of
         # unequal size (a last partial batch) the result is the mean over examples.
