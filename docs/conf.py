@@ -134,6 +134,8 @@ DEFAULT_SOURCES = {
 
 
 def _format_default(value) -> str:
+    if value in ("", (), []):
+        return "(empty)"
     if isinstance(value, (list, tuple)):
         return "``" + " ".join(str(v) for v in value) + "``"
     if isinstance(value, float):

@@ -100,7 +100,6 @@ def test_the_penalty_alone_moves_the_encoders(tiny_model, random_data):
     model = tiny_model()
     data = random_data(count=16)
     model.compile(independence_weight=1.0)
-    features = [encoder(tf.constant(data.images), training=True) for encoder in model.encoders]
     labels = [tf.constant(data.labels[t]) for t in model.task_names]
     with tf.GradientTape() as tape:
         features = [encoder(tf.constant(data.images), training=True) for encoder in model.encoders]

@@ -1,0 +1,186 @@
+"""Figures: PCA of the heads' hidden features (the paper's Fig. 11) and training curves.
+
+The paper's Fig. 11 projects the *penultimate dense layer* (the hidden layer output
+just before the logits) by PCA onto two dimensions: for the classifier of task ``i``
+("relevant features", clusters of task ``i``'s classes should separate) and for the
+adversary reading task ``j`` from task ``i``'s features ("irrelevant features",
+clusters of task ``j``'s classes should mix).
+
+Figures are written with Matplotlib's ``Agg`` backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Mapping
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def penultimate_model(head):
+    """A model mapping a head's input features to its last hidden layer's output."""
+    import keras
+
+    return keras.Model(head.input, head.layers[-2].output)
+
+
+def hidden_features(model, features: Mapping[str, np.ndarray]) -> dict:
+    """The penultimate-layer outputs of every classifier and adversary.
+
+    Args:
+        model: a :class:`~disentangle_tf.models.Disentangler`.
+        features: ``{task: (N, D)}`` encoder features (``predict_outputs(...)["features"]``).
+
+    Returns:
+        ``{"relevant": {task: (N, H)}, "irrelevant": {pair: (N, H)}}``; ``pair`` is an
+        adversary name ``"<features task>_to_<label task>"``.
+    """
+    import keras
+
+    def run(head, x):
+        sub = penultimate_model(head)
+        return np.concatenate([
+            keras.ops.convert_to_numpy(sub(x[start:start + 256], training=False))
+            for start in range(0, len(x), 256)
+        ]) if len(x) else np.zeros((0, 1))
+
+    relevant = {t: run(cls, np.asarray(features[t])) for t, cls in zip(model.task_names, model.classifiers)}
+    irrelevant = {
+        name: run(adversary, np.asarray(features[model.task_names[i]]))
+        for adversary, name, (i, _) in zip(model.adversaries, model.adversary_names, model.adversary_pairs)
+    }
+    return {"relevant": relevant, "irrelevant": irrelevant}
+
+
+def _project(values: np.ndarray) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    values = np.asarray(values, dtype="float64").reshape(len(values), -1)
+    components = min(2, values.shape[0], values.shape[1])
+    projected = PCA(n_components=components).fit_transform(values) if components else values
+    if projected.shape[1] < 2:
+        projected = np.concatenate([projected, np.zeros((len(projected), 2 - projected.shape[1]))], axis=1)
+    return projected
+
+
+def _scatter(ax, points, labels, class_names, title):
+    markers = ("o", "x", "^", "s", "+", "v")  # distinct markers keep overlapping clusters visible
+    for k, name in enumerate(class_names):
+        chosen = labels == k
+        if chosen.any():
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=10, alpha=0.5, marker=markers[k % len(markers)],
+                       label=str(name))
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=6, markerscale=2, loc="best")
+
+
+def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) -> pathlib.Path:
+    """Fig. 11 for one model: PCA of relevant and irrelevant hidden features.
+
+    One row per task ``i``: the classifier's hidden features coloured by task ``i``'s
+    label, then for every other task ``j`` the hidden features of the adversary reading
+    ``j`` from ``i``'s features, coloured by ``j``'s label. Tasks whose labels ``data``
+    lacks are left out.
+
+    Args:
+        model: a trained :class:`~disentangle_tf.models.Disentangler`.
+        data: the labelled images to project (a test split).
+        path: the PNG file to write.
+        title: the figure's title.
+        outputs: ``predict_outputs(model, data)`` if already computed.
+
+    Returns:
+        The path written.
+    """
+    from .evaluation import predict_outputs
+
+    plt = _pyplot()
+    outputs = outputs or predict_outputs(model, data)
+    hidden = hidden_features(model, outputs["features"])
+    names = list(model.task_names)
+    spec = {t.name: t for t in model.tasks}
+
+    def class_names(task):
+        return spec[task].class_names or tuple(str(k) for k in range(spec[task].num_classes))
+
+    rows = [i for i, t in enumerate(names) if t in data.labels]
+    columns = max(1, len(names))
+    figure, axes = plt.subplots(max(1, len(rows)), columns, figsize=(3 * columns, 2.8 * max(1, len(rows))),
+                                squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, i in enumerate(rows):
+        task = names[i]
+        ax = axes[r, 0]
+        ax.axis("on")
+        _scatter(ax, _project(hidden["relevant"][task]), np.asarray(data.labels[task]), class_names(task),
+                 f"{task} features, relevant: {task}")
+        column = 1
+        for (a, j), pair in zip(model.adversary_pairs, model.adversary_names):
+            other = names[j]
+            if a != i or other not in data.labels:
+                continue
+            ax = axes[r, column]
+            ax.axis("on")
+            _scatter(ax, _project(hidden["irrelevant"][pair]), np.asarray(data.labels[other]),
+                     class_names(other), f"{task} features, irrelevant: {other}")
+            column += 1
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_training_curves(histories: Mapping[str, dict], path) -> pathlib.Path:
+    """Task and adversary accuracy per epoch, one panel per model.
+
+    Args:
+        histories: ``{model name: history}`` with Keras ``History.history`` dicts
+            (training curves solid, validation curves dashed).
+        path: the PNG file to write.
+
+    Returns:
+        The path written.
+    """
+    plt = _pyplot()
+    count = max(1, len(histories))
+    columns = min(3, count)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, history) in zip(axes.flat, histories.items()):
+        ax.axis("on")
+        for key in sorted(history):
+            if not key.endswith("_accuracy") or key.startswith("val_"):
+                continue
+            epochs = np.arange(1, len(history[key]) + 1)
+            line, = ax.plot(epochs, history[key], marker="o", markersize=3, label=key.replace("_accuracy", ""))
+            if f"val_{key}" in history:
+                ax.plot(epochs, history[f"val_{key}"], linestyle="--", marker="o", markersize=3,
+                        color=line.get_color())
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("accuracy (dashed: validation)", fontsize=8)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=6)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

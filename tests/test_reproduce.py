@@ -1,0 +1,177 @@
+"""The reproduction command, its probes and its figures, on tiny configurations."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import build_random_data, build_tiny_model
+from disentangle_tf.models import TaskSpec
+from disentangle_tf.probes import probe_rows
+from disentangle_tf.reproduce import DEFAULT_LAMBDAS, EXPERIMENTS, main
+from disentangle_tf.cli import run_command
+
+TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
+        "adversary_steps": 1}
+SYNTHETIC_METHODS = ["shape only", "background only", "lambda=0", "proposed", "uniform", "conditional HSIC"]
+US_SIM_METHODS = ["plane only", "artifacts only", "lambda=0", "proposed", "uniform", "conditional HSIC"]
+
+
+def _run(args):
+    run_command(main, args=args, prog_name="python -m disentangle_tf.reproduce")
+
+
+def _read(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def _is_png(path):
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory, tiny_config):
+    output = tmp_path_factory.mktemp("synthetic")
+    _run(["synthetic", "--seeds", "2", "--epochs", "1", "--image-size", "16", "20", "--batch-size", "50",
+          "--config", str(tiny_config), "--output-dir", str(output), "--overwrite"])
+    return output
+
+
+def test_synthetic_results_cover_every_method_seed_split_and_measure(synthetic_run):
+    rows = _read(synthetic_run / "results.csv")
+    assert set(rows[0]) == {"method", "seed", "split", "measure", "value"}
+    seen = {(r["method"], int(r["seed"]), r["split"], r["measure"]) for r in rows}
+    assert len(seen) == len(rows), "one row per method x seed x split x measure"
+    assert {r["method"] for r in rows} == set(SYNTHETIC_METHODS)
+    tasks = {"shape only": ["shape"], "background only": ["background"]}
+    for method in SYNTHETIC_METHODS:
+        for seed in (0, 1):
+            assert (method, seed, "val", "lambda") in seen
+            for split in ("val", "test", "unseen"):
+                for task in tasks.get(method, ["background", "shape"]):
+                    assert (method, seed, split, f"accuracy:{task}") in seen
+            if method in tasks:
+                assert not any(m == method and k.startswith(("adversary", "probe")) for m, _, _, k in seen)
+                continue
+            for split in ("test", "unseen"):
+                for pair in ("shape->background", "background->shape"):
+                    assert (method, seed, split, f"adversary_accuracy:{pair}") in seen
+                    for kind in ("linear", "mlp", "chance"):
+                        assert (method, seed, split, f"probe_{kind}:{pair}") in seen
+            # Rectangles lie on both backgrounds in validation and test: a conditional probe.
+            for kind in ("linear", "mlp"):
+                assert (method, seed, "test", f"probe_{kind}_within:shape->background|rectangle") in seen
+                assert (method, seed, "test", f"probe_{kind}_within_mean:shape->background") in seen
+    values = [float(r["value"]) for r in rows]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    chosen = [float(r["value"]) for r in rows if r["method"] == "proposed" and r["measure"] == "lambda"]
+    assert len(chosen) == 2 and all(any(np.isclose(c, g) for g in DEFAULT_LAMBDAS) for c in chosen)
+    scores = [r for r in rows if r["measure"].startswith("selection_score")]
+    assert len(scores) == 2 * len(DEFAULT_LAMBDAS) and {r["split"] for r in scores} == {"val"}
+
+
+def test_synthetic_summary_and_figures(synthetic_run):
+    summary = (synthetic_run / "summary.md").read_text()
+    for method in SYNTHETIC_METHODS:
+        assert f"| {method} |" in summary
+    assert "2 seed(s)" in summary and "Run time:" in summary and "±" in summary
+    figures = synthetic_run / "figures"
+    for method in ("lambda_0", "proposed", "uniform", "conditional_HSIC"):
+        assert _is_png(figures / f"pca_{method}.png")
+    for seed in (0, 1):
+        assert _is_png(figures / f"training_curves_seed{seed}.png")
+
+
+def test_non_empty_output_dir_is_refused(synthetic_run, capsys):
+    with pytest.raises(SystemExit) as raised:
+        _run(["synthetic", "--seeds", "1", "--output-dir", str(synthetic_run)])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("Error:") and "--overwrite" in error and len(error.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["mnist"], ["synthetic", "--seeds", "0"],
+                                  ["synthetic", "--image-size", "8", "8"], ["synthetic", "--lambda", "-1"]])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as raised:
+        _run([*args, "--output-dir", str(tmp_path / "out")])
+    assert raised.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_us_sim_table_2_columns(tmp_path, tiny_config):
+    output = tmp_path / "us"
+    _run(["us-sim", "--seeds", "1", "--epochs", "1", "--image-size", "16", "20", "--scale", "0.05",
+          "--lambda", "0.1", "--config", str(tiny_config), "--output-dir", str(output)])
+    rows = _read(output / "results.csv")
+    seen = {(r["method"], r["split"], r["measure"]) for r in rows}
+    assert {r["method"] for r in rows} == set(US_SIM_METHODS)
+    for plane in ("3VV", "LVOT", "Abd"):
+        assert ("proposed", "test_seen", f"accuracy:plane|{plane}") in seen
+        assert ("proposed", "test_seen", f"adversary_accuracy:shadow->plane|{plane}") in seen
+    assert ("plane only", "lvot_with_shadow", "accuracy:plane") in seen
+    assert ("artifacts only", "others", "accuracy:shadow") in seen
+    assert not any(m == "plane only" and s == "others" for m, s, _ in seen)
+    summary = (output / "summary.md").read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| method | 3VV"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "method", "3VV", "LVOT", "Abd", "OA", "W/O S", "W S", "OA", "LVOT(W S)", "OTHS"]
+    for method in US_SIM_METHODS:
+        assert f"| {method} |" in summary
+    assert "| proposed, irrelevant features |" in summary
+    assert _is_png(output / "figures" / "pca_proposed.png")
+    assert set(EXPERIMENTS) == {"synthetic", "us-sim"}
+
+
+def test_probes_find_leakage_and_its_absence():
+    rng = np.random.default_rng(0)
+    tasks = [TaskSpec("shape", 2, class_names=("circle", "rectangle")),
+             TaskSpec("background", 2, class_names=("black", "white"))]
+
+    def split(n):
+        shape = rng.integers(0, 2, n)
+        background = rng.integers(0, 2, n)
+        leaky = rng.normal(size=(n, 20))
+        leaky[:, 0] += 4 * background  # shape features that hold the background
+        clean = rng.normal(size=(n, 20))
+        clean[:, 0] += 4 * background
+        return {"shape": leaky, "background": clean}, {"shape": shape, "background": background}
+
+    features, labels = {}, {}
+    for name, n in (("val", 200), ("test", 200)):
+        features[name], labels[name] = split(n)
+    rows = probe_rows(features, labels, tasks, fit_split="val", score_splits=("test",), method="m", seed=1)
+    value = {r["measure"]: r["value"] for r in rows}
+    assert value["probe_linear:shape->background"] > 0.9
+    assert value["probe_mlp:shape->background"] > 0.85
+    assert value["probe_linear_within:shape->background|rectangle"] > 0.9
+    assert value["probe_linear:background->shape"] < 0.65
+    assert value["probe_chance:background->shape"] == 0.5
+    assert {r["split"] for r in rows} == {"test"} and {r["seed"] for r in rows} == {1}
+
+
+def test_plots_write_non_empty_pngs(tmp_path):
+    from disentangle_tf.plots import hidden_features, plot_pca, plot_training_curves
+
+    model = build_tiny_model()
+    model.compile(adversary_steps=1, adversary_batches="same")
+    data = build_random_data(count=24)
+    history = model.fit(data.images, data.labels, epochs=2, batch_size=8, verbose=0,
+                        validation_data=(data.images, data.labels)).history
+    features = {t: np.asarray(enc(data.images)) for t, enc in zip(model.task_names, model.encoders)}
+    hidden = hidden_features(model, features)
+    assert hidden["relevant"]["a"].shape == (24, 8) and set(hidden["irrelevant"]) == set(model.adversary_names)
+    pca = plot_pca(model, data, tmp_path / "pca.png", title="tiny")
+    curves = plot_training_curves({"tiny": history, "again": history}, tmp_path / "curves.png")
+    assert _is_png(pca) and _is_png(curves)
