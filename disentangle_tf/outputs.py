@@ -26,10 +26,13 @@ def is_resumable(output_dir: pathlib.Path, config_json: str) -> bool:
     )
 
 
-def prepare_output_dir(output_dir: pathlib.Path, overwrite: bool, config_json: str | None = None) -> bool:
+def prepare_output_dir(
+    output_dir: pathlib.Path, overwrite: bool, config_json: str | None = None, names=OUTPUT_NAMES
+) -> bool:
     """Create ``output_dir``; refuse one that is not empty unless ``overwrite``.
 
-    With ``overwrite`` only the files a run writes (:data:`OUTPUT_NAMES`) are removed;
+    With ``overwrite`` only the files a run writes (``names``, by default a training
+    run's :data:`OUTPUT_NAMES`) are removed;
     anything else in the directory is left alone. A directory holding an interrupted
     run whose ``config.json`` equals ``config_json`` is kept as it is, to resume.
 
@@ -54,7 +57,7 @@ def prepare_output_dir(output_dir: pathlib.Path, overwrite: bool, config_json: s
             raise ConfigError(
                 f"--output-dir {output_dir}: directory is not empty; choose another or pass --overwrite"
             )
-        for name in OUTPUT_NAMES:
+        for name in names:
             target = output_dir / name
             if target.is_dir():
                 shutil.rmtree(target)

@@ -40,7 +40,6 @@ import dataclasses
 import json
 import math
 import pathlib
-import shutil
 import time
 from typing import Sequence
 
@@ -49,6 +48,7 @@ import numpy as np
 
 from .cli import UserError, quiet_tensorflow, run_command
 from .config import RunConfig, load_config_file
+from .outputs import prepare_output_dir
 
 DEFAULT_EPOCHS = 8
 DEFAULT_LAMBDAS = (0.01, 0.1)
@@ -409,22 +409,6 @@ def reproduce(dataset: str, seeds: int, output_dir, config: RunConfig, lambdas=D
     return rows
 
 
-def prepare(output_dir: pathlib.Path, overwrite: bool) -> None:
-    """Create ``output_dir``; refuse a non-empty one unless ``overwrite``."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UserError(f"--output-dir {output_dir}: exists and is not a directory")
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise UserError(f"--output-dir {output_dir}: directory is not empty; choose another or pass --overwrite")
-        for name in OUTPUT_NAMES:
-            target = output_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("dataset", type=click.Choice(tuple(EXPERIMENTS)))
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0 .. N-1.")
@@ -457,7 +441,7 @@ def main(dataset, seeds, output_dir, epochs, image_size, batch_size, scale, lamb
     lambdas = tuple(lambdas) or DEFAULT_LAMBDAS
     if any(v < 0 or not math.isfinite(v) for v in (*lambdas, uniform_weight, independence_weight)):
         raise UserError("--lambda, --uniform-weight and --independence-weight must be finite and >= 0")
-    prepare(output_dir, overwrite)
+    prepare_output_dir(output_dir, overwrite, names=OUTPUT_NAMES)
     quiet_tensorflow()
     started = time.time()
     reproduce(dataset, seeds, output_dir, config, lambdas, uniform_weight, independence_weight,

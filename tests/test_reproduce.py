@@ -175,3 +175,20 @@ def test_plots_write_non_empty_pngs(tmp_path):
     pca = plot_pca(model, data, tmp_path / "pca.png", title="tiny")
     curves = plot_training_curves({"tiny": history, "again": history}, tmp_path / "curves.png")
     assert _is_png(pca) and _is_png(curves)
+
+
+def test_reproduce_refuses_a_non_empty_output_dir(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "disentangle_tf.reproduce", "synthetic", "--seeds", "1",
+                             "--output-dir", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not empty" in lines[0], lines
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
