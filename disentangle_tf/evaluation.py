@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -17,11 +19,7 @@ def predict_outputs(model: Disentangler, data: LabelledImages, batch_size: int =
         "features": {task: (N, D)}}`` as numpy arrays, in inference mode.
     """
 
-    @tf.function
-    def forward(images):
-        features, task_logits, adversary_logits = model._forward(images, training=False)
-        return features, task_logits, adversary_logits
-
+    forward = _forward_function(model)
     parts = {"logits": [], "adversary_logits": [], "features": []}
     for start in range(0, len(data), batch_size):
         features, logits, adversary = forward(tf.constant(data.images[start:start + batch_size]))
@@ -37,6 +35,23 @@ def predict_outputs(model: Disentangler, data: LabelledImages, batch_size: int =
         "adversary_logits": join("adversary_logits", model.adversary_names),
         "features": join("features", model.task_names),
     }
+
+
+_FORWARD_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _forward_function(model: Disentangler):
+    """The model's inference forward pass as a tf.function traced once per model.
+
+    Its input signature leaves the batch size open, so every split and a last partial
+    batch reuse one graph.
+    """
+    if model not in _FORWARD_FUNCTIONS:
+        signature = [tf.TensorSpec((None, *model.image_shape), tf.float32)]
+        _FORWARD_FUNCTIONS[model] = tf.function(
+            lambda images: model._forward(images, training=False), input_signature=signature
+        )
+    return _FORWARD_FUNCTIONS[model]
 
 
 def _accuracy(labels, logits) -> float:

@@ -1,4 +1,5 @@
-"""Figures: PCA of the heads' hidden features (the paper's Fig. 11) and training curves.
+"""Figures: PCA of the heads' hidden features (the paper's Fig. 11), training curves and
+sample images of every group of a data set.
 
 The paper's Fig. 11 projects the *penultimate dense layer* (the hidden layer output
 just before the logits) by PCA onto two dimensions: for the classifier of task ``i``
@@ -179,6 +180,51 @@ def plot_training_curves(histories: Mapping[str, dict], path) -> pathlib.Path:
         ax.set_ylabel("accuracy (dashed: validation)", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=6)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_group_samples(splits: Mapping[str, "LabelledImages"], path, per_group: int = 4,
+                       title: str = "") -> pathlib.Path:
+    """A grid of sample images: one row per group, from the first split that holds it.
+
+    Args:
+        splits: ``{split name: LabelledImages}`` whose ``groups`` name each image's
+            group (such as ``"LVOT-with"``); splits are searched in the given order.
+        path: the PNG file to write.
+        per_group: images shown per group (the first ones of the split).
+        title: figure title.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: if no split has group names.
+    """
+    plt = _pyplot()
+    rows = {}
+    for split_name, split in splits.items():
+        if split.groups is None:
+            continue
+        groups = np.asarray(split.groups)
+        for group in dict.fromkeys(groups.tolist()):
+            if group not in rows:
+                rows[group] = (split_name, split.images[np.flatnonzero(groups == group)[:per_group]])
+    if not rows:
+        raise ValueError("splits: no split names the groups of its images")
+    figure, axes = plt.subplots(len(rows), per_group, figsize=(1.6 * per_group, 1.4 * len(rows)),
+                                squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (group, (split_name, images)) in zip(axes, sorted(rows.items())):
+        for ax, image in zip(row, images):
+            ax.imshow(image[..., 0], cmap="gray")
+        row[0].set_title(f"{group} ({split_name})", fontsize=7, loc="left")
+    if title:
+        figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     path = pathlib.Path(path)
     figure.savefig(path, dpi=100)

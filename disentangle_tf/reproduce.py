@@ -186,7 +186,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         The rows of this seed and ``{method: history}`` of its runs.
     """
     from .data.registry import load_dataset
-    from .plots import plot_pca
+    from .plots import plot_group_samples, plot_pca
     from .probes import leakage_probes
     from .training import run
 
@@ -196,6 +196,9 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
     evaluated = [s for s in experiment["splits"] if s in data.evaluation]
     data.evaluation = {s: data.evaluation[s] for s in evaluated}
     score_splits = [s for s in evaluated if s != "val"]
+    if seed == 0:
+        plot_group_samples({"train": data.train, **data.evaluation}, output_dir / "figures" / "samples.png",
+                           title=f"{dataset}: sample images of every group (seed {seed})")
     rows, histories = [], {}
     for method in method_list:
         started = time.time()

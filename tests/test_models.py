@@ -344,6 +344,27 @@ def test_fresh_batches_from_training_dataset():
     assert all(np.isfinite(v[-1]) for v in history.history.values())
 
 
+@pytest.mark.parametrize("adversary_batches", ["fresh", "same"])
+def test_graph_step_loop_equals_eager_step(adversary_batches):
+    # In a compiled step the adversary steps run in a tf.while_loop; eagerly they are
+    # a Python loop. Both must make the same updates from the same start.
+    data = build_random_data(("a", "b"), count=12)
+    first = build_tiny_model(("a", "b"))
+    second = clone_model(first)
+    for model, eager in ((first, False), (second, True)):
+        model.compile(adversarial_weight=0.5, adversary_steps=3, adversary_batches=adversary_batches,
+                      run_eagerly=eager)
+    steps = 3 if adversary_batches == "fresh" else 0
+    batch = next(iter(make_training_dataset(data, batch_size=4, adversary_steps=steps, flip=False,
+                                            shuffle=False, device=None)))
+    first.make_train_function()
+    first.train_function(iter([batch]))
+    second.train_step(batch)
+    assert int(first.adversary_optimizer.iterations) == int(second.adversary_optimizer.iterations) == 3
+    for a, b in zip(values(first.weights), values(second.weights)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_fresh_batches_need_adversary_data():
     data = build_random_data(("a", "b"), count=8)
     model = build_tiny_model(("a", "b"))

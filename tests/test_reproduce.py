@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -91,6 +92,7 @@ def test_synthetic_summary_and_figures(synthetic_run):
         assert _is_png(figures / f"pca_{method}.png")
     for seed in (0, 1):
         assert _is_png(figures / f"training_curves_seed{seed}.png")
+    assert _is_png(figures / "samples.png")
 
 
 def test_non_empty_output_dir_is_refused(synthetic_run, capsys):
@@ -131,7 +133,26 @@ def test_us_sim_table_2_columns(tmp_path, tiny_config):
         assert f"| {method} |" in summary
     assert "| proposed, irrelevant features |" in summary
     assert _is_png(output / "figures" / "pca_proposed.png")
+    assert _is_png(output / "figures" / "samples.png")
     assert set(EXPERIMENTS) == {"synthetic", "us-sim"}
+
+
+def _png_size(path):
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])
+    return width, height
+
+
+def test_sample_figure_has_one_row_per_group(tmp_path):
+    from disentangle_tf.data.ultrasound_sim import GROUPS, make_us_sim_splits
+    from disentangle_tf.plots import plot_group_samples
+
+    # "LVOT-with" is only in lvot_with_shadow and the "Others" groups only in others.
+    splits = make_us_sim_splits(image_size=(16, 20), scale=0.05)
+    path = plot_group_samples(splits, tmp_path / "samples.png", per_group=2)
+    assert _png_size(path) == (2 * 160, len(GROUPS) * 140)
+    one_split = plot_group_samples({"lvot_with_shadow": splits["lvot_with_shadow"]}, tmp_path / "one.png",
+                                   per_group=2)
+    assert _png_size(one_split) == (2 * 160, 1 * 140)
 
 
 def test_probes_find_leakage_and_its_absence():

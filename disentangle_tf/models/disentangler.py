@@ -251,9 +251,9 @@ class Disentangler(keras.Model):
             adversary_batches: ``"fresh"``: each adversary step sees a new batch (the
                 authors' code); the data must then come from
                 :func:`disentangle_tf.data.make_training_dataset` (``fit`` builds it
-                itself from arrays). The encoders then run once, in training mode
-                and without a gradient tape, over all adversary batches together,
-                which also updates their batch-norm moving statistics. ``"same"``:
+                itself from arrays). Before each adversary update the encoders run on
+                its batch in training mode and without a gradient tape, which also
+                updates their batch-norm moving statistics. ``"same"``:
                 the adversary steps reuse the features of the main batch (cheaper).
             adversarial_objective: ``"maximize_cross_entropy"`` (paper) or
                 ``"uniform"``; see :mod:`disentangle_tf.models.objectives`.
@@ -425,40 +425,53 @@ class Disentangler(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.encoder_variables))
 
         # Eq. 2: adversaries alone minimise their cross-entropy, adversary_steps times.
-        for step_features, step_labels in self._adversary_batches(step.features, labels, fresh):
-            self._adversary_update(step_features, step_labels)
+        self._train_adversaries(step.features, labels, fresh)
 
         return self._update_metrics(labels, step._replace(encoder_loss=encoder_loss))
 
-    def _adversary_batches(self, features, labels, fresh):
-        """Frozen encoder features and labels for each adversary step."""
+    def _train_adversaries(self, features, labels, fresh):
+        """``adversary_steps`` updates of Eq. 2 on frozen encoder features.
+
+        ``"same"``: every step reads the main batch's features. ``"fresh"``: step ``s``
+        runs the encoders (training mode, no gradient tape, so their batch-norm moving
+        statistics follow all data) on the ``s``-th adversary batch. On one replica the
+        steps run in a ``tf.while_loop``: one traced body whatever the number of steps,
+        and only one adversary batch's activations alive at a time. Under a
+        multi-replica strategy, whose optimizer updates cannot run inside a while loop,
+        they are unrolled.
+        """
         if not self.adversaries or self.adversary_steps == 0:
-            return []
-        if self.adversary_batches == "same":
-            frozen = [ops.stop_gradient(f) for f in features]
-            return [(frozen, labels)] * self.adversary_steps
-        if fresh is None:
-            raise ValueError(
-                "adversary_batches='fresh' needs adversary batches in the data: build it with "
-                "disentangle_tf.data.make_training_dataset(..., adversary_steps=N), pass arrays to "
-                "fit, or compile with adversary_batches='same'"
-            )
-        adversary_images, adversary_labels = fresh
-        self._check_adversary_batch(features[0], adversary_images)
-        # (batch, steps, H, W, C) -> (steps * batch, H, W, C): adversary batch s is the
-        # s-th slice of `batch` images.
-        steps_first = tf.transpose(adversary_images, [1, 0, 2, 3, 4])
-        stacked = tf.reshape(steps_first, tf.concat([[-1], tf.shape(adversary_images)[2:]], axis=0))
-        labels_stacked = [tf.reshape(tf.transpose(y), [-1]) for y in adversary_labels]
-        # One forward pass of the encoders over all adversary batches: the encoders do
-        # not change during the adversary steps, and no tape records these activations.
-        frozen = [ops.stop_gradient(encoder(stacked, training=True)) for encoder in self.encoders]
-        feature_chunks = [tf.split(f, self.adversary_steps) for f in frozen]
-        label_chunks = [tf.split(y, self.adversary_steps) for y in labels_stacked]
-        return [
-            ([chunks[s] for chunks in feature_chunks], [chunks[s] for chunks in label_chunks])
-            for s in range(self.adversary_steps)
-        ]
+            return
+        if self.adversary_batches == "fresh":
+            if fresh is None:
+                raise ValueError(
+                    "adversary_batches='fresh' needs adversary batches in the data: build it with "
+                    "disentangle_tf.data.make_training_dataset(..., adversary_steps=N), pass arrays to "
+                    "fit, or compile with adversary_batches='same'"
+                )
+            adversary_images, adversary_labels = fresh
+            self._check_adversary_batch(features[0], adversary_images)
+        frozen = [ops.stop_gradient(f) for f in features]
+
+        def one_step(s):
+            if self.adversary_batches == "same":
+                self._adversary_update(frozen, labels)
+            else:
+                # Adversary batch s is slice s of the (batch, steps, ...) layout.
+                images = adversary_images[:, s]
+                step_features = [ops.stop_gradient(encoder(images, training=True)) for encoder in self.encoders]
+                self._adversary_update(step_features, [y[:, s] for y in adversary_labels])
+
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1 or tf.executing_eagerly():
+            for s in range(self.adversary_steps):
+                one_step(s)
+            return
+
+        def body(s):
+            one_step(s)
+            return (s + 1,)
+
+        tf.while_loop(lambda s: s < self.adversary_steps, body, (tf.constant(0),))
 
     def _check_adversary_batch(self, main_features, adversary_images):
         """The fresh batch must hold ``adversary_steps`` main batches."""
