@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
-import itertools
 import json
 import os
 import pathlib
@@ -34,21 +33,8 @@ import sys
 import tempfile
 import time
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, parse_size, size_name, timed,
-                  training_batch)
-
-
-def _step_runner(model, batch, steps):
-    model.make_train_function()
-    function = model.train_function
-    batches = itertools.repeat(batch)
-
-    def run():
-        for _ in range(steps):
-            outputs = function(batches)
-        float(outputs["encoder_loss"])
-
-    return run
+from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, parse_size,
+                  size_name, step_runner, timed, training_batch)
 
 
 def _layer_kind(name: str) -> str:
@@ -69,7 +55,7 @@ def op_breakdown(size, steps: int = 3) -> dict:
 
     model = build_model(size, "lambda0")
     batch = training_batch(size, 0)
-    run = _step_runner(model, batch, 1)
+    run = step_runner(model, batch, 1)
     run()
     run()
     with tempfile.TemporaryDirectory() as logdir:
@@ -102,15 +88,7 @@ def op_breakdown(size, steps: int = 3) -> dict:
 
 def interleaved(runners: dict, repeats: int, warmup: int) -> dict:
     """Median seconds of each runner, repeats interleaved across runners."""
-    for run in runners.values():
-        for _ in range(warmup):
-            run()
-    times = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(runners, repeats, warmup)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -140,10 +118,10 @@ def _grouped_model(size):
 def step_variants(size, repeats: int, warmup: int, steps: int) -> dict:
     element = training_batch(size, ADVERSARY_STEPS)
     runners = {
-        "lambda0": _step_runner(build_model(size, "lambda0"), element[0], steps),
-        "lambda0_xla": _step_runner(build_model(size, "lambda0", jit_compile=True), element[0], steps),
-        "fresh_loop": _step_runner(build_model(size, "fresh"), element, steps),
-        "fresh_grouped": _step_runner(_grouped_model(size), element, steps),
+        "lambda0": step_runner(build_model(size, "lambda0"), element[0], steps),
+        "lambda0_xla": step_runner(build_model(size, "lambda0", jit_compile=True), element[0], steps),
+        "fresh_loop": step_runner(build_model(size, "fresh"), element, steps),
+        "fresh_grouped": step_runner(_grouped_model(size), element, steps),
     }
     seconds = {name: t / steps for name, t in interleaved(runners, repeats, warmup).items()}
     return {
@@ -197,7 +175,7 @@ def batch_norm_micro(repeats: int, warmup: int) -> dict:
 
 
 def threading_worker(size, repeats: int, warmup: int, steps: int) -> float:
-    run = _step_runner(build_model(size, "lambda0"), training_batch(size, 0), steps)
+    run = step_runner(build_model(size, "lambda0"), training_batch(size, 0), steps)
     return statistics.median(timed(run, repeats, warmup)) / steps
 
 

@@ -7,9 +7,11 @@ Run from the repository root::
     python -m benchmarks.run --sizes 32x40 --repeats 7 --output /tmp/bench.json
 
 Every timing is the median over ``--repeats`` measurements taken after ``--warmup``
-untimed calls (the first call of a compiled function traces and compiles it). Each
-training configuration runs in a fresh subprocess so that its peak resident memory
-(``ru_maxrss``) is its own; a baseline subprocess that only builds the model, the
+untimed calls (the first call of a compiled function traces and compiles it). The
+training configurations of one image size are timed in one subprocess, their repeats
+interleaved, so that the time ratios between them share the machine's drifts. For
+memory, each configuration then runs its warm-up steps and one more in a fresh
+subprocess so that its peak resident memory (``ru_maxrss``) is its own; a baseline subprocess that only builds the model, the
 data and the optimizers gives the memory every configuration shares, and the peak
 memory reported is the difference. (``tf.config.experimental.get_memory_info`` does
 not report allocator statistics for ``CPU:0``.)
@@ -141,8 +143,44 @@ def training_batch(size, adversary_steps: int):
 
 
 # ---------------------------------------------------------------------- workers
+def interleaved_times(runners: dict, repeats: int, warmup: int) -> dict:
+    """Seconds of every call of each runner, repeats interleaved across runners.
+
+    Interleaving gives every runner the same share of the machine's drifts in load and
+    clock, so that ratios between runners are taken within each round.
+    """
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def step_runner(model, batch, steps: int):
+    """A callable running ``steps`` calls of the model's compiled train function on ``batch``."""
+    model.make_train_function()
+    train_function = model.train_function
+    batches = itertools.repeat(batch)
+
+    def run():
+        for _ in range(steps):
+            outputs = train_function(batches)
+        float(outputs["encoder_loss"])  # wait for the step to finish
+
+    return run
+
+
 def worker_train(spec: dict) -> dict:
-    """Time the compiled train function of one configuration (or only build: baseline)."""
+    """Peak memory of one configuration's training (or of building only: baseline).
+
+    The configuration runs ``warmup`` steps and one more, in a process of its own, so
+    that the peak resident memory is its own.
+    """
     size = tuple(spec["size"])
     configuration = spec["configuration"]
     model = build_model(size, configuration if configuration != "baseline" else "fresh",
@@ -151,28 +189,31 @@ def worker_train(spec: dict) -> dict:
     # the others use its main batch only.
     element = training_batch(size, ADVERSARY_STEPS)
     result = {"configuration": configuration, "size": list(size)}
-    if configuration == "baseline":
-        result["peak_rss_mib"] = peak_rss_mib()
-        return result
-    batch = element if CONFIGURATIONS[configuration][2] == "fresh" else element[0]
-    model.make_train_function()
-    train_function = model.train_function
-    batches = itertools.repeat(batch)
-    steps = spec["steps"]
+    if configuration != "baseline":
+        batch = element if CONFIGURATIONS[configuration][2] == "fresh" else element[0]
+        timed(step_runner(model, batch, 1), 1, spec["warmup"])
+    result["peak_rss_mib"] = peak_rss_mib()
+    return result
 
-    def run():
-        for _ in range(steps):
-            outputs = train_function(batches)
-        float(outputs["encoder_loss"])  # wait for the step to finish
 
-    times = timed(run, spec["repeats"], spec["warmup"])
-    step_seconds = statistics.median(times) / steps
-    result.update({
-        "step_seconds": step_seconds,
-        "step_seconds_all": [t / steps for t in times],
-        "images_per_second": BATCH_SIZE / step_seconds,
-        "peak_rss_mib": peak_rss_mib(),
-    })
+def worker_step_times(spec: dict) -> dict:
+    """Step time of every configuration, timed in one process with repeats interleaved."""
+    size = tuple(spec["size"])
+    element = training_batch(size, ADVERSARY_STEPS)
+    runners = {}
+    for configuration in CONFIGURATIONS:
+        model = build_model(size, configuration, jit_compile=spec.get("jit_compile", False))
+        batch = element if CONFIGURATIONS[configuration][2] == "fresh" else element[0]
+        runners[configuration] = step_runner(model, batch, spec["steps"])
+    times = interleaved_times(runners, spec["repeats"], spec["warmup"])
+    result = {}
+    for configuration, values in times.items():
+        step_seconds = statistics.median(values) / spec["steps"]
+        result[configuration] = {
+            "step_seconds": step_seconds,
+            "step_seconds_all": [t / spec["steps"] for t in values],
+            "images_per_second": BATCH_SIZE / step_seconds,
+        }
     return result
 
 
@@ -450,7 +491,9 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.worker:
-        print(json.dumps(worker_train(json.loads(args.worker))))
+        spec = json.loads(args.worker)
+        worker = worker_step_times if spec.get("configuration") == "step_times" else worker_train
+        print(json.dumps(worker(spec)))
         return {}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     started = time.perf_counter()
@@ -468,11 +511,15 @@ def main(argv=None) -> dict:
         name = size_name(size)
         print(f"training {name}: baseline", flush=True)
         baseline = run_worker({"configuration": "baseline", "size": list(size)})
+        print(f"training {name}: step times, configurations interleaved", flush=True)
+        step_times = run_worker({"configuration": "step_times", "size": list(size), "repeats": repeats,
+                                 "warmup": warmup, "steps": steps, "jit_compile": args.jit_compile})
         results["training"][name] = {}
         for configuration in CONFIGURATIONS:
-            print(f"training {name}: {configuration}", flush=True)
-            row = run_worker({"configuration": configuration, "size": list(size), "repeats": repeats,
-                              "warmup": warmup, "steps": steps, "jit_compile": args.jit_compile})
+            print(f"training {name}: {configuration} peak memory", flush=True)
+            row = run_worker({"configuration": configuration, "size": list(size), "warmup": warmup,
+                              "jit_compile": args.jit_compile})
+            row.update(step_times[configuration])
             row["baseline_rss_mib"] = baseline["peak_rss_mib"]
             row["peak_memory_mib"] = row["peak_rss_mib"] - baseline["peak_rss_mib"]
             results["training"][name][configuration] = row

@@ -13,9 +13,12 @@ Figures are written with Matplotlib's ``Agg`` backend (no display needed).
 from __future__ import annotations
 
 import pathlib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .data.labelled_images import LabelledImages
 
 
 def _pyplot():
@@ -25,6 +28,17 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(figure, path, title: str = "") -> pathlib.Path:
+    """Write ``figure`` as a PNG (100 dpi) and close it."""
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    figure.savefig(path, dpi=100)
+    _pyplot().close(figure)
+    return path
 
 
 def penultimate_model(head):
@@ -137,13 +151,7 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
             _scatter(ax, _project(hidden["irrelevant"][pair]), np.asarray(data.labels[other]),
                      class_names(other), f"{task} features, irrelevant: {other}")
             column += 1
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path, title)
 
 
 def plot_training_curves(histories: Mapping[str, dict], path) -> pathlib.Path:
@@ -180,11 +188,7 @@ def plot_training_curves(histories: Mapping[str, dict], path) -> pathlib.Path:
         ax.set_ylabel("accuracy (dashed: validation)", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=6)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_group_samples(splits: Mapping[str, "LabelledImages"], path, per_group: int = 4,
@@ -223,10 +227,4 @@ def plot_group_samples(splits: Mapping[str, "LabelledImages"], path, per_group: 
         for ax, image in zip(row, images):
             ax.imshow(image[..., 0], cmap="gray")
         row[0].set_title(f"{group} ({split_name})", fontsize=7, loc="left")
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path, title)
