@@ -159,21 +159,10 @@ def score_rows(model, data, outputs, method: str, seed: int) -> list[dict]:
 
 
 def model_outputs(model, splits: dict, batch_size: int = 100) -> dict:
-    """``{split: predict_outputs(model, split)}`` from one traced forward function."""
-    import tensorflow as tf
+    """``{split: predict_outputs(model, split)}``; the forward pass is traced once per model."""
+    from .evaluation import predict_outputs
 
-    forward = tf.function(lambda images: model._forward(images, training=False), reduce_retracing=True)
-    outputs = {}
-    for name, data in splits.items():
-        parts = [forward(tf.constant(data.images[start:start + batch_size]))
-                 for start in range(0, len(data), batch_size)]
-
-        def join(index, names):
-            return {n: np.concatenate([p[index][k].numpy() for p in parts]) for k, n in enumerate(names)}
-
-        outputs[name] = {"features": join(0, model.task_names), "logits": join(1, model.task_names),
-                         "adversary_logits": join(2, model.adversary_names)}
-    return outputs
+    return {name: predict_outputs(model, data, batch_size) for name, data in splits.items()}
 
 
 def _validation_score(result) -> float:

@@ -451,7 +451,8 @@ class Disentangler(keras.Model):
                 )
             adversary_images, adversary_labels = fresh
             self._check_adversary_batch(features[0], adversary_images)
-        frozen = [ops.stop_gradient(f) for f in features]
+        else:
+            frozen = [ops.stop_gradient(f) for f in features]
 
         def one_step(s):
             if self.adversary_batches == "same":
