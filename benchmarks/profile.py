@@ -13,10 +13,13 @@ Reports, each in one process so that the ratios share the machine's load:
   graph executor, and the ``fresh`` step with all adversary batches encoded in one
   grouped pass and the updates unrolled against the package's loop (one encoder pass
   per adversary step inside a ``tf.while_loop``);
-- threading: ``intra_op=2, inter_op=1`` against TF's defaults (separate processes,
-  alternated, since threads are fixed when the runtime starts);
+- runtime settings: oneDNN kernels off (``TF_ENABLE_ONEDNN_OPTS=0``) and
+  ``intra_op=2, inter_op=1`` threads against the package's defaults (separate
+  processes, alternated, since both are fixed when the runtime starts);
 - batch normalisation: a forward + backward of Keras ``BatchNormalization`` against
-  ``tf.nn.fused_batch_norm`` on the encoder's feature-map shapes.
+  ``tf.nn.fused_batch_norm`` on the encoder's feature-map shapes, and the whole
+  ``lambda0`` step with the encoders' and heads' :class:`FusedBatchNormalization`
+  layers sent through the Keras computation.
 """
 
 from __future__ import annotations
@@ -115,11 +118,24 @@ def _grouped_model(size):
     return model
 
 
+def _keras_batch_norm_model(size):
+    """A ``lambda0`` model whose batch normalisation runs Keras's own (unfused) computation."""
+    from disentangle_tf.models import FusedBatchNormalization
+
+    model = build_model(size, "lambda0")
+    for submodel in [*model.encoders, *model.classifiers, *model.adversaries]:
+        for layer in submodel.layers:
+            if isinstance(layer, FusedBatchNormalization):
+                layer._fused_applies = lambda *args: False
+    return model
+
+
 def step_variants(size, repeats: int, warmup: int, steps: int) -> dict:
     element = training_batch(size, ADVERSARY_STEPS)
     runners = {
         "lambda0": step_runner(build_model(size, "lambda0"), element[0], steps),
         "lambda0_xla": step_runner(build_model(size, "lambda0", jit_compile=True), element[0], steps),
+        "lambda0_keras_bn": step_runner(_keras_batch_norm_model(size), element[0], steps),
         "fresh_loop": step_runner(build_model(size, "fresh"), element, steps),
         "fresh_grouped": step_runner(_grouped_model(size), element, steps),
     }
@@ -127,6 +143,7 @@ def step_variants(size, repeats: int, warmup: int, steps: int) -> dict:
     return {
         "step_seconds": seconds,
         "xla_over_default": seconds["lambda0_xla"] / seconds["lambda0"],
+        "keras_bn_over_fused_bn": seconds["lambda0_keras_bn"] / seconds["lambda0"],
         "grouped_over_loop": seconds["fresh_grouped"] / seconds["fresh_loop"],
     }
 
@@ -174,24 +191,37 @@ def batch_norm_micro(repeats: int, warmup: int) -> dict:
     return results
 
 
-def threading_worker(size, repeats: int, warmup: int, steps: int) -> float:
+def runtime_worker(size, repeats: int, warmup: int, steps: int) -> float:
     run = step_runner(build_model(size, "lambda0"), training_batch(size, 0), steps)
     return statistics.median(timed(run, repeats, warmup)) / steps
 
 
-def threading(size, rounds: int, repeats: int, warmup: int, steps: int) -> dict:
-    """Alternate default-thread and intra=2/inter=1 processes; median step seconds of each."""
-    seconds = {"default": [], "intra2_inter1": []}
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+RUNTIME_SETTINGS = {
+    # name: (environment, intra-op and inter-op threads or None for TF's defaults)
+    "default": ({}, None),
+    "onednn_off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, None),
+    "intra2_inter1": ({}, (2, 1)),
+}
+
+
+def runtime_settings(size, rounds: int, repeats: int, warmup: int, steps: int) -> dict:
+    """Median ``lambda0`` step seconds under each runtime setting (alternated processes).
+
+    Both settings are fixed when the TensorFlow runtime starts, so each measurement is a
+    fresh process; the settings take turns so that they share the machine's drifts.
+    """
+    seconds = {name: [] for name in RUNTIME_SETTINGS}
     for _ in range(rounds):
-        for name in seconds:
+        for name, (environment, threads) in RUNTIME_SETTINGS.items():
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **environment)
             spec = {"size": list(size), "repeats": repeats, "warmup": warmup, "steps": steps,
-                    "threads": name == "intra2_inter1"}
+                    "threads": threads}
             out = subprocess.run([sys.executable, "-m", "benchmarks.profile", "--worker", json.dumps(spec)],
                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
             seconds[name].append(float(out.strip().splitlines()[-1]))
     medians = {name: statistics.median(values) for name, values in seconds.items()}
-    return {"step_seconds": medians, "intra2_inter1_over_default": medians["intra2_inter1"] / medians["default"]}
+    return {"step_seconds": medians,
+            **{f"{name}_over_default": medians[name] / medians["default"] for name in medians if name != "default"}}
 
 
 def main(argv=None):
@@ -206,9 +236,10 @@ def main(argv=None):
         import tensorflow as tf
 
         if spec["threads"]:
-            tf.config.threading.set_intra_op_parallelism_threads(2)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        print(threading_worker(tuple(spec["size"]), spec["repeats"], spec["warmup"], spec["steps"]))
+            intra, inter = spec["threads"]
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+        print(runtime_worker(tuple(spec["size"]), spec["repeats"], spec["warmup"], spec["steps"]))
         return
     started = time.perf_counter()
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
@@ -222,8 +253,8 @@ def main(argv=None):
                                                              2 if small else 1, 5 if small else 1)
     print("batch norm", flush=True)
     results["batch_norm"] = batch_norm_micro(args.repeats, 2)
-    print("threading", flush=True)
-    results["threading"] = threading(sizes[0], 3, args.repeats, 2, 5)
+    print("runtime settings", flush=True)
+    results["runtime_settings"] = runtime_settings(sizes[0], 3, args.repeats, 2, 5)
     results["seconds"] = time.perf_counter() - started
     print(json.dumps(results, indent=2))
     if args.output:

@@ -313,32 +313,38 @@ def model_flops_per_image(size) -> dict:
 
     A training step of ``lambda0`` runs every encoder, classifier and adversary forward
     (the adversaries' logits enter Eq. 1 with weight 0) and back-propagates through the
-    encoders and classifiers; backward is counted as twice the forward.
+    encoders and classifiers; backward is counted as twice the forward (input and
+    weight gradients), except for the first convolution of each encoder, whose input
+    gradient (towards the images) is not computed.
     """
     import keras
 
     model = build_model(size, "lambda0")
 
+    def layer_flops(layer) -> int:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, out_channels = layer.output.shape
+            kh, kw = layer.kernel_size
+            return 2 * height * width * kh * kw * layer.input.shape[-1] * out_channels
+        if isinstance(layer, keras.layers.Dense):
+            return 2 * layer.input.shape[-1] * layer.units
+        return 0
+
     def forward(submodel) -> int:
-        total = 0
-        for layer in submodel.layers:
-            if isinstance(layer, keras.layers.Conv2D):
-                _, height, width, out_channels = layer.output.shape
-                kh, kw = layer.kernel_size
-                in_channels = layer.input.shape[-1]
-                total += 2 * height * width * kh * kw * in_channels * out_channels
-            elif isinstance(layer, keras.layers.Dense):
-                total += 2 * layer.input.shape[-1] * layer.units
-        return total
+        return sum(layer_flops(layer) for layer in submodel.layers)
+
+    def first_convolution(encoder) -> int:
+        return next(layer_flops(layer) for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D))
 
     encoders = sum(forward(m) for m in model.encoders)
+    image_gradients = sum(first_convolution(m) for m in model.encoders)
     classifiers = sum(forward(m) for m in model.classifiers)
     adversaries = sum(forward(m) for m in model.adversaries)
     return {
         "encoders_forward": encoders,
         "classifiers_forward": classifiers,
         "adversaries_forward": adversaries,
-        "lambda0_training_step": 3 * (encoders + classifiers) + adversaries,
+        "lambda0_training_step": 3 * (encoders + classifiers) - image_gradients + adversaries,
     }
 
 
@@ -386,7 +392,8 @@ def machine() -> dict:
     import tensorflow as tf
 
     info.update({"tensorflow": tf.__version__, "keras": keras.__version__,
-                 "gpus": len(tf.config.list_physical_devices("GPU"))})
+                 "gpus": len(tf.config.list_physical_devices("GPU")),
+                 "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")})
     return info
 
 

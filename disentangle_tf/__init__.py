@@ -10,6 +10,14 @@ their input before TensorFlow loads.
 from __future__ import annotations
 
 import importlib
+import os
+
+# TensorFlow turns on its oneDNN CPU kernels by default only on CPUs with AVX-512 and
+# newer instructions. On AVX2 CPUs they made the training step 1.9x faster and the
+# float32 matmul 1.36x faster (docs/performance.rst). The switch is read when
+# TensorFlow loads, so it only takes effect if TensorFlow is not imported yet; a value
+# the user set (TF_ENABLE_ONEDNN_OPTS=0 turns the kernels off) is kept.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
 
@@ -27,6 +35,7 @@ _PUBLIC = {
     "Disentangler": "models.disentangler",
     "DenseHead": "models.dense_head",
     "ResidualEncoder": "models.residual_encoder",
+    "FusedBatchNormalization": "models.fused_batch_normalization",
     "export_saved_model": "export",
     "load_exported_model": "export",
 }

@@ -2,11 +2,12 @@
 
 Every model built here is tiny (16 x 16 images, two residual blocks of 4 and 8
 filters, one hidden head layer of 8 units) so that the whole suite runs on a couple of
-CPU cores in well under two minutes.
+CPU cores in a few minutes.
 """
 
 from __future__ import annotations
 
+import disentangle_tf  # noqa: F401  (first, so that TensorFlow loads with the package's settings)
 import keras
 import numpy as np
 import pytest

@@ -2,7 +2,8 @@
 
 from .dense_head import DenseHead
 from .disentangler import Disentangler, pair_name
+from .fused_batch_normalization import FusedBatchNormalization
 from .residual_encoder import ResidualEncoder, ZeroPadChannels
 from ..task_spec import TaskSpec
 
-__all__ = ["DenseHead", "Disentangler", "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name"]
+__all__ = ["DenseHead", "Disentangler", "FusedBatchNormalization", "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .fused_batch_normalization import FusedBatchNormalization
 from .paper import PAPER_REFERENCE
 
 
@@ -51,7 +52,7 @@ class DenseHead(keras.Model):
         for index, width in enumerate(units):
             x = layers.Dense(width, use_bias=False, kernel_regularizer=regularizer,
                              name=f"dense{index}")(x)
-            x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name=f"bn{index}")(x)
+            x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name=f"bn{index}")(x)
             x = layers.ReLU(name=f"relu{index}")(x)
         logits = layers.Dense(num_classes, kernel_regularizer=regularizer, dtype="float32",
                               name="logits")(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from .fused_batch_normalization import FusedBatchNormalization
 from .paper import PAPER_REFERENCE
 
 
@@ -105,10 +106,10 @@ class ResidualEncoder(keras.Model):
         for index, (units, stride) in enumerate(zip(filters, strides)):
             prefix = f"block{index}"
             shortcut = x
-            x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn1")(x)
+            x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn1")(x)
             x = _activation(activation, f"{prefix}_act1")(x)
             x = conv(units, stride, f"{prefix}_conv1")(x)
-            x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn2")(x)
+            x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn2")(x)
             x = _activation(activation, f"{prefix}_act2")(x)
             x = conv(units, 1, f"{prefix}_conv2")(x)
             if stride > 1:
@@ -121,7 +122,7 @@ class ResidualEncoder(keras.Model):
                                          name=f"{prefix}_projection")(shortcut)
             x = layers.Add(name=f"{prefix}_add")([x, shortcut])
             channels = units
-        x = layers.BatchNormalization(synchronized=synchronized_batch_norm, name="final_bn")(x)
+        x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name="final_bn")(x)
         x = _activation(activation, "final_act")(x)
         if feature_pooling == "flatten":
             features = layers.Flatten(name="features")(x)
