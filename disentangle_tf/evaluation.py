@@ -49,7 +49,8 @@ def _forward_function(model: Disentangler):
     if model not in _FORWARD_FUNCTIONS:
         signature = [tf.TensorSpec((None, *model.image_shape), tf.float32)]
         _FORWARD_FUNCTIONS[model] = tf.function(
-            lambda images: model._forward(images, training=False), input_signature=signature
+            lambda images: model._forward(images, training=False), input_signature=signature,
+            autograph=False,  # no Python control flow on tensors to rewrite
         )
     return _FORWARD_FUNCTIONS[model]
 

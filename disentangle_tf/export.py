@@ -54,8 +54,9 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
             outputs[f"{task}_features"] = tf.cast(features[task], tf.float32)
         return outputs
 
+    # The endpoint tracks the variables it reads (encoders and classifiers); tracking the
+    # whole model would also walk and save the adversaries and both optimizers.
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint(
         name="serve",
         fn=serve,

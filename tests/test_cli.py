@@ -170,3 +170,15 @@ def test_predict_bad_model_dir(tmp_path):
     image.write_bytes(b"not really a png")
     result = run_module("disentangle_tf.predict", "--model", tmp_path, "--output", tmp_path / "p.csv", image)
     one_line_error(result, "not a SavedModel directory")
+
+
+def test_saved_model_holds_only_the_inference_weights(trained_run):
+    import keras
+    import tensorflow as tf
+
+    out, _ = trained_run
+    model = keras.saving.load_model(out / "model.keras")
+    stored = tf.train.list_variables(str(out / "saved_model" / "variables" / "variables"))
+    sizes = sorted(int(np.prod(shape)) for name, shape in stored if not name.startswith("_CHECKPOINTABLE"))
+    inference = [*model.encoders, *model.classifiers]  # no adversaries, no optimizer state
+    assert sizes == sorted(int(np.prod(v.shape)) for m in inference for v in m.variables)
