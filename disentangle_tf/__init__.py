@@ -36,6 +36,8 @@ _PUBLIC = {
     "DenseHead": "models.dense_head",
     "ResidualEncoder": "models.residual_encoder",
     "FusedBatchNormalization": "models.fused_batch_normalization",
+    "FusedAdam": "optimizers.fused_adam",
+    "FusedSGD": "optimizers.fused_sgd",
     "export_saved_model": "export",
     "load_exported_model": "export",
 }

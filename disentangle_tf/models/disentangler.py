@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from ..config import ModelConfig, TrainConfig
+from ..optimizers import FusedAdam, FusedSGD
 from . import objectives
 from .dense_head import DenseHead
 from .paper import PAPER_REFERENCE
@@ -39,7 +40,7 @@ def pair_name(features_task: str, label_task: str) -> str:
 
 def default_optimizer(learning_rate: float = TrainConfig.learning_rate):
     """Adam with the authors' betas and epsilon, for encoders and classifiers."""
-    return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9, epsilon=1e-5)
+    return FusedAdam(learning_rate, beta_1=0.0, beta_2=0.9, epsilon=1e-5)
 
 
 def default_adversary_optimizer(
@@ -47,7 +48,7 @@ def default_adversary_optimizer(
     momentum: float = TrainConfig.adversary_momentum,
 ):
     """SGD with momentum, for the adversaries."""
-    return keras.optimizers.SGD(learning_rate, momentum=momentum)
+    return FusedSGD(learning_rate, momentum=momentum)
 
 
 def _global_average(per_example):
@@ -241,10 +242,11 @@ class Disentangler(keras.Model):
         Args:
             optimizer: optimizer of encoders and classifiers (Eq. 1); a string or a
                 ``keras.optimizers.Optimizer``. ``"adam"`` means
-                ``Adam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)`` (the authors'
-                betas and epsilon, a learning rate for short runs).
+                ``FusedAdam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)`` (Keras's Adam
+                in one kernel per variable; the authors' betas and epsilon, a learning
+                rate for short runs).
             adversary_optimizer: optimizer of the adversaries (Eq. 2). ``"sgd"`` means
-                ``SGD(1e-2, momentum=0.9)``.
+                ``FusedSGD(1e-2, momentum=0.9)`` (Keras's SGD in one kernel per variable).
             adversarial_weight: lambda of Eq. 1; 0 trains the tasks independently of
                 the adversaries (which are still trained, as probes).
             adversary_steps: adversary updates after each main update (paper: 5).
