@@ -14,7 +14,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     gradients as a dozen separate element-wise ops (``Mean``, ``SquaredDifference``,
     ``Tile``, ``Mul``, ...). This layer sends the training-mode forward pass through
     ``tf.compat.v1.nn.fused_batch_norm`` instead: one op forward and one backward,
-    1.7x to 2.7x faster on the encoder's feature maps on a CPU with oneDNN
+    2.0x to 2.7x faster on the encoder's feature maps on a CPU with oneDNN
     (``docs/performance.rst``). Arguments, weights, moving statistics and results are
     those of the parent layer; the fused kernel's unbiased batch variance is rescaled to
     the biased variance that Keras averages into ``moving_variance``.
