@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from ..config import ConfigError, DataConfig
 from ..task_spec import TaskSpec
-from .images import decode_image
+from .images import decode_pixels, image_file_dataset, standardize_images
 from .labelled_images import LabelledImages
 
 __all__ = [
@@ -62,7 +62,6 @@ FETAL_PLANES_DB_COLUMNS: dict[str, str] = {
 """Tasks that FETAL_PLANES_DB can label, and the column of each."""
 
 _TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_DECODE_BATCH = 64
 
 
 class ManifestError(ConfigError):
@@ -454,14 +453,13 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
 
 
 def _standardize(image: np.ndarray, image_size, channels: int) -> np.ndarray:
-    """Resize and z-score one ``(h, w, c)`` float image as ``decode_image`` does."""
+    """Resize and z-score one ``(h, w, c)`` float image as the image files are."""
     if image.shape[-1] != channels:
         if channels == 1:
             image = tf.image.rgb_to_grayscale(image[..., :3])
         else:
             image = tf.image.grayscale_to_rgb(image[..., :1])
-    image = tf.image.resize(tf.convert_to_tensor(image, tf.float32), tuple(image_size), antialias=True)
-    return tf.image.per_image_standardization(image).numpy()
+    return standardize_images(tf.convert_to_tensor(image, tf.float32)[tf.newaxis], image_size)[0].numpy()
 
 
 def _read_dicom(path: str, image_size, channels: int) -> np.ndarray:
@@ -528,28 +526,14 @@ def _decode_all(frame: pd.DataFrame, image_size, channels: int) -> np.ndarray:
     others = np.flatnonzero(~dicom)
     if len(others) == 0:
         return images
-    dataset = (
-        tf.data.Dataset.from_tensor_slices([paths[i] for i in others])
-        .map(
-            lambda path: decode_image(tf.io.read_file(path), (height, width), channels),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        .batch(_DECODE_BATCH)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    done = 0
     try:
-        for batch in dataset:
-            count = int(batch.shape[0])
-            images[others[done : done + count]] = batch.numpy()
-            done += count
+        for indices, batch in image_file_dataset([paths[i] for i in others], (height, width), channels):
+            images[others[indices.numpy()]] = batch.numpy()
     except tf.errors.OpError as error:
-        # The failing image is in the batch after the last complete one: decode the
-        # remaining images one at a time to name it.
-        for index in others[done:]:
+        # Name the first image, in row order, that cannot be decoded on its own.
+        for index in others:
             try:
-                decode_image(tf.io.read_file(paths[index]), (height, width), channels)
+                decode_pixels(tf.io.read_file(paths[index]), channels)
             except tf.errors.OpError as culprit:
                 raise _decode_failure(source, frame, index, _tf_reason(culprit)) from None
         raise ManifestError(f"{source}: cannot decode the images: {_tf_reason(error)}") from None
