@@ -295,6 +295,22 @@ def test_encoder_update_moves_only_encoders_and_classifiers():
     assert int(model.adversary_optimizer.iterations) == 0
 
 
+def test_lambda0_step_does_not_differentiate_through_the_adversaries():
+    # Adversary weights of NaN would make every encoder gradient NaN if the step
+    # back-propagated the adversaries' 0-weighted penalty.
+    data = build_random_data(("a", "b"), count=4)
+    model = build_tiny_model(("a", "b"))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), adversarial_weight=0.0, adversary_steps=0,
+                  adversary_batches="same")
+    for variable in model.adversary_variables:
+        variable.assign(tf.fill(variable.shape, float("nan")))
+    before = values(model.encoder_variables)
+    model.fit(data.images, data.labels, batch_size=4, epochs=1, verbose=0)
+    after = values(model.encoder_variables)
+    assert all(np.isfinite(v).all() for v in after)
+    assert any(changed(before, after))
+
+
 def test_adversary_update_moves_only_adversaries():
     data = build_random_data(("a", "b"), count=4)
     model = build_tiny_model(("a", "b"))

@@ -406,11 +406,11 @@ class Disentangler(keras.Model):
         independence_loss = (
             self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
         )
-        encoder_loss = (
-            sum(_global_average(l) for l in task_losses)
-            + self.adversarial_weight * sum(_global_average(p) for p in penalties)
-            + self.independence_weight * independence_loss
-        )
+        encoder_loss = sum(_global_average(l) for l in task_losses) + self.independence_weight * independence_loss
+        if self.adversarial_weight:
+            # With lambda = 0 the adversaries run forward for their metrics only: no
+            # gradient through them into the encoders is computed.
+            encoder_loss += self.adversarial_weight * sum(_global_average(p) for p in penalties)
         return _StepOutputs(features, task_logits, adversary_logits, task_losses, adversary_losses,
                             independence_loss, encoder_loss)
 
