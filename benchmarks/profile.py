@@ -9,6 +9,8 @@ Reports, each in one process so that the ratios share the machine's load:
 
 - an op breakdown of the ``lambda0`` training step from a ``tf.profiler`` trace (time
   per op type and per layer kind, as a share of the summed op time);
+- the op time the ``same`` step adds to the ``lambda0`` step, per op type, the
+  adversaries' ops counted apart (``--difference-sizes``, default 224x288);
 - step-time ratios, repeats interleaved: XLA (``jit_compile=True``) against the default
   graph executor, and the ``fresh`` step with all adversary batches encoded in one
   grouped pass and the updates unrolled against the package's loop (one encoder pass
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, parse_size,
+from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, output_path, parse_size,
                   size_name, step_runner, timed, training_batch)
 
 
@@ -51,14 +53,14 @@ def _layer_kind(name: str) -> str:
     return "other"
 
 
-def op_breakdown(size, steps: int = 3) -> dict:
-    """Share of the summed op time per op type and per layer kind, from a trace."""
+def _traced_op_seconds(size, configuration: str, steps: int) -> collections.Counter:
+    """Summed op seconds per step, keyed by ``(op name, op type)``, from a trace."""
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    model = build_model(size, "lambda0")
-    batch = training_batch(size, 0)
-    run = step_runner(model, batch, 1)
+    model = build_model(size, configuration)
+    element = training_batch(size, ADVERSARY_STEPS if configuration == "fresh" else 0)
+    run = step_runner(model, element, 1)
     run()
     run()
     with tempfile.TemporaryDirectory() as logdir:
@@ -69,7 +71,7 @@ def op_breakdown(size, steps: int = 3) -> dict:
         path = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")))[-1]
         space = xplane_pb2.XSpace()
         space.ParseFromString(pathlib.Path(path).read_bytes())
-    by_type, by_kind = collections.Counter(), collections.Counter()
+    seconds = collections.Counter()
     for plane in space.planes:
         for line in plane.lines:
             if not line.name.startswith("tf_Compute"):
@@ -78,14 +80,43 @@ def op_breakdown(size, steps: int = 3) -> dict:
                 name = plane.event_metadata[event.metadata_id].name
                 if ":" not in name or "::" in name:
                     continue
-                op_name, op_type = name.rsplit(":", 1)
-                by_type[op_type] += event.duration_ps
-                by_kind[_layer_kind(op_name)] += event.duration_ps
+                seconds[tuple(name.rsplit(":", 1))] += event.duration_ps / 1e12 / steps
+    return seconds
+
+
+def op_breakdown(size, steps: int = 3) -> dict:
+    """Share of the summed op time per op type and per layer kind, from a trace."""
+    by_type, by_kind = collections.Counter(), collections.Counter()
+    for (op_name, op_type), seconds in _traced_op_seconds(size, "lambda0", steps).items():
+        by_type[op_type] += seconds
+        by_kind[_layer_kind(op_name)] += seconds
     total = sum(by_type.values()) or 1
     return {
-        "op_seconds_per_step": total / 1e12 / steps,
+        "op_seconds_per_step": total,
         "op_types": {k: v / total for k, v in by_type.most_common(15)},
         "layer_kinds": {k: v / total for k, v in by_kind.most_common()},
+    }
+
+
+def configuration_difference(size, steps: int, base: str = "lambda0", other: str = "same") -> dict:
+    """Op seconds per step that ``other`` adds to ``base``, per op type.
+
+    Op types inside the adversaries are counted apart (``"MatMul [adversary]"``), so
+    that the adversaries' updates show against the encoders' work.
+    """
+    def by_type(configuration):
+        totals = collections.Counter()
+        for (op_name, op_type), seconds in _traced_op_seconds(size, configuration, steps).items():
+            totals[op_type + (" [adversary]" if "adversar" in op_name.lower() else "")] += seconds
+        return totals
+
+    before, after = by_type(base), by_type(other)
+    added = {key: after[key] - before.get(key, 0.0) for key in after}
+    top = sorted(added, key=added.get, reverse=True)[:12]
+    return {
+        "configurations": [base, other],
+        "op_seconds_per_step": {base: sum(before.values()), other: sum(after.values())},
+        "added_seconds_per_step": {key: added[key] for key in top},
     }
 
 
@@ -228,7 +259,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="32x40")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--output", type=pathlib.Path, default=None, help="also write the results as JSON")
+    parser.add_argument("--difference-sizes", default="224x288",
+                        help="sizes at which the op time 'same' adds to 'lambda0' is traced ('' for none)")
+    parser.add_argument("--output", type=pathlib.Path, default=None,
+                        help="also write the results as JSON (an existing file is kept: a timestamped name is used)")
+    parser.add_argument("--overwrite", action="store_true", help="overwrite an existing --output file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -251,6 +286,11 @@ def main(argv=None):
         print(f"step variants {size_name(size)}", flush=True)
         results["variants"][size_name(size)] = step_variants(size, args.repeats if small else 2,
                                                              2 if small else 1, 5 if small else 1)
+    results["same_over_lambda0"] = {}
+    for size in [parse_size(s) for s in args.difference_sizes.split(",") if s]:
+        print(f"same against lambda0 {size_name(size)}", flush=True)
+        small = size[0] * size[1] < 100 * 100
+        results["same_over_lambda0"][size_name(size)] = configuration_difference(size, 10 if small else 2)
     print("batch norm", flush=True)
     results["batch_norm"] = batch_norm_micro(args.repeats, 2)
     print("runtime settings", flush=True)
@@ -258,7 +298,9 @@ def main(argv=None):
     results["seconds"] = time.perf_counter() - started
     print(json.dumps(results, indent=2))
     if args.output:
-        args.output.write_text(json.dumps(results, indent=2) + "\n")
+        path = output_path(args.output, args.overwrite)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"results written to {path}")
 
 
 if __name__ == "__main__":

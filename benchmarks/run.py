@@ -472,8 +472,8 @@ def output_path(requested: pathlib.Path, overwrite: bool) -> pathlib.Path:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats at small sizes (default 5)")
-    parser.add_argument("--large-repeats", type=int, default=2,
-                        help="timed repeats of training steps at sizes of 100x100 or more (default 2; one warm-up step)")
+    parser.add_argument("--large-repeats", type=int, default=3,
+                        help="timed repeats of training steps at sizes of 100x100 or more (default 3; one warm-up step)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
     parser.add_argument("--steps", type=int, default=5,
                         help="training steps per timed repeat at small sizes (default 5)")
