@@ -36,7 +36,6 @@ _PUBLIC = {
     "DenseHead": "models.dense_head",
     "ResidualEncoder": "models.residual_encoder",
     "FusedBatchNormalization": "models.fused_batch_normalization",
-    "FusedL2": "models.fused_l2",
     "FusedAdam": "optimizers.fused_adam",
     "FusedSGD": "optimizers.fused_sgd",
     "export_saved_model": "export",

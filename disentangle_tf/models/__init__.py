@@ -3,8 +3,7 @@
 from .dense_head import DenseHead
 from .disentangler import Disentangler, pair_name
 from .fused_batch_normalization import FusedBatchNormalization
-from .fused_l2 import FusedL2
 from .residual_encoder import ResidualEncoder, ZeroPadChannels
 from ..task_spec import TaskSpec
 
-__all__ = ["DenseHead", "Disentangler", "FusedBatchNormalization", "FusedL2", "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name"]
+__all__ = ["DenseHead", "Disentangler", "FusedBatchNormalization", "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name"]

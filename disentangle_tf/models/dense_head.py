@@ -6,7 +6,6 @@ import keras
 from keras import layers
 
 from .fused_batch_normalization import FusedBatchNormalization
-from .fused_l2 import FusedL2
 from .paper import PAPER_REFERENCE
 
 
@@ -45,7 +44,7 @@ class DenseHead(keras.Model):
     def __init__(self, input_dim: int, num_classes: int, units=(256,), l2_weight: float = 1e-5,
                  synchronized_batch_norm: bool = False, **kwargs):
         name = kwargs.pop("name", "head")
-        regularizer = FusedL2(l2_weight) if l2_weight else None
+        regularizer = keras.regularizers.L2(l2_weight) if l2_weight else None
 
         # === Layers and functional model ===
         features = keras.Input(shape=(int(input_dim),), name="features")

@@ -6,7 +6,6 @@ import keras
 from keras import layers, ops
 
 from .fused_batch_normalization import FusedBatchNormalization
-from .fused_l2 import FusedL2
 from .paper import PAPER_REFERENCE
 
 
@@ -92,7 +91,7 @@ class ResidualEncoder(keras.Model):
         if feature_pooling not in ("flatten", "average"):
             raise ValueError(f"feature_pooling must be 'flatten' or 'average'; got {feature_pooling!r}")
         name = kwargs.pop("name", "encoder")
-        regularizer = FusedL2(l2_weight) if l2_weight else None
+        regularizer = keras.regularizers.L2(l2_weight) if l2_weight else None
 
         def conv(units, stride, layer_name):
             return layers.Conv2D(
