@@ -39,8 +39,8 @@ import subprocess
 import sys
 import time
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, DEFAULT_SIZE, PAPER_SIZE, ROOT, output_path,
-                  parse_size, size_name)
+from .run import (ADVERSARY_STEPS, BATCH_SIZE, DEFAULT_SIZE, PAPER_SIZE, ROOT, parse_size, size_name,
+                  write_results)
 
 HERE = pathlib.Path(__file__).resolve().parent
 TORCH_SCRIPT = HERE / "reference_torch.py"
@@ -284,9 +284,7 @@ def main(argv=None) -> dict:
                                     "l2": first["torch"]["l2"]}
     results["summary"] = summarise(results["rounds"], args.sizes)
     results["benchmark_seconds"] = time.perf_counter() - started
-    path = output_path(args.output, args.overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = write_results(results, args.output, args.overwrite)
     print_table(results)
     print(f"results written to {path}")
     return results

@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, output_path, parse_size,
-                  size_name, step_runner, timed, training_batch)
+from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, parse_size,
+                  size_name, step_runner, timed, training_batch, write_results)
 
 
 def _layer_kind(name: str) -> str:
@@ -298,9 +298,7 @@ def main(argv=None):
     results["seconds"] = time.perf_counter() - started
     print(json.dumps(results, indent=2))
     if args.output:
-        path = output_path(args.output, args.overwrite)
-        path.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"results written to {path}")
+        print(f"results written to {write_results(results, args.output, args.overwrite)}")
 
 
 if __name__ == "__main__":

@@ -468,6 +468,15 @@ def output_path(requested: pathlib.Path, overwrite: bool) -> pathlib.Path:
     return requested.with_name(f"{requested.stem}-{stamp}{requested.suffix}")
 
 
+def write_results(results: dict, requested: pathlib.Path, overwrite: bool) -> pathlib.Path:
+    """Write ``results`` as JSON to ``requested``, or to a timestamped name beside it if
+    that file exists and ``overwrite`` is false; return the path written."""
+    path = output_path(requested, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
 # ---------------------------------------------------------------------- main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
@@ -574,9 +583,7 @@ def main(argv=None) -> dict:
         results["synthetic"] = bench_synthetic(3)
     results["targets"] = targets(results)
     results["benchmark_seconds"] = time.perf_counter() - started
-    path = output_path(args.output, args.overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = write_results(results, args.output, args.overwrite)
     print_table(results)
     print(f"results written to {path}")
     return results
