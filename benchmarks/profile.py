@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, parse_size,
-                  size_name, step_runner, timed, training_batch, write_results)
+from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, is_large,
+                  parse_size, size_name, step_runner, timed, training_batch, write_results)
 
 
 def _layer_kind(name: str) -> str:
@@ -280,7 +280,7 @@ def main(argv=None):
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     results = {"breakdown": {}, "variants": {}}
     for size in sizes:
-        small = size[0] * size[1] < 100 * 100
+        small = not is_large(size)
         print(f"op breakdown {size_name(size)}", flush=True)
         results["breakdown"][size_name(size)] = op_breakdown(size, 3 if small else 1)
         print(f"step variants {size_name(size)}", flush=True)
@@ -289,7 +289,7 @@ def main(argv=None):
     results["same_over_lambda0"] = {}
     for size in [parse_size(s) for s in args.difference_sizes.split(",") if s]:
         print(f"same against lambda0 {size_name(size)}", flush=True)
-        small = size[0] * size[1] < 100 * 100
+        small = not is_large(size)
         results["same_over_lambda0"][size_name(size)] = configuration_difference(size, 10 if small else 2)
     print("batch norm", flush=True)
     results["batch_norm"] = batch_norm_micro(args.repeats, 2)

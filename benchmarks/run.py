@@ -312,8 +312,8 @@ def model_flops_per_image(size) -> dict:
     """Analytic FLOPs per image of the convolution and dense layers (a multiply-add = 2).
 
     A training step of ``lambda0`` runs every encoder, classifier and adversary forward
-    (the adversaries' logits enter Eq. 1 with weight 0) and back-propagates through the
-    encoders and classifiers; backward is counted as twice the forward (input and
+    (the adversaries for their metrics: with weight 0 they are left out of Eq. 1) and
+    back-propagates through the encoders and classifiers; backward is counted as twice the forward (input and
     weight gradients), except for the first convolution of each encoder, whose input
     gradient (towards the images) is not computed.
     """

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from ..config import ConfigError, DataConfig
 from ..task_spec import TaskSpec
-from .images import decode_pixels, image_file_dataset, standardize_images
+from .images import first_undecodable, image_file_dataset, standardize_images
 from .labelled_images import LabelledImages
 
 __all__ = [
@@ -526,16 +526,16 @@ def _decode_all(frame: pd.DataFrame, image_size, channels: int) -> np.ndarray:
     others = np.flatnonzero(~dicom)
     if len(others) == 0:
         return images
+    files = [paths[i] for i in others]
     try:
-        for indices, batch in image_file_dataset([paths[i] for i in others], (height, width), channels):
+        for indices, batch in image_file_dataset(files, (height, width), channels):
             images[others[indices.numpy()]] = batch.numpy()
     except tf.errors.OpError as error:
         # Name the first image, in row order, that cannot be decoded on its own.
-        for index in others:
-            try:
-                decode_pixels(tf.io.read_file(paths[index]), channels)
-            except tf.errors.OpError as culprit:
-                raise _decode_failure(source, frame, index, _tf_reason(culprit)) from None
+        found = first_undecodable(files, channels)
+        if found:
+            position, culprit = found
+            raise _decode_failure(source, frame, others[position], _tf_reason(culprit)) from None
         raise ManifestError(f"{source}: cannot decode the images: {_tf_reason(error)}") from None
     return images
 
