@@ -65,6 +65,28 @@ class DenseHead(keras.Model):
         self.l2_weight = float(l2_weight)
         self.synchronized_batch_norm = bool(synchronized_batch_norm)
 
+    # ------------------------------------------------------------------ parts
+    @property
+    def projection(self):
+        """The first dense layer (features -> first hidden units), or None without hidden layers."""
+        return self.get_layer("dense0") if self.units else None
+
+    def call_after_projection(self, projected, training=False):
+        """The head's logits from the first dense layer's output ``projected``.
+
+        ``head(x)`` equals ``head.call_after_projection(x @ head.projection.kernel)``.
+        """
+        if not self.units:
+            raise ValueError(f"{self.name}: a head without hidden layers has no projection")
+        x = projected
+        for layer in self._layers_after_projection():
+            x = layer(x, training=training)
+        return x
+
+    def _layers_after_projection(self):
+        names = [f"{kind}{index}" for index in range(len(self.units)) for kind in ("dense", "bn", "relu")]
+        return [self.get_layer(name) for name in names[1:]] + [self.get_layer("logits")]
+
     def get_config(self):
         return {
             "name": self.name,

@@ -14,6 +14,7 @@ from ..config import ModelConfig, TrainConfig
 from ..optimizers import FusedAdam, FusedSGD
 from . import objectives
 from .dense_head import DenseHead
+from .factored_adversary_updates import factored_same_batch_updates, factored_updates_apply
 from .paper import PAPER_REFERENCE
 from .residual_encoder import ResidualEncoder
 from ..task_spec import TaskSpec
@@ -197,6 +198,7 @@ class Disentangler(keras.Model):
         self.adversary_batches = "same"
         self.adversarial_objective = "maximize_cross_entropy"
         self.independence_weight = 0.0
+        self.factored_adversary_updates = True
         self.adversary_optimizer = None
 
     # ------------------------------------------------------------------ forward
@@ -236,6 +238,7 @@ class Disentangler(keras.Model):
         jit_compile: bool = TrainConfig.jit_compile,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
+        factored_adversary_updates: bool = True,
     ):
         """Configure the two optimizers and the adversarial game.
 
@@ -266,6 +269,11 @@ class Disentangler(keras.Model):
             jit_compile: compile the training step with XLA.
             steps_per_execution: training steps run per call of the compiled function.
             run_eagerly: run the steps eagerly (debugging).
+            factored_adversary_updates: with ``adversary_batches="same"`` and SGD with
+                momentum, update each adversary's first dense kernel in factored form
+                (:mod:`~disentangle_tf.models.factored_adversary_updates`): the same
+                result up to rounding, without reading and writing the kernel in every
+                step. Other optimizer settings use the plain updates.
         """
         objectives.get_objective(adversarial_objective)
         if adversary_batches not in ADVERSARY_BATCHES:
@@ -296,6 +304,7 @@ class Disentangler(keras.Model):
             "independence_weight": float(independence_weight),
             "jit_compile": bool(jit_compile),
             "steps_per_execution": int(steps_per_execution),
+            "factored_adversary_updates": bool(factored_adversary_updates),
         }
         super().compile(
             optimizer=optimizer, jit_compile=jit_compile,
@@ -311,6 +320,7 @@ class Disentangler(keras.Model):
         self.adversary_batches = adversary_batches
         self.adversarial_objective = adversarial_objective
         self.independence_weight = float(independence_weight)
+        self.factored_adversary_updates = bool(factored_adversary_updates)
         self._penalty = objectives.get_objective(adversarial_objective)
         # Build each optimizer on its own variables only, so that neither keeps slots
         # for the other's variables and saved optimizer states load back one to one.
@@ -459,6 +469,12 @@ class Disentangler(keras.Model):
             self._check_adversary_batch(features[0], adversary_images)
         else:
             frozen = [ops.stop_gradient(f) for f in features]
+            if self.factored_adversary_updates and factored_updates_apply(self.adversary_optimizer, self.adversaries):
+                factored_same_batch_updates(
+                    self.adversaries, [frozen[i] for i, _ in self.adversary_pairs],
+                    [labels[j] for _, j in self.adversary_pairs], self.adversary_optimizer, self.adversary_steps,
+                )
+                return
 
         def one_step(s):
             if self.adversary_batches == "same":
