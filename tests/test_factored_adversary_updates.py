@@ -61,6 +61,20 @@ def test_other_optimizers_use_plain_updates(optimizer):
     assert not factored_updates_apply(model.adversary_optimizer, model.adversaries)
 
 
+class ClippedSGD(keras.optimizers.SGD):
+    """An SGD whose update is its own: the factored form would not compute it."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(keras.ops.clip(gradient, -0.1, 0.1), variable, learning_rate)
+
+
+def test_sgd_subclass_with_its_own_update_uses_plain_updates():
+    model = build_tiny_model(("a", "b"))
+    model.compile(adversary_optimizer=ClippedSGD(0.05, momentum=0.9), adversary_steps=2,
+                  adversary_batches="same")
+    assert not factored_updates_apply(model.adversary_optimizer, model.adversaries)
+
+
 def test_other_regularizers_use_plain_updates():
     model = build_tiny_model(("a", "b"))
     model.compile(adversary_steps=2, adversary_batches="same")

@@ -26,20 +26,24 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ..optimizers import FusedSGD
 from . import objectives
 
 
 def factored_updates_apply(optimizer, heads) -> bool:
     """True if the factored updates compute exactly what ``optimizer`` would.
 
-    That needs Keras's SGD with momentum (plain or Nesterov) and no gradient
-    clipping, weight decay, EMA, loss scaling or gradient accumulation; one replica;
-    and heads whose first dense layer is float32, unconstrained and L2-regularised
-    (or not regularised).
+    That needs Keras's SGD (or :class:`~disentangle_tf.optimizers.FusedSGD`, whose
+    update is the same) with momentum, plain or Nesterov, not a subclass with an update
+    of its own; no gradient clipping, weight decay, EMA, loss scaling or gradient
+    accumulation; one replica; and heads whose first dense layer is float32,
+    unconstrained and L2-regularised (or not regularised).
     """
     if not isinstance(optimizer, keras.optimizers.SGD) or isinstance(
         optimizer, keras.optimizers.LossScaleOptimizer
     ):
+        return False
+    if type(optimizer).update_step not in (keras.optimizers.SGD.update_step, FusedSGD.update_step):
         return False
     if not float(optimizer.momentum) > 0:
         return False
