@@ -136,6 +136,10 @@ class TrainConfig:
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
         deterministic: deterministic TensorFlow ops, so that a run, interrupted or
             not, gives the same result for the same seed.
+        threads: TensorFlow's CPU thread pools: ``"auto"`` splits the cores between
+            the tasks' encoders on a machine without a GPU
+            (:func:`~disentangle_tf.threads.configure_threads`); ``"tensorflow"``
+            keeps TensorFlow's defaults.
     """
 
     epochs: int = 15
@@ -150,6 +154,7 @@ class TrainConfig:
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False
+    threads: str = "auto"
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
@@ -162,6 +167,7 @@ CHOICES = {
     "adversary_batches": ("fresh", "same"),
     "adversarial_objective": ("maximize_cross_entropy", "uniform"),
     "strategy": ("one-device", "mirrored", "multi-worker"),
+    "threads": ("auto", "tensorflow"),
 }
 
 

@@ -31,7 +31,7 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
-    "jit_compile", "strategy", "deterministic",
+    "jit_compile", "strategy", "deterministic", "threads",
 )
 
 
@@ -110,6 +110,9 @@ def data_options(command):
               help="tf.distribute strategy; multi-worker reads TF_CONFIG.  [default: one-device]")
 @click.option("--deterministic/--no-deterministic", default=None,
               help="Deterministic ops: a resumed run ends as an uninterrupted one.")
+@click.option("--threads", type=click.Choice(CHOICES["threads"]),
+              help="CPU thread pools: auto splits the cores between the tasks' encoders (no GPU); "
+                   "tensorflow keeps TensorFlow's defaults.  [default: auto]")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="Where to write the run.  [default: runs/DATASET-TIMESTAMP]")
 @click.option("--overwrite", is_flag=True,

@@ -23,6 +23,7 @@ from .export import export_saved_model
 from .models import Disentangler
 from .models.disentangler import default_adversary_optimizer, default_optimizer
 from .distribution import make_strategy
+from .threads import configure_threads
 from .errors import TrainingDiverged
 from .outputs import BACKUP_NAME, prepare_output_dir
 from .task_spec import TaskSpec
@@ -116,6 +117,12 @@ def run(
             backup are kept.
     """
     training = config.training
+    # TensorFlow's thread pools can be sized only before its first op, which loading
+    # image files runs: size them from the configured task names when there are some,
+    # else (synthetic, simulated and HDF5 data load without TensorFlow ops) once the
+    # data say how many tasks there are.
+    if config.data.tasks:
+        configure_threads(training.threads, len(config.data.tasks))
     if training.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = strategy or make_strategy(training.strategy)
@@ -129,6 +136,7 @@ def run(
     keras.utils.set_random_seed(config.data.seed)
     if data is None:
         data = load_dataset(config.data)
+    configure_threads(training.threads, len(data.tasks))
     with strategy.scope():
         model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
                             synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
