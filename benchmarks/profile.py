@@ -15,9 +15,11 @@ Reports, each in one process so that the ratios share the machine's load:
   graph executor, and the ``fresh`` step with all adversary batches encoded in one
   grouped pass and the updates unrolled against the package's loop (one encoder pass
   per adversary step inside a ``tf.while_loop``);
-- runtime settings: oneDNN kernels off (``TF_ENABLE_ONEDNN_OPTS=0``) and
-  ``intra_op=2, inter_op=1`` threads against the package's defaults (separate
-  processes, alternated, since both are fixed when the runtime starts);
+- runtime settings: TensorFlow's default thread pools, oneDNN kernels off
+  (``TF_ENABLE_ONEDNN_OPTS=0``) and ``intra_op=2, inter_op=1`` threads against the
+  package's defaults (the train command's thread split; separate processes,
+  alternated, since these are fixed when the runtime starts), and a one-task model
+  with TensorFlow's pools (what the split leaves it) against one thread per op;
 - batch normalisation: a forward + backward of Keras ``BatchNormalization`` against
   ``tf.nn.fused_batch_norm`` on the encoder's feature-map shapes, and the whole
   ``lambda0`` step with the encoders' and heads' :class:`FusedBatchNormalization`
@@ -38,8 +40,11 @@ import sys
 import tempfile
 import time
 
+from disentangle_tf.threads import configure_threads
+
 from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, is_large,
-                  parse_size, size_name, step_runner, timed, training_batch, write_results)
+                  parse_size, size_name, step_runner, synthetic_tasks, timed, training_batch,
+                  write_results)
 
 
 def _layer_kind(name: str) -> str:
@@ -222,16 +227,30 @@ def batch_norm_micro(repeats: int, warmup: int) -> dict:
     return results
 
 
-def runtime_worker(size, repeats: int, warmup: int, steps: int) -> float:
-    run = step_runner(build_model(size, "lambda0"), training_batch(size, 0), steps)
+def runtime_worker(size, repeats: int, warmup: int, steps: int, tasks: int = 2) -> float:
+    if tasks == 2:
+        model = build_model(size, "lambda0")
+    else:  # the single-task baseline, trained as lambda0 is
+        import keras
+
+        from disentangle_tf.models import Disentangler
+
+        keras.utils.set_random_seed(0)
+        model = Disentangler(tasks=synthetic_tasks()[:tasks], input_shape=(*size, 1))
+        model.compile(adversarial_weight=0.0, adversary_steps=0)
+    run = step_runner(model, training_batch(size, 0), steps)
     return statistics.median(timed(run, repeats, warmup)) / steps
 
 
 RUNTIME_SETTINGS = {
-    # name: (environment, intra-op and inter-op threads or None for TF's defaults)
-    "default": ({}, None),
-    "onednn_off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, None),
-    "intra2_inter1": ({}, (2, 1)),
+    # name: (environment, intra-op and inter-op threads, or "auto" for the package's
+    # default split, or None for TensorFlow's defaults; tasks of the model)
+    "default": ({}, "auto", 2),
+    "tensorflow_threads": ({}, None, 2),
+    "onednn_off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, "auto", 2),
+    "intra2_inter1": ({}, (2, 1), 2),
+    "single_task": ({}, "auto", 1),  # auto keeps TensorFlow's defaults for one task
+    "single_task_split": ({}, (1, 2), 1),
 }
 
 
@@ -243,16 +262,18 @@ def runtime_settings(size, rounds: int, repeats: int, warmup: int, steps: int) -
     """
     seconds = {name: [] for name in RUNTIME_SETTINGS}
     for _ in range(rounds):
-        for name, (environment, threads) in RUNTIME_SETTINGS.items():
+        for name, (environment, threads, tasks) in RUNTIME_SETTINGS.items():
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **environment)
             spec = {"size": list(size), "repeats": repeats, "warmup": warmup, "steps": steps,
-                    "threads": threads}
+                    "threads": threads, "tasks": tasks}
             out = subprocess.run([sys.executable, "-m", "benchmarks.profile", "--worker", json.dumps(spec)],
                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
             seconds[name].append(float(out.strip().splitlines()[-1]))
     medians = {name: statistics.median(values) for name, values in seconds.items()}
-    return {"step_seconds": medians,
-            **{f"{name}_over_default": medians[name] / medians["default"] for name in medians if name != "default"}}
+    two_tasks = [name for name, (_, _, tasks) in RUNTIME_SETTINGS.items() if tasks == 2 and name != "default"]
+    return {"step_seconds": medians, "step_seconds_all": seconds,
+            **{f"{name}_over_default": medians[name] / medians["default"] for name in two_tasks},
+            "single_task_split_over_single_task": medians["single_task_split"] / medians["single_task"]}
 
 
 def main(argv=None):
@@ -270,12 +291,16 @@ def main(argv=None):
         spec = json.loads(args.worker)
         import tensorflow as tf
 
-        if spec["threads"]:
+        if spec["threads"] == "auto":
+            configure_threads("auto", spec["tasks"])
+        elif spec["threads"]:
             intra, inter = spec["threads"]
             tf.config.threading.set_intra_op_parallelism_threads(intra)
             tf.config.threading.set_inter_op_parallelism_threads(inter)
-        print(runtime_worker(tuple(spec["size"]), spec["repeats"], spec["warmup"], spec["steps"]))
+        print(runtime_worker(tuple(spec["size"]), spec["repeats"], spec["warmup"], spec["steps"], spec["tasks"]))
         return
+    # The traces and step variants run with the train command's thread pools.
+    configure_threads("auto", len(synthetic_tasks()))
     started = time.perf_counter()
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     results = {"breakdown": {}, "variants": {}}
