@@ -228,17 +228,7 @@ def batch_norm_micro(repeats: int, warmup: int) -> dict:
 
 
 def runtime_worker(size, repeats: int, warmup: int, steps: int, tasks: int = 2) -> float:
-    if tasks == 2:
-        model = build_model(size, "lambda0")
-    else:  # the single-task baseline, trained as lambda0 is
-        import keras
-
-        from disentangle_tf.models import Disentangler
-
-        keras.utils.set_random_seed(0)
-        model = Disentangler(tasks=synthetic_tasks()[:tasks], input_shape=(*size, 1))
-        model.compile(adversarial_weight=0.0, adversary_steps=0)
-    run = step_runner(model, training_batch(size, 0), steps)
+    run = step_runner(build_model(size, "lambda0", task_count=tasks), training_batch(size, 0), steps)
     return statistics.median(timed(run, repeats, warmup)) / steps
 
 

@@ -122,17 +122,23 @@ def synthetic_tasks():
     return [TaskSpec("background", 2), TaskSpec("shape", 2)]
 
 
-def build_model(size, configuration: str, jit_compile: bool = False):
+def base_configuration(configuration: str) -> str:
+    """The key of :data:`CONFIGURATIONS` that ``configuration`` is or varies."""
+    return STEP_TIME_ONLY.get(configuration, (configuration,))[0]
+
+
+def build_model(size, configuration: str, jit_compile: bool = False, task_count: int | None = None):
     """The default-architecture model for the synthetic tasks, compiled for ``configuration``.
 
-    ``configuration`` is a key of :data:`CONFIGURATIONS` or of :data:`STEP_TIME_ONLY`.
+    ``configuration`` is a key of :data:`CONFIGURATIONS` or of :data:`STEP_TIME_ONLY`;
+    ``task_count`` keeps the first tasks only (1: the single-task baseline).
     """
     from disentangle_tf.models import Disentangler
 
     keras_seed()
-    model = Disentangler(tasks=synthetic_tasks(), input_shape=(*size, 1))
-    base, extra = STEP_TIME_ONLY.get(configuration, (configuration, {}))
-    weight, steps, batches = CONFIGURATIONS[base]
+    model = Disentangler(tasks=synthetic_tasks()[:task_count], input_shape=(*size, 1))
+    extra = STEP_TIME_ONLY.get(configuration, (configuration, {}))[1]
+    weight, steps, batches = CONFIGURATIONS[base_configuration(configuration)]
     model.compile(adversarial_weight=weight, adversary_steps=steps, adversary_batches=batches,
                   jit_compile=jit_compile, **extra)
     return model
@@ -216,8 +222,7 @@ def worker_step_times(spec: dict) -> dict:
     runners = {}
     for configuration in (*CONFIGURATIONS, *STEP_TIME_ONLY):
         model = build_model(size, configuration, jit_compile=spec.get("jit_compile", False))
-        base = STEP_TIME_ONLY.get(configuration, (configuration,))[0]
-        batch = element if CONFIGURATIONS[base][2] == "fresh" else element[0]
+        batch = element if CONFIGURATIONS[base_configuration(configuration)][2] == "fresh" else element[0]
         runners[configuration] = step_runner(model, batch, spec["steps"])
     times = interleaved_times(runners, spec["repeats"], spec["warmup"])
     result = {}

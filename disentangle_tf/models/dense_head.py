@@ -79,11 +79,12 @@ class DenseHead(keras.Model):
         if not self.units:
             raise ValueError(f"{self.name}: a head without hidden layers has no projection")
         x = projected
-        for layer in self._layers_after_projection():
+        for layer in self.layers_after_projection():
             x = layer(x, training=training)
         return x
 
-    def _layers_after_projection(self):
+    def layers_after_projection(self):
+        """The layers :meth:`call_after_projection` runs, in order."""
         names = [f"{kind}{index}" for index in range(len(self.units)) for kind in ("dense", "bn", "relu")]
         return [self.get_layer(name) for name in names[1:]] + [self.get_layer("logits")]
 

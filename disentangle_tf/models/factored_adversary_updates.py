@@ -93,9 +93,10 @@ def factored_same_batch_updates(heads, features, labels, optimizer, steps: int):
     kernels = [projection.kernel for projection in projections]
     momenta = [optimizer.momentums[optimizer._get_variable_index(kernel)] for kernel in kernels]
     tail_variables = [
-        [v for v in head.trainable_variables if v is not projection.kernel]
-        for head, projection in zip(heads, projections)
+        v for head, projection in zip(heads, projections)
+        for v in head.trainable_variables if v is not projection.kernel
     ]
+    tail_layers = [layer for head in heads for layer in head.layers_after_projection()]
     decay = [2.0 * _l2_weight(projection) for projection in projections]  # gradient of c |W|^2
     momentum = tf.cast(optimizer.momentum, "float32")
     nesterov = bool(optimizer.nesterov)
@@ -117,12 +118,11 @@ def factored_same_batch_updates(heads, features, labels, optimizer, steps: int):
             loss = tf.add_n([
                 tf.reduce_mean(objectives.sparse_cross_entropy(y, head.call_after_projection(z, training=True)))
                 for head, z, y in zip(heads, projected, labels)
-            ] + [loss for head in heads for layer in head._layers_after_projection() for loss in layer.losses])
-        flat_tail = [v for variables in tail_variables for v in variables]
-        gradients = tape.gradient(loss, [*projected, *flat_tail])
+            ] + [loss for layer in tail_layers for loss in layer.losses])
+        gradients = tape.gradient(loss, [*projected, *tail_variables])
         projection_gradients, tail_gradients = gradients[: len(heads)], gradients[len(heads):]
         learning_rate = tf.cast(optimizer.learning_rate, "float32")
-        optimizer.apply_gradients(zip(tail_gradients, flat_tail))
+        optimizer.apply_gradients(zip(tail_gradients, tail_variables))
 
         new_coefficients, new_residuals = [], []
         for (a, b, p, q), (c, e), d, l2 in zip(coefficients, residuals, projection_gradients, decay):
