@@ -10,12 +10,16 @@ Every timing is the median over ``--repeats`` measurements taken after ``--warmu
 untimed calls (the first call of a compiled function traces and compiles it). The
 training configurations of one image size are timed in one subprocess, their repeats
 interleaved; a configuration's time ratio to ``lambda0`` is the median over rounds of
-the ratio within each round, whose runs share the machine's drifts. For
-memory, each configuration then runs its warm-up steps and one more in a fresh
-subprocess so that its peak resident memory (``ru_maxrss``) is its own; a baseline subprocess that only builds the model, the
-data and the optimizers gives the memory every configuration shares, and the peak
-memory reported is the difference. (``tf.config.experimental.get_memory_info`` does
-not report allocator statistics for ``CPU:0``.)
+the ratio within each round, whose runs share the machine's drifts. For memory, each
+configuration then runs its warm-up steps and one more in a fresh subprocess. The
+peak memory is that of TensorFlow's allocator during that last step
+(``tf.config.experimental.get_memory_info("CPU:0")`` after
+``reset_memory_stats``: every tensor alive at once, weights, optimizer slots and
+batches included; the allocator keeps these statistics when oneDNN is on, the
+package's default). The process's peak resident memory (``ru_maxrss``), less that of
+a baseline subprocess that only builds the model, the data and the optimizers, is
+reported beside it: it adds the traced graphs, kernels and memory the C library
+keeps, and is the measure when the allocator keeps no statistics.
 
 Measured:
 
@@ -90,6 +94,27 @@ def size_name(size) -> str:
 def peak_rss_mib() -> float:
     """Peak resident set size of this process in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def allocator_mib():
+    """(current, peak) MiB of TensorFlow's CPU allocator, or None if it keeps no statistics.
+
+    With oneDNN on, TensorFlow allocates CPU tensors through an allocator that counts
+    them; with oneDNN off ``get_memory_info`` raises ``ValueError``.
+    """
+    import tensorflow as tf
+
+    try:
+        info = tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
+        return None
+    return info["current"] / 2**20, info["peak"] / 2**20
+
+
+def reset_allocator_peak() -> None:
+    import tensorflow as tf
+
+    tf.config.experimental.reset_memory_stats("CPU:0")
 
 
 def timed(fn, repeats: int, warmup: int) -> list[float]:
@@ -198,7 +223,8 @@ def worker_train(spec: dict) -> dict:
     """Peak memory of one configuration's training (or of building only: baseline).
 
     The configuration runs ``warmup`` steps and one more, in a process of its own, so
-    that the peak resident memory is its own.
+    that the peak resident memory is its own; the allocator's peak is that of the
+    last step (the warm-up steps trace the step and build what it keeps).
     """
     size = tuple(spec["size"])
     configuration = spec["configuration"]
@@ -210,7 +236,15 @@ def worker_train(spec: dict) -> dict:
     result = {"configuration": configuration, "size": list(size)}
     if configuration != "baseline":
         batch = element if CONFIGURATIONS[configuration][2] == "fresh" else element[0]
-        timed(step_runner(model, batch, 1), 1, spec["warmup"])
+        run = step_runner(model, batch, 1)
+        timed(run, 0, spec["warmup"])
+        resident = allocator_mib()
+        if resident is not None:
+            reset_allocator_peak()
+        run()
+        if resident is not None:
+            result["tensors_between_steps_mib"] = resident[0]
+            result["tensors_peak_mib"] = allocator_mib()[1]
     result["peak_rss_mib"] = peak_rss_mib()
     return result
 
@@ -454,15 +488,20 @@ def targets(results: dict) -> list[dict]:
 
 def print_table(results: dict) -> None:
     print()
-    print(f"{'size':>10} {'config':>10} {'step s':>9} {'images/s':>9} {'x lambda0':>9} {'peak MiB':>9} {'x lambda0':>9}")
+    print(f"{'size':>10} {'config':>10} {'step s':>9} {'images/s':>9} {'x lambda0':>9} {'peak MiB':>9} "
+          f"{'x lambda0':>9} {'RSS MiB':>9}")
     for size, train in results["training"].items():
         floor = train["lambda0"]
         for name, row in train.items():
-            memory = row["peak_memory_mib"]
-            memory_columns = (f"{memory:9.0f} {memory / max(floor['peak_memory_mib'], 1e-9):9.2f}"
-                              if memory is not None else f"{'-':>9} {'-':>9}")
+            memory, rss = row["peak_memory_mib"], row["rss_above_baseline_mib"]
+            memory_columns = (f"{memory:9.0f} {memory / max(floor['peak_memory_mib'], 1e-9):9.2f} {rss:9.0f}"
+                              if memory is not None else f"{'-':>9} {'-':>9} {'-':>9}")
             print(f"{size:>10} {name:>10} {row['step_seconds']:9.4f} {row['images_per_second']:9.1f} "
                   f"{row['time_ratio_to_lambda0']:9.2f} {memory_columns}")
+    print("peak MiB: " + ("TensorFlow's allocator, all tensors alive during one step"
+                          if floor.get("peak_memory_measure") == "tensors" else
+                          "process peak RSS above the baseline process") +
+          "; RSS MiB: process peak RSS above the baseline process")
     print()
     print(f"{'size':>8} {'pipeline':>14} {'images/s':>10} {'x training':>10}")
     for size, pipelines in results["pipeline"].items():
@@ -551,8 +590,10 @@ def main(argv=None) -> dict:
                "date": datetime.datetime.now().isoformat(timespec="seconds"),
                "batch_size": BATCH_SIZE, "adversary_steps": ADVERSARY_STEPS,
                "jit_compile": args.jit_compile, "threads": args.threads,
-               "memory_method": "peak RSS (ru_maxrss) of a fresh process per configuration minus "
-                                "that of a process that only builds the model, data and optimizers",
+               "memory_method": "peak_memory_mib: peak of TensorFlow's CPU allocator during one step after "
+                                "warm-up (all live tensors), where it keeps statistics; rss_above_baseline_mib: "
+                                "peak RSS (ru_maxrss) of a fresh process per configuration minus that of a "
+                                "process that only builds the model, data and optimizers",
                "training": {}, "pipeline": {}, "export": {}, "flops": {}}
 
     # The matmul peak is measured before the training processes and again after them;
@@ -580,10 +621,15 @@ def main(argv=None) -> dict:
             row.pop("threads")
             row.update(step_times[configuration])
             row["baseline_rss_mib"] = baseline["peak_rss_mib"]
-            row["peak_memory_mib"] = row["peak_rss_mib"] - baseline["peak_rss_mib"]
+            row["rss_above_baseline_mib"] = row["peak_rss_mib"] - baseline["peak_rss_mib"]
+            # The allocator's peak where it keeps statistics (tensors only, exact); else
+            # the process's resident memory above the baseline process.
+            row["peak_memory_mib"] = row.get("tensors_peak_mib", row["rss_above_baseline_mib"])
+            row["peak_memory_measure"] = "tensors" if "tensors_peak_mib" in row else "rss_above_baseline"
             results["training"][name][configuration] = row
         for configuration in STEP_TIME_ONLY:
-            results["training"][name][configuration] = {**step_times[configuration], "peak_memory_mib": None}
+            results["training"][name][configuration] = {**step_times[configuration], "peak_memory_mib": None,
+                                                         "rss_above_baseline_mib": None}
 
     results["machine"] = machine()
     print("matmul peak", flush=True)
