@@ -32,9 +32,11 @@ Measured:
   compiled train function is called directly on a batch held in memory, so the input
   pipeline is not part of the step time;
 - the input pipelines alone: :func:`disentangle_tf.data.make_training_dataset` on
-  in-memory arrays, and PNG files read by
+  in-memory arrays; PNG files (of the synthetic shapes, and of simulated ultrasound,
+  which compress and decode like scans) read by
   :func:`disentangle_tf.data.images.image_file_dataset` (parallel decoding, batched
-  resizing: how a manifest is loaded);
+  resizing: how a manifest is loaded, once per run); and a data set converted once
+  to HDF5 read back by :func:`disentangle_tf.data.hdf5.read_hdf5`;
 - the exported SavedModel: batch-50 throughput and single-image latency;
 - the FLOP/s the ``lambda0`` step achieves, against this machine's float32 matmul peak
   (measured before and after the training processes; the higher of the two);
@@ -309,14 +311,23 @@ def bench_pipeline_arrays(size, repeats: int, warmup: int, adversary_steps: int)
             "adversary_steps": adversary_steps}
 
 
-def write_pngs(directory: pathlib.Path, count: int, size) -> list[str]:
-    """``count`` greyscale PNGs of synthetic images at ``size``."""
+def write_pngs(directory: pathlib.Path, count: int, size, source: str = "synthetic") -> list[str]:
+    """``count`` greyscale PNGs at ``size`` of the synthetic shapes or of simulated ultrasound.
+
+    The synthetic shapes are flat areas and compress to a few hundred bytes; the
+    simulated ultrasound images carry speckle and compress to about 27 kB at 224x288,
+    as real scans do, and take longer to decode.
+    """
     import numpy as np
     import tensorflow as tf
 
     from disentangle_tf.data import make_synthetic_split
+    from disentangle_tf.data.ultrasound_sim import make_us_sim_split
 
-    images = make_synthetic_split("train", image_size=size).images[:count]
+    if source == "synthetic":
+        images = make_synthetic_split("train", image_size=size).images[:count]
+    else:
+        images = make_us_sim_split("train", image_size=size, scale=0.5).images[:count]
     low, high = images.min(axis=(1, 2, 3), keepdims=True), images.max(axis=(1, 2, 3), keepdims=True)
     pixels = ((images - low) / np.maximum(high - low, 1e-6) * 255).astype("uint8")
     paths = []
@@ -325,6 +336,23 @@ def write_pngs(directory: pathlib.Path, count: int, size) -> list[str]:
         tf.io.write_file(str(path), tf.io.encode_png(image))
         paths.append(str(path))
     return paths
+
+
+def bench_hdf5(directory: pathlib.Path, size, repeats: int, warmup: int) -> dict:
+    """Reading a data set converted once to HDF5 (``python -m disentangle_tf.convert``).
+
+    The file holds the synthetic training split at ``size`` as that command writes it
+    (decoded, resized, z-scored); it was just written, so it is read from the page cache.
+    """
+    from disentangle_tf.data import make_synthetic_split
+    from disentangle_tf.data.hdf5 import read_hdf5, write_hdf5
+    from disentangle_tf.data.registry import DatasetSplits
+
+    data = make_synthetic_split("train", image_size=size)
+    path = write_hdf5(directory / f"train-{size_name(size)}.h5",
+                      DatasetSplits(tasks=synthetic_tasks(), train=data, validation=data, evaluation={"val": data}))
+    times = timed(lambda: read_hdf5(path), repeats, warmup)
+    return {"images_per_second": len(data.images) / statistics.median(times), "images": len(data.images)}
 
 
 def bench_pipeline_png(paths, size, repeats: int, warmup: int) -> dict:
@@ -469,7 +497,7 @@ def targets(results: dict) -> list[dict]:
                              "value": train[name]["peak_memory_mib"] / floor["peak_memory_mib"],
                              "limit": 1.3})
         pipeline = results["pipeline"].get(size, {})
-        for name in ("arrays", "arrays_fresh", "png"):
+        for name in ("arrays", "arrays_fresh", "png", "png_ultrasound", "hdf5"):
             if name in pipeline:
                 rows.append({"target": f"pipeline {name} / lambda0 training images/s >= 10 ({size})",
                              "value": pipeline[name]["ratio_to_lambda0_training"], "limit": 10,
@@ -652,8 +680,10 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as temporary:
         temporary = pathlib.Path(temporary)
         print("writing PNG files", flush=True)
-        (temporary / "png").mkdir()
-        paths = write_pngs(temporary / "png", args.png_files, PAPER_SIZE)
+        png_paths = {}
+        for source in ("synthetic", "ultrasound"):
+            (temporary / source).mkdir()
+            png_paths[source] = write_pngs(temporary / source, args.png_files, PAPER_SIZE, source)
         for size in args.sizes:
             name = size_name(size)
             print(f"pipelines {name}", flush=True)
@@ -661,7 +691,9 @@ def main(argv=None) -> dict:
             pipelines = {
                 "arrays": bench_pipeline_arrays(size, args.repeats, args.warmup, 0),
                 "arrays_fresh": bench_pipeline_arrays(size, args.repeats, args.warmup, ADVERSARY_STEPS),
-                "png": bench_pipeline_png(paths, size, args.repeats, args.warmup),
+                "png": bench_pipeline_png(png_paths["synthetic"], size, args.repeats, args.warmup),
+                "png_ultrasound": bench_pipeline_png(png_paths["ultrasound"], size, args.repeats, args.warmup),
+                "hdf5": bench_hdf5(temporary, size, args.repeats, args.warmup),
             }
             for row in pipelines.values():
                 row["ratio_to_lambda0_training"] = (row["images_per_second"]
