@@ -574,7 +574,7 @@ def write_results(results: dict, requested: pathlib.Path, overwrite: bool) -> pa
 # ---------------------------------------------------------------------- main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats at small sizes (default 5)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats at small sizes (default 7)")
     parser.add_argument("--large-repeats", type=int, default=4,
                         help="timed repeats of training steps at sizes of 100x100 or more (default 4; one warm-up step)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
