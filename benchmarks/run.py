@@ -243,7 +243,8 @@ def worker_train(spec: dict) -> dict:
     if configuration != "baseline":
         batch = element if CONFIGURATIONS[configuration][2] == "fresh" else element[0]
         run = step_runner(model, batch, 1)
-        timed(run, 0, spec["warmup"])
+        for _ in range(spec["warmup"]):
+            run()
         resident = allocator_mib()
         if resident is not None:
             reset_allocator_peak()
@@ -555,8 +556,9 @@ def print_table(results: dict) -> None:
                               if memory is not None else f"{'-':>9} {'-':>9} {'-':>9}")
             print(f"{size:>10} {name:>10} {row['step_seconds']:9.4f} {row['images_per_second']:9.1f} "
                   f"{row['time_ratio_to_lambda0']:9.2f} {memory_columns}")
-    print("peak MiB: " + ("TensorFlow's allocator, all tensors alive during one step"
-                          if floor.get("peak_memory_measure") == "tensors" else
+    allocator = all(train["lambda0"].get("peak_memory_measure") == "tensors"
+                    for train in results["training"].values())
+    print("peak MiB: " + ("TensorFlow's allocator, all tensors alive during one step" if allocator else
                           "process peak RSS above the baseline process") +
           "; RSS MiB: process peak RSS above the baseline process")
     print()

@@ -5,9 +5,9 @@ A :class:`~disentangle_tf.models.Disentangler` with ``n`` tasks runs ``n`` encod
 default gives every op all the cores (intra-op threads) and runs up to one op per core
 at once (inter-op threads), so the encoders' ops compete for the same threads. Splitting
 the cores between the encoders instead (intra-op ``cores // n``, inter-op ``n``) ran
-the training step of the two-task model 1.16x faster at 32x40 and 1.05x at 224x288 on
-a two-core machine, and a one-task model 1.15x slower (``docs/performance.rst``); so
-one task keeps TensorFlow's defaults.
+the training step of the two-task model 1.08-1.16x faster at 32x40 on a two-core
+machine, and gave a one-task model no gain (0.996x and 1.09x as long;
+``docs/performance.rst``); so one task keeps TensorFlow's defaults.
 
 The pools can only be sized before TensorFlow runs its first op.
 """
