@@ -65,3 +65,70 @@ def backed_up_epoch(backup_dir: str | pathlib.Path) -> int:
     if not metadata.is_file():
         return 0
     return int(json.loads(metadata.read_text())["epoch"])
+
+
+#: Schedules of :class:`PenaltySchedule`: the factor at training progress ``p`` in [0, 1].
+SCHEDULES = {
+    "constant": lambda progress: 1.0,
+    # Ganin & Lempitsky, "Unsupervised domain adaptation by backpropagation", ICML 2015.
+    "dann": lambda progress: 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0,
+}
+
+
+class PenaltySchedule(keras.callbacks.Callback):
+    """Warm up lambda and the independence weight over training.
+
+    Before every training step it sets the model's ``penalty_scale`` (a variable that
+    multiplies the adversarial term and the independence penalty of Eq. 1; reading it
+    needs no new trace) to ``schedule(p)``, with ``p`` in [0, 1] the fraction of all
+    training steps done. The epoch's logs (hence TensorBoard) carry the factor as
+    ``penalty_scale`` and the effective weights as ``effective_adversarial_weight``
+    and ``effective_independence_weight``.
+
+    Args:
+        schedule: ``"dann"``, ``2 / (1 + exp(-10 p)) - 1`` (Ganin & Lempitsky, ICML
+            2015: 0 at the start, 0.76 at a fifth, 0.99 at half way), ``"constant"``
+            (1), or a callable of ``p``.
+
+    Raises:
+        ValueError: for an unknown schedule name.
+
+    Example:
+
+    >>> schedule = PenaltySchedule("dann")
+    >>> round(schedule.factor(0.5), 3)
+    0.987
+    """
+
+    def __init__(self, schedule="dann"):
+        super().__init__()
+        if callable(schedule):
+            self.factor = schedule
+        elif schedule in SCHEDULES:
+            self.factor = SCHEDULES[schedule]
+        else:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)} or a callable; got {schedule!r}")
+        self._step = 0
+        self._value = 1.0
+
+    def _total_steps(self) -> int | None:
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        return steps * epochs if steps and epochs else None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        steps = self.params.get("steps")
+        if steps:  # a resumed run starts at its initial epoch
+            self._step = max(self._step, epoch * steps)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        total = self._total_steps()
+        progress = min(self._step / total, 1.0) if total else 1.0
+        self._value = float(self.factor(progress))
+        self.model.penalty_scale.assign(self._value)
+        self._step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["penalty_scale"] = self._value
+            logs["effective_adversarial_weight"] = self._value * self.model.adversarial_weight
+            logs["effective_independence_weight"] = self._value * self.model.independence_weight

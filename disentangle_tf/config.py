@@ -42,6 +42,9 @@ class DataConfig:
         image_size: ``(height, width)`` the model sees.
         batch_size: images per main training step (paper: 50).
         flip: random left-right flips of training images (paper: yes).
+        sampling: ``"uniform"`` (every image once per epoch, the paper) or
+            ``"group_balanced"`` (every combination of task labels equally often;
+            :func:`~disentangle_tf.data.pipeline.make_training_dataset`).
         seed: seed of data generation, shuffling, flips and weight initialisation.
         data: the manifest (``csv``) or HDF5 file (``hdf5``).
         image_root: directory of the manifest's image paths (default: the
@@ -68,6 +71,7 @@ class DataConfig:
     image_size: tuple[int, int] = (32, 40)
     batch_size: int = 50
     flip: bool = True
+    sampling: str = "uniform"
     seed: int = 0
     data: str = ""
     image_root: str = ""
@@ -100,6 +104,8 @@ class ModelConfig:
         l2_weight: L2 penalty on every convolution and dense kernel.
         synchronized_batch_norm: batch statistics over all replicas' batches
             (turned on by the training run whenever there is more than one replica).
+        conditional_adversaries: each adversary also reads the one-hot label of
+            the features' own task (not in the paper).
     """
 
     encoder_filters: tuple[int, ...] = (16, 16, 32, 32, 64, 64)
@@ -110,6 +116,7 @@ class ModelConfig:
     head_units: tuple[int, ...] = (256,)
     l2_weight: float = 1e-5
     synchronized_batch_norm: bool = False
+    conditional_adversaries: bool = False
 
 
 @dataclasses.dataclass
@@ -131,6 +138,13 @@ class TrainConfig:
         independence_weight: weight of the class-conditional HSIC penalty between
             each task's features and every other task's label given the features'
             own label (not in the paper; 0 leaves it out).
+        independence_bandwidth: where the penalty's kernel takes its median
+            bandwidth: ``"class"`` (within each class) or ``"batch"``.
+        adversarial_training: ``"alternating"`` updates (the paper) or
+            ``"gradient_reversal"`` (Ganin & Lempitsky 2015).
+        penalty_schedule: ``"constant"`` lambda and independence weight, or
+            ``"dann"``: both warmed up by ``2 / (1 + exp(-10 p)) - 1`` over the
+            training progress ``p`` (Ganin & Lempitsky 2015).
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -151,6 +165,9 @@ class TrainConfig:
     adversary_batches: str = "fresh"
     adversarial_objective: str = "maximize_cross_entropy"
     independence_weight: float = 0.0
+    independence_bandwidth: str = "class"
+    adversarial_training: str = "alternating"
+    penalty_schedule: str = "constant"
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False
@@ -163,9 +180,13 @@ CHOICES = {
     "dataset": ("synthetic", "us-sim", "csv", "hdf5"),
     "layout": ("generic", "fetal_planes_db"),
     "channels": (1, 3),
+    "sampling": ("uniform", "group_balanced"),
     "feature_pooling": ("flatten", "average"),
     "adversary_batches": ("fresh", "same"),
     "adversarial_objective": ("maximize_cross_entropy", "uniform"),
+    "independence_bandwidth": ("class", "batch"),
+    "adversarial_training": ("alternating", "gradient_reversal"),
+    "penalty_schedule": ("constant", "dann"),
     "strategy": ("one-device", "mirrored", "multi-worker"),
     "threads": ("auto", "tensorflow"),
 }

@@ -1,44 +1,39 @@
-"""``python -m disentangle_tf.reproduce``: the paper's comparisons over several seeds.
+"""``python -m disentangle_tf.reproduce``: methods compared over seeds.
 
 Example::
 
-    python -m disentangle_tf.reproduce synthetic --seeds 5 --output-dir runs/reproduce-synthetic
+    python -m disentangle_tf.reproduce synthetic --seeds 10 --output-dir runs/reproduce-synthetic
+    python -m disentangle_tf.reproduce synthetic --methods lambda=0,paper --seeds 0-4 --output-dir runs/part1
 
-For every seed the same data set (generated with that seed) trains every method:
-
-- single-task baselines (``shape only`` and ``background only`` on the synthetic
-  shapes; ``plane only`` and ``artifacts only`` on the simulated ultrasound);
-- ``lambda=0``: both tasks, no adversarial term (the adversaries are still trained,
-  as probes);
-- ``proposed``: the paper's objective with lambda chosen from ``--lambda`` values on
-  the *validation* split (the mean of the tasks' validation accuracies; ties go to
-  the first value given); the chosen lambda is recorded;
-- ``uniform``: the adversaries pushed towards the uniform distribution
-  (``--uniform-weight``);
-- ``conditional HSIC``: lambda 0 plus the class-conditional HSIC independence penalty
-  (``--independence-weight``).
+For every seed the same data set (generated with that seed) trains every method of
+``--methods`` (the names of :mod:`disentangle_tf.methods`, and the data set's single-task
+baselines: ``shape only`` and ``background only`` on the synthetic shapes, ``plane
+only`` and ``artifacts only`` on the simulated ultrasound). A method whose settings
+hold a grid (the ``paper``'s lambda in 0.01 and 0.1) trains every value and keeps the
+one model selection prefers: the mean of the tasks' accuracies on the validation split,
+or, with ``--selection oracle`` and clearly labelled so, the shape accuracy on
+``unseen_val``, a separately generated set of the unseen combination (never the test
+or unseen splits). The ``oracle`` row adds images of the unseen combination to the
+training split: a ceiling, not a method.
 
 Each method is scored on every evaluation split: the accuracy of each task (relevant
 task), per class, the accuracy of each adversary (the irrelevant task read from the
 other encoder's features) and post-hoc leakage probes (:mod:`disentangle_tf.probes`,
 fitted on the validation split). The output directory receives ``results.csv`` (one
-row per method, seed, split and measure), ``summary.md`` (means and standard
-deviations over seeds, in the paper's layout) and ``figures/`` (PCA of the heads'
-hidden features for seed 0, as the paper's Fig. 11, and training curves).
+row per method, seed, split and measure), ``run.json`` (what ran and how long),
+``summary.md`` (:mod:`disentangle_tf.report`: the headline per seed with paired
+differences to ``lambda=0``, means and standard deviations in the paper's layout) and
+``figures/`` (PCA of the heads' hidden features for seed 0, as the paper's Fig. 11,
+and training curves). Parts of one comparison run separately (``--methods``,
+``--seeds``) merge with ``python -m disentangle_tf.report``.
 
 Settings resolve as for ``python -m disentangle_tf.train``: the package defaults, the
-``--config`` file, then the options. The defaults here differ in two ways, both chosen
-to fit five seeds in an hour on two CPU cores: ``adversary_batches`` is ``same`` (the
-adversary steps reuse the main batch's features) and ``epochs`` is
-``DEFAULT_EPOCHS``.
+``--config`` file, the method's settings, then the options.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
-import math
 import pathlib
 import time
 from typing import Sequence
@@ -47,60 +42,82 @@ import click
 import numpy as np
 
 from .cli import UserError, quiet_tensorflow, run_command
-from .config import RunConfig, load_config_file
+from .config import ConfigError, RunConfig, load_config_file
+from .methods import METHODS, Method
 from .outputs import prepare_output_dir
+from .report import write_all
 
-DEFAULT_EPOCHS = 8
-DEFAULT_LAMBDAS = (0.01, 0.1)
-DEFAULT_UNIFORM_WEIGHT = 0.1
-DEFAULT_INDEPENDENCE_WEIGHT = 5.0
-#: us-sim at the paper's full Table 1 size: 1,502 training images, so that
-#: ``DEFAULT_EPOCHS`` give the plane classifier enough steps to converge.
+#: us-sim at the paper's full Table 1 size: 1,502 training images.
 DEFAULT_US_SIM_SCALE = 1.0
+DEFAULT_SEEDS = 10
 
 #: What the command writes into its output directory.
-OUTPUT_NAMES = ("results.csv", "summary.md", "figures")
+OUTPUT_NAMES = ("results.csv", "run.json", "summary.md", "figures")
 
 #: Per data set: the tasks of each single-task baseline, the splits scored, the split
-#: of the PCA figure.
+#: of the PCA figure, the default rows, and the oracle's extra training split and
+#: selection split (None where the data set has none).
 EXPERIMENTS = {
     "synthetic": {
         "single": {"shape only": "shape", "background only": "background"},
-        "splits": ("val", "test", "unseen"),
+        "splits": ("val", "test", "unseen", "unseen_val"),
         "figure_split": "test",
+        "default_methods": ("lambda=0", "paper", "recommended", "oracle"),
+        "oracle_split": "oracle",
+        "oracle_selection": ("unseen_val", "shape"),
     },
     "us-sim": {
         "single": {"plane only": "plane", "artifacts only": "shadow"},
         "splits": ("val", "test_seen", "lvot_with_shadow", "others"),
         "figure_split": "test_seen",
+        "default_methods": ("plane only", "artifacts only", "lambda=0", "paper", "recommended"),
+        "oracle_split": None,
+        "oracle_selection": None,
     },
 }
 
-FIELDS = ("method", "seed", "split", "measure", "value")
+SELECTIONS = ("validation", "oracle")
 
 
-@dataclasses.dataclass(frozen=True)
-class Method:
-    """One row of the comparison: the tasks it trains and its settings."""
+def resolve_methods(dataset: str, names) -> list[Method]:
+    """The methods ``names`` call for on ``dataset`` (``all``: every one).
 
-    name: str
-    tasks: tuple[str, ...] | None  # None: every task of the data set
-    settings: dict
+    Raises:
+        UserError: for an unknown name, or one the data set cannot run.
+    """
+    experiment = EXPERIMENTS[dataset]
+    single = {name: Method(name, {"adversarial_weight": 0.0, "independence_weight": 0.0},
+                           f"{task} alone", ) for name, task in experiment["single"].items()}
+    available = {**single, **METHODS}
+    if list(names) == ["all"]:
+        names = list(available)
+    chosen = []
+    for name in names:
+        if name not in available:
+            raise UserError(f"--methods: unknown method {name!r}; expected some of: {', '.join(available)} or all")
+        if available[name].oracle and experiment["oracle_split"] is None:
+            raise UserError(f"--methods: {name!r} needs images of the unseen combination, which {dataset} lacks")
+        if available[name] not in chosen:
+            chosen.append(available[name])
+    return chosen
 
 
-def methods(dataset: str, lambdas: Sequence[float], uniform_weight: float,
-            independence_weight: float) -> list[Method]:
-    """The methods compared on ``dataset``; ``proposed`` stands for its lambda grid."""
-    single = [Method(name, (task,), {"adversarial_weight": 0.0})
-              for name, task in EXPERIMENTS[dataset]["single"].items()]
-    return [
-        *single,
-        Method("lambda=0", None, {"adversarial_weight": 0.0}),
-        Method("proposed", None, {"adversarial_weight": list(lambdas)}),
-        Method("uniform", None, {"adversarial_weight": uniform_weight, "adversarial_objective": "uniform"}),
-        Method("conditional HSIC", None, {"adversarial_weight": 0.0,
-                                          "independence_weight": independence_weight}),
-    ]
+def parse_seeds(text: str) -> list[int]:
+    """``"10"``: seeds 0-9; ``"5-9"``: 5 to 9; ``"0,3,4"``: those. UserError otherwise."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",")]
+        elif "-" in text.strip("-"):
+            first, last = (int(part) for part in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds: expected a count (10), a range (5-9) or a list (0,3,4) of distinct seeds >= 0; "
+                        f"got {text!r}")
+    return seeds
 
 
 def _only(data, tasks):
@@ -165,55 +182,104 @@ def model_outputs(model, splits: dict, batch_size: int = 100) -> dict:
     return {name: predict_outputs(model, data, batch_size) for name, data in splits.items()}
 
 
-def _validation_score(result) -> float:
-    accuracies = result.metrics["val"]["accuracy"]
-    return float(np.mean(list(accuracies.values())))
+def load_experiment_data(dataset: str, config: RunConfig):
+    """The data set of one seed with the splits the experiment scores, and the oracle's extra images.
+
+    Returns:
+        ``(data, oracle_extra)``: a :class:`~disentangle_tf.data.registry.DatasetSplits`
+        whose ``evaluation`` holds the experiment's splits, and the images of the unseen
+        combination the oracle row adds to training (None where there are none).
+    """
+    from .data.registry import load_dataset
+
+    experiment = EXPERIMENTS[dataset]
+    data = load_dataset(config.data)
+    oracle_extra = None
+    if dataset == "synthetic":
+        from .data.synthetic import make_synthetic_split
+
+        extra = {name: make_synthetic_split(name, tuple(config.data.image_size), config.data.seed)
+                 for name in ("unseen_val", experiment["oracle_split"])}
+        data.evaluation["unseen_val"] = extra["unseen_val"]
+        oracle_extra = extra[experiment["oracle_split"]]
+    data.evaluation = {s: data.evaluation[s] for s in experiment["splits"] if s in data.evaluation}
+    return data, oracle_extra
+
+
+def _with_extra_training(data, extra):
+    """``data`` whose training split also holds ``extra`` (the oracle row)."""
+    from .data.labelled_images import LabelledImages
+
+    train = data.train
+    groups = None
+    if train.groups is not None and extra.groups is not None:
+        groups = np.concatenate([train.groups, extra.groups])
+    joined = LabelledImages(
+        images=np.concatenate([train.images, extra.images]),
+        labels={t: np.concatenate([v, extra.labels[t]]) for t, v in train.labels.items()},
+        class_names=train.class_names, groups=groups,
+    )
+    return dataclasses.replace(data, train=joined)
+
+
+def selection_score(result, dataset: str, selection: str) -> float:
+    """What model selection maximises: the tasks' mean validation accuracy, or (oracle
+    selection) the accuracy on the unseen-combination validation set."""
+    if selection == "oracle":
+        split, task = EXPERIMENTS[dataset]["oracle_selection"]
+        return float(result.metrics[split]["accuracy"][task])
+    return float(np.mean(list(result.metrics["val"]["accuracy"].values())))
 
 
 def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method], output_dir: pathlib.Path,
-             echo=print) -> tuple[list[dict], dict]:
+             selection: str = "validation", echo=print) -> tuple[list[dict], dict]:
     """Train and score every method on one seed; figures for seed 0.
 
     Returns:
         The rows of this seed and ``{method: history}`` of its runs.
     """
-    from .data.registry import load_dataset
     from .plots import plot_group_samples, plot_pca
     from .probes import leakage_probes
     from .training import run
 
     experiment = EXPERIMENTS[dataset]
     config = base.replace({"seed": seed})
-    data = load_dataset(config.data)
-    evaluated = [s for s in experiment["splits"] if s in data.evaluation]
-    data.evaluation = {s: data.evaluation[s] for s in evaluated}
+    data, oracle_extra = load_experiment_data(dataset, config)
+    evaluated = list(data.evaluation)
     score_splits = [s for s in evaluated if s != "val"]
     if seed == 0:
         plot_group_samples({"train": data.train, **data.evaluation}, output_dir / "figures" / "samples.png",
                            title=f"{dataset}: sample images of every group (seed {seed})")
+    selection_splits = ["val"] + ([experiment["oracle_selection"][0]] if selection == "oracle" else [])
     rows, histories = [], {}
     for method in method_list:
         started = time.time()
-        method_data = data if method.tasks is None else _only(data, method.tasks)
-        weights = method.settings["adversarial_weight"]
-        candidates = weights if isinstance(weights, list) else [weights]
+        single = experiment["single"].get(method.name)
+        method_data = data if single is None else _only(data, (single,))
+        if method.oracle:
+            method_data = _with_extra_training(method_data, oracle_extra)
+        # run() scores only the selection splits; every split is scored below, from one
+        # pass of the chosen model over it.
+        run_data = dataclasses.replace(method_data, evaluation={s: method_data.evaluation[s]
+                                                                for s in selection_splits})
+        grid = method.grid()
         best = None
-        # run() scores only the validation split (for the choice of lambda); every split
-        # is scored below, from one pass of the chosen model over it.
-        run_data = dataclasses.replace(method_data, evaluation={"val": method_data.validation})
-        for weight in candidates:
-            settings = {**method.settings, "adversarial_weight": weight}
-            result = run(config.replace(settings), data=run_data, verbose=0)
-            score = _validation_score(result)
-            if len(candidates) > 1:
-                rows.append({"method": method.name, "seed": seed, "split": "val",
-                             "measure": f"selection_score:lambda={weight:g}", "value": score})
+        for point in grid:
+            result = run(config.replace(point, source=f"method {method.name}"), data=run_data, verbose=0)
+            score = selection_score(result, dataset, selection)
+            if len(grid) > 1:
+                label = ",".join(f"{k}={v:g}" for k, v in point.items() if isinstance(method.settings[k], list))
+                rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
+                             "measure": f"selection_score:{label}", "value": score})
             if best is None or score > best[0]:
-                best = (score, weight, result)
-        _, weight, result = best
+                best = (score, point, result)
+        _, point, result = best
         model = result.model
-        rows.append({"method": method.name, "seed": seed, "split": "val", "measure": "lambda", "value": weight})
-        outputs = model_outputs(model, {s: data.evaluation[s] for s in evaluated})
+        for key, value in method.settings.items():
+            if isinstance(value, list):
+                rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
+                             "measure": f"chosen:{key}", "value": float(point[key])})
+        outputs = model_outputs(model, data.evaluation)
         rows.extend(score_rows(model, method_data, outputs, method.name, seed))
         if len(model.task_names) > 1:
             rows.extend(leakage_probes(model, method_data.evaluation, fit_split="val", score_splits=score_splits,
@@ -224,7 +290,8 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
                          title=f"{method.name} (seed {seed}, {split}): PCA of the heads' hidden features",
                          outputs=outputs[split])
         histories[method.name] = result.history
-        echo(f"seed {seed}: {method.name} (lambda {weight:g}) in {time.time() - started:.0f} s")
+        chosen = ", ".join(f"{k} {v:g}" for k, v in point.items() if isinstance(method.settings.get(k), list))
+        echo(f"seed {seed}: {method.name}{f' ({chosen})' if chosen else ''} in {time.time() - started:.0f} s")
     return rows, histories
 
 
@@ -232,151 +299,17 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").replace("__", "_")
 
 
-# ---------------------------------------------------------------------- summary
-def _aggregate(rows):
-    """``{(method, split, measure): [values over seeds]}``."""
-    table: dict[tuple, list[float]] = {}
-    for row in rows:
-        table.setdefault((row["method"], row["split"], row["measure"]), []).append(float(row["value"]))
-    return table
-
-
-def _cell(values, percent=False) -> str:
-    if not values:
-        return "-"
-    scale = 100.0 if percent else 1.0
-    mean = float(np.mean(values)) * scale
-    std = float(np.std(values, ddof=1)) * scale if len(values) > 1 else 0.0
-    return f"{mean:.1f} ± {std:.1f}" if percent else f"{mean:.2f} ± {std:.2f}"
-
-
-def _markdown(header, body) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return lines + [""]
-
-
-def _probe_table(table, method_names, pairs, split) -> list[str]:
-    header = ["method"]
-    keys = []
-    for pair in pairs:
-        for kind in ("linear", "mlp"):
-            header.append(f"{pair} {kind}")
-            keys.append(f"probe_{kind}:{pair}")
-            header.append(f"{pair} {kind} within")
-            keys.append(f"probe_{kind}_within_mean:{pair}")
-        header.append(f"{pair} chance")
-        keys.append(f"probe_chance:{pair}")
-    # Columns no method has on this split (within-class probes where a class is missing) are left out.
-    shown = [c for c, k in enumerate(keys) if any((m, split, k) in table for m in method_names)]
-    body = [[m, *[_cell(table.get((m, split, keys[c]), [])) for c in shown]] for m in method_names
-            if any((m, split, k) in table for k in keys)]
-    return _markdown(["method", *[header[c + 1] for c in shown]], body)
-
-
-def synthetic_tables(table, method_names) -> list[str]:
-    """Task accuracy (relevant, and irrelevant through the adversaries) and probes."""
-    columns = [
-        ("background, test", "test", "accuracy:background"),
-        ("shape, test", "test", "accuracy:shape"),
-        ("background, unseen", "unseen", "accuracy:background"),
-        ("shape, unseen", "unseen", "accuracy:shape"),
-        ("irrelevant background (shape features), test", "test", "adversary_accuracy:shape->background"),
-        ("irrelevant shape (background features), test", "test", "adversary_accuracy:background->shape"),
-        ("irrelevant shape (background features), unseen", "unseen", "adversary_accuracy:background->shape"),
-    ]
-    body = [[m, *[_cell(table.get((m, s, k), []), percent=True) for _, s, k in columns]] for m in method_names]
-    lines = ["## Task accuracy, % (relevant task; irrelevant task through the model's adversaries)", ""]
-    lines += _markdown(["method", *[c for c, _, _ in columns]], body)
-    pairs = ["shape->background", "background->shape"]
-    for split in ("test", "unseen"):
-        lines += [f"## Leakage probes on {split} (balanced accuracy; fitted on val; "
-                  "'within': mean over classes of the features' own task)", ""]
-        lines += _probe_table(table, method_names, pairs, split)
-    return lines
-
-
-def us_sim_tables(table, method_names) -> list[str]:
-    """The paper's Table 2 layout, then the probes."""
-    planes, shadows = ("3VV", "LVOT", "Abd"), ("without", "with")
-    columns = [(p, "test_seen", f"accuracy:plane|{p}") for p in planes]
-    columns += [("OA", "test_seen", "accuracy:plane")]
-    columns += [({"without": "W/O S", "with": "W S"}[s], "test_seen", f"accuracy:shadow|{s}") for s in shadows]
-    columns += [("OA", "test_seen", "accuracy:shadow"), ("LVOT(W S)", "lvot_with_shadow", "accuracy:plane"),
-                ("OTHS", "others", "accuracy:shadow")]
-    body = [[m, *[_cell(table.get((m, s, k), []), percent=True) for _, s, k in columns]] for m in method_names]
-    adversary = {"accuracy:plane": "adversary_accuracy:shadow->plane",
-                 "accuracy:shadow": "adversary_accuracy:plane->shadow"}
-    for m in method_names:
-        if m not in ("proposed", "conditional HSIC"):
-            continue
-        cells = []
-        for _, s, k in columns:
-            task_key, _, cls = k.partition("|")
-            if s != "test_seen":
-                cells.append("-")
-                continue
-            key = adversary[task_key] + (f"|{cls}" if cls else "")
-            cells.append(_cell(table.get((m, s, key), []), percent=True))
-        body.append([f"{m}, irrelevant features", *cells])
-    lines = ["## Table 2 layout: accuracy %, plane task | shadow task on test_seen, plane on "
-             "LVOT(W S), shadow on Others", ""]
-    lines += _markdown(["method", *[c for c, _, _ in columns]], body)
-    pairs = ["shadow->plane", "plane->shadow"]
-    for split in ("test_seen", "lvot_with_shadow", "others"):
-        lines += [f"## Leakage probes on {split} (balanced accuracy; fitted on val; "
-                  "'within': mean over classes of the features' own task)", ""]
-        lines += _probe_table(table, method_names, pairs, split)
-    return lines
-
-
-def write_summary(path, dataset, rows, method_names, config: RunConfig, seeds, lambdas, timing) -> None:
-    table = _aggregate(rows)
-    chosen = [(r["seed"], r["value"]) for r in rows if r["method"] == "proposed" and r["measure"] == "lambda"]
-    lines = [
-        f"# Reproduction: {dataset}, {len(seeds)} seed(s)",
-        "",
-        f"Seeds {', '.join(str(s) for s in seeds)}; every cell is the mean ± standard deviation over seeds "
-        "(sample standard deviation; 0 for one seed).",
-        "",
-        f"Run time: {timing['total']:.0f} s in all, "
-        + ", ".join(f"seed {s} {t:.0f} s" for s, t in timing["seeds"].items()) + ".",
-        "",
-        f"Lambda grid of `proposed`: {', '.join(f'{v:g}' for v in lambdas)} (chosen on the mean validation "
-        "accuracy of the tasks, per seed); chosen: "
-        + ", ".join(f"seed {s}: {v:g}" for s, v in chosen) + ".",
-        "",
-        "Settings: `" + json.dumps(config.to_flat_dict()) + "`",
-        "",
-    ]
-    if dataset == "synthetic":
-        lines += synthetic_tables(table, method_names)
-    else:
-        lines += us_sim_tables(table, method_names)
-    pathlib.Path(path).write_text("\n".join(lines))
-
-
-def write_results(path, rows) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "value": f"{row['value']:.6g}"})
-
-
-def reproduce(dataset: str, seeds: int, output_dir, config: RunConfig, lambdas=DEFAULT_LAMBDAS,
-              uniform_weight=DEFAULT_UNIFORM_WEIGHT, independence_weight=DEFAULT_INDEPENDENCE_WEIGHT,
-              echo=print) -> list[dict]:
-    """Run the comparison and write ``results.csv``, ``summary.md`` and ``figures/``.
+def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig, method_list: Sequence[Method],
+              selection: str = "validation", echo=print) -> list[dict]:
+    """Run the comparison and write ``results.csv``, ``run.json``, ``summary.md`` and ``figures/``.
 
     Args:
         dataset: ``"synthetic"`` or ``"us-sim"``.
-        seeds: number of seeds (``0 .. seeds - 1``).
+        seeds: the seeds.
         output_dir: the (prepared) output directory.
         config: settings shared by every run (``dataset`` and ``seed`` are set here).
-        lambdas: the lambda grid of ``proposed``.
-        uniform_weight: lambda of ``uniform``.
-        independence_weight: weight of the penalty of ``conditional HSIC``.
+        method_list: the rows (:func:`resolve_methods`).
+        selection: ``"validation"`` or ``"oracle"`` (see the module's docstring).
         echo: called with one line of progress per trained method.
 
     Returns:
@@ -387,62 +320,69 @@ def reproduce(dataset: str, seeds: int, output_dir, config: RunConfig, lambdas=D
     output_dir = pathlib.Path(output_dir)
     (output_dir / "figures").mkdir(parents=True, exist_ok=True)
     config = config.replace({"dataset": dataset})
-    method_list = methods(dataset, lambdas, uniform_weight, independence_weight)
-    rows, timing = [], {"seeds": {}}
+    rows = []
     started = time.time()
-    for seed in range(seeds):
-        seed_started = time.time()
-        seed_rows, histories = run_seed(dataset, config, seed, method_list, output_dir, echo=echo)
+    part = {"methods": [m.name for m in method_list], "seeds": [], "seconds": 0.0, "selection": selection,
+            "settings": config.to_flat_dict()}
+    for seed in seeds:
+        seed_rows, histories = run_seed(dataset, config, seed, list(method_list), output_dir, selection, echo=echo)
         rows.extend(seed_rows)
-        timing["seeds"][seed] = time.time() - seed_started
+        part["seeds"].append(seed)
+        part["seconds"] = time.time() - started
         plot_training_curves(histories, output_dir / "figures" / f"training_curves_seed{seed}.png")
-        write_results(output_dir / "results.csv", rows)  # partial results survive an interruption
-    timing["total"] = time.time() - started
-    write_results(output_dir / "results.csv", rows)
-    write_summary(output_dir / "summary.md", dataset, rows, [m.name for m in method_list], config,
-                  list(range(seeds)), lambdas, timing)
+        # Partial results survive an interruption.
+        write_all(output_dir, dataset, rows, [part])
     return rows
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("dataset", type=click.Choice(tuple(EXPERIMENTS)))
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0 .. N-1.")
+@click.option("--methods", "method_names", multiple=True,
+              help="Rows to run, comma-separated or repeated: " + ", ".join(METHODS)
+                   + ", the single-task baselines, or all.  [default: synthetic: lambda=0, paper, recommended, "
+                     "oracle; us-sim: plane only, artifacts only, lambda=0, paper, recommended]")
+@click.option("--seeds", "seed_text", default=str(DEFAULT_SEEDS), show_default=True,
+              help="A count N (seeds 0..N-1), a range A-B (one seed: 7-7) or a list A,B,C.")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="validation", show_default=True,
+              help="Model selection of grid methods: the validation split, or oracle selection on a "
+                   "separately generated unseen-combination validation set (synthetic only).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path), required=True,
-              help="Where to write results.csv, summary.md and figures/.")
-@click.option("--epochs", type=int, help=f"Epochs of every run.  [default: {DEFAULT_EPOCHS}]")
-@click.option("--image-size", type=(int, int), metavar="H W", help="Image height and width.  [default: 32 40]")
+              help="Where to write results.csv, run.json, summary.md and figures/.")
+@click.option("--epochs", type=int, help="Epochs of every run.  [default: the train command's]")
+@click.option("--image-size", type=(int, int), metavar="H W", help="Image height and width.  [default: the train "
+                                                                   "command's]")
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
 @click.option("--scale", type=float,
               help="Size of us-sim relative to the paper's Table 1 (0.05: a tiny check).  "
                    f"[default: {DEFAULT_US_SIM_SCALE:g}]")
-@click.option("--lambda", "lambdas", type=float, multiple=True,
-              help="Lambda grid of the proposed model (repeat).  [default: 0.01, 0.1]")
-@click.option("--uniform-weight", type=float, default=DEFAULT_UNIFORM_WEIGHT, show_default=True,
-              help="Lambda of the uniform-objective variant.")
-@click.option("--independence-weight", type=float, default=DEFAULT_INDEPENDENCE_WEIGHT, show_default=True,
-              help="Weight of the conditional HSIC variant's penalty.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="YAML or JSON file of settings shared by every run (keys as in the train command).")
+              help="YAML or JSON file of settings shared by every run (keys as in the train command); a "
+                   "method's own settings take precedence.")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in --output-dir.")
-def main(dataset, seeds, output_dir, epochs, image_size, batch_size, scale, lambdas, uniform_weight,
-         independence_weight, config_file, overwrite):
-    """Compare the paper's methods and variants over several seeds."""
-    defaults = RunConfig().replace({"adversary_batches": "same", "epochs": DEFAULT_EPOCHS,
-                                    "scale": DEFAULT_US_SIM_SCALE})
-    values = defaults.to_flat_dict()
+def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_size, batch_size, scale,
+         config_file, overwrite):
+    """Compare methods over several seeds (Meng et al., 2019, and the package's variants)."""
+    names = [n.strip() for text in method_names for n in text.split(",") if n.strip()]
+    method_list = resolve_methods(dataset, names or EXPERIMENTS[dataset]["default_methods"])
+    seeds = parse_seeds(seed_text)
+    if selection == "oracle" and EXPERIMENTS[dataset]["oracle_selection"] is None:
+        raise UserError(f"--selection oracle: {dataset} has no unseen-combination validation set")
+    values = RunConfig().replace({"scale": DEFAULT_US_SIM_SCALE}).to_flat_dict()
     if config_file is not None:
         values.update(load_config_file(config_file))
     options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale}
     values.update({k: v for k, v in options.items() if v is not None})
     config = RunConfig.from_flat_dict(values, source=config_file or "options")
-    lambdas = tuple(lambdas) or DEFAULT_LAMBDAS
-    if any(v < 0 or not math.isfinite(v) for v in (*lambdas, uniform_weight, independence_weight)):
-        raise UserError("--lambda, --uniform-weight and --independence-weight must be finite and >= 0")
+    for method in method_list:  # every method's settings are valid before anything runs
+        for point in method.grid():
+            try:
+                config.replace(point, source=f"method {method.name}")
+            except ConfigError as error:
+                raise UserError(str(error)) from None
     prepare_output_dir(output_dir, overwrite, names=OUTPUT_NAMES)
     quiet_tensorflow()
     started = time.time()
-    reproduce(dataset, seeds, output_dir, config, lambdas, uniform_weight, independence_weight,
-              echo=click.echo)
+    reproduce(dataset, seeds, output_dir, config, method_list, selection, echo=click.echo)
     click.echo(f"wrote {output_dir} in {time.time() - started:.0f} s")
 
 

@@ -27,10 +27,11 @@ DATA_OPTIONS = (
 )
 
 CONFIG_OPTIONS = DATA_OPTIONS + (
-    "dataset", "image_size", "batch_size", "flip", "seed",
+    "dataset", "image_size", "batch_size", "flip", "sampling", "seed",
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
+    "independence_bandwidth", "adversarial_training", "penalty_schedule", "conditional_adversaries",
     "jit_compile", "strategy", "deterministic", "threads",
 )
 
@@ -99,11 +100,24 @@ def data_options(command):
 @click.option("--independence-weight", type=float,
               help="Weight of the class-conditional HSIC penalty between each task's features and "
                    "the other tasks' labels (0: off, the paper).  [default: 0]")
+@click.option("--independence-bandwidth", type=click.Choice(CHOICES["independence_bandwidth"]),
+              help="Median bandwidth of the penalty's kernel, within each class or over the batch.  "
+                   "[default: class]")
+@click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
+              help="Alternating updates (the paper) or a gradient reversal layer.  [default: alternating]")
+@click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),
+              help="Warm-up of lambda and the independence weight (dann: 2/(1+exp(-10p))-1).  "
+                   "[default: constant]")
+@click.option("--conditional-adversaries/--no-conditional-adversaries", default=None,
+              help="Adversaries also read the one-hot label of the features' own task.  [default: no]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),
               help="How the last feature map becomes features.  [default: flatten]")
 @click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
+@click.option("--sampling", type=click.Choice(CHOICES["sampling"]),
+              help="Training batches: every image once per epoch, or every combination of task labels "
+                   "equally often.  [default: uniform]")
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
 @click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
 @click.option("--strategy", type=click.Choice(CHOICES["strategy"]),

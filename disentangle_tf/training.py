@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from .config import RunConfig
-from .callbacks import SafeBackupAndRestore, StopOnNonFiniteLoss, backed_up_epoch
+from .callbacks import PenaltySchedule, SafeBackupAndRestore, StopOnNonFiniteLoss, backed_up_epoch
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
 from .evaluation import evaluate_splits
@@ -64,6 +64,7 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         head_units=model_config.head_units,
         l2_weight=model_config.l2_weight,
         synchronized_batch_norm=model_config.synchronized_batch_norm or synchronized_batch_norm,
+        conditional_adversaries=model_config.conditional_adversaries,
     )
     training = config.training
     model.compile(
@@ -76,6 +77,8 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         adversary_batches=training.adversary_batches,
         adversarial_objective=training.adversarial_objective,
         independence_weight=training.independence_weight,
+        independence_bandwidth=training.independence_bandwidth,
+        adversarial_training=training.adversarial_training,
         jit_compile=training.jit_compile,
     )
     return model
@@ -151,6 +154,7 @@ def run(
         batch_size=config.data.batch_size,
         adversary_steps=training.adversary_steps if fresh else 0,
         flip=config.data.flip,
+        sampling=config.data.sampling,
         seed=config.data.seed,
         device=None if replicated else "auto",
         epochs=training.epochs,
@@ -158,6 +162,9 @@ def run(
     )
     guard = StopOnNonFiniteLoss()
     all_callbacks = [guard, *callbacks]
+    if training.penalty_schedule != "constant":
+        # Before TensorBoard, so that the epoch's logs it writes carry the factor.
+        all_callbacks.insert(0, PenaltySchedule(training.penalty_schedule))
     if output_dir is not None:
         all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard))
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))

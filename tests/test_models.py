@@ -118,7 +118,7 @@ MODEL_ARGUMENTS = dict(
     ],
     input_shape=[16, 24, 1], encoder_filters=[4, 8], encoder_strides=[2, 2], stem_filters=3,
     activation="relu", feature_pooling="average", head_units=[7], l2_weight=1e-3,
-    synchronized_batch_norm=True, name="my_model",
+    synchronized_batch_norm=True, conditional_adversaries=True, name="my_model",
 )
 
 

@@ -119,3 +119,79 @@ def test_metric_absent_when_off(tiny_model, random_data):
 def test_negative_weight_is_refused(tiny_model):
     with pytest.raises(ValueError, match="independence_weight"):
         tiny_model().compile(independence_weight=-1.0)
+
+
+def _separated(rng, separation, n=60):
+    """Own classes ``separation`` apart along one axis; within each, the other label moves two axes by 1."""
+    own = np.repeat([0, 1], n // 2)
+    other = rng.integers(0, 2, n)
+    features = rng.normal(size=(n, 8)) * 0.5
+    features[:, 1] += other
+    features[:, 2] -= other
+    features[:, 0] += separation * own
+    return features.astype("float32"), other, own
+
+
+def _value_and_gradient(features, other, own, bandwidth):
+    variable = tf.Variable(features)
+    with tf.GradientTape() as tape:
+        value = conditional_hsic(variable, tf.constant(other), tf.constant(own), 2, 2, bandwidth=bandwidth)
+    return float(value), tape.gradient(value, variable).numpy()
+
+
+def test_class_bandwidth_penalty_does_not_vanish_when_classes_separate():
+    # Learning the own task moves its classes apart; the within-class dependence on the
+    # other label is the same whatever the distance, and so must be the penalty and its
+    # gradient, which drives the encoder.
+    rng = np.random.default_rng(5)
+    features, other, own = _separated(rng, 0.0)
+    near_value, near_gradient = _value_and_gradient(features, other, own, "class")
+    far = features.copy()
+    far[:, 0] += 100.0 * own
+    far_value, far_gradient = _value_and_gradient(far, other, own, "class")
+    assert near_value > 0.02
+    np.testing.assert_allclose(far_value, near_value, rtol=1e-3)
+    np.testing.assert_allclose(far_gradient, near_gradient, rtol=1e-2, atol=1e-6)
+    # The batch-wide median does vanish there: that is why it is not the default.
+    batch_value, batch_gradient = _value_and_gradient(far, other, own, "batch")
+    assert batch_value < near_value / 100
+    assert np.linalg.norm(batch_gradient) < np.linalg.norm(far_gradient) / 100
+
+
+def test_class_bandwidth_gradient_descent_removes_the_dependence():
+    rng = np.random.default_rng(6)
+    features, other, own = _separated(rng, 50.0)
+    variable = tf.Variable(features)
+    start = float(conditional_hsic(variable, tf.constant(other), tf.constant(own), 2, 2))
+    for _ in range(50):
+        with tf.GradientTape() as tape:
+            value = conditional_hsic(variable, tf.constant(other), tf.constant(own), 2, 2)
+        variable.assign_sub(20.0 * tape.gradient(value, variable))
+    end = float(conditional_hsic(variable, tf.constant(other), tf.constant(own), 2, 2))
+    assert end < start / 3
+    # The mean gap between the other label's groups within a class shrinks along axis 1.
+    moved = variable.numpy()
+    gap = [abs(moved[(own == c) & (other == 1), 1].mean() - moved[(own == c) & (other == 0), 1].mean())
+           for c in (0, 1)]
+    assert max(gap) < 0.8
+
+
+def test_class_median_bandwidth_is_the_within_class_median():
+    # Kernel entries within a class: half of the class's n**2 pairs lie at or beyond the
+    # median distance, where the kernel is at most exp(-1/2).
+    from disentangle_tf.models.objectives import _masked_median, squared_distances
+
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(30, 4)).astype("float32")
+    mask = np.zeros(30, "float32")
+    mask[:11] = 1.0
+    squared = squared_distances(tf.constant(features)).numpy()
+    expected = np.sort(squared[:11, :11].reshape(-1))[121 // 2]
+    assert float(_masked_median(tf.constant(squared), tf.constant(mask))) == pytest.approx(expected, rel=1e-6)
+
+
+def test_unknown_bandwidth_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="bandwidth"):
+        conditional_hsic(tf.zeros((4, 2)), tf.zeros(4, tf.int32), tf.zeros(4, tf.int32), 1, 2, bandwidth="global")
+    with pytest.raises(ValueError, match="independence_bandwidth"):
+        tiny_model().compile(independence_bandwidth="global")

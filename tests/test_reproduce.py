@@ -12,13 +12,15 @@ import pytest
 from conftest import build_random_data, build_tiny_model
 from disentangle_tf.models import TaskSpec
 from disentangle_tf.probes import probe_rows
-from disentangle_tf.reproduce import DEFAULT_LAMBDAS, EXPERIMENTS, main
+from disentangle_tf.methods import METHODS
+from disentangle_tf.reproduce import EXPERIMENTS, main
 from disentangle_tf.cli import run_command
 
 TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
         "adversary_steps": 1}
-SYNTHETIC_METHODS = ["shape only", "background only", "lambda=0", "proposed", "uniform", "conditional HSIC"]
-US_SIM_METHODS = ["plane only", "artifacts only", "lambda=0", "proposed", "uniform", "conditional HSIC"]
+SYNTHETIC_METHODS = ["shape only", "background only", "lambda=0", "paper", "recommended", "oracle"]
+US_SIM_METHODS = ["plane only", "artifacts only", "lambda=0", "paper", "conditional HSIC"]
+PAPER_LAMBDAS = METHODS["paper"].settings["adversarial_weight"]
 
 
 def _run(args):
@@ -41,11 +43,14 @@ def tiny_config(tmp_path_factory):
     return path
 
 
+TINY_ARGS = ["--epochs", "1", "--image-size", "16", "20", "--batch-size", "50"]
+
+
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory, tiny_config):
     output = tmp_path_factory.mktemp("synthetic")
-    _run(["synthetic", "--seeds", "2", "--epochs", "1", "--image-size", "16", "20", "--batch-size", "50",
-          "--config", str(tiny_config), "--output-dir", str(output), "--overwrite"])
+    _run(["synthetic", "--methods", ",".join(SYNTHETIC_METHODS[:3]), "--methods", ",".join(SYNTHETIC_METHODS[3:]),
+          "--seeds", "2", *TINY_ARGS, "--config", str(tiny_config), "--output-dir", str(output), "--overwrite"])
     return output
 
 
@@ -58,8 +63,7 @@ def test_synthetic_results_cover_every_method_seed_split_and_measure(synthetic_r
     tasks = {"shape only": ["shape"], "background only": ["background"]}
     for method in SYNTHETIC_METHODS:
         for seed in (0, 1):
-            assert (method, seed, "val", "lambda") in seen
-            for split in ("val", "test", "unseen"):
+            for split in ("val", "test", "unseen", "unseen_val"):
                 for task in tasks.get(method, ["background", "shape"]):
                     assert (method, seed, split, f"accuracy:{task}") in seen
             if method in tasks:
@@ -76,23 +80,103 @@ def test_synthetic_results_cover_every_method_seed_split_and_measure(synthetic_r
                 assert (method, seed, "test", f"probe_{kind}_within_mean:shape->background") in seen
     values = [float(r["value"]) for r in rows]
     assert all(0.0 <= v <= 1.0 for v in values)
-    chosen = [float(r["value"]) for r in rows if r["method"] == "proposed" and r["measure"] == "lambda"]
-    assert len(chosen) == 2 and all(any(np.isclose(c, g) for g in DEFAULT_LAMBDAS) for c in chosen)
+    chosen = [float(r["value"]) for r in rows if r["method"] == "paper" and r["measure"] == "chosen:adversarial_weight"]
+    assert len(chosen) == 2 and all(any(np.isclose(c, g) for g in PAPER_LAMBDAS) for c in chosen)
     scores = [r for r in rows if r["measure"].startswith("selection_score")]
-    assert len(scores) == 2 * len(DEFAULT_LAMBDAS) and {r["split"] for r in scores} == {"val"}
+    assert len(scores) == 2 * len(PAPER_LAMBDAS) and {r["split"] for r in scores} == {"val"}
+    assert not any(r["method"] != "paper" and r["measure"].startswith("chosen:") for r in rows)
 
 
 def test_synthetic_summary_and_figures(synthetic_run):
     summary = (synthetic_run / "summary.md").read_text()
     for method in SYNTHETIC_METHODS:
         assert f"| {method} |" in summary
-    assert "2 seed(s)" in summary and "Run time:" in summary and "±" in summary
+    assert "2 seed(s)" in summary and "model selection: validation split" in summary and "±" in summary
+    headline = [line for line in summary.splitlines() if line.startswith("| paper |")][0]
+    cells = [c.strip() for c in headline.strip("|").split("|")]
+    assert cells[-1] in ("yes", "no") and cells[-5].endswith(" / 2")
+    info = json.loads((synthetic_run / "run.json").read_text())
+    assert info["dataset"] == "synthetic" and info["parts"][0]["seeds"] == [0, 1]
+    assert info["parts"][0]["methods"] == SYNTHETIC_METHODS and info["parts"][0]["seconds"] > 0
     figures = synthetic_run / "figures"
-    for method in ("lambda_0", "proposed", "uniform", "conditional_HSIC"):
+    for method in ("lambda_0", "paper", "recommended", "oracle"):
         assert _is_png(figures / f"pca_{method}.png")
     for seed in (0, 1):
         assert _is_png(figures / f"training_curves_seed{seed}.png")
     assert _is_png(figures / "samples.png")
+
+
+def test_oracle_trains_on_the_unseen_combination(monkeypatch, tmp_path, tiny_config):
+    """The oracle row's training split holds circles on black; every other row's has none."""
+    import disentangle_tf.training as training
+
+    seen = {}
+    real_run = training.run
+
+    def spy(config, data=None, **kwargs):
+        groups = set(data.train.groups.tolist())
+        seen.setdefault(config.training.independence_weight, []).append(groups)
+        return real_run(config, data=data, **kwargs)
+
+    monkeypatch.setattr(training, "run", spy)
+    _run(["synthetic", "--methods", "oracle,recommended", "--seeds", "1", *TINY_ARGS, "--config", str(tiny_config),
+          "--output-dir", str(tmp_path / "out")])
+    oracle, recommended = seen[0.0], seen[METHODS["recommended"].settings["independence_weight"]]
+    assert oracle == [{"circle-white", "rectangle-white", "rectangle-black", "circle-black"}]
+    assert recommended == [{"circle-white", "rectangle-white", "rectangle-black"}]
+
+
+def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_config):
+    output = tmp_path / "oracle"
+    _run(["synthetic", "--methods", "paper", "--seeds", "1", "--selection", "oracle", *TINY_ARGS,
+          "--config", str(tiny_config), "--output-dir", str(output)])
+    rows = _read(output / "results.csv")
+    scores = {r["measure"].split("=")[1]: float(r["value"]) for r in rows if r["measure"].startswith("selection_score")}
+    assert {r["split"] for r in rows if r["measure"].startswith(("selection_score", "chosen"))} == {"unseen_val"}
+    chosen = [float(r["value"]) for r in rows if r["measure"] == "chosen:adversarial_weight"][0]
+    assert scores[f"{chosen:g}"] == max(scores.values())
+    assert "oracle selection" in (output / "summary.md").read_text()
+
+
+def test_parts_merge_into_one_table(tmp_path, tiny_config, capsys):
+    from disentangle_tf.report import main as report_main
+
+    for part, (methods, seeds) in enumerate([("lambda=0,recommended", "0-1"), ("lambda=0,recommended", "2-2")]):
+        _run(["synthetic", "--methods", methods, "--seeds", seeds, *TINY_ARGS, "--config", str(tiny_config),
+              "--output-dir", str(tmp_path / f"part{part}")])
+    merged = tmp_path / "merged"
+    run_command(report_main, args=[str(tmp_path / "part0"), str(tmp_path / "part1"), "--output-dir", str(merged)],
+                prog_name="python -m disentangle_tf.report")
+    rows = _read(merged / "results.csv")
+    assert {int(r["seed"]) for r in rows} == {0, 1, 2}
+    summary = (merged / "summary.md").read_text()
+    assert "3 seed(s)" in summary and summary.count("Part ") == 2
+    line = [l for l in summary.splitlines() if l.startswith("| recommended |")][0]
+    assert line.count("/ 3") == 1
+    # The same method and seed twice is refused, before anything is written.
+    with pytest.raises(SystemExit) as raised:
+        run_command(report_main, args=[str(tmp_path / "part0"), str(tmp_path / "part0"), "--output-dir",
+                                       str(tmp_path / "twice")], prog_name="python -m disentangle_tf.report")
+    assert raised.value.code == 2 and not (tmp_path / "twice").exists()
+    assert "also in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_command(report_main, args=[str(tmp_path / "part0"), str(merged), "--output-dir", str(tmp_path / "m2")],
+                    prog_name="python -m disentangle_tf.report")
+    assert not (tmp_path / "m2").exists()
+
+
+def test_paired_difference_statistics():
+    from disentangle_tf.report import paired_difference
+
+    baseline = {s: 0.1 for s in range(10)}
+    better = {s: 0.9 + 0.01 * s for s in range(10)}
+    result = paired_difference(better, baseline)
+    assert result["seeds"] == 10 and result["mean"] == pytest.approx(0.845)
+    assert 0.8 < result["low"] < result["mean"] < result["high"] < 0.9
+    assert result["wilcoxon_p"] < 0.01 and result["significant"]
+    noisy = {s: 0.1 + (0.3 if s % 2 else -0.3) for s in range(10)}
+    assert not paired_difference(noisy, baseline)["significant"]
+    assert paired_difference({0: 1.0}, {0: 0.0}) is None
 
 
 def test_non_empty_output_dir_is_refused(synthetic_run, capsys):
@@ -103,25 +187,27 @@ def test_non_empty_output_dir_is_refused(synthetic_run, capsys):
     assert error.startswith("Error:") and "--overwrite" in error and len(error.splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [["mnist"], ["synthetic", "--seeds", "0"],
-                                  ["synthetic", "--image-size", "8", "8"], ["synthetic", "--lambda", "-1"]])
+@pytest.mark.parametrize("args", [["mnist"], ["synthetic", "--seeds", "0"], ["synthetic", "--seeds", "3-1"],
+                                  ["synthetic", "--image-size", "8", "8"], ["synthetic", "--methods", "magic"],
+                                  ["us-sim", "--methods", "oracle"], ["us-sim", "--selection", "oracle"]])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as raised:
         _run([*args, "--output-dir", str(tmp_path / "out")])
     assert raised.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_us_sim_table_2_columns(tmp_path, tiny_config):
     output = tmp_path / "us"
-    _run(["us-sim", "--seeds", "1", "--epochs", "1", "--image-size", "16", "20", "--scale", "0.05",
-          "--lambda", "0.1", "--config", str(tiny_config), "--output-dir", str(output)])
+    _run(["us-sim", "--methods", ",".join(US_SIM_METHODS), "--seeds", "1", "--epochs", "1", "--image-size", "16",
+          "20", "--scale", "0.05", "--config", str(tiny_config), "--output-dir", str(output)])
     rows = _read(output / "results.csv")
     seen = {(r["method"], r["split"], r["measure"]) for r in rows}
     assert {r["method"] for r in rows} == set(US_SIM_METHODS)
     for plane in ("3VV", "LVOT", "Abd"):
-        assert ("proposed", "test_seen", f"accuracy:plane|{plane}") in seen
-        assert ("proposed", "test_seen", f"adversary_accuracy:shadow->plane|{plane}") in seen
+        assert ("paper", "test_seen", f"accuracy:plane|{plane}") in seen
+        assert ("paper", "test_seen", f"adversary_accuracy:shadow->plane|{plane}") in seen
     assert ("plane only", "lvot_with_shadow", "accuracy:plane") in seen
     assert ("artifacts only", "others", "accuracy:shadow") in seen
     assert not any(m == "plane only" and s == "others" for m, s, _ in seen)
@@ -131,8 +217,9 @@ def test_us_sim_table_2_columns(tmp_path, tiny_config):
         "method", "3VV", "LVOT", "Abd", "OA", "W/O S", "W S", "OA", "LVOT(W S)", "OTHS"]
     for method in US_SIM_METHODS:
         assert f"| {method} |" in summary
-    assert "| proposed, irrelevant features |" in summary
-    assert _is_png(output / "figures" / "pca_proposed.png")
+    assert "| paper, irrelevant features |" in summary
+    assert "LVOT(W S) plane accuracy per seed" in summary
+    assert _is_png(output / "figures" / "pca_paper.png")
     assert _is_png(output / "figures" / "samples.png")
     assert set(EXPERIMENTS) == {"synthetic", "us-sim"}
 

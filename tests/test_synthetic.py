@@ -18,6 +18,7 @@ from disentangle_tf.data.synthetic import (
     TASKS,
     make_synthetic_split,
     make_synthetic_splits,
+    PAPER_SPLITS,
 )
 
 SIZE = (32, 40)
@@ -26,7 +27,7 @@ SCALE = min(SIZE[0] / 224, SIZE[1] / 288)
 
 @pytest.fixture(scope="module")
 def splits() -> dict[str, LabelledImages]:
-    return make_synthetic_splits(image_size=SIZE, seed=0)
+    return make_synthetic_splits(image_size=SIZE, seed=0, splits=SPLITS)
 
 
 def _shape_masks(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,13 +51,16 @@ def _lattice_disc_count(radius: int) -> int:
 def test_constants():
     assert TASKS == ("background", "shape")
     assert CLASS_NAMES == {"background": ("black", "white"), "shape": ("circle", "rectangle")}
-    assert SPLITS == ("train", "val", "test", "unseen")
+    assert SPLITS == ("train", "val", "test", "unseen", "unseen_val", "oracle")
+    assert PAPER_SPLITS == SPLITS[:4]
     order = ("circle-white", "rectangle-white", "rectangle-black", "circle-black")
     expected = {
         "train": (600, 100, 500, 0),
         "val": (100, 100, 100, 0),
         "test": (100, 100, 100, 0),
         "unseen": (0, 0, 0, 100),
+        "unseen_val": (0, 0, 0, 100),
+        "oracle": (0, 0, 0, 100),
     }
     assert {split: tuple(SPLIT_COUNTS[split][g] for g in order) for split in SPLITS} == expected
     assert all(tuple(SPLIT_COUNTS[split]) == order for split in SPLITS)
@@ -246,3 +250,15 @@ def test_standardize_per_image_matches_tf_convention():
     np.testing.assert_array_equal(out[1], 0.0)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
         standardize_per_image(images[0])
+
+
+def test_unseen_combination_splits_share_no_image(splits):
+    """The oracle's training images and the oracle-selection set never hold an unseen test image."""
+    seen = {}
+    for name in ("unseen", "unseen_val", "oracle"):
+        data = splits[name]
+        assert set(data.groups.tolist()) == {"circle-black"}
+        for image in data.images:
+            key = image.tobytes()
+            assert seen.setdefault(key, name) == name, f"an image of {name} is also in {seen[key]}"
+    assert len(seen) > 250  # small images can repeat within a split, not across splits

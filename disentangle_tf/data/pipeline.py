@@ -75,6 +75,37 @@ def _indices(count: int, needed: int, seed: tf.Tensor, shuffle: bool) -> tf.Tens
     return tf.concat(parts, axis=0)[:needed]
 
 
+#: How training batches draw images: every image once per epoch, or every combination
+#: of task labels equally often.
+SAMPLING = ("uniform", "group_balanced")
+
+
+def label_groups(labels: dict) -> np.ndarray:
+    """Per image, the index of its combination of task labels (its group).
+
+    Args:
+        labels: per task, ``(N,)`` integer labels.
+
+    Returns:
+        ``(N,)`` int64 group indices in ``0 .. G - 1``, ``G`` the number of label
+        combinations present.
+    """
+    stacked = np.stack([np.asarray(v).astype("int64") for v in labels.values()], axis=1)
+    return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype("int64")
+
+
+def _group_balanced_indices(groups: np.ndarray, needed: int, seed: tf.Tensor) -> tf.Tensor:
+    """``needed`` indices drawn with replacement: a uniform group, then a uniform member."""
+    order = np.argsort(groups, kind="stable")
+    sizes = np.bincount(groups)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = tf.random.stateless_uniform([needed], seed=seed, maxval=len(sizes), dtype=tf.int64)
+    member = tf.random.stateless_uniform([needed], seed=tf.stack([seed[0], seed[1] * 7919 + 1]))
+    position = tf.gather(tf.constant(offsets, tf.int64), group) + tf.cast(
+        member * tf.cast(tf.gather(tf.constant(sizes, tf.int64), group), tf.float32), tf.int64)
+    return tf.gather(tf.constant(order, tf.int64), position)
+
+
 def make_training_dataset(
     data: LabelledImages,
     batch_size: int = 50,
@@ -85,6 +116,7 @@ def make_training_dataset(
     device: str | None = "auto",
     epochs: int | None = None,
     initial_epoch: int = 0,
+    sampling: str = "uniform",
 ) -> tf.data.Dataset:
     """The training pipeline of a :class:`~disentangle_tf.models.Disentangler`.
 
@@ -106,6 +138,15 @@ def make_training_dataset(
             ``initial_epoch`` to ``fit``. This is what makes a resumed run see the same
             data as an uninterrupted one.
         initial_epoch: first epoch of the stream (with ``epochs``).
+        sampling: ``"uniform"``: every image once per epoch (the paper).
+            ``"group_balanced"``: every main batch draws, with replacement, a
+            uniformly chosen combination of task labels present in ``data`` (a
+            group, e.g. rectangle-on-white) and then one of its images, so rare
+            combinations are as frequent as common ones (group-balanced sampling,
+            Sagawa et al., "Distributionally robust neural networks", ICLR 2020;
+            Idrissi et al., "Simple data balancing achieves competitive
+            worst-group-accuracy", CLeaR 2022). An epoch keeps ``len(data) //
+            batch_size`` steps. Adversary batches stay uniform.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` or, with adversary steps,
@@ -124,6 +165,9 @@ def make_training_dataset(
         raise ValueError(f"training split has {len(data)} images, fewer than one batch of {batch_size}")
     if adversary_steps < 0:
         raise ValueError(f"adversary_steps must be >= 0; got {adversary_steps}")
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLING)}; got {sampling!r}")
+    groups = label_groups(data.labels) if sampling == "group_balanced" else None
     if device == "auto":
         device = default_device()
     if seed is None:
@@ -134,8 +178,11 @@ def make_training_dataset(
 
     def one_epoch(epoch):
         epoch = tf.cast(epoch, tf.int64)
-        main = _indices(count, steps * batch_size, tf.stack([tf.constant(seed * 3 + _MAIN, tf.int64), epoch]),
-                        shuffle)
+        main_seed = tf.stack([tf.constant(seed * 3 + _MAIN, tf.int64), epoch])
+        if groups is None:
+            main = _indices(count, steps * batch_size, main_seed, shuffle)
+        else:
+            main = _group_balanced_indices(groups, steps * batch_size, main_seed)
         parts = [tf.reshape(main, [steps, batch_size])]
         if adversary_steps:
             adversary_seed = tf.stack([tf.constant(seed * 3 + _ADVERSARY, tf.int64), epoch])

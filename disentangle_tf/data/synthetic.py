@@ -49,6 +49,7 @@ __all__ = [
     "CLASS_NAMES",
     "DEFAULT_IMAGE_SIZE",
     "PAPER_IMAGE_SIZE",
+    "PAPER_SPLITS",
     "SPLITS",
     "SPLIT_COUNTS",
     "TASKS",
@@ -65,8 +66,14 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 """For each task, the name of class ``k`` at index ``k``."""
 
-SPLITS: tuple[str, ...] = ("train", "val", "test", "unseen")
-"""Split names; ``"unseen"`` is the unseen-combination test set (circles on black)."""
+SPLITS: tuple[str, ...] = ("train", "val", "test", "unseen", "unseen_val", "oracle")
+"""Split names. ``"unseen"`` is the unseen-combination test set (circles on black).
+Two more splits of circles on black, disjoint from it, serve experiments only:
+``"unseen_val"``, a validation set of the unseen combination for *oracle selection*
+(DomainBed's term: choosing with data of the test distribution, a ceiling for what
+validation-split selection can reach), and ``"oracle"``, images of the unseen
+combination that the *oracle* row adds to its training split (a ceiling for the unseen
+accuracy of a model that never sees the combination)."""
 
 _GROUPS = ("circle-white", "rectangle-white", "rectangle-black", "circle-black")
 
@@ -75,6 +82,8 @@ SPLIT_COUNTS: dict[str, dict[str, int]] = {
     "val": dict(zip(_GROUPS, (100, 100, 100, 0))),
     "test": dict(zip(_GROUPS, (100, 100, 100, 0))),
     "unseen": dict(zip(_GROUPS, (0, 0, 0, 100))),
+    "unseen_val": dict(zip(_GROUPS, (0, 0, 0, 100))),
+    "oracle": dict(zip(_GROUPS, (0, 0, 0, 100))),
 }
 """Number of images per group (``"<shape>-<background>"``) in each split (the authors' split)."""
 
@@ -263,7 +272,8 @@ def make_synthetic_split(
     Experiment 1.
 
     Args:
-        split: one of ``SPLITS``: ``"train"``, ``"val"``, ``"test"`` or ``"unseen"``.
+        split: one of ``SPLITS``: ``"train"``, ``"val"``, ``"test"``, ``"unseen"``,
+            ``"unseen_val"`` or ``"oracle"``.
         image_size: ``(height, width)`` in pixels, each at least 16. The paper uses
             ``PAPER_IMAGE_SIZE`` = (224, 288); shape sizes scale with the image.
         seed: non-negative integer. The output is a deterministic function of
@@ -327,10 +337,14 @@ def make_synthetic_split(
     )
 
 
+#: The splits a training run uses: the paper's four.
+PAPER_SPLITS: tuple[str, ...] = ("train", "val", "test", "unseen")
+
+
 def make_synthetic_splits(
     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     seed: int = 0,
-    splits: Iterable[str] = SPLITS,
+    splits: Iterable[str] = PAPER_SPLITS,
 ) -> dict[str, LabelledImages]:
     """Generate several splits of the synthetic shapes data set.
 
@@ -341,7 +355,8 @@ def make_synthetic_splits(
         image_size: ``(height, width)`` in pixels, each at least 16.
         seed: non-negative integer seed shared by all splits (each split still uses its
             own random stream).
-        splits: names of the splits to generate, each one of ``SPLITS``.
+        splits: names of the splits to generate, each one of ``SPLITS`` (default: the
+            paper's four, ``PAPER_SPLITS``).
 
     Returns:
         A dict from split name to its ``LabelledImages``, in the order of ``splits``.

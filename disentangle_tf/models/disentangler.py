@@ -21,6 +21,19 @@ from ..task_spec import TaskSpec
 
 ADVERSARY_BATCHES = ("fresh", "same")
 
+#: How Eq. 1's adversarial term reaches the encoders: alternating updates (the paper) or
+#: a gradient reversal layer (Ganin & Lempitsky 2015).
+ADVERSARIAL_TRAINING = ("alternating", "gradient_reversal")
+
+
+@tf.custom_gradient
+def _reverse_gradient(features, scale):
+    """Identity forward; the gradient into ``features`` multiplied by ``-scale``."""
+    def gradient(upstream):
+        return -scale * upstream, tf.zeros_like(scale)
+
+    return tf.identity(features), gradient
+
 
 class _StepOutputs(NamedTuple):
     """What one forward pass and Eq. 1 give a training or test step."""
@@ -95,6 +108,15 @@ class Disentangler(keras.Model):
         synchronized_batch_norm: batch statistics over the global batch of all
             replicas under ``tf.distribute``, so that a replicated step computes
             what one device would.
+        conditional_adversaries: each adversary ``Adv_{i->j}`` also reads the
+            one-hot label ``y_i`` of the features' own task, ``[z_i, onehot(y_i)]``,
+            so that it gains only what the features say about ``y_j`` beyond
+            ``y_i``: with correlated labels the attainable target of the game
+            (Zhang, Lemoine & Mitchell, "Mitigating unwanted biases with
+            adversarial learning", AIES 2018; Li et al., "Deep domain
+            generalization via conditional invariant adversarial networks", ECCV
+            2018). Where no label is given (inference) the classifier's prediction
+            stands in for ``y_i``.
         **kwargs: passed to ``keras.Model`` (``name``).
 
     Returns:
@@ -126,6 +148,7 @@ class Disentangler(keras.Model):
         head_units: Sequence[int] = ModelConfig.head_units,
         l2_weight: float = ModelConfig.l2_weight,
         synchronized_batch_norm: bool = ModelConfig.synchronized_batch_norm,
+        conditional_adversaries: bool = ModelConfig.conditional_adversaries,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -147,6 +170,7 @@ class Disentangler(keras.Model):
         self.head_units = tuple(int(u) for u in head_units)
         self.l2_weight = float(l2_weight)
         self.synchronized_batch_norm = bool(synchronized_batch_norm)
+        self.conditional_adversaries = bool(conditional_adversaries)
         self.task_names = tuple(names)
         self.adversary_pairs = tuple(itertools.permutations(range(len(names)), 2))
         self.adversary_names = tuple(pair_name(names[i], names[j]) for i, j in self.adversary_pairs)
@@ -168,7 +192,8 @@ class Disentangler(keras.Model):
             for dim, task in zip(feature_dims, self.tasks)
         ]
         self.adversaries = [
-            DenseHead(feature_dims[i], self.tasks[j].num_classes, units=self._units(self.tasks[j]),
+            DenseHead(feature_dims[i] + (self.tasks[i].num_classes if self.conditional_adversaries else 0),
+                      self.tasks[j].num_classes, units=self._units(self.tasks[j]),
                       l2_weight=l2_weight, synchronized_batch_norm=self.synchronized_batch_norm,
                       name=f"adversary_{name}")
             for (i, j), name in zip(self.adversary_pairs, self.adversary_names)
@@ -186,6 +211,10 @@ class Disentangler(keras.Model):
         self.adversary_accuracy_trackers = [
             accuracy(name=f"adversary_{n}_accuracy") for n in self.adversary_names
         ]
+        # The factor a schedule (callbacks.PenaltySchedule) applies to lambda and the
+        # independence weight; a variable, so that changing it needs no new trace.
+        self.penalty_scale = self.add_weight(shape=(), initializer="ones", trainable=False,
+                                             name="penalty_scale")
         self.built = True
         self._set_training_defaults()
 
@@ -198,6 +227,8 @@ class Disentangler(keras.Model):
         self.adversary_batches = "same"
         self.adversarial_objective = "maximize_cross_entropy"
         self.independence_weight = 0.0
+        self.independence_bandwidth = "class"
+        self.adversarial_training = "alternating"
         self.factored_adversary_updates = True
         self.adversary_optimizer = None
 
@@ -211,15 +242,51 @@ class Disentangler(keras.Model):
             return logits, features
         return logits
 
-    def _forward(self, images, training):
-        """Features, task logits and adversary logits, as lists in task / pair order."""
+    def _forward(self, images, training, labels=None, reverse_gradient_scale=None):
+        """Features, task logits and adversary logits, as lists in task / pair order.
+
+        ``labels`` (per task, or None) condition conditional adversaries; a missing
+        label, or a label of -1, is replaced by the classifier's prediction. With
+        ``reverse_gradient_scale`` the adversaries read the features through a gradient
+        reversal layer of that scale.
+        """
         features = [encoder(images, training=training) for encoder in self.encoders]
         task_logits = [cls(f, training=training) for cls, f in zip(self.classifiers, features)]
+        adversary_features = features
+        if reverse_gradient_scale is not None:
+            adversary_features = [_reverse_gradient(f, reverse_gradient_scale) for f in features]
+        if self.conditional_adversaries:
+            predicted = [ops.cast(ops.argmax(z, axis=-1), "int32") for z in task_logits]
+            labels = predicted if labels is None else [
+                p if y is None else ops.where(ops.cast(y, "int32") < 0, p, ops.cast(y, "int32"))
+                for y, p in zip(labels, predicted)
+            ]
         adversary_logits = [
-            adversary(features[i], training=training)
-            for adversary, (i, _) in zip(self.adversaries, self.adversary_pairs)
+            adversary(x, training=training)
+            for adversary, x in zip(self.adversaries, self.adversary_inputs(adversary_features, labels))
         ]
         return features, task_logits, adversary_logits
+
+    def adversary_inputs(self, features, labels):
+        """What each adversary reads, in pair order.
+
+        Args:
+            features: per task, ``(N, D_i)`` features.
+            labels: per task, ``(N,)`` integer labels (read only with
+                ``conditional_adversaries``).
+
+        Returns:
+            Per pair ``(i, j)``, ``z_i`` or, with conditional adversaries,
+            ``[z_i, onehot(y_i)]`` of shape ``(N, D_i + K_i)``.
+        """
+        if not self.conditional_adversaries:
+            return [features[i] for i, _ in self.adversary_pairs]
+        return [
+            ops.concatenate([features[i], ops.cast(ops.one_hot(ops.cast(ops.reshape(labels[i], (-1,)), "int32"),
+                                                               self.tasks[i].num_classes), features[i].dtype)],
+                            axis=-1)
+            for i, _ in self.adversary_pairs
+        ]
 
     def predict_probabilities(self, images):
         """Softmax probabilities per task (a dict), computed in inference mode."""
@@ -235,6 +302,8 @@ class Disentangler(keras.Model):
         adversary_batches: str = TrainConfig.adversary_batches,
         adversarial_objective: str = TrainConfig.adversarial_objective,
         independence_weight: float = TrainConfig.independence_weight,
+        independence_bandwidth: str = TrainConfig.independence_bandwidth,
+        adversarial_training: str = TrainConfig.adversarial_training,
         jit_compile: bool = TrainConfig.jit_compile,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
@@ -266,6 +335,17 @@ class Disentangler(keras.Model):
                 each task's features and every other task's label, given the
                 features' own label; 0 (the paper) leaves it out. The metric
                 ``independence_loss`` is tracked when it is on.
+            independence_bandwidth: the Gaussian kernel's median-heuristic domain,
+                ``"class"`` (within each class; the default) or ``"batch"``; see
+                :func:`~disentangle_tf.models.objectives.conditional_hsic`.
+            adversarial_training: ``"alternating"`` (the paper): Eq. 1 moves the
+                encoders against the adversaries as they are, then Eq. 2 moves the
+                adversaries. ``"gradient_reversal"`` (Ganin & Lempitsky,
+                "Unsupervised domain adaptation by backpropagation", ICML 2015): one
+                backward pass moves both, the adversaries' gradient reaching the
+                encoders multiplied by ``-lambda``; the adversaries are then updated
+                ``adversary_steps`` more times as in Eq. 2 (0 is the plain DANN step).
+                Needs ``adversarial_objective="maximize_cross_entropy"``.
             jit_compile: compile the training step with XLA.
             steps_per_execution: training steps run per call of the compiled function.
             run_eagerly: run the steps eagerly (debugging).
@@ -284,6 +364,21 @@ class Disentangler(keras.Model):
             raise ValueError(f"adversary_steps must be >= 0; got {adversary_steps}")
         if float(adversarial_weight) < 0:
             raise ValueError(f"adversarial_weight must be >= 0; got {adversarial_weight}")
+        if adversarial_training not in ADVERSARIAL_TRAINING:
+            raise ValueError(
+                f"adversarial_training must be one of {', '.join(ADVERSARIAL_TRAINING)}; "
+                f"got {adversarial_training!r}"
+            )
+        if adversarial_training == "gradient_reversal" and adversarial_objective != "maximize_cross_entropy":
+            raise ValueError(
+                "adversarial_training='gradient_reversal' reverses the adversaries' own gradient, which is "
+                f"adversarial_objective='maximize_cross_entropy'; got {adversarial_objective!r}"
+            )
+        if independence_bandwidth not in objectives.BANDWIDTHS:
+            raise ValueError(
+                f"independence_bandwidth must be one of {', '.join(objectives.BANDWIDTHS)}; "
+                f"got {independence_bandwidth!r}"
+            )
         if float(independence_weight) < 0:
             raise ValueError(f"independence_weight must be >= 0; got {independence_weight}")
         if optimizer == "adam":
@@ -302,6 +397,8 @@ class Disentangler(keras.Model):
             "adversary_batches": adversary_batches,
             "adversarial_objective": adversarial_objective,
             "independence_weight": float(independence_weight),
+            "independence_bandwidth": independence_bandwidth,
+            "adversarial_training": adversarial_training,
             "jit_compile": bool(jit_compile),
             "steps_per_execution": int(steps_per_execution),
             "factored_adversary_updates": bool(factored_adversary_updates),
@@ -320,6 +417,8 @@ class Disentangler(keras.Model):
         self.adversary_batches = adversary_batches
         self.adversarial_objective = adversarial_objective
         self.independence_weight = float(independence_weight)
+        self.independence_bandwidth = independence_bandwidth
+        self.adversarial_training = adversarial_training
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._penalty = objectives.get_objective(adversarial_objective)
         # Build each optimizer on its own variables only, so that neither keeps slots
@@ -405,22 +504,34 @@ class Disentangler(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return sum(
             objectives.conditional_hsic(features[i], labels[j], labels[i],
-                                        self.tasks[i].num_classes, self.tasks[j].num_classes)
+                                        self.tasks[i].num_classes, self.tasks[j].num_classes,
+                                        bandwidth=self.independence_bandwidth)
             for i, j in self.adversary_pairs
         ) / replicas
 
-    def _eq1(self, images, labels, training):
-        """Forward pass and Eq. 1 without its L2 term (what train and test steps share)."""
-        features, task_logits, adversary_logits = self._forward(images, training=training)
+    def _eq1(self, images, labels, training, reverse_gradient=False):
+        """Forward pass and Eq. 1 without its L2 term (what train and test steps share).
+
+        With ``reverse_gradient`` the adversaries read the features through a gradient
+        reversal layer of scale lambda (times the schedule's factor), and Eq. 1 leaves
+        the adversarial term out: the reversed gradient of the adversaries' own loss
+        stands in for it.
+        """
+        scale = ops.cast(self.penalty_scale, "float32")
+        reverse = self.adversarial_weight * scale if reverse_gradient and self.adversarial_weight else None
+        features, task_logits, adversary_logits = self._forward(
+            images, training=training, labels=labels, reverse_gradient_scale=reverse)
         task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
         independence_loss = (
             self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
         )
-        encoder_loss = sum(_global_average(l) for l in task_losses) + self.independence_weight * independence_loss
-        if self.adversarial_weight:
+        encoder_loss = sum(_global_average(l) for l in task_losses)
+        if self.independence_weight > 0:
+            encoder_loss += scale * self.independence_weight * independence_loss
+        if self.adversarial_weight and reverse is None:
             # With lambda = 0 the adversaries run forward for their metrics only: no
             # gradient through them into the encoders is computed.
-            encoder_loss += self.adversarial_weight * sum(_global_average(p) for p in penalties)
+            encoder_loss += scale * self.adversarial_weight * sum(_global_average(p) for p in penalties)
         return _StepOutputs(features, task_logits, adversary_logits, task_losses, adversary_losses,
                             independence_loss, encoder_loss)
 
@@ -430,6 +541,8 @@ class Disentangler(keras.Model):
     @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         images, labels, fresh = self._split_data(data)
+        if self.adversarial_training == "gradient_reversal" and self.adversaries:
+            return self._gradient_reversal_step(images, labels, fresh)
 
         # Eq. 1: encoders + classifiers minimise the task losses - lambda * adversary losses
         # (+ the optional independence penalty) + L2.
@@ -444,6 +557,33 @@ class Disentangler(keras.Model):
         self._train_adversaries(step.features, labels, fresh)
 
         return self._update_metrics(labels, step._replace(encoder_loss=encoder_loss))
+
+    def _gradient_reversal_step(self, images, labels, fresh):
+        """One backward pass for Eq. 1 and Eq. 2 through a gradient reversal layer.
+
+        The encoders and classifiers descend ``task losses + independence penalty +
+        L2 - lambda * adversary losses`` (the reversed gradient), the adversaries
+        descend their own loss + L2, each with its own optimizer; then
+        ``adversary_steps`` further adversary updates as in Eq. 2.
+        """
+        with tf.GradientTape(persistent=True) as tape:
+            step = self._eq1(images, labels, training=True, reverse_gradient=True)
+            encoder_loss = step.encoder_loss + self._weight_penalty([*self.encoders, *self.classifiers])
+            adversary_loss = sum(_global_average(l) for l in step.adversary_losses) + self._weight_penalty(
+                self.adversaries)
+            scaled_loss = self.optimizer.scale_loss(encoder_loss + adversary_loss)
+            scaled_adversary_loss = self.adversary_optimizer.scale_loss(adversary_loss)
+        gradients = tape.gradient(scaled_loss, self.encoder_variables)
+        adversary_gradients = tape.gradient(scaled_adversary_loss, self.adversary_variables)
+        del tape
+        self.optimizer.apply_gradients(zip(gradients, self.encoder_variables))
+        self.adversary_optimizer.apply_gradients(zip(adversary_gradients, self.adversary_variables))
+        self._train_adversaries(step.features, labels, fresh)
+        # Report the encoders' objective as the alternating step does: with the
+        # adversarial term, -lambda times the adversaries' cross-entropy.
+        reported = encoder_loss - self.adversarial_weight * ops.cast(self.penalty_scale, "float32") * sum(
+            _global_average(l) for l in step.adversary_losses)
+        return self._update_metrics(labels, step._replace(encoder_loss=reported))
 
     def _train_adversaries(self, features, labels, fresh):
         """``adversary_steps`` updates of Eq. 2 on frozen encoder features.
@@ -471,7 +611,7 @@ class Disentangler(keras.Model):
             frozen = [ops.stop_gradient(f) for f in features]
             if self.factored_adversary_updates and factored_updates_apply(self.adversary_optimizer, self.adversaries):
                 factored_same_batch_updates(
-                    self.adversaries, [frozen[i] for i, _ in self.adversary_pairs],
+                    self.adversaries, self.adversary_inputs(frozen, labels),
                     [labels[j] for _, j in self.adversary_pairs], self.adversary_optimizer, self.adversary_steps,
                 )
                 return
@@ -514,8 +654,9 @@ class Disentangler(keras.Model):
     def _adversary_update(self, features, labels):
         with tf.GradientTape() as tape:
             adversary_loss = sum(
-                _global_average(objectives.sparse_cross_entropy(labels[j], adversary(features[i], training=True)))
-                for adversary, (i, j) in zip(self.adversaries, self.adversary_pairs)
+                _global_average(objectives.sparse_cross_entropy(labels[j], adversary(x, training=True)))
+                for adversary, x, (_, j) in zip(self.adversaries, self.adversary_inputs(features, labels),
+                                                self.adversary_pairs)
             ) + self._weight_penalty(self.adversaries)
             scaled_loss = self.adversary_optimizer.scale_loss(adversary_loss)
         gradients = tape.gradient(scaled_loss, self.adversary_variables)
@@ -628,6 +769,7 @@ class Disentangler(keras.Model):
             "head_units": list(self.head_units),
             "l2_weight": self.l2_weight,
             "synchronized_batch_norm": self.synchronized_batch_norm,
+            "conditional_adversaries": self.conditional_adversaries,
         }
 
     @classmethod

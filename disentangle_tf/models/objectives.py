@@ -56,16 +56,31 @@ def _centred_gram_sum(kernel, other_kernel, mask):
     return ops.sum(centred * other_kernel)
 
 
+def squared_distances(features):
+    """``(N, N)`` squared Euclidean distances between the rows of ``features`` (N, ...)."""
+    features = ops.cast(ops.reshape(features, (ops.shape(features)[0], -1)), "float32")
+    norms = ops.sum(features * features, axis=1)
+    return ops.maximum(norms[:, None] + norms[None, :] - 2.0 * ops.matmul(features, ops.transpose(features)), 0.0)
+
+
+def _masked_median(squared, mask):
+    """Median of ``squared[a, b]`` over the pairs ``a, b`` in ``mask`` (diagonal included)."""
+    pair_mask = mask[:, None] * mask[None, :]
+    # Pairs outside the mask sort last; the median of the n_c**2 pairs sits n_c**2 // 2 in.
+    largest = ops.max(squared) + 1.0
+    ordered = ops.sort(ops.reshape(ops.where(pair_mask > 0, squared, largest), (-1,)))
+    count = ops.cast(ops.sum(mask), "int32")
+    return ops.take(ordered, (count * count) // 2)
+
+
 def gaussian_kernel(features):
     """Gaussian kernel matrix of ``features`` (N, D) with the median-heuristic bandwidth.
 
     The bandwidth ``sigma**2`` is the median squared distance between two different
     examples of the batch, held constant for differentiation.
     """
-    features = ops.cast(ops.reshape(features, (ops.shape(features)[0], -1)), "float32")
-    norms = ops.sum(features * features, axis=1)
-    squared = ops.maximum(norms[:, None] + norms[None, :] - 2.0 * ops.matmul(features, ops.transpose(features)), 0.0)
-    count = ops.shape(features)[0]
+    squared = squared_distances(features)
+    count = ops.shape(squared)[0]
     # The N diagonal zeros sort first: the off-diagonal median sits N + N (N - 1) / 2 in.
     ordered = ops.sort(ops.reshape(squared, (-1,)))
     median = ordered[count + (count * count - count) // 2]
@@ -73,40 +88,71 @@ def gaussian_kernel(features):
     return ops.exp(-squared / (2.0 * bandwidth))
 
 
-def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, num_other_classes: int):
+#: Bandwidth rules of :func:`conditional_hsic`'s Gaussian kernel.
+BANDWIDTHS = ("class", "batch")
+
+#: A class enters the conditional HSIC only with more than this many examples in the batch.
+MIN_CLASS_COUNT = 3
+
+
+def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, num_other_classes: int,
+                     bandwidth: str = "class"):
     """Class-conditional HSIC between features and another task's label.
 
-    Within each class ``c`` of the features' own task present in the batch, the biased
-    HSIC estimate ``tr(K H L H) / (n_c - 1)**2`` between the features (Gaussian kernel,
-    median-heuristic bandwidth) and the other task's label (delta kernel
-    ``L_ab = [y_a == y_b]``) over the ``n_c`` examples of that class; the result is the
-    mean over classes weighted by ``n_c / n``. It is zero when, within every own class,
-    the features carry no information about the other label, even if the two labels
-    are correlated (as they are in the synthetic training split); a class with fewer
-    than two examples in the batch contributes zero.
+    Within each class ``c`` of the features' own task with ``n_c > 3`` examples in the
+    batch, the biased HSIC estimate ``tr(K H L H) / (n_c - 1)**2`` between the features
+    (Gaussian kernel ``K``) and the other task's label (delta kernel
+    ``L_ab = [y_a == y_b]``) over those ``n_c`` examples; the result is the sum over
+    classes. It is zero when, within every own class, the features carry no
+    information about the other label, even if the two labels are correlated (as they
+    are in the synthetic training split).
+
+    The kernel's bandwidth ``sigma**2`` (held constant for differentiation) is, with
+    ``bandwidth="class"``, the median squared distance between the ``n_c`` examples of
+    the class (the ``n_c**2`` pairs, diagonal included), so the kernel resolves
+    distances *within* the class. ``"batch"`` takes the median over the whole batch:
+    once the task is learnt, between-class distances dominate it, the kernel is nearly
+    flat within a class and the penalty and its gradient nearly vanish; it is kept for
+    comparison.
 
     Args:
-        features: ``(N, D)`` features of one task.
+        features: ``(N, D)`` features of one task (any float dtype; computed in float32).
         other_labels: ``(N,)`` integer labels of the other task.
         own_labels: ``(N,)`` integer labels of the features' own task.
         num_own_classes: classes of the own task (a Python int: the loop over classes
             is static).
         num_other_classes: classes of the other task.
+        bandwidth: ``"class"`` or ``"batch"``, the median-heuristic's domain.
 
     Returns:
-        A float32 scalar, differentiable with respect to ``features``.
+        A float32 scalar, >= 0 up to rounding, differentiable with respect to ``features``.
+
+    Raises:
+        ValueError: for an unknown ``bandwidth``.
+
+    Reference: Gretton et al., "Measuring statistical dependence with Hilbert-Schmidt
+    norms", ALT 2005 (HSIC and its biased estimate); the per-class conditioning
+    follows Bahng et al., "Learning de-biased representations with biased
+    representations" (ReBias), ICML 2020, in using HSIC as a trainable penalty.
     """
-    kernel = gaussian_kernel(features)
+    if bandwidth not in BANDWIDTHS:
+        raise ValueError(f"bandwidth must be one of {', '.join(BANDWIDTHS)}; got {bandwidth!r}")
+    squared = squared_distances(features)
+    batch_kernel = gaussian_kernel(features) if bandwidth == "batch" else None
     other = ops.one_hot(ops.cast(ops.reshape(other_labels, (-1,)), "int32"), int(num_other_classes))
     label_kernel = ops.matmul(other, ops.transpose(other))
     own = ops.one_hot(ops.cast(ops.reshape(own_labels, (-1,)), "int32"), int(num_own_classes))
-    total = ops.cast(ops.shape(own)[0], "float32")
     value = 0.0
     for c in range(int(num_own_classes)):
         mask = own[:, c]
         count = ops.sum(mask)
+        if batch_kernel is None:
+            sigma2 = ops.stop_gradient(ops.maximum(_masked_median(squared, mask), 1e-6))
+            kernel = ops.exp(-squared / (2.0 * sigma2))
+        else:
+            kernel = batch_kernel
         estimate = _centred_gram_sum(kernel, label_kernel, mask) / ops.square(ops.maximum(count - 1.0, 1.0))
-        value = value + (count / total) * estimate
+        value = value + ops.where(count > MIN_CLASS_COUNT, estimate, 0.0)
     return value
 
 

@@ -1,0 +1,233 @@
+"""Gradient reversal, conditional adversaries, the penalty schedule and group-balanced sampling."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import build_random_data, build_tiny_model, clone_model, values
+from disentangle_tf.callbacks import PenaltySchedule
+from disentangle_tf.data.labelled_images import LabelledImages
+from disentangle_tf.data.pipeline import label_groups, make_training_dataset
+from disentangle_tf.models import objectives
+
+
+def _batch(data):
+    return tf.constant(data.images), {t: tf.constant(v) for t, v in data.labels.items()}
+
+
+def _close(a, b, **tolerance):
+    return all(np.allclose(x, y, **tolerance) for x, y in zip(a, b))
+
+
+# ----------------------------------------------------------------------- gradient reversal
+def test_gradient_reversal_moves_the_encoders_as_the_alternating_step():
+    """With the adversaries frozen, the reversed gradient is Eq. 1's: the same encoder update."""
+    data = build_random_data(("a", "b"), count=8)
+    images, labels = _batch(data)
+    base = build_tiny_model(("a", "b"))
+    updated = {}
+    for training in ("alternating", "gradient_reversal"):
+        model = clone_model(base)
+        model.compile(optimizer=keras.optimizers.SGD(0.05), adversary_optimizer=keras.optimizers.SGD(0.0),
+                      adversarial_weight=2.0, adversary_steps=0, adversary_batches="same",
+                      adversarial_training=training)
+        model.train_step((images, labels))
+        updated[training] = values(model.encoder_variables)
+    start = values(base.encoder_variables)
+    assert not _close(updated["alternating"], start)
+    assert _close(updated["gradient_reversal"], updated["alternating"], rtol=1e-4, atol=1e-6)
+    # A reversal of the wrong sign would differ from the alternating step; so would lambda 0.
+    lambda0 = clone_model(base)
+    lambda0.compile(optimizer=keras.optimizers.SGD(0.05), adversarial_weight=0.0, adversary_steps=0,
+                    adversary_batches="same")
+    lambda0.train_step((images, labels))
+    assert not _close(values(lambda0.encoder_variables), updated["gradient_reversal"], rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_reversal_step_trains_the_adversaries_on_their_own_loss():
+    data = build_random_data(("a", "b"), count=16)
+    images, labels = _batch(data)
+    model = build_tiny_model(("a", "b"))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), adversary_optimizer=keras.optimizers.SGD(0.1),
+                  adversarial_weight=1.0, adversary_steps=0, adversary_batches="same",
+                  adversarial_training="gradient_reversal")
+
+    def adversary_loss():
+        _, _, logits = model._forward(images, training=False)
+        return float(sum(np.mean(objectives.sparse_cross_entropy(labels[model.task_names[j]], z))
+                         for z, (_, j) in zip(logits, model.adversary_pairs)))
+
+    encoders = values(model.encoder_variables)
+    before = adversary_loss()
+    for _ in range(10):
+        model.train_step((images, labels))
+    assert adversary_loss() < before
+    assert _close(values(model.encoder_variables)[:1], encoders[:1])  # the main optimizer's rate is 0
+    assert int(model.adversary_optimizer.iterations) == 10
+
+
+def test_gradient_reversal_needs_the_papers_objective():
+    with pytest.raises(ValueError, match="gradient_reversal"):
+        build_tiny_model().compile(adversarial_training="gradient_reversal", adversarial_objective="uniform")
+    with pytest.raises(ValueError, match="adversarial_training"):
+        build_tiny_model().compile(adversarial_training="reversed")
+
+
+# ----------------------------------------------------------------- conditional adversaries
+def test_conditional_adversaries_read_the_own_label():
+    model = build_tiny_model(("a", "b"), conditional_adversaries=True)
+    plain = build_tiny_model(("a", "b"))
+    for adversary, plain_adversary, (i, _) in zip(model.adversaries, plain.adversaries, model.adversary_pairs):
+        assert adversary.input_shape[-1] == plain_adversary.input_shape[-1] + model.tasks[i].num_classes
+    data = build_random_data(("a", "b"), count=6)
+    images, labels = _batch(data)
+    _, _, logits = model._forward(images, training=False, labels=[labels["a"], labels["b"]])
+    flipped = [(labels["a"] + 1) % 2, labels["b"]]
+    _, _, flipped_logits = model._forward(images, training=False, labels=flipped)
+    # The adversary reading task a's features (a_to_b) changes with a's label; the other does not.
+    assert not np.allclose(logits[0], flipped_logits[0])
+    np.testing.assert_allclose(logits[1], flipped_logits[1], rtol=1e-6)
+
+
+def test_conditional_adversaries_use_the_prediction_where_no_label_is_given():
+    model = build_tiny_model(("a", "b"), conditional_adversaries=True)
+    data = build_random_data(("a", "b"), count=6)
+    images, labels = _batch(data)
+    _, task_logits, unlabelled = model._forward(images, training=False)
+    predicted = [tf.argmax(z, axis=-1) for z in task_logits]
+    _, _, with_predictions = model._forward(images, training=False, labels=predicted)
+    _, _, marked = model._forward(images, training=False, labels=[-tf.ones_like(labels["a"])] * 2)
+    for a, b, c in zip(unlabelled, with_predictions, marked):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+        np.testing.assert_allclose(a, c, rtol=1e-6)
+
+
+@pytest.mark.parametrize("objective", ["maximize_cross_entropy", "uniform"])
+def test_conditional_adversaries_train_both_sides(objective):
+    """Eq. 2 lowers the conditional adversaries' loss; Eq. 1 moves the encoders against them."""
+    data = build_random_data(("a", "b"), count=16)
+    images, labels = _batch(data)
+    base = build_tiny_model(("a", "b"), conditional_adversaries=True)
+    penalty = objectives.get_objective(objective)
+
+    def penalty_value(model):
+        _, _, logits = model._forward(images, training=True, labels=[labels["a"], labels["b"]])
+        return float(sum(np.mean(penalty(labels[model.task_names[j]], z))
+                         for z, (_, j) in zip(logits, model.adversary_pairs)))
+
+    changes = {}
+    for weight in (0.0, 20.0):
+        model = clone_model(base)
+        model.compile(optimizer=keras.optimizers.SGD(1e-3), adversarial_weight=weight, adversary_steps=0,
+                      adversary_batches="same", adversarial_objective=objective)
+        before = penalty_value(model)
+        model.train_step((images, labels))
+        changes[weight] = penalty_value(model) - before
+    assert changes[20.0] < min(changes[0.0], 0.0)
+
+    model = clone_model(base)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), adversary_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  adversarial_weight=1.0, adversary_steps=5, adversary_batches="same")
+    encoders = values(model.encoder_variables)
+    logs = [model.train_on_batch(images, labels, return_dict=True)["adversary_loss"] for _ in range(6)]
+    assert logs[-1] < logs[0]
+    assert _close(values(model.encoder_variables), encoders)
+
+
+# ------------------------------------------------------------------------ penalty schedule
+def test_dann_schedule_values():
+    schedule = PenaltySchedule("dann")
+    assert schedule.factor(0.0) == 0.0
+    assert schedule.factor(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert schedule.factor(0.1) == pytest.approx(2 / (1 + math.exp(-1)) - 1)
+    with pytest.raises(ValueError, match="schedule"):
+        PenaltySchedule("linear")
+
+
+def test_penalty_scale_zero_is_lambda_zero():
+    data = build_random_data(("a", "b"), count=8)
+    images, labels = _batch(data)
+    base = build_tiny_model(("a", "b"))
+    updated = []
+    for weight, scale in ((5.0, 0.0), (0.0, 1.0), (5.0, 1.0)):
+        model = clone_model(base)
+        model.compile(optimizer=keras.optimizers.SGD(0.05), adversarial_weight=weight, adversary_steps=0,
+                      adversary_batches="same", independence_weight=weight)
+        model.penalty_scale.assign(scale)
+        model.train_step((images, labels))
+        updated.append(values(model.encoder_variables))
+    assert _close(updated[0], updated[1], rtol=1e-5, atol=1e-7)
+    assert not _close(updated[2], updated[1], rtol=1e-5, atol=1e-7)
+
+
+def test_schedule_callback_sets_the_scale_and_logs_it():
+    data = build_random_data(("a", "b"), count=16)
+    model = build_tiny_model(("a", "b"))
+    model.compile(adversarial_weight=0.5, adversary_steps=1, adversary_batches="same")
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(float(self.model.penalty_scale.numpy()))
+
+    history = model.fit(data.images, data.labels, batch_size=4, epochs=3, verbose=0,
+                        callbacks=[PenaltySchedule("dann"), Record()])
+    steps = 12
+    expected = [2 / (1 + math.exp(-10 * s / steps)) - 1 for s in range(steps)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-6, atol=1e-7)
+    logged = history.history["penalty_scale"]
+    assert logged == sorted(logged) and logged[0] < logged[-1] < 1.0
+    np.testing.assert_allclose(history.history["effective_adversarial_weight"], 0.5 * np.array(logged))
+
+
+# ------------------------------------------------------------------- group-balanced sampling
+def _skewed(count=400, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, count)
+    b = np.where(rng.random(count) < 0.9, a, 1 - a)  # groups (0,1) and (1,0) are rare
+    b[:3] = 1 - a[:3]
+    return LabelledImages(images=rng.normal(size=(count, 4, 4, 1)).astype("float32"),
+                          labels={"a": a.astype("int64"), "b": b.astype("int64")})
+
+
+def _group_counts(dataset):
+    pairs = np.concatenate([np.stack([y["a"].numpy(), y["b"].numpy()], 1) for _, y in dataset])
+    keys, counts = np.unique(pairs, axis=0, return_counts=True)
+    return {tuple(k): c for k, c in zip(keys.tolist(), counts)}
+
+
+def test_group_balanced_sampling_draws_every_label_combination_equally():
+    data = _skewed()
+    uniform = _group_counts(make_training_dataset(data, batch_size=20, flip=False, epochs=5))
+    balanced = _group_counts(make_training_dataset(data, batch_size=20, flip=False, epochs=5,
+                                                   sampling="group_balanced"))
+    assert set(balanced) == set(uniform) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    total = sum(balanced.values())
+    assert total == 5 * (400 // 20) * 20
+    # 2,000 draws of 4 equally likely groups: each within 5 standard deviations of 500.
+    assert all(abs(c - total / 4) < 5 * math.sqrt(total * 0.25 * 0.75) for c in balanced.values())
+    assert min(uniform.values()) < total / 10
+
+
+def test_group_balanced_sampling_is_a_function_of_the_seed():
+    data = _skewed()
+
+    def order(seed):
+        return np.concatenate([y["a"].numpy() * 2 + y["b"].numpy()
+                               for _, y in make_training_dataset(data, batch_size=20, flip=False, epochs=1,
+                                                                 sampling="group_balanced", seed=seed)])
+
+    np.testing.assert_array_equal(order(3), order(3))
+    assert not np.array_equal(order(3), order(4))
+
+
+def test_label_groups_and_bad_sampling():
+    groups = label_groups({"a": np.array([0, 1, 0, 1]), "b": np.array([2, 2, 2, 0])})
+    assert groups[0] == groups[2] and len(set(groups.tolist())) == 3
+    with pytest.raises(ValueError, match="sampling"):
+        make_training_dataset(_skewed(), batch_size=20, sampling="balanced")
