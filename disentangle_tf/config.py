@@ -39,7 +39,8 @@ class DataConfig:
     Args:
         dataset: ``"synthetic"`` (the paper's shapes), ``"us-sim"`` (simulated
             fetal ultrasound), ``"csv"`` (a manifest of image files) or ``"hdf5"``.
-        image_size: ``(height, width)`` the model sees.
+        image_size: ``(height, width)`` the model sees (default 56 x 72, a quarter
+            of the paper's 224 x 288 on each side; see ``docs/method.rst``).
         batch_size: images per main training step (paper: 50).
         flip: random left-right flips of training images (paper: yes).
         sampling: ``"uniform"`` (every image once per epoch, the paper) or
@@ -68,7 +69,7 @@ class DataConfig:
     """
 
     dataset: str = "synthetic"
-    image_size: tuple[int, int] = (32, 40)
+    image_size: tuple[int, int] = (56, 72)
     batch_size: int = 50
     flip: bool = True
     sampling: str = "uniform"
@@ -98,8 +99,9 @@ class ModelConfig:
         encoder_strides: stride of each residual block.
         stem_filters: filters of the initial 3x3 convolution (authors' code: 8).
         activation: activation inside the residual blocks.
-        feature_pooling: ``"flatten"`` (authors' code) or ``"average"`` (global
-            average pooling) to turn the last feature map into a feature vector.
+        feature_pooling: ``"average"`` (global average pooling; the default, see
+            ``docs/method.rst``) or ``"flatten"`` (authors' code) to turn the last
+            feature map into a feature vector.
         head_units: hidden units of each classifier / adversary head.
         l2_weight: L2 penalty on every convolution and dense kernel.
         synchronized_batch_norm: batch statistics over all replicas' batches
@@ -112,7 +114,7 @@ class ModelConfig:
     encoder_strides: tuple[int, ...] = (2, 1, 2, 1, 2, 1)
     stem_filters: int = 8
     activation: str = "leaky_relu"
-    feature_pooling: str = "flatten"
+    feature_pooling: str = "average"
     head_units: tuple[int, ...] = (256,)
     l2_weight: float = 1e-5
     synchronized_batch_norm: bool = False
@@ -142,6 +144,8 @@ class TrainConfig:
             bandwidth: ``"class"`` (within each class) or ``"batch"``.
         adversarial_training: ``"alternating"`` updates (the paper) or
             ``"gradient_reversal"`` (Ganin & Lempitsky 2015).
+        independence_layers: ``"features"`` (the penalty reads each encoder's
+            features) or ``"blocks"`` (also every residual block's averaged output).
         penalty_schedule: ``"constant"`` lambda and independence weight, or
             ``"dann"``: both warmed up by ``2 / (1 + exp(-10 p)) - 1`` over the
             training progress ``p`` (Ganin & Lempitsky 2015).
@@ -167,6 +171,7 @@ class TrainConfig:
     independence_weight: float = 0.0
     independence_bandwidth: str = "class"
     adversarial_training: str = "alternating"
+    independence_layers: str = "features"
     penalty_schedule: str = "constant"
     jit_compile: bool = False
     strategy: str = "one-device"
@@ -187,6 +192,7 @@ CHOICES = {
     "independence_bandwidth": ("class", "batch"),
     "adversarial_training": ("alternating", "gradient_reversal"),
     "penalty_schedule": ("constant", "dann"),
+    "independence_layers": ("features", "blocks"),
     "strategy": ("one-device", "mirrored", "multi-worker"),
     "threads": ("auto", "tensorflow"),
 }

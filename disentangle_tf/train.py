@@ -17,7 +17,8 @@ import pathlib
 import click
 
 from .cli import UserError, quiet_tensorflow, run_command
-from .config import CHOICES, RunConfig, load_config_file
+from .config import CHOICES, ConfigError, RunConfig, load_config_file
+from .methods import GRID_KEYS, METHODS, get_method
 from .outputs import prepare_output_dir
 
 #: Command-line options that map one to one onto configuration keys.
@@ -31,17 +32,39 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
-    "independence_bandwidth", "adversarial_training", "penalty_schedule", "conditional_adversaries",
+    "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "conditional_adversaries",
     "jit_compile", "strategy", "deterministic", "threads",
 )
 
 
-def resolve_config(config_file: str | None, options: dict) -> RunConfig:
-    """Defaults, overridden by the config file, overridden by explicit options."""
+DEFAULT_METHOD = "recommended"
+
+
+def resolve_config(config_file: str | None, options: dict, method: str | None = None) -> RunConfig:
+    """Defaults, overridden by the method's settings, the config file, then explicit options.
+
+    Raises:
+        ConfigError: for an unknown method, or one whose setting is a grid that neither
+            the config file nor the options fix.
+    """
     config = RunConfig()
+    values = config.to_flat_dict()
+    if method is not None:
+        try:
+            values.update(get_method(method).settings)
+        except ValueError as error:
+            raise ConfigError(f"--method: {error}") from None
     if config_file is not None:
-        config = RunConfig.from_flat_dict(load_config_file(config_file), source=config_file)
+        values.update(load_config_file(config_file))
     given = {key: value for key, value in options.items() if value is not None}
+    for key in GRID_KEYS:
+        if isinstance(values[key], list):
+            if key not in given:
+                raise ConfigError(
+                    f"--method {method}: {key} is a grid {values[key]}; choose one value with "
+                    f"--{key.replace('_', '-')} (python -m disentangle_tf.reproduce selects it)")
+            values[key] = given[key]
+    config = RunConfig.from_flat_dict(values, source=config_file or f"method {method}")
     if given:
         config = config.replace(given, source="command line")
     return config
@@ -77,7 +100,7 @@ def data_options(command):
         click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),
         click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
         click.option("--image-size", type=(int, int), metavar="H W",
-                     help="Image height and width the model sees.  [default: 32 40]"),
+                     help="Image height and width the model sees.  [default: 56 72]"),
         click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]"),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size)."),
@@ -89,35 +112,41 @@ def data_options(command):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @data_options
+@click.option("--method", type=click.Choice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
+              help="Named settings (docs/method.rst): recommended generalises to unseen combinations; paper is "
+                   "the paper's method as published. The config file and options override them.")
 @click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
-@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  [default: 0.01]")
-@click.option("--adversary-steps", type=int, help="Adversary updates per main update.  [default: 5]")
+@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  [default: the method's]")
+@click.option("--adversary-steps", type=int, help="Adversary updates per main update.  [default: the method's]")
 @click.option("--adversary-batches", type=click.Choice(CHOICES["adversary_batches"]),
-              help="Fresh batches for each adversary step, or reuse the main batch.  [default: fresh]")
+              help="Fresh batches for each adversary step, or reuse the main batch.  [default: the method's]")
 @click.option("--adversarial-objective", type=click.Choice(CHOICES["adversarial_objective"]),
-              help="What the encoders do to the adversaries.  [default: maximize_cross_entropy]")
+              help="What the encoders do to the adversaries.  [default: the method's]")
 @click.option("--independence-weight", type=float,
               help="Weight of the class-conditional HSIC penalty between each task's features and "
-                   "the other tasks' labels (0: off, the paper).  [default: 0]")
+                   "the other tasks' labels (0: off, the paper).  [default: the method's]")
 @click.option("--independence-bandwidth", type=click.Choice(CHOICES["independence_bandwidth"]),
               help="Median bandwidth of the penalty's kernel, within each class or over the batch.  "
                    "[default: class]")
+@click.option("--independence-layers", type=click.Choice(CHOICES["independence_layers"]),
+              help="The independence penalty reads the encoders' features, or also every residual block's "
+                   "averaged output.  [default: the method's]")
 @click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
-              help="Alternating updates (the paper) or a gradient reversal layer.  [default: alternating]")
+              help="Alternating updates (the paper) or a gradient reversal layer.  [default: the method's]")
 @click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),
               help="Warm-up of lambda and the independence weight (dann: 2/(1+exp(-10p))-1).  "
-                   "[default: constant]")
+                   "[default: the method's]")
 @click.option("--conditional-adversaries/--no-conditional-adversaries", default=None,
-              help="Adversaries also read the one-hot label of the features' own task.  [default: no]")
+              help="Adversaries also read the one-hot label of the features' own task.  [default: the method's]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),
-              help="How the last feature map becomes features.  [default: flatten]")
+              help="How the last feature map becomes features.  [default: average]")
 @click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
 @click.option("--sampling", type=click.Choice(CHOICES["sampling"]),
               help="Training batches: every image once per epoch, or every combination of task labels "
-                   "equally often.  [default: uniform]")
+                   "equally often.  [default: the method's]")
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
 @click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
 @click.option("--strategy", type=click.Choice(CHOICES["strategy"]),
@@ -133,13 +162,13 @@ def data_options(command):
               help="Replace an earlier run's files in --output-dir. Without it, an interrupted run "
                    "in --output-dir with the same configuration resumes from its last backup.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def main(config_file, output_dir, overwrite, quiet, **options):
+def main(config_file, method, output_dir, overwrite, quiet, **options):
     """Train a Disentangler (Meng et al., 2019) and export it for inference."""
     options["head_units"] = options["head_units"] or None
     options["tasks"] = options["tasks"] or None
-    config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS})
+    config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method)
     output_dir = output_dir or default_output_dir(config.data.dataset)
-    click.echo("config: " + json.dumps(config.to_flat_dict()))
+    click.echo(f"method: {method}; config: " + json.dumps(config.to_flat_dict()))
 
     if prepare_output_dir(output_dir, overwrite, config.to_json()):
         click.echo(f"resuming the interrupted run in {output_dir}")

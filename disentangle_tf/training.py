@@ -79,6 +79,7 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         independence_weight=training.independence_weight,
         independence_bandwidth=training.independence_bandwidth,
         adversarial_training=training.adversarial_training,
+        independence_layers=training.independence_layers,
         jit_compile=training.jit_compile,
     )
     return model

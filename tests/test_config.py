@@ -59,3 +59,32 @@ def test_unreadable_or_non_mapping_file(tmp_path):
     (tmp_path / "bad.json").write_text("{oops")
     with pytest.raises(ConfigError, match="not valid YAML or JSON"):
         load_config_file(tmp_path / "bad.json")
+
+
+def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
+    from disentangle_tf.methods import METHODS, NEUTRAL
+    from disentangle_tf.train import DEFAULT_METHOD, resolve_config
+
+    assert DEFAULT_METHOD == "recommended"
+    recommended = resolve_config(None, {}, "recommended").to_flat_dict()
+    for key, value in METHODS["recommended"].settings.items():
+        assert recommended[key] == value, key
+    paper = resolve_config(None, {}, "paper").to_flat_dict()
+    assert (paper["adversarial_weight"], paper["adversary_batches"], paper["adversary_steps"]) == (0.01, "fresh", 5)
+    assert paper["independence_weight"] == 0.0 and paper["sampling"] == "uniform"
+    # Every method decides every key of NEUTRAL, so no row inherits another's choice.
+    assert all(set(NEUTRAL) <= set(m.settings) for m in METHODS.values())
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("independence_weight: 3.0\nsampling: uniform\n")
+    layered = resolve_config(str(config_file), {"sampling": "group_balanced"}, "recommended").to_flat_dict()
+    assert layered["independence_weight"] == 3.0 and layered["sampling"] == "group_balanced"
+
+
+def test_a_grid_method_needs_its_value_on_the_command_line():
+    from disentangle_tf.train import resolve_config
+
+    with pytest.raises(ConfigError, match="adversarial-weight"):
+        resolve_config(None, {}, "paper grid")
+    assert resolve_config(None, {"adversarial_weight": 0.1}, "paper grid").training.adversarial_weight == 0.1
+    with pytest.raises(ConfigError, match="unknown method"):
+        resolve_config(None, {}, "magic")

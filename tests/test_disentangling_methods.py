@@ -231,3 +231,47 @@ def test_label_groups_and_bad_sampling():
     assert groups[0] == groups[2] and len(set(groups.tolist())) == 3
     with pytest.raises(ValueError, match="sampling"):
         make_training_dataset(_skewed(), batch_size=20, sampling="balanced")
+
+
+# ------------------------------------------------------------------ penalty on every block
+def test_block_penalty_adds_one_term_per_block_and_shares_the_encoders():
+    data = build_random_data(("a", "b"), count=16)
+    images, labels = _batch(data)
+    base = build_tiny_model(("a", "b"))
+    losses = {}
+    for layers in ("features", "blocks"):
+        model = clone_model(base)
+        variables = len(model.weights)
+        model.compile(optimizer=keras.optimizers.SGD(0.0), independence_weight=1.0, independence_layers=layers,
+                      adversary_steps=0, adversary_batches="same")
+        assert len(model.weights) == variables  # the block taps add no weights
+        losses[layers] = float(model.train_on_batch(images, labels, return_dict=True)["independence_loss"])
+    # Both tiny encoders have two blocks: per pair, the block terms come on top of the features' term.
+    features_only = losses["features"]
+    labels_list = [labels["a"], labels["b"]]
+    blocks = [[tf.reduce_mean(tap(images, training=True)[k], axis=(1, 2)) for tap in model._block_taps]
+              for k in range(2)]
+    expected = features_only + sum(float(model._independence_loss(level, labels_list)) for level in blocks)
+    assert losses["blocks"] == pytest.approx(expected, rel=1e-4)
+    assert losses["blocks"] > features_only > 0
+
+
+def test_block_penalty_moves_the_first_layers_more():
+    """The block terms reach the stem convolution directly: its gradient grows."""
+    data = build_random_data(("a", "b"), count=16)
+    images, labels = _batch(data)
+    model = build_tiny_model(("a", "b"))
+    labels_list = [labels["a"], labels["b"]]
+    stem = model.encoders[0].get_layer("stem_conv").kernel
+    norms = {}
+    for layers in ("features", "blocks"):
+        model.compile(independence_weight=1.0, independence_layers=layers, adversary_steps=0)
+        with tf.GradientTape() as tape:
+            features, blocks = model._encode(images, training=True, with_blocks=layers == "blocks")
+            loss = model._independence_loss(features, labels_list)
+            for level in zip(*blocks) if blocks else ():
+                loss += model._independence_loss(list(level), labels_list)
+        norms[layers] = float(tf.norm(tape.gradient(loss, stem)))
+    assert norms["blocks"] > norms["features"] > 0
+    with pytest.raises(ValueError, match="independence_layers"):
+        model.compile(independence_layers="all")

@@ -18,9 +18,9 @@ from disentangle_tf.cli import run_command
 
 TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
         "adversary_steps": 1}
-SYNTHETIC_METHODS = ["shape only", "background only", "lambda=0", "paper", "recommended", "oracle"]
+SYNTHETIC_METHODS = ["shape only", "background only", "lambda=0", "paper grid", "recommended", "oracle"]
 US_SIM_METHODS = ["plane only", "artifacts only", "lambda=0", "paper", "conditional HSIC"]
-PAPER_LAMBDAS = METHODS["paper"].settings["adversarial_weight"]
+PAPER_LAMBDAS = METHODS["paper grid"].settings["adversarial_weight"]
 
 
 def _run(args):
@@ -80,11 +80,11 @@ def test_synthetic_results_cover_every_method_seed_split_and_measure(synthetic_r
                 assert (method, seed, "test", f"probe_{kind}_within_mean:shape->background") in seen
     values = [float(r["value"]) for r in rows]
     assert all(0.0 <= v <= 1.0 for v in values)
-    chosen = [float(r["value"]) for r in rows if r["method"] == "paper" and r["measure"] == "chosen:adversarial_weight"]
+    chosen = [float(r["value"]) for r in rows if r["method"] == "paper grid" and r["measure"] == "chosen:adversarial_weight"]
     assert len(chosen) == 2 and all(any(np.isclose(c, g) for g in PAPER_LAMBDAS) for c in chosen)
     scores = [r for r in rows if r["measure"].startswith("selection_score")]
     assert len(scores) == 2 * len(PAPER_LAMBDAS) and {r["split"] for r in scores} == {"val"}
-    assert not any(r["method"] != "paper" and r["measure"].startswith("chosen:") for r in rows)
+    assert not any(r["method"] != "paper grid" and r["measure"].startswith("chosen:") for r in rows)
 
 
 def test_synthetic_summary_and_figures(synthetic_run):
@@ -99,7 +99,7 @@ def test_synthetic_summary_and_figures(synthetic_run):
     assert info["dataset"] == "synthetic" and info["parts"][0]["seeds"] == [0, 1]
     assert info["parts"][0]["methods"] == SYNTHETIC_METHODS and info["parts"][0]["seconds"] > 0
     figures = synthetic_run / "figures"
-    for method in ("lambda_0", "paper", "recommended", "oracle"):
+    for method in ("lambda_0", "paper_grid", "recommended", "oracle"):
         assert _is_png(figures / f"pca_{method}.png")
     for seed in (0, 1):
         assert _is_png(figures / f"training_curves_seed{seed}.png")
@@ -128,7 +128,7 @@ def test_oracle_trains_on_the_unseen_combination(monkeypatch, tmp_path, tiny_con
 
 def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_config):
     output = tmp_path / "oracle"
-    _run(["synthetic", "--methods", "paper", "--seeds", "1", "--selection", "oracle", *TINY_ARGS,
+    _run(["synthetic", "--methods", "paper grid", "--seeds", "1", "--selection", "oracle", *TINY_ARGS,
           "--config", str(tiny_config), "--output-dir", str(output)])
     rows = _read(output / "results.csv")
     scores = {r["measure"].split("=")[1]: float(r["value"]) for r in rows if r["measure"].startswith("selection_score")}

@@ -16,7 +16,7 @@ black, a combination never seen in training (see ``SPLIT_COUNTS``).
 The authors' sizes at 224 x 288 (height x width) are: circle radius 10-79 px;
 rectangle half-height ``d`` 10-39 px and half-width ``4 d``. At other image sizes the
 sizes are scaled by ``min(H / 224, W / 288)`` and clipped so that every shape fits.
-The default size is the package's default image size (32 x 40), small enough to
+The default size is the package's default image size (56 x 72), small enough to
 train in minutes on a CPU; ``image_size=(224, 288)`` gives the paper's.
 
 Circles are the pixels ``(y - cy)**2 + (x - cx)**2 <= r**2`` around an integer centre;

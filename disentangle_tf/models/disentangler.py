@@ -25,6 +25,10 @@ ADVERSARY_BATCHES = ("fresh", "same")
 #: a gradient reversal layer (Ganin & Lempitsky 2015).
 ADVERSARIAL_TRAINING = ("alternating", "gradient_reversal")
 
+#: Where the independence penalty reads each encoder: its features only, or also the
+#: globally averaged output of every residual block.
+INDEPENDENCE_LAYERS = ("features", "blocks")
+
 
 @tf.custom_gradient
 def _reverse_gradient(features, scale):
@@ -229,6 +233,8 @@ class Disentangler(keras.Model):
         self.independence_weight = 0.0
         self.independence_bandwidth = "class"
         self.adversarial_training = "alternating"
+        self.independence_layers = "features"
+        self._block_taps = []
         self.factored_adversary_updates = True
         self.adversary_optimizer = None
 
@@ -242,15 +248,49 @@ class Disentangler(keras.Model):
             return logits, features
         return logits
 
-    def _forward(self, images, training, labels=None, reverse_gradient_scale=None):
+    def _encode(self, images, training, with_blocks=False):
+        """Every encoder's features and, ``with_blocks``, its blocks' averaged outputs.
+
+        Returns:
+            ``(features, blocks)``: per task the features, and per task a list of
+            ``(N, C_b)`` global averages of the residual blocks' outputs (None without
+            ``with_blocks``).
+        """
+        if not with_blocks:
+            return [encoder(images, training=training) for encoder in self.encoders], None
+        features, blocks = [], []
+        for tap in self._block_taps:
+            *maps, final = tap(images, training=training)
+            features.append(final)
+            blocks.append([ops.mean(m, axis=(1, 2)) for m in maps])
+        return features, blocks
+
+    def _build_block_taps(self):
+        """Per encoder, a model sharing its layers that also returns each block's output."""
+        taps = []
+        for encoder in self.encoders:
+            names = [layer.name for layer in encoder.layers if layer.name.startswith("block")
+                     and layer.name.endswith("_add")]
+            if not names:
+                raise ValueError(
+                    f"independence_layers='blocks' reads residual blocks (layers named block<i>_add); "
+                    f"encoder {encoder.name!r} has none"
+                )
+            taps.append(keras.Model(encoder.inputs, [*[encoder.get_layer(n).output for n in names], encoder.output],
+                                    name=f"{encoder.name}_taps"))
+        return taps
+
+    def _forward(self, images, training, labels=None, reverse_gradient_scale=None, features=None):
         """Features, task logits and adversary logits, as lists in task / pair order.
 
         ``labels`` (per task, or None) condition conditional adversaries; a missing
         label, or a label of -1, is replaced by the classifier's prediction. With
         ``reverse_gradient_scale`` the adversaries read the features through a gradient
-        reversal layer of that scale.
+        reversal layer of that scale. ``features`` already computed from ``images`` are
+        used as they are.
         """
-        features = [encoder(images, training=training) for encoder in self.encoders]
+        if features is None:
+            features, _ = self._encode(images, training)
         task_logits = [cls(f, training=training) for cls, f in zip(self.classifiers, features)]
         adversary_features = features
         if reverse_gradient_scale is not None:
@@ -304,6 +344,7 @@ class Disentangler(keras.Model):
         independence_weight: float = TrainConfig.independence_weight,
         independence_bandwidth: str = TrainConfig.independence_bandwidth,
         adversarial_training: str = TrainConfig.adversarial_training,
+        independence_layers: str = TrainConfig.independence_layers,
         jit_compile: bool = TrainConfig.jit_compile,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
@@ -346,6 +387,10 @@ class Disentangler(keras.Model):
                 encoders multiplied by ``-lambda``; the adversaries are then updated
                 ``adversary_steps`` more times as in Eq. 2 (0 is the plain DANN step).
                 Needs ``adversarial_objective="maximize_cross_entropy"``.
+            independence_layers: ``"features"``: the independence penalty reads each
+                encoder's features; ``"blocks"``: also the global average of every
+                residual block's output, one penalty per block, so that the nuisance
+                is removed where it enters and not only undone at the end.
             jit_compile: compile the training step with XLA.
             steps_per_execution: training steps run per call of the compiled function.
             run_eagerly: run the steps eagerly (debugging).
@@ -374,6 +419,10 @@ class Disentangler(keras.Model):
                 "adversarial_training='gradient_reversal' reverses the adversaries' own gradient, which is "
                 f"adversarial_objective='maximize_cross_entropy'; got {adversarial_objective!r}"
             )
+        if independence_layers not in INDEPENDENCE_LAYERS:
+            raise ValueError(
+                f"independence_layers must be one of {', '.join(INDEPENDENCE_LAYERS)}; got {independence_layers!r}"
+            )
         if independence_bandwidth not in objectives.BANDWIDTHS:
             raise ValueError(
                 f"independence_bandwidth must be one of {', '.join(objectives.BANDWIDTHS)}; "
@@ -399,6 +448,7 @@ class Disentangler(keras.Model):
             "independence_weight": float(independence_weight),
             "independence_bandwidth": independence_bandwidth,
             "adversarial_training": adversarial_training,
+            "independence_layers": independence_layers,
             "jit_compile": bool(jit_compile),
             "steps_per_execution": int(steps_per_execution),
             "factored_adversary_updates": bool(factored_adversary_updates),
@@ -419,6 +469,8 @@ class Disentangler(keras.Model):
         self.independence_weight = float(independence_weight)
         self.independence_bandwidth = independence_bandwidth
         self.adversarial_training = adversarial_training
+        self.independence_layers = independence_layers
+        self._block_taps = self._build_block_taps() if independence_layers == "blocks" else []
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._penalty = objectives.get_objective(adversarial_objective)
         # Build each optimizer on its own variables only, so that neither keeps slots
@@ -519,12 +571,16 @@ class Disentangler(keras.Model):
         """
         scale = ops.cast(self.penalty_scale, "float32")
         reverse = self.adversarial_weight * scale if reverse_gradient and self.adversarial_weight else None
+        with_blocks = self.independence_weight > 0 and self.independence_layers == "blocks"
+        features, block_means = self._encode(images, training, with_blocks=with_blocks)
         features, task_logits, adversary_logits = self._forward(
-            images, training=training, labels=labels, reverse_gradient_scale=reverse)
+            images, training=training, labels=labels, reverse_gradient_scale=reverse, features=features)
         task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
-        independence_loss = (
-            self._independence_loss(features, labels) if self.independence_weight > 0 else 0.0
-        )
+        independence_loss = 0.0
+        if self.independence_weight > 0:
+            independence_loss = self._independence_loss(features, labels)
+            for level in zip(*block_means) if with_blocks else ():
+                independence_loss += self._independence_loss(list(level), labels)
         encoder_loss = sum(_global_average(l) for l in task_losses)
         if self.independence_weight > 0:
             encoder_loss += scale * self.independence_weight * independence_loss
