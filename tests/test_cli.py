@@ -16,6 +16,7 @@ TINY_CONFIG = {
     "stem_filters": 4,
     "head_units": [8],
     "adversary_steps": 2,
+    "penalty_schedule": "dann",
 }
 
 
@@ -69,6 +70,9 @@ def test_tensorboard_logs_have_train_and_validation_scalars(trained_run):
         for name in ("epoch_shape_accuracy", "epoch_adversary_shape_to_background_accuracy",
                      "epoch_encoder_loss", "epoch_adversary_loss"):
             assert name in tags[split], (split, name, sorted(tags[split]))
+    # The default method's penalty, warmed up by the schedule: its factor and weight are logged.
+    for name in ("epoch_independence_loss", "epoch_penalty_scale", "epoch_effective_independence_weight"):
+        assert name in tags["train"], (name, sorted(tags["train"]))
 
 
 def test_saved_model_matches_keras_model_in_a_new_process(trained_run, tmp_path):
