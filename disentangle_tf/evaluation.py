@@ -21,8 +21,12 @@ def predict_outputs(model: Disentangler, data: LabelledImages, batch_size: int =
 
     forward = _forward_function(model)
     parts = {"logits": [], "adversary_logits": [], "features": []}
+    # Conditional adversaries read the true label where the split has it, else (-1) the prediction.
+    labels = [np.asarray(data.labels[t], "int32") if t in data.labels else np.full(len(data), -1, "int32")
+              for t in model.task_names]
     for start in range(0, len(data), batch_size):
-        features, logits, adversary = forward(tf.constant(data.images[start:start + batch_size]))
+        features, logits, adversary = forward(tf.constant(data.images[start:start + batch_size]),
+                                              [tf.constant(y[start:start + batch_size]) for y in labels])
         parts["features"].append([f.numpy() for f in features])
         parts["logits"].append([z.numpy() for z in logits])
         parts["adversary_logits"].append([z.numpy() for z in adversary])
@@ -47,9 +51,10 @@ def _forward_function(model: Disentangler):
     batch reuse one graph.
     """
     if model not in _FORWARD_FUNCTIONS:
-        signature = [tf.TensorSpec((None, *model.image_shape), tf.float32)]
+        signature = [tf.TensorSpec((None, *model.image_shape), tf.float32),
+                     [tf.TensorSpec((None,), tf.int32) for _ in model.task_names]]
         _FORWARD_FUNCTIONS[model] = tf.function(
-            lambda images: model._forward(images, training=False), input_signature=signature,
+            lambda images, labels: model._forward(images, training=False, labels=labels), input_signature=signature,
             autograph=False,  # no Python control flow on tensors to rewrite
         )
     return _FORWARD_FUNCTIONS[model]

@@ -48,12 +48,14 @@ def penultimate_model(head):
     return keras.Model(head.input, head.layers[-2].output)
 
 
-def hidden_features(model, features: Mapping[str, np.ndarray]) -> dict:
+def hidden_features(model, features: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray] | None = None) -> dict:
     """The penultimate-layer outputs of every classifier and adversary.
 
     Args:
         model: a :class:`~disentangle_tf.models.Disentangler`.
         features: ``{task: (N, D)}`` encoder features (``predict_outputs(...)["features"]``).
+        labels: ``{task: (N,)}`` integer labels, read by conditional adversaries
+            (:meth:`~disentangle_tf.models.Disentangler.adversary_inputs`); required then.
 
     Returns:
         ``{"relevant": {task: (N, H)}, "irrelevant": {pair: (N, H)}}``; ``pair`` is an
@@ -69,9 +71,12 @@ def hidden_features(model, features: Mapping[str, np.ndarray]) -> dict:
         ]) if len(x) else np.zeros((0, 1))
 
     relevant = {t: run(cls, np.asarray(features[t])) for t, cls in zip(model.task_names, model.classifiers)}
+    task_features = [np.asarray(features[t], "float32") for t in model.task_names]
+    task_labels = [None if labels is None else np.asarray(labels[t]) for t in model.task_names]
+    inputs = model.adversary_inputs(task_features, task_labels)
     irrelevant = {
-        name: run(adversary, np.asarray(features[model.task_names[i]]))
-        for adversary, name, (i, _) in zip(model.adversaries, model.adversary_names, model.adversary_pairs)
+        name: run(adversary, np.asarray(x))
+        for adversary, name, x in zip(model.adversaries, model.adversary_names, inputs)
     }
     return {"relevant": relevant, "irrelevant": irrelevant}
 
@@ -122,7 +127,9 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
 
     plt = _pyplot()
     outputs = outputs or predict_outputs(model, data)
-    hidden = hidden_features(model, outputs["features"])
+    labels = {t: np.asarray(data.labels[t]) if t in data.labels else np.argmax(outputs["logits"][t], axis=-1)
+              for t in model.task_names}
+    hidden = hidden_features(model, outputs["features"], labels)
     names = list(model.task_names)
     spec = {t.name: t for t in model.tasks}
 

@@ -275,3 +275,18 @@ def test_block_penalty_moves_the_first_layers_more():
     assert norms["blocks"] > norms["features"] > 0
     with pytest.raises(ValueError, match="independence_layers"):
         model.compile(independence_layers="all")
+
+
+def test_conditional_adversaries_are_evaluated_and_plotted_on_the_true_labels(tmp_path):
+    from disentangle_tf.evaluation import predict_outputs
+    from disentangle_tf.plots import plot_pca
+
+    model = build_tiny_model(("a", "b"), conditional_adversaries=True)
+    data = build_random_data(("a", "b"), count=12)
+    outputs = predict_outputs(model, data, batch_size=5)
+    _, _, expected = model._forward(tf.constant(data.images), training=False,
+                                    labels=[tf.constant(data.labels["a"]), tf.constant(data.labels["b"])])
+    for name, logits in zip(model.adversary_names, expected):
+        np.testing.assert_allclose(outputs["adversary_logits"][name], logits, rtol=1e-5, atol=1e-6)
+    path = plot_pca(model, data, tmp_path / "pca.png", title="conditional", outputs=outputs)
+    assert path.stat().st_size > 1000
