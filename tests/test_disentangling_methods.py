@@ -290,3 +290,18 @@ def test_conditional_adversaries_are_evaluated_and_plotted_on_the_true_labels(tm
         np.testing.assert_allclose(outputs["adversary_logits"][name], logits, rtol=1e-5, atol=1e-6)
     path = plot_pca(model, data, tmp_path / "pca.png", title="conditional", outputs=outputs)
     assert path.stat().st_size > 1000
+
+
+def test_gradient_reversal_with_lambda_zero_is_the_lambda_zero_step():
+    data = build_random_data(("a", "b"), count=8)
+    images, labels = _batch(data)
+    base = build_tiny_model(("a", "b"))
+    updated = []
+    for training in ("alternating", "gradient_reversal"):
+        model = clone_model(base)
+        model.compile(optimizer=keras.optimizers.SGD(0.05), adversary_optimizer=keras.optimizers.SGD(0.0),
+                      adversarial_weight=0.0, adversary_steps=0, adversary_batches="same",
+                      adversarial_training=training)
+        model.train_step((images, labels))
+        updated.append(values(model.encoder_variables))
+    assert _close(updated[0], updated[1], rtol=1e-5, atol=1e-7)

@@ -570,7 +570,9 @@ class Disentangler(keras.Model):
         stands in for it.
         """
         scale = ops.cast(self.penalty_scale, "float32")
-        reverse = self.adversarial_weight * scale if reverse_gradient and self.adversarial_weight else None
+        # With lambda = 0 the reversal layer still stands (of scale 0), so that the
+        # adversaries' loss never reaches the encoders un-reversed.
+        reverse = self.adversarial_weight * scale if reverse_gradient else None
         with_blocks = self.independence_weight > 0 and self.independence_layers == "blocks"
         features, block_means = self._encode(images, training, with_blocks=with_blocks)
         features, task_logits, adversary_logits = self._forward(
