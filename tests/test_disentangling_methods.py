@@ -24,29 +24,31 @@ def _close(a, b, **tolerance):
     return all(np.allclose(x, y, **tolerance) for x, y in zip(a, b))
 
 
+def _encoders_after_one_step(base, images, labels, penalty_scale=1.0, **settings):
+    """Encoder and classifier weights of a clone of ``base`` after one SGD step (adversaries frozen)."""
+    model = clone_model(base)
+    model.compile(**{"optimizer": keras.optimizers.SGD(0.05), "adversary_optimizer": keras.optimizers.SGD(0.0),
+                     "adversary_steps": 0, "adversary_batches": "same", **settings})
+    model.penalty_scale.assign(penalty_scale)
+    model.train_step((images, labels))
+    return values(model.encoder_variables)
+
+
 # ----------------------------------------------------------------------- gradient reversal
 def test_gradient_reversal_moves_the_encoders_as_the_alternating_step():
     """With the adversaries frozen, the reversed gradient is Eq. 1's: the same encoder update."""
     data = build_random_data(("a", "b"), count=8)
     images, labels = _batch(data)
     base = build_tiny_model(("a", "b"))
-    updated = {}
-    for training in ("alternating", "gradient_reversal"):
-        model = clone_model(base)
-        model.compile(optimizer=keras.optimizers.SGD(0.05), adversary_optimizer=keras.optimizers.SGD(0.0),
-                      adversarial_weight=2.0, adversary_steps=0, adversary_batches="same",
-                      adversarial_training=training)
-        model.train_step((images, labels))
-        updated[training] = values(model.encoder_variables)
+    updated = {training: _encoders_after_one_step(base, images, labels, adversarial_weight=2.0,
+                                                  adversarial_training=training)
+               for training in ("alternating", "gradient_reversal")}
     start = values(base.encoder_variables)
     assert not _close(updated["alternating"], start)
     assert _close(updated["gradient_reversal"], updated["alternating"], rtol=1e-4, atol=1e-6)
     # A reversal of the wrong sign would differ from the alternating step; so would lambda 0.
-    lambda0 = clone_model(base)
-    lambda0.compile(optimizer=keras.optimizers.SGD(0.05), adversarial_weight=0.0, adversary_steps=0,
-                    adversary_batches="same")
-    lambda0.train_step((images, labels))
-    assert not _close(values(lambda0.encoder_variables), updated["gradient_reversal"], rtol=1e-4, atol=1e-6)
+    lambda0 = _encoders_after_one_step(base, images, labels, adversarial_weight=0.0)
+    assert not _close(lambda0, updated["gradient_reversal"], rtol=1e-4, atol=1e-6)
 
 
 def test_gradient_reversal_step_trains_the_adversaries_on_their_own_loss():
@@ -153,14 +155,9 @@ def test_penalty_scale_zero_is_lambda_zero():
     data = build_random_data(("a", "b"), count=8)
     images, labels = _batch(data)
     base = build_tiny_model(("a", "b"))
-    updated = []
-    for weight, scale in ((5.0, 0.0), (0.0, 1.0), (5.0, 1.0)):
-        model = clone_model(base)
-        model.compile(optimizer=keras.optimizers.SGD(0.05), adversarial_weight=weight, adversary_steps=0,
-                      adversary_batches="same", independence_weight=weight)
-        model.penalty_scale.assign(scale)
-        model.train_step((images, labels))
-        updated.append(values(model.encoder_variables))
+    updated = [_encoders_after_one_step(base, images, labels, penalty_scale=scale, adversarial_weight=weight,
+                                        independence_weight=weight)
+               for weight, scale in ((5.0, 0.0), (0.0, 1.0), (5.0, 1.0))]
     assert _close(updated[0], updated[1], rtol=1e-5, atol=1e-7)
     assert not _close(updated[2], updated[1], rtol=1e-5, atol=1e-7)
 
@@ -296,12 +293,6 @@ def test_gradient_reversal_with_lambda_zero_is_the_lambda_zero_step():
     data = build_random_data(("a", "b"), count=8)
     images, labels = _batch(data)
     base = build_tiny_model(("a", "b"))
-    updated = []
-    for training in ("alternating", "gradient_reversal"):
-        model = clone_model(base)
-        model.compile(optimizer=keras.optimizers.SGD(0.05), adversary_optimizer=keras.optimizers.SGD(0.0),
-                      adversarial_weight=0.0, adversary_steps=0, adversary_batches="same",
-                      adversarial_training=training)
-        model.train_step((images, labels))
-        updated.append(values(model.encoder_variables))
+    updated = [_encoders_after_one_step(base, images, labels, adversarial_weight=0.0, adversarial_training=training)
+               for training in ("alternating", "gradient_reversal")]
     assert _close(updated[0], updated[1], rtol=1e-5, atol=1e-7)
