@@ -132,3 +132,44 @@ class PenaltySchedule(keras.callbacks.Callback):
             logs["penalty_scale"] = self._value
             logs["effective_adversarial_weight"] = self._value * self.model.adversarial_weight
             logs["effective_independence_weight"] = self._value * self.model.independence_weight
+
+
+class RestoreBestValidation(keras.callbacks.Callback):
+    """At the end of training, restore the weights of the epoch with the best validation score.
+
+    The score is the mean over tasks of the validation accuracy (``val_<task>_accuracy``
+    in the epoch's logs); ties go to the later epoch. This is model selection on the
+    ordinary validation split, as Keras's ``EarlyStopping(restore_best_weights=True)``
+    does without stopping: it guards against a last epoch that a noisy step left worse
+    than the ones before (Adam with ``beta_1 = 0`` and a constant learning rate, the
+    authors' settings, can do that).
+
+    Args:
+        task_names: the tasks whose validation accuracies are averaged.
+
+    Raises:
+        ValueError: at the end of an epoch whose logs lack a validation accuracy (fit
+            without ``validation_data``).
+    """
+
+    def __init__(self, task_names):
+        super().__init__()
+        self.task_names = tuple(task_names)
+        self.best_epoch: int | None = None
+        self.best_score = -math.inf
+        self._best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        keys = [f"val_{task}_accuracy" for task in self.task_names]
+        missing = [k for k in keys if k not in (logs or {})]
+        if missing:
+            raise ValueError(f"RestoreBestValidation needs validation data: the logs lack {', '.join(missing)}")
+        score = sum(float(logs[k]) for k in keys) / len(keys)
+        if score >= self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            self._best_weights = self.model.get_weights()
+        logs["best_validation_epoch"] = self.best_epoch + 1
+
+    def on_train_end(self, logs=None):
+        if self._best_weights is not None:
+            self.model.set_weights(self._best_weights)

@@ -149,6 +149,9 @@ class TrainConfig:
         penalty_schedule: ``"constant"`` lambda and independence weight, or
             ``"dann"``: both warmed up by ``2 / (1 + exp(-10 p)) - 1`` over the
             training progress ``p`` (Ganin & Lempitsky 2015).
+        restore_best_weights: at the end of training, restore the weights of the
+            epoch with the best mean validation accuracy of the tasks (ties: the
+            later epoch); false keeps the last epoch's (the paper).
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -173,6 +176,7 @@ class TrainConfig:
     adversarial_training: str = "alternating"
     independence_layers: str = "features"
     penalty_schedule: str = "constant"
+    restore_best_weights: bool = False
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False

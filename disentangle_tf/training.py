@@ -15,7 +15,8 @@ import keras
 import tensorflow as tf
 
 from .config import RunConfig
-from .callbacks import PenaltySchedule, SafeBackupAndRestore, StopOnNonFiniteLoss, backed_up_epoch
+from .callbacks import (PenaltySchedule, RestoreBestValidation, SafeBackupAndRestore, StopOnNonFiniteLoss,
+                        backed_up_epoch)
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
 from .evaluation import evaluate_splits
@@ -163,6 +164,9 @@ def run(
     )
     guard = StopOnNonFiniteLoss()
     all_callbacks = [guard, *callbacks]
+    if training.restore_best_weights:
+        # Before TensorBoard, so that the epoch's logs it writes carry the best epoch.
+        all_callbacks.insert(0, RestoreBestValidation(model.task_names))
     if training.penalty_schedule != "constant":
         # Before TensorBoard, so that the epoch's logs it writes carry the factor.
         all_callbacks.insert(0, PenaltySchedule(training.penalty_schedule))

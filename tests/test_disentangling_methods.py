@@ -296,3 +296,41 @@ def test_gradient_reversal_with_lambda_zero_is_the_lambda_zero_step():
     updated = [_encoders_after_one_step(base, images, labels, adversarial_weight=0.0, adversarial_training=training)
                for training in ("alternating", "gradient_reversal")]
     assert _close(updated[0], updated[1], rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------------------ best validation epoch
+def test_restore_best_validation_keeps_the_best_epoch_and_the_later_of_ties():
+    from disentangle_tf.callbacks import RestoreBestValidation
+
+    model = build_tiny_model(("a", "b"))
+    callback = RestoreBestValidation(model.task_names)
+    callback.set_model(model)
+    kernel = model.encoders[0].get_layer("stem_conv").kernel
+    scores = [(0.5, 0.5), (0.9, 1.0), (0.2, 0.3), (1.0, 0.9), (0.6, 0.6)]  # epochs 1 and 3 tie at 0.95
+    for epoch, (a, b) in enumerate(scores):
+        kernel.assign(tf.fill(kernel.shape, float(epoch)))
+        logs = {"val_a_accuracy": a, "val_b_accuracy": b}
+        callback.on_epoch_end(epoch, logs)
+        assert logs["best_validation_epoch"] == [1, 2, 2, 4, 4][epoch]
+    callback.on_train_end()
+    assert callback.best_epoch == 3
+    np.testing.assert_array_equal(kernel.numpy(), np.full(kernel.shape, 3.0))
+    with pytest.raises(ValueError, match="validation data"):
+        callback.on_epoch_end(5, {"a_accuracy": 1.0})
+
+
+def test_run_restores_the_best_validation_epoch(monkeypatch):
+    from disentangle_tf.config import RunConfig
+    from disentangle_tf.training import run
+
+    config = RunConfig().replace({"epochs": 3, "image_size": [16, 20], "encoder_filters": [4, 8],
+                                  "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
+                                  "adversary_steps": 1, "adversary_batches": "same", "batch_size": 100,
+                                  "restore_best_weights": True, "threads": "tensorflow"})
+    result = run(config, verbose=0)
+    history = result.history
+    scores = [(a + b) / 2 for a, b in zip(history["val_background_accuracy"], history["val_shape_accuracy"])]
+    best = max(i for i, s in enumerate(scores) if s == max(scores))
+    assert history["best_validation_epoch"][-1] == best + 1
+    # The returned model scores the best epoch's validation accuracy, not the last one's.
+    assert np.mean(list(result.metrics["val"]["accuracy"].values())) == pytest.approx(scores[best], abs=1e-6)
