@@ -152,6 +152,11 @@ class TrainConfig:
         restore_best_weights: at the end of training, restore the weights of the
             epoch with the best mean validation accuracy of the tasks (ties: the
             later epoch); false keeps the last epoch's (the paper).
+        precise_batch_norm: after training, set every encoder and classifier
+            batch-norm layer's moving statistics to the mean of its statistics over
+            this many training batches, computed with the final weights
+            (:func:`~disentangle_tf.models.precise_batch_norm.precise_batch_norm`);
+            0 keeps the moving averages of training (the paper).
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -177,6 +182,7 @@ class TrainConfig:
     independence_layers: str = "features"
     penalty_schedule: str = "constant"
     restore_best_weights: bool = False
+    precise_batch_norm: int = 0
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False
@@ -279,6 +285,8 @@ class RunConfig:
         for key in positive:
             if flat[key] < 1:
                 raise ConfigError(f"{source}: {key} must be >= 1; got {flat[key]}")
+        if flat["precise_batch_norm"] < 0:
+            raise ConfigError(f"{source}: precise_batch_norm must be >= 0; got {flat['precise_batch_norm']}")
         if flat["adversary_steps"] < 0:
             raise ConfigError(f"{source}: adversary_steps must be >= 0; got {flat['adversary_steps']}")
         for key in ("learning_rate", "adversary_learning_rate"):

@@ -32,7 +32,8 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
     "feature_pooling", "head_units",
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
-    "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "restore_best_weights", "conditional_adversaries",
+    "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "restore_best_weights",
+    "precise_batch_norm", "conditional_adversaries",
     "jit_compile", "strategy", "deterministic", "threads",
 )
 
@@ -142,6 +143,9 @@ def data_options(command):
 @click.option("--restore-best-weights/--no-restore-best-weights", default=None,
               help="Keep the epoch with the best mean validation accuracy of the tasks instead of the last.  "
                    "[default: the method's]")
+@click.option("--precise-batch-norm", type=int, metavar="BATCHES",
+              help="After training, recompute the batch-norm statistics over this many training batches with "
+                   "the final weights (0: off).  [default: the method's]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),

@@ -23,6 +23,7 @@ from .evaluation import evaluate_splits
 from .export import export_saved_model
 from .models import Disentangler
 from .models.disentangler import default_adversary_optimizer, default_optimizer
+from .models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from .threads import configure_threads
 from .errors import TrainingDiverged
@@ -185,6 +186,9 @@ def run(
     if guard.diverged:
         kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
         raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
+    if training.precise_batch_norm:
+        precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
+                           batch_size=min(config.data.batch_size, len(data.train)), seed=config.data.seed)
     metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
     if output_dir is not None:
         model.save(output_dir / "model.keras")
