@@ -92,7 +92,7 @@ def test_synthetic_summary_and_figures(synthetic_run):
     for method in SYNTHETIC_METHODS:
         assert f"| {method} |" in summary
     assert "2 seed(s)" in summary and "model selection: validation split" in summary and "±" in summary
-    headline = [line for line in summary.splitlines() if line.startswith("| paper |")][0]
+    headline = [line for line in summary.splitlines() if line.startswith("| paper grid |")][0]
     cells = [c.strip() for c in headline.strip("|").split("|")]
     assert cells[-1] in ("yes", "no") and cells[-5].endswith(" / 2")
     info = json.loads((synthetic_run / "run.json").read_text())
