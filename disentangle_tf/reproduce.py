@@ -9,7 +9,7 @@ For every seed the same data set (generated with that seed) trains every method 
 ``--methods`` (the names of :mod:`disentangle_tf.methods`, and the data set's single-task
 baselines: ``shape only`` and ``background only`` on the synthetic shapes, ``plane
 only`` and ``artifacts only`` on the simulated ultrasound). A method whose settings
-hold a grid (the ``paper``'s lambda in 0.01 and 0.1) trains every value and keeps the
+hold a grid (``paper grid``: lambda in 0.01 and 0.1) trains every value and keeps the
 one model selection prefers: the mean of the tasks' accuracies on the validation split,
 or, with ``--selection oracle`` and clearly labelled so, the shape accuracy on
 ``unseen_val``, a separately generated set of the unseen combination (never the test
@@ -43,7 +43,7 @@ import numpy as np
 
 from .cli import UserError, quiet_tensorflow, run_command
 from .config import ConfigError, RunConfig, load_config_file
-from .methods import METHODS, Method
+from .methods import METHODS, NEUTRAL, Method
 from .outputs import prepare_output_dir
 from .report import write_all
 
@@ -86,8 +86,8 @@ def resolve_methods(dataset: str, names) -> list[Method]:
         UserError: for an unknown name, or one the data set cannot run.
     """
     experiment = EXPERIMENTS[dataset]
-    single = {name: Method(name, {"adversarial_weight": 0.0, "independence_weight": 0.0},
-                           f"{task} alone", ) for name, task in experiment["single"].items()}
+    # A single-task baseline has no adversary and no penalty: every method key at its neutral value.
+    single = {name: Method(name, dict(NEUTRAL), f"{task} alone") for name, task in experiment["single"].items()}
     available = {**single, **METHODS}
     if list(names) == ["all"]:
         names = list(available)

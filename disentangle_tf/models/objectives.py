@@ -79,7 +79,11 @@ def gaussian_kernel(features):
     The bandwidth ``sigma**2`` is the median squared distance between two different
     examples of the batch, held constant for differentiation.
     """
-    squared = squared_distances(features)
+    return _batch_median_kernel(squared_distances(features))
+
+
+def _batch_median_kernel(squared):
+    """``exp(-squared / (2 sigma**2))`` with ``sigma**2`` the off-diagonal median of ``squared``."""
     count = ops.shape(squared)[0]
     # The N diagonal zeros sort first: the off-diagonal median sits N + N (N - 1) / 2 in.
     ordered = ops.sort(ops.reshape(squared, (-1,)))
@@ -138,7 +142,7 @@ def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, n
     if bandwidth not in BANDWIDTHS:
         raise ValueError(f"bandwidth must be one of {', '.join(BANDWIDTHS)}; got {bandwidth!r}")
     squared = squared_distances(features)
-    batch_kernel = gaussian_kernel(features) if bandwidth == "batch" else None
+    batch_kernel = _batch_median_kernel(squared) if bandwidth == "batch" else None
     other = ops.one_hot(ops.cast(ops.reshape(other_labels, (-1,)), "int32"), int(num_other_classes))
     label_kernel = ops.matmul(other, ops.transpose(other))
     own = ops.one_hot(ops.cast(ops.reshape(own_labels, (-1,)), "int32"), int(num_own_classes))
