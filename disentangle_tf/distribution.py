@@ -1,4 +1,4 @@
-"""tf.distribute strategies by name: one device, mirrored, multi-worker."""
+"""tf.distribute strategies by name (one device, mirrored, multi-worker), and what they allow."""
 
 from __future__ import annotations
 
@@ -36,6 +36,22 @@ def make_strategy(name: str, devices=None) -> tf.distribute.Strategy:
             raise ValueError("strategy multi-worker needs the TF_CONFIG environment variable (cluster and task)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
+
+
+def replicated_strategy_active() -> bool:
+    """Whether the code runs under a strategy that synchronises replicas' updates.
+
+    True under any strategy other than TensorFlow's default one and
+    ``OneDeviceStrategy`` (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``, ...),
+    whatever its number of replicas: one GPU, or one CPU, under ``MirroredStrategy`` is
+    still such a strategy. There an optimizer's ``apply_gradients`` goes through the
+    replica context's ``merge_call``, which cannot run inside a ``tf.while_loop`` or a
+    nested ``tf.function`` (``RuntimeError: merge_call called while defining a new
+    graph``): loops of optimizer updates must be unrolled.
+    """
+    if not tf.distribute.has_strategy():
+        return False
+    return not isinstance(tf.distribute.get_strategy(), tf.distribute.OneDeviceStrategy)
 
 
 def worker_index() -> int:

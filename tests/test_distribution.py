@@ -15,8 +15,10 @@ MIRRORED_SCRIPT = r"""
 import json, sys
 import numpy as np
 import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+logical_cpus, adversary_batches = int(sys.argv[2]), sys.argv[3]
+if logical_cpus > 1:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
 import keras
 sys.path.insert(0, sys.argv[1])
 from conftest import build_random_data, build_tiny_model
@@ -28,7 +30,7 @@ def train(strategy):
         model = build_tiny_model(("a", "b"), seed=0, synchronized_batch_norm=True)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                       adversary_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                      adversarial_weight=0.5, adversary_steps=2, adversary_batches="fresh")
+                      adversarial_weight=0.5, adversary_steps=2, adversary_batches=adversary_batches)
     data = build_random_data(("a", "b"), count=16, seed=1)
     dataset = make_training_dataset(data, batch_size=8, adversary_steps=2, flip=True, seed=3,
                                     device=None, epochs=1)
@@ -56,11 +58,21 @@ def run_python(args, env=None, timeout=600):
                           env=env, timeout=timeout)
 
 
-def test_mirrored_over_two_cpus_matches_one_device():
-    result = run_python(["-c", MIRRORED_SCRIPT, HERE])
+@pytest.mark.parametrize(
+    "logical_cpus, adversary_batches",
+    [
+        (2, "fresh"),
+        # One replica (one GPU, or a CPU-only machine) is still a mirrored strategy: its
+        # optimizer updates cannot run in the adversary loop, on fresh or on the same batches.
+        (1, "fresh"),
+        (1, "same"),
+    ],
+)
+def test_mirrored_matches_one_device(logical_cpus, adversary_batches):
+    result = run_python(["-c", MIRRORED_SCRIPT, HERE, logical_cpus, adversary_batches])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["replicas"] == 2
+    assert report["replicas"] == logical_cpus
     assert report["adversary_iterations"] == 2 * 2
     assert report["max_weight_difference"] < 1e-4, report
     for name, value in report["one"].items():
@@ -100,3 +112,19 @@ def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     metrics = [json.loads((tmp_path / f"worker{i}" / "metrics.json").read_text()) for i in range(2)]
     assert metrics[0] == metrics[1]
+
+
+def test_replicated_strategy_active_whatever_the_number_of_replicas():
+    import tensorflow as tf
+
+    from disentangle_tf.distribution import replicated_strategy_active
+
+    assert not replicated_strategy_active()  # the default strategy
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert not replicated_strategy_active()
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0"])
+    assert mirrored.num_replicas_in_sync == 1
+    with mirrored.scope():
+        assert replicated_strategy_active()
+    # Inside a replica's step, where the training step runs.
+    assert bool(mirrored.run(lambda: tf.constant(replicated_strategy_active())))

@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from ..config import ModelConfig, TrainConfig
+from ..distribution import replicated_strategy_active
 from ..optimizers import FusedAdam, FusedSGD
 from . import objectives
 from .dense_head import DenseHead
@@ -20,6 +21,10 @@ from .residual_encoder import ResidualEncoder
 from ..task_spec import TaskSpec
 
 ADVERSARY_BATCHES = ("fresh", "same")
+
+#: The label of an example whose label for a task is missing (a partial annotation):
+#: that task's loss and accuracy, and the adversaries predicting it, skip the example.
+MISSING_LABEL = -1
 
 #: How Eq. 1's adversarial term reaches the encoders: alternating updates (the paper) or
 #: a gradient reversal layer (Ganin & Lempitsky 2015).
@@ -49,6 +54,14 @@ class _StepOutputs(NamedTuple):
     adversary_losses: list
     independence_loss: object
     encoder_loss: object
+    weights: list
+
+
+def _same_tables(first, second) -> bool:
+    """Whether two class-weight tables (per task an array, or None) are equal."""
+    if first is None or second is None:
+        return first is second
+    return first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
 
 
 def pair_name(features_task: str, label_task: str) -> str:
@@ -206,6 +219,10 @@ class Disentangler(keras.Model):
         # === Metrics (keras.metrics trackers: fit, callbacks and TensorBoard see them) ===
         mean = keras.metrics.Mean
         accuracy = keras.metrics.SparseCategoricalAccuracy
+        # ``loss``: the sum of the task cross-entropies (each a weighted mean over the
+        # batch), the quantity a model is selected on; Keras's callbacks monitor it
+        # (``val_loss`` on validation data) at their defaults.
+        self.loss_tracker = mean(name="loss")
         self.encoder_loss_tracker = mean(name="encoder_loss")
         self.adversary_loss_tracker = mean(name="adversary_loss")
         self.independence_loss_tracker = mean(name="independence_loss")
@@ -219,8 +236,15 @@ class Disentangler(keras.Model):
         # independence weight; a variable, so that changing it needs no new trace.
         self.penalty_scale = self.add_weight(shape=(), initializer="ones", trainable=False,
                                              name="penalty_scale")
-        self.built = True
         self._set_training_defaults()
+        # Built and called once (symbolically) at construction, as a functional model is:
+        # Keras's own export and summary then know the input signature.
+        self.build((None, *self.image_shape))
+        self(keras.Input(shape=self.image_shape), training=False)
+
+    def build(self, input_shape):
+        """Nothing to build: every layer is built at construction."""
+        self.built = True
 
     def _units(self, task: TaskSpec) -> tuple[int, ...]:
         return self.head_units if task.head_units is None else task.head_units
@@ -237,6 +261,7 @@ class Disentangler(keras.Model):
         self._block_taps = []
         self.factored_adversary_updates = True
         self.adversary_optimizer = None
+        self._class_weights = None
 
     # ------------------------------------------------------------------ forward
     def call(self, images, training=False, return_features=False):
@@ -507,7 +532,7 @@ class Disentangler(keras.Model):
     def metrics(self):
         independence = [self.independence_loss_tracker] if self.independence_weight > 0 else []
         return [
-            self.encoder_loss_tracker, self.adversary_loss_tracker, *independence,
+            self.loss_tracker, self.encoder_loss_tracker, self.adversary_loss_tracker, *independence,
             *self.task_loss_trackers, *self.task_accuracy_trackers,
             *self.adversary_loss_trackers, *self.adversary_accuracy_trackers,
         ]
@@ -524,22 +549,54 @@ class Disentangler(keras.Model):
         return list(labels)
 
     def _split_data(self, data):
-        """``(images, labels)`` of the main batch and the fresh adversary batch or None."""
+        """``(images, labels, sample_weight)`` of the main batch and the fresh adversary batch or None."""
         first = data[0]
         if isinstance(first, (tuple, list)):
-            (images, labels), (adversary_images, adversary_labels) = data
-            return images, self._task_labels(labels), (adversary_images, self._task_labels(adversary_labels))
-        images, labels = data[0], data[1]
-        return images, self._task_labels(labels), None
+            main, (adversary_images, adversary_labels) = data
+            images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(main))
+            fresh = (adversary_images, self._task_labels(adversary_labels))
+            return images, self._task_labels(labels), sample_weight, fresh
+        images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if labels is None:
+            raise ValueError("data: expected (images, labels) or (images, labels, sample_weight) batches; "
+                             "got images without labels")
+        return images, self._task_labels(labels), sample_weight, None
 
-    def _per_example_losses(self, labels, task_logits, adversary_logits):
-        """Per-example losses of every task, adversary and encoder penalty."""
-        task = [objectives.sparse_cross_entropy(y, z) for y, z in zip(labels, task_logits)]
+    def _task_weights(self, labels, sample_weight=None, class_weights=None):
+        """Per task, the ``(N,)`` float32 weight of each example's losses.
+
+        The product of the sample weight (one array for every task, or a dict per
+        task), the class weight of the example's label, and 0 where the task's label
+        is missing (a negative label, :data:`MISSING_LABEL`): a missing label moves
+        nothing through that task's loss or the adversaries that predict it.
+        """
+        weights = []
+        for t, (name, y) in enumerate(zip(self.task_names, labels)):
+            y = ops.reshape(ops.cast(y, "int32"), (-1,))
+            weight = ops.cast(y >= 0, "float32")
+            if sample_weight is not None:
+                given = sample_weight[name] if isinstance(sample_weight, dict) else sample_weight
+                weight = weight * ops.reshape(ops.cast(given, "float32"), (-1,))
+            table = (class_weights or {}).get(name)
+            if table is not None:
+                weight = weight * ops.take(ops.convert_to_tensor(table, "float32"), ops.maximum(y, 0))
+            weights.append(weight)
+        return weights
+
+    def _per_example_losses(self, labels, task_logits, adversary_logits, weights):
+        """Per-example weighted losses of every task, adversary and encoder penalty.
+
+        Task ``i``'s loss is weighted by its example weights; the adversary ``i -> j``
+        and its penalty by those of task ``j``, the label it predicts.
+        """
+        labels = [ops.maximum(ops.cast(y, "int32"), 0) for y in labels]
+        task = [objectives.sparse_cross_entropy(y, z) * w for y, z, w in zip(labels, task_logits, weights)]
         adversary = [
-            objectives.sparse_cross_entropy(labels[j], z)
+            objectives.sparse_cross_entropy(labels[j], z) * weights[j]
             for z, (_, j) in zip(adversary_logits, self.adversary_pairs)
         ]
-        penalty = [self._penalty(labels[j], z) for z, (_, j) in zip(adversary_logits, self.adversary_pairs)]
+        penalty = [self._penalty(labels[j], z) * weights[j]
+                   for z, (_, j) in zip(adversary_logits, self.adversary_pairs)]
         return task, adversary, penalty
 
     def _weight_penalty(self, models):
@@ -547,9 +604,11 @@ class Disentangler(keras.Model):
         losses = [loss for model in models for loss in model.losses]
         return ops.cast(ops.sum(ops.stack(losses)), "float32") / replicas if losses else 0.0
 
-    def _independence_loss(self, features, labels):
+    def _independence_loss(self, features, labels, weights):
         """Sum over pairs ``i != j`` of the HSIC of ``z_i`` and ``y_j`` given ``y_i``.
 
+        Examples of weight 0 for task ``i`` or ``j`` (a missing label, a zero sample
+        weight) are left out of the pair's estimate; other weights do not scale it.
         Computed on each replica's batch; divided by the number of replicas so that the
         summed gradients are those of the mean over replicas.
         """
@@ -557,18 +616,21 @@ class Disentangler(keras.Model):
         return sum(
             objectives.conditional_hsic(features[i], labels[j], labels[i],
                                         self.tasks[i].num_classes, self.tasks[j].num_classes,
-                                        bandwidth=self.independence_bandwidth)
+                                        bandwidth=self.independence_bandwidth,
+                                        mask=ops.cast((weights[i] > 0) & (weights[j] > 0), "float32"))
             for i, j in self.adversary_pairs
         ) / replicas
 
-    def _eq1(self, images, labels, training, reverse_gradient=False):
+    def _eq1(self, images, labels, training, reverse_gradient=False, sample_weight=None):
         """Forward pass and Eq. 1 without its L2 term (what train and test steps share).
 
         With ``reverse_gradient`` the adversaries read the features through a gradient
         reversal layer of scale lambda (times the schedule's factor), and Eq. 1 leaves
         the adversarial term out: the reversed gradient of the adversaries' own loss
-        stands in for it.
+        stands in for it. ``sample_weight`` (and, in training, the class weights given
+        to ``fit``) weight each example's losses (:meth:`_task_weights`).
         """
+        weights = self._task_weights(labels, sample_weight, self._class_weights if training else None)
         scale = ops.cast(self.penalty_scale, "float32")
         # With lambda = 0 the reversal layer still stands (of scale 0), so that the
         # adversaries' loss never reaches the encoders un-reversed.
@@ -577,12 +639,13 @@ class Disentangler(keras.Model):
         features, block_means = self._encode(images, training, with_blocks=with_blocks)
         features, task_logits, adversary_logits = self._forward(
             images, training=training, labels=labels, reverse_gradient_scale=reverse, features=features)
-        task_losses, adversary_losses, penalties = self._per_example_losses(labels, task_logits, adversary_logits)
+        task_losses, adversary_losses, penalties = self._per_example_losses(
+            labels, task_logits, adversary_logits, weights)
         independence_loss = 0.0
         if self.independence_weight > 0:
-            independence_loss = self._independence_loss(features, labels)
+            independence_loss = self._independence_loss(features, labels, weights)
             for level in zip(*block_means) if with_blocks else ():
-                independence_loss += self._independence_loss(list(level), labels)
+                independence_loss += self._independence_loss(list(level), labels, weights)
         encoder_loss = sum(_global_average(l) for l in task_losses)
         if self.independence_weight > 0:
             encoder_loss += scale * self.independence_weight * independence_loss
@@ -591,32 +654,32 @@ class Disentangler(keras.Model):
             # gradient through them into the encoders is computed.
             encoder_loss += scale * self.adversarial_weight * sum(_global_average(p) for p in penalties)
         return _StepOutputs(features, task_logits, adversary_logits, task_losses, adversary_losses,
-                            independence_loss, encoder_loss)
+                            independence_loss, encoder_loss, weights)
 
     # The steps have no Python control flow on tensors (the adversary loop is an explicit
     # tf.while_loop), so AutoGraph need not rewrite them and everything they call: that
     # rewriting was a third of the time spent tracing a step.
     @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
-        images, labels, fresh = self._split_data(data)
+        images, labels, sample_weight, fresh = self._split_data(data)
         if self.adversarial_training == "gradient_reversal" and self.adversaries:
-            return self._gradient_reversal_step(images, labels, fresh)
+            return self._gradient_reversal_step(images, labels, fresh, sample_weight)
 
         # Eq. 1: encoders + classifiers minimise the task losses - lambda * adversary losses
         # (+ the optional independence penalty) + L2.
         with tf.GradientTape() as tape:
-            step = self._eq1(images, labels, training=True)
+            step = self._eq1(images, labels, training=True, sample_weight=sample_weight)
             encoder_loss = step.encoder_loss + self._weight_penalty([*self.encoders, *self.classifiers])
             scaled_loss = self.optimizer.scale_loss(encoder_loss)
         gradients = tape.gradient(scaled_loss, self.encoder_variables)
         self.optimizer.apply_gradients(zip(gradients, self.encoder_variables))
 
         # Eq. 2: adversaries alone minimise their cross-entropy, adversary_steps times.
-        self._train_adversaries(step.features, labels, fresh)
+        self._train_adversaries(step.features, labels, fresh, step.weights)
 
         return self._update_metrics(labels, step._replace(encoder_loss=encoder_loss))
 
-    def _gradient_reversal_step(self, images, labels, fresh):
+    def _gradient_reversal_step(self, images, labels, fresh, sample_weight=None):
         """One backward pass for Eq. 1 and Eq. 2 through a gradient reversal layer.
 
         The encoders and classifiers descend ``task losses + independence penalty +
@@ -625,7 +688,7 @@ class Disentangler(keras.Model):
         ``adversary_steps`` further adversary updates as in Eq. 2.
         """
         with tf.GradientTape(persistent=True) as tape:
-            step = self._eq1(images, labels, training=True, reverse_gradient=True)
+            step = self._eq1(images, labels, training=True, reverse_gradient=True, sample_weight=sample_weight)
             encoder_loss = step.encoder_loss + self._weight_penalty([*self.encoders, *self.classifiers])
             adversary_loss = sum(_global_average(l) for l in step.adversary_losses) + self._weight_penalty(
                 self.adversaries)
@@ -636,23 +699,26 @@ class Disentangler(keras.Model):
         del tape
         self.optimizer.apply_gradients(zip(gradients, self.encoder_variables))
         self.adversary_optimizer.apply_gradients(zip(adversary_gradients, self.adversary_variables))
-        self._train_adversaries(step.features, labels, fresh)
+        self._train_adversaries(step.features, labels, fresh, step.weights)
         # Report the encoders' objective as the alternating step does: with the
         # adversarial term, -lambda times the adversaries' cross-entropy.
         reported = encoder_loss - self.adversarial_weight * ops.cast(self.penalty_scale, "float32") * sum(
             _global_average(l) for l in step.adversary_losses)
         return self._update_metrics(labels, step._replace(encoder_loss=reported))
 
-    def _train_adversaries(self, features, labels, fresh):
+    def _train_adversaries(self, features, labels, fresh, weights):
         """``adversary_steps`` updates of Eq. 2 on frozen encoder features.
+
+        ``weights`` (per task, ``(N,)``) weight the main batch's examples; a fresh
+        batch's examples weigh 1, or 0 where a label is missing.
 
         ``"same"``: every step reads the main batch's features. ``"fresh"``: step ``s``
         runs the encoders (training mode, no gradient tape, so their batch-norm moving
         statistics follow all data) on the ``s``-th adversary batch. On one replica the
         steps run in a ``tf.while_loop``: one traced body whatever the number of steps,
-        and only one adversary batch's activations alive at a time. Under a
-        multi-replica strategy, whose optimizer updates cannot run inside a while loop,
-        they are unrolled.
+        and only one adversary batch's activations alive at a time. Under a strategy
+        that synchronises replicas (``MirroredStrategy``, even with one replica), whose
+        optimizer updates cannot run inside a while loop, they are unrolled.
         """
         if not self.adversaries or self.adversary_steps == 0:
             return
@@ -670,20 +736,23 @@ class Disentangler(keras.Model):
             if self.factored_adversary_updates and factored_updates_apply(self.adversary_optimizer, self.adversaries):
                 factored_same_batch_updates(
                     self.adversaries, self.adversary_inputs(frozen, labels),
-                    [labels[j] for _, j in self.adversary_pairs], self.adversary_optimizer, self.adversary_steps,
+                    [ops.maximum(ops.cast(labels[j], "int32"), 0) for _, j in self.adversary_pairs],
+                    self.adversary_optimizer, self.adversary_steps,
+                    weights=[weights[j] for _, j in self.adversary_pairs],
                 )
                 return
 
         def one_step(s):
             if self.adversary_batches == "same":
-                self._adversary_update(frozen, labels)
+                self._adversary_update(frozen, labels, weights)
             else:
                 # Adversary batch s is slice s of the (batch, steps, ...) layout.
                 images = adversary_images[:, s]
                 step_features = [ops.stop_gradient(encoder(images, training=True)) for encoder in self.encoders]
-                self._adversary_update(step_features, [y[:, s] for y in adversary_labels])
+                step_labels = [y[:, s] for y in adversary_labels]
+                self._adversary_update(step_features, step_labels, self._task_weights(step_labels))
 
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1 or tf.executing_eagerly():
+        if replicated_strategy_active() or tf.executing_eagerly():
             for s in range(self.adversary_steps):
                 one_step(s)
             return
@@ -709,10 +778,11 @@ class Disentangler(keras.Model):
             tf.shape(adversary_images)[0], tf.shape(main_features)[0], message=message
         )
 
-    def _adversary_update(self, features, labels):
+    def _adversary_update(self, features, labels, weights):
         with tf.GradientTape() as tape:
             adversary_loss = sum(
-                _global_average(objectives.sparse_cross_entropy(labels[j], adversary(x, training=True)))
+                _global_average(weights[j] * objectives.sparse_cross_entropy(
+                    ops.maximum(ops.cast(labels[j], "int32"), 0), adversary(x, training=True)))
                 for adversary, x, (_, j) in zip(self.adversaries, self.adversary_inputs(features, labels),
                                                 self.adversary_pairs)
             ) + self._weight_penalty(self.adversaries)
@@ -727,8 +797,8 @@ class Disentangler(keras.Model):
 
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
-        images, labels, _ = self._split_data(data)
-        return self._update_metrics(labels, self._eq1(images, labels, training=False))
+        images, labels, sample_weight, _ = self._split_data(data)
+        return self._update_metrics(labels, self._eq1(images, labels, training=False, sample_weight=sample_weight))
 
     def _update_metrics(self, labels, step):
         task_logits, adversary_logits = step.task_logits, step.adversary_logits
@@ -743,14 +813,16 @@ class Disentangler(keras.Model):
             sum(ops.mean(l) for l in adversary_losses) if adversary_losses else 0.0,
             sample_weight=batch_size,
         )
+        self.loss_tracker.update_state(sum(ops.mean(l) for l in task_losses), sample_weight=batch_size)
+        weights = step.weights
         for tracker, loss in zip(self.task_loss_trackers, task_losses):
             tracker.update_state(loss)
-        for tracker, y, z in zip(self.task_accuracy_trackers, labels, task_logits):
-            tracker.update_state(y, z)
+        for tracker, y, z, w in zip(self.task_accuracy_trackers, labels, task_logits, weights):
+            tracker.update_state(y, z, sample_weight=w)
         for tracker, loss in zip(self.adversary_loss_trackers, adversary_losses):
             tracker.update_state(loss)
         for tracker, z, (_, j) in zip(self.adversary_accuracy_trackers, adversary_logits, self.adversary_pairs):
-            tracker.update_state(labels[j], z)
+            tracker.update_state(labels[j], z, sample_weight=weights[j])
         results = {m.name: m.result() for m in self.metrics}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces step results across workers along axis 0, which a scalar lacks.
@@ -763,45 +835,206 @@ class Disentangler(keras.Model):
         Args:
             data: a :class:`~disentangle_tf.data.LabelledImages`.
         """
-        if tuple(data.image_shape) != tuple(self.image_shape):
+        self._check_images_shape(data.image_shape)
+        self._checked_labels(data.labels, len(data))
+
+    def _check_images_shape(self, shape):
+        shape = tuple(shape)
+        if shape != tuple(self.image_shape):
+            shown = ", ".join("?" if d is None else str(d) for d in shape)
             raise ValueError(
-                f"images: expected shape (N, {', '.join(map(str, self.image_shape))}), "
-                f"got (N, {', '.join(map(str, data.image_shape))})"
+                f"images: expected shape (N, {', '.join(map(str, self.image_shape))}), got (N, {shown})"
             )
+
+    def _checked_labels(self, labels, count: int) -> dict:
+        """Per task, ``(count,)`` int32 labels; one-hot rows become class indices.
+
+        Raises:
+            ValueError: naming the task whose labels are missing, of the wrong shape
+                or dtype, or out of ``[MISSING_LABEL, num_classes)``.
+        """
+        if not isinstance(labels, dict):
+            labels = dict(zip(self.task_names, self._task_labels(labels)))
+        checked = {}
         for task in self.tasks:
-            if task.name not in data.labels:
+            if task.name not in labels:
                 raise ValueError(f"labels: missing task {task.name!r}; expected keys {list(self.task_names)}")
-            values = np.asarray(data.labels[task.name])
-            if len(values) and (values.min() < 0 or values.max() >= task.num_classes):
+            values = np.asarray(labels[task.name])
+            if values.ndim == 2 and values.shape[1] == task.num_classes and values.shape[0] == count:
+                one_hot = np.isin(values, (0, 1)).all() and (values.sum(axis=1) == 1).all()
+                if not one_hot:
+                    raise ValueError(
+                        f"labels[{task.name!r}]: a 2-D label array must be one-hot (one 1 per row); "
+                        "got other values: pass integer class indices of shape (N,)")
+                values = values.argmax(axis=1)
+            if values.shape != (count,):
                 raise ValueError(
-                    f"labels[{task.name!r}]: class indices must be in [0, {task.num_classes}); "
-                    f"found {int(values.min())}..{int(values.max())}"
+                    f"labels[{task.name!r}]: expected integer class indices of shape ({count},) "
+                    f"or one-hot labels of shape ({count}, {task.num_classes}); got shape {values.shape}")
+            if not np.issubdtype(values.dtype, np.integer):
+                if not (np.issubdtype(values.dtype, np.floating) and np.all(values == np.round(values))):
+                    raise ValueError(
+                        f"labels[{task.name!r}]: expected integer class indices; got dtype {values.dtype}")
+            if count and (values.min() < MISSING_LABEL or values.max() >= task.num_classes):
+                raise ValueError(
+                    f"labels[{task.name!r}]: class indices must be in [0, {task.num_classes}) "
+                    f"(or {MISSING_LABEL} for a missing label); found {int(values.min())}..{int(values.max())}"
                 )
+            checked[task.name] = values.astype(np.int32)
+        return checked
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, shuffle=True, **kwargs):
-        """``keras.Model.fit``; arrays are fed through the package's input pipeline.
+    def _checked_sample_weight(self, sample_weight, count: int):
+        """``sample_weight`` as float32 ``(count,)`` (or a dict of them per task)."""
+        if sample_weight is None:
+            return None
+        items = sample_weight.items() if isinstance(sample_weight, dict) else [(None, sample_weight)]
+        checked = {}
+        for task, values in items:
+            where = "sample_weight" if task is None else f"sample_weight[{task!r}]"
+            if task is not None and task not in self.task_names:
+                raise ValueError(f"{where}: not a task of this model; expected keys {list(self.task_names)}")
+            values = np.asarray(values, dtype=np.float32).reshape(-1) if np.ndim(values) <= 2 else None
+            if values is None or values.shape != (count,):
+                raise ValueError(f"{where}: expected shape ({count},), one weight per image")
+            if not np.all(np.isfinite(values)) or values.min(initial=0.0) < 0:
+                raise ValueError(f"{where}: weights must be finite and >= 0")
+            checked[task] = values
+        return checked[None] if None in checked else checked
 
-        With ``adversary_batches="fresh"`` and array inputs (``x`` images, ``y`` a dict
-        of per-task labels) the data are wrapped by
+    def _checked_class_weight(self, class_weight):
+        """Per task, a float32 table of class weights (1 for classes not named), or None."""
+        if not class_weight:
+            return None
+        if not all(isinstance(key, str) for key in class_weight):
+            if len(self.tasks) != 1:
+                raise ValueError(
+                    "class_weight: this model has several tasks; give a dict per task, e.g. "
+                    f"{{{self.task_names[0]!r}: {{0: 1.0, 1: 5.0}}}}")
+            class_weight = {self.task_names[0]: class_weight}
+        tables = {}
+        for task_name, weights in class_weight.items():
+            if task_name not in self.task_names:
+                raise ValueError(f"class_weight: {task_name!r} is not a task of this model; "
+                                 f"expected keys {list(self.task_names)}")
+            task = self.tasks[self.task_names.index(task_name)]
+            table = np.ones(task.num_classes, np.float32)
+            for index, weight in dict(weights).items():
+                if isinstance(index, bool) or not isinstance(index, (int, np.integer)) \
+                        or not 0 <= index < task.num_classes:
+                    raise ValueError(f"class_weight[{task_name!r}]: class {index!r} is not in "
+                                     f"[0, {task.num_classes})")
+                if not np.isfinite(weight) or weight < 0:
+                    raise ValueError(f"class_weight[{task_name!r}][{index}]: expected a finite weight >= 0; "
+                                     f"got {weight!r}")
+                table[index] = weight
+            tables[task_name] = table
+        return tables
+
+    def _check_dataset(self, dataset):
+        """Check a dataset's element spec against the model, one line naming what is wrong."""
+        spec = dataset.element_spec
+        main = spec[0] if isinstance(spec, tuple) and isinstance(spec[0], tuple) else spec
+        if not isinstance(main, tuple) or len(main) < 2:
+            raise ValueError("dataset: expected (images, labels) or (images, labels, sample_weight) elements")
+        images, labels = main[0], main[1]
+        if images.shape.rank is not None and images.shape.rank >= 3:
+            self._check_images_shape(images.shape[-3:])
+        labels = labels if isinstance(labels, dict) else dict(zip(self.task_names, labels if isinstance(
+            labels, (tuple, list)) else [labels]))
+        for task in self.task_names:
+            label_spec = labels.get(task)
+            if label_spec is None:
+                raise ValueError(f"dataset: labels have no task {task!r}; expected keys {list(self.task_names)}")
+            if label_spec.shape.rank is not None and label_spec.shape.rank > 1:
+                raise ValueError(
+                    f"dataset: labels[{task!r}] have shape {label_spec.shape}; expected integer class "
+                    "indices of shape (batch,) (for one-hot labels use argmax)")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, shuffle=True, sample_weight=None,
+            class_weight=None, validation_split=0.0, validation_data=None, **kwargs):
+        """``keras.Model.fit``, with the data checked first and every task weighted.
+
+        Arrays are checked once (image shape, labels' shape, range and dtype; one-hot
+        labels are turned into class indices) and a dataset's element spec likewise,
+        each failure a ``ValueError`` of one line. A label of :data:`MISSING_LABEL`
+        (-1) marks a missing label: the example is skipped by that task's loss and
+        accuracy and by the adversaries that predict it.
+
+        With ``adversary_batches="fresh"`` and array inputs the data are wrapped by
         :func:`disentangle_tf.data.make_training_dataset` so that every adversary step
         sees a fresh batch. Datasets are used as given.
-        """
-        needs_fresh = self.adversaries and self.adversary_steps and self.adversary_batches == "fresh"
-        if needs_fresh and x is not None and not isinstance(x, tf.data.Dataset) and y is not None:
-            from ..data.pipeline import make_training_dataset  # models -> data, one way
-            from ..data.labelled_images import LabelledImages
 
-            labelled = LabelledImages(
-                images=x, labels=y if isinstance(y, dict) else dict(zip(self.task_names, self._task_labels(y)))
-            )
-            self.check_data(labelled)
-            x = make_training_dataset(labelled, batch_size=batch_size or 32,
-                                      adversary_steps=self.adversary_steps, flip=False,
-                                      shuffle=shuffle)
-            y, batch_size = None, None
+        Args:
+            sample_weight: ``(N,)`` weights of the examples, or a dict of them per task
+                (datasets may yield ``(images, labels, sample_weight)`` instead). Each
+                task's cross-entropy, and the adversaries' that predict its label, are
+                the weighted mean ``sum(w * CE) / N``; an example of weight 0 moves
+                nothing, and is left out of the independence penalty.
+            class_weight: per task a dict ``{class index: weight}`` (for a one-task
+                model the inner dict alone), multiplying the sample weights in
+                training; classes not named weigh 1.
+            validation_split: with arrays, the fraction of examples, taken from the
+                end before shuffling as in Keras, held out for validation.
+            x, y, batch_size, epochs, shuffle, validation_data, **kwargs: as in
+                ``keras.Model.fit``.
+
+        Raises:
+            ValueError: for data or weights that do not fit the model.
+        """
+        tables = self._checked_class_weight(class_weight)
+        if not _same_tables(tables, self._class_weights):
+            self._class_weights = tables
+            self.train_function = None  # the class weights are constants of the traced step
+        if isinstance(x, tf.data.Dataset):
+            self._check_dataset(x)
+            if validation_split:
+                raise ValueError("validation_split: needs arrays; with a dataset pass validation_data")
+            if sample_weight is not None:
+                raise ValueError("sample_weight: with a dataset, yield (images, labels, sample_weight) instead")
+        elif x is not None and y is not None:
+            images = np.asarray(x)
+            if images.ndim != 4:
+                raise ValueError(f"images: expected an array of shape (N, H, W, C); got shape {images.shape}")
+            self._check_images_shape(images.shape[1:])
+            count = images.shape[0]
+            y = self._checked_labels(y, count)
+            sample_weight = self._checked_sample_weight(sample_weight, count)
+            if not 0 <= float(validation_split) < 1:
+                raise ValueError(f"validation_split: expected a fraction in [0, 1); got {validation_split!r}")
+            if validation_split:
+                if validation_data is not None:
+                    raise ValueError("validation_split: give either validation_split or validation_data")
+                cut = int(count * (1.0 - float(validation_split)))
+                if cut == 0 or cut == count:
+                    raise ValueError(f"validation_split: {validation_split} of {count} images leaves no "
+                                     "training or no validation image")
+                head = lambda value: value[:cut] if not isinstance(value, dict) else {  # noqa: E731
+                    k: v[:cut] for k, v in value.items()}
+                tail = lambda value: value[cut:] if not isinstance(value, dict) else {  # noqa: E731
+                    k: v[cut:] for k, v in value.items()}
+                validation_data = (images[cut:], tail(y)) + (() if sample_weight is None else (
+                    tail(sample_weight),))
+                images, y = images[:cut], head(y)
+                sample_weight = None if sample_weight is None else head(sample_weight)
+            x = images
+            needs_fresh = self.adversaries and self.adversary_steps and self.adversary_batches == "fresh"
+            if needs_fresh:
+                if sample_weight is not None:
+                    raise ValueError("sample_weight: with adversary_batches='fresh' and arrays, build the "
+                                     "dataset yourself (make_training_dataset) or compile with "
+                                     "adversary_batches='same'")
+                from ..data.pipeline import make_training_dataset  # models -> data, one way
+                from ..data.labelled_images import LabelledImages
+
+                labelled = LabelledImages(images=x, labels=y)
+                x = make_training_dataset(labelled, batch_size=batch_size or 32,
+                                          adversary_steps=self.adversary_steps, flip=False,
+                                          shuffle=shuffle)
+                y, batch_size = None, None
         if isinstance(x, tf.data.Dataset):
             shuffle = False  # a dataset carries its own shuffling
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, **kwargs)
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
+                           sample_weight=sample_weight, validation_data=validation_data, **kwargs)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras draws a batch here, under a strategy, to build the model and compiled

@@ -26,6 +26,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ..distribution import replicated_strategy_active
 from ..optimizers import FusedSGD
 from . import objectives
 
@@ -36,7 +37,8 @@ def factored_updates_apply(optimizer, heads) -> bool:
     That needs Keras's SGD (or :class:`~disentangle_tf.optimizers.FusedSGD`, whose
     update is the same) with momentum, plain or Nesterov, not a subclass with an update
     of its own; no gradient clipping, weight decay, EMA, loss scaling or gradient
-    accumulation; one replica; and heads whose first dense layer is float32,
+    accumulation; no strategy synchronising replicas (MirroredStrategy, even with one
+    replica); and heads whose first dense layer is float32,
     unconstrained and L2-regularised (or not regularised).
     """
     if not isinstance(optimizer, keras.optimizers.SGD) or isinstance(
@@ -53,7 +55,7 @@ def factored_updates_apply(optimizer, heads) -> bool:
                      "loss_scale_factor", "gradient_accumulation_steps")
     ):
         return False
-    if tf.distribute.get_strategy().num_replicas_in_sync != 1:
+    if replicated_strategy_active():
         return False
     for head in heads:
         projection = getattr(head, "projection", None)
@@ -76,7 +78,7 @@ def _l2_weight(projection):
     return None
 
 
-def factored_same_batch_updates(heads, features, labels, optimizer, steps: int):
+def factored_same_batch_updates(heads, features, labels, optimizer, steps: int, weights=None):
     """Run ``steps`` updates of Eq. 2 on fixed features, each kernel in factored form.
 
     Args:
@@ -85,6 +87,8 @@ def factored_same_batch_updates(heads, features, labels, optimizer, steps: int):
         labels: per head, the integer labels it predicts (N,).
         optimizer: the adversaries' SGD with momentum, built on their variables.
         steps: number of updates.
+        weights: per head, ``(N,)`` example weights of its loss (``sum(w * CE) / N``);
+            None weighs every example 1.
 
     Returns:
         None; the heads' variables and the optimizer's state are updated.
@@ -102,6 +106,7 @@ def factored_same_batch_updates(heads, features, labels, optimizer, steps: int):
     nesterov = bool(optimizer.nesterov)
 
     x = [tf.convert_to_tensor(f, dtype="float32") for f in features]
+    weights = [1.0 if w is None else tf.cast(w, "float32") for w in (weights or [None] * len(heads))]
     start_projection = [tf.matmul(xi, w) for xi, w in zip(x, kernels)]  # X W_0
     momentum_projection = [tf.matmul(xi, m) for xi, m in zip(x, momenta)]  # X M_0
     gram = [tf.matmul(xi, xi, transpose_b=True) for xi in x]  # X X^T
@@ -116,8 +121,8 @@ def factored_same_batch_updates(heads, features, labels, optimizer, steps: int):
         with tf.GradientTape() as tape:
             tape.watch(projected)
             loss = tf.add_n([
-                tf.reduce_mean(objectives.sparse_cross_entropy(y, head.call_after_projection(z, training=True)))
-                for head, z, y in zip(heads, projected, labels)
+                tf.reduce_mean(w * objectives.sparse_cross_entropy(y, head.call_after_projection(z, training=True)))
+                for head, z, y, w in zip(heads, projected, labels, weights)
             ] + [loss for layer in tail_layers for loss in layer.losses])
         gradients = tape.gradient(loss, [*projected, *tail_variables])
         projection_gradients, tail_gradients = gradients[: len(heads)], gradients[len(heads):]
