@@ -34,7 +34,7 @@ Measured:
 - the input pipelines alone: :func:`disentangle_tf.data.make_training_dataset` on
   in-memory arrays; PNG files (of the synthetic shapes, and of simulated ultrasound,
   which compress and decode like scans) read by
-  :func:`disentangle_tf.data.images.image_file_dataset` (parallel decoding, batched
+  :func:`disentangle_tf.data.images.read_images` (parallel decoding, batched
   resizing: how a manifest is loaded, once per run); and a data set converted once
   to HDF5 read back by :func:`disentangle_tf.data.hdf5.read_hdf5`;
 - the exported SavedModel: batch-50 throughput and single-image latency;
@@ -376,23 +376,14 @@ def bench_hdf5(directory: pathlib.Path, size, repeats: int, warmup: int) -> dict
 
 
 def bench_pipeline_png(paths, size, repeats: int, warmup: int) -> dict:
-    """PNG files read, decoded, resized and z-scored by :func:`image_file_dataset`.
+    """PNG files read, decoded, resized and z-scored by :func:`read_images`.
 
     This is how a manifest's images are loaded (once, before training).
     """
-    from disentangle_tf.data.images import image_file_dataset
+    from disentangle_tf.data.images import read_images
 
-    dataset = image_file_dataset(paths, size).repeat()
-    iterator = iter(dataset)
-    count = 10 * BATCH_SIZE
-
-    def run():
-        images = 0
-        while images < count:
-            images += int(next(iterator)[0].shape[0])
-
-    times = timed(run, repeats, warmup)
-    return {"images_per_second": count / statistics.median(times), "files": len(paths)}
+    times = timed(lambda: read_images(paths, size), repeats, warmup)
+    return {"images_per_second": len(paths) / statistics.median(times), "files": len(paths)}
 
 
 def bench_export(size, directory: pathlib.Path, repeats: int, warmup: int) -> dict:

@@ -1,19 +1,24 @@
-"""Image files to model inputs: batched decoding gives each image what it gives alone."""
+"""Image files to model inputs: batched, parallel reading gives each image what it gives alone."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from disentangle_tf.data.images import decode_image, image_file_dataset, load_images
+from disentangle_tf.data import images as images_module
+from disentangle_tf.data.images import ImageReadError, iter_image_batches, load_images, read_images
 
 SIZE = (12, 10)
 
 
-def _reference(path, channels: int = 1) -> np.ndarray:
-    """One file's model input computed directly with TensorFlow's image ops."""
-    image = tf.io.decode_png(tf.io.read_file(str(path)), channels=channels)
-    image = tf.image.resize(tf.cast(image, tf.float32), SIZE, antialias=True)
+def _reference(pixels: np.ndarray) -> np.ndarray:
+    """One image's model input computed directly with TensorFlow's image ops."""
+    image = tf.image.resize(tf.constant(pixels, tf.float32), SIZE, antialias=True)
     return tf.image.per_image_standardization(image).numpy()
+
+
+def _grey(pixels: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma, the greyscale conversion the package documents."""
+    return (pixels.astype(np.float32) @ np.array([0.2989, 0.5870, 0.1140], np.float32))[..., None]
 
 
 @pytest.fixture
@@ -31,44 +36,65 @@ def mixed_files(tmp_path):
     return paths, pixels
 
 
-def test_dataset_gives_every_file_once_as_it_would_alone(mixed_files):
+def test_batches_give_every_file_once_as_it_would_alone(mixed_files):
     paths, pixels = mixed_files
     seen = {}
-    for indices, images in image_file_dataset(paths, SIZE, batch_size=3):
-        assert images.shape[0] == indices.shape[0] <= 3
-        for index, image in zip(indices.numpy(), images.numpy()):
+    for indices, batch in iter_image_batches(paths, SIZE, channels=3, batch_size=3):
+        assert batch.shape[0] == indices.shape[0] <= 3
+        for index, image in zip(indices, batch):
             assert index not in seen
             seen[int(index)] = image
     assert sorted(seen) == list(range(len(paths)))
     for index, image in seen.items():
-        np.testing.assert_allclose(image, _reference(paths[index]), atol=1e-5)
+        rgb = pixels[index] if pixels[index].shape[-1] == 3 else np.repeat(pixels[index], 3, -1)
+        np.testing.assert_allclose(image, _reference(rgb), atol=1e-5)
 
 
 def test_batches_hold_images_of_one_decoded_size(mixed_files):
     paths, pixels = mixed_files
-    for indices, _ in image_file_dataset(paths, SIZE, batch_size=4):
-        sizes = {pixels[i].shape[:2] for i in indices.numpy()}
+    for indices, _ in iter_image_batches(paths, SIZE, batch_size=4):
+        sizes = {pixels[i].shape[:2] for i in indices}
         assert len(sizes) == 1
 
 
-def test_load_images_keeps_the_order_given_and_matches_decode_image(mixed_files):
+def test_load_images_keeps_the_order_given(mixed_files):
     paths, pixels = mixed_files
-    order = paths[::-1]
-    images = load_images(order, SIZE, channels=3).numpy()
-    assert images.shape == (len(paths), *SIZE, 3)
-    for path, image in zip(order, images):
-        expected = decode_image(tf.io.read_file(str(path)), SIZE, channels=3).numpy()
-        np.testing.assert_allclose(image, expected, atol=1e-5)
-    greyscale = load_images(paths, SIZE).numpy()
-    for index in (0, 1, 3, 6):
-        np.testing.assert_allclose(greyscale[index], _reference(paths[index]), atol=1e-5)
+    order = list(range(len(paths)))[::-1]
+    loaded = load_images([paths[i] for i in order], SIZE).numpy()
+    assert loaded.shape == (len(paths), *SIZE, 1) and loaded.dtype == np.float32
+    for row, index in enumerate(order):
+        image = pixels[index]
+        grey = image.astype(np.float32) if image.shape[-1] == 1 else _grey(image)
+        np.testing.assert_allclose(loaded[row], _reference(grey), atol=1e-4)
 
 
 def test_load_images_names_the_first_file_that_cannot_be_decoded(mixed_files, tmp_path):
     paths, _ = mixed_files
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(ValueError, match=r"broken\.png: cannot decode"):
-        load_images([*paths[:5], broken, *paths[5:]], SIZE)
+    later = tmp_path / "later.png"
+    later.write_bytes(b"\x89PNG\r\n\x1a\nnot either")
+    with pytest.raises(ValueError, match=r"broken\.png: cannot decode as PNG") as caught:
+        load_images([*paths[:5], broken, *paths[5:], later], SIZE)
+    assert "\n" not in str(caught.value) and caught.value.index == 5
     with pytest.raises(ValueError, match=r"nowhere\.png: no such image file"):
         load_images([paths[0], tmp_path / "nowhere.png"], SIZE)
+
+
+def test_files_are_checked_before_any_is_decoded(mixed_files, tmp_path, monkeypatch):
+    paths, _ = mixed_files
+    unknown = tmp_path / "notes.png"
+    unknown.write_text("not an image\n")
+
+    def decode(*args, **kwargs):
+        raise AssertionError("a file was decoded before every file was checked")
+
+    monkeypatch.setattr(images_module, "read_pixels", decode)
+    with pytest.raises(ImageReadError, match=r"notes\.png: not a PNG, JPEG, BMP, GIF, TIFF or DICOM file"):
+        read_images([*paths, unknown], SIZE)
+
+
+def test_channels_other_than_one_or_three_are_refused(mixed_files):
+    paths, _ = mixed_files
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        read_images(paths[:1], SIZE, channels=2)

@@ -287,12 +287,40 @@ def test_dicom_images(generic):
 
 
 def test_dicom_without_pydicom_asks_for_the_extra(generic, monkeypatch):
-    from disentangle_tf.data import manifest as module
+    from disentangle_tf.data import dicom
 
     manifest, _ = generic
-    (manifest.parent / "img" / "d0.dcm").write_bytes(b"")
+    _write_dicom(manifest.parent / "img" / "d0.dcm", np.zeros((4, 5), np.uint16))
     with manifest.open("a") as stream:
         stream.write("img/d0.dcm,train,Abd,without\n")
-    monkeypatch.setattr(module, "_pydicom", lambda: None)
-    message = _error(manifest)
+    monkeypatch.setattr(dicom, "pydicom_module", lambda: None)
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(manifest, ManifestOptions(tasks=("plane", "shadow")))
+    message = str(caught.value)
     assert "pip install disentangle_tf[dicom]" in message and "d0.dcm" in message
+    assert "row 8 (line 9)" in message
+
+
+def test_compressed_dicom_without_decoder_is_refused_by_read_manifest(generic):
+    pytest.importorskip("pydicom")
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEGLosslessSV1
+
+    if get_decoder(JPEGLosslessSV1).is_available:
+        pytest.skip("a JPEG Lossless decoder is installed here")
+    manifest, _ = generic
+    path = manifest.parent / "img" / "d0.dcm"
+    _write_dicom(path, np.zeros((4, 5), np.uint16))
+    dataset = pytest.importorskip("pydicom").dcmread(path)
+    dataset.file_meta.TransferSyntaxUID = JPEGLosslessSV1
+    dataset.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
+    dataset.save_as(path, enforce_file_format=True)
+    with manifest.open("a") as stream:
+        stream.write("img/d0.dcm,train,Abd,without\n")
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(manifest, ManifestOptions(tasks=("plane", "shadow")))
+    message = str(caught.value)
+    assert message.startswith(f"{manifest} row 8 (line 9): {path}: pixel data is JPEG Lossless")
+    assert "1.2.840.10008.1.2.4.70" in message and "pip install pylibjpeg pylibjpeg-libjpeg" in message
+    assert "\n" not in message

@@ -11,8 +11,8 @@ A manifest names, for every image, its file, its split and its label for every t
 column mean which split, and the classes of every task. :func:`read_manifest` checks
 the whole manifest before anything is trained (missing columns, unknown labels or
 split values, empty splits, missing image files), and :func:`load_manifest` decodes
-the images (PNG, JPEG, BMP or GIF with ``tf.data`` in parallel; DICOM ``.dcm`` files
-with pydicom, the ``dicom`` extra) into a ready-to-train
+the images (PNG, JPEG, BMP, GIF or TIFF with Pillow, DICOM with pydicom, the ``dicom``
+extra; see :mod:`disentangle_tf.data.images`) into a ready-to-train
 :class:`~disentangle_tf.data.registry.DatasetSplits`. Every problem raises a
 :class:`ManifestError`, a ``ValueError`` whose one-line message names the manifest,
 the row (data rows counted from 1; ``line`` counts the header as line 1) and the
@@ -31,15 +31,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from ..config import ConfigError, DataConfig
 from ..task_spec import TaskSpec
-from .images import first_undecodable, image_file_dataset, standardize_images
+from .images import ImageReadError, check_image_files, read_images
 from .labelled_images import LabelledImages
 
 __all__ = [
-    "DICOM_SUFFIXES",
     "FETAL_PLANES_DB_COLUMNS",
     "ManifestError",
     "ManifestOptions",
@@ -47,11 +45,6 @@ __all__ = [
     "load_manifest",
     "read_manifest",
 ]
-
-DICOM_SUFFIXES = (".dcm", ".dicom")
-"""File name endings read as DICOM (case-insensitive)."""
-
-DICOM_HINT = "install the dicom extra: pip install disentangle_tf[dicom]"
 
 FETAL_PLANES_DB_COLUMNS: dict[str, str] = {
     "plane": "Plane",
@@ -276,18 +269,6 @@ def _sorted_labels(values) -> tuple[str, ...]:
         return tuple(sorted(distinct))
 
 
-def _is_dicom(path: str) -> bool:
-    return path.lower().endswith(DICOM_SUFFIXES)
-
-
-def _pydicom():
-    try:
-        import pydicom
-    except ImportError:
-        return None
-    return pydicom
-
-
 def _carve_validation(frame: pd.DataFrame, tasks, fraction: float, seed: int) -> np.ndarray:
     """Training rows chosen for validation: a seeded, stratified ``fraction``.
 
@@ -326,7 +307,10 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             be parsed; a column is missing (naming the columns present); a split value
             or a label is unknown (naming row, column, value and the expected values);
             a split is empty; a path is empty or its image file is missing (naming row
-            and path); or a DICOM file is listed and pydicom is not installed.
+            and path);             empty; an image file is missing (naming row and path); or an image file
+            cannot be read (its format is unknown; a DICOM file needs pydicom, has a
+            photometric interpretation not read, or a transfer syntax whose decoder
+            is not installed: :func:`~disentangle_tf.data.images.check_image_files`).
     """
     source = pathlib.Path(csv_path)
     if not source.is_file():
@@ -439,9 +423,10 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             raise ManifestError(f"{_where(source, index)}: image file not found: {path}")
         paths.append(str(path))
     frame.insert(1, "path", paths)
-    if any(_is_dicom(p) for p in paths) and _pydicom() is None:
-        index = next(i for i, p in enumerate(paths) if _is_dicom(p))
-        raise ManifestError(f"{_where(source, index)}: {paths[index]} is a DICOM file; {DICOM_HINT}")
+    try:
+        check_image_files(paths)
+    except ImageReadError as error:
+        raise ManifestError(f"{_where(source, error.index)}: {error}") from None
 
     frame.attrs["class_names"] = class_names
     frame.attrs["splits"] = options.split_names
@@ -452,53 +437,6 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
 # ------------------------------------------------------------------------- decoding
 
 
-def _standardize(image: np.ndarray, image_size, channels: int) -> np.ndarray:
-    """Resize and z-score one ``(h, w, c)`` float image as the image files are."""
-    if image.shape[-1] != channels:
-        if channels == 1:
-            image = tf.image.rgb_to_grayscale(image[..., :3])
-        else:
-            image = tf.image.grayscale_to_rgb(image[..., :1])
-    return standardize_images(tf.convert_to_tensor(image, tf.float32)[tf.newaxis], image_size)[0].numpy()
-
-
-def _read_dicom(path: str, image_size, channels: int) -> np.ndarray:
-    """One DICOM image as a ``(H, W, channels)`` float32 model input.
-
-    The first frame of a multi-frame file is used. MONOCHROME1 images are inverted
-    (bright = strong signal, as MONOCHROME2); YCbCr colour is converted to RGB.
-    """
-    pydicom = _pydicom()
-    if pydicom is None:
-        raise ManifestError(f"{path}: is a DICOM file; {DICOM_HINT}")
-    dataset = pydicom.dcmread(path)
-    pixels = np.asarray(dataset.pixel_array)
-    samples = int(dataset.get("SamplesPerPixel", 1) or 1)
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    if frames > 1:
-        pixels = pixels[0]
-    if samples == 1:
-        if pixels.ndim != 2:
-            raise ValueError(f"expected a 2-D greyscale frame, got pixel array shape {pixels.shape}")
-        image = pixels.astype(np.float32)[..., None]
-        if photometric == "MONOCHROME1":
-            image = image.max() - image
-    else:
-        if photometric.startswith("YBR") and int(pydicom.__version__.split(".")[0]) < 3:
-            from pydicom.pixel_data_handlers.util import convert_color_space
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
-        image = pixels.astype(np.float32)
-    return _standardize(image, image_size, channels)
-
-
-def _tf_reason(error: tf.errors.OpError) -> str:
-    """A TensorFlow error message without the op and function decorations."""
-    message = re.sub(r"\{\{[^}]*\}\}\s*", "", _first_line(error.message))
-    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", message).strip() or type(error).__name__
-
-
 def _decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> ManifestError:
     return ManifestError(
         f"{_where(pathlib.Path(source), int(frame['row'].iloc[index]) - 1)}: cannot decode image "
@@ -507,37 +445,16 @@ def _decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> Man
 
 
 def _decode_all(frame: pd.DataFrame, image_size, channels: int) -> np.ndarray:
-    """Every image of the manifest, in row order, as ``(N, H, W, channels)`` float32."""
+    """Every image of the manifest, in row order, as ``(N, H, W, channels)`` float32.
+
+    Read by :func:`~disentangle_tf.data.images.read_images`; the files were checked
+    by :func:`read_manifest`.
+    """
     source = frame.attrs.get("source", "manifest")
-    height, width = (int(side) for side in image_size)
-    images = np.empty((len(frame), height, width, channels), np.float32)
-    paths = frame["path"].tolist()
-    dicom = np.array([_is_dicom(p) for p in paths], dtype=bool)
-
-    for index in np.flatnonzero(dicom):
-        try:
-            images[index] = _read_dicom(paths[index], (height, width), channels)
-        except ManifestError:
-            raise
-        except Exception as error:  # pydicom raises many kinds of errors
-            reason = f"not a readable DICOM image: {_first_line(error)}"
-            raise _decode_failure(source, frame, index, reason) from None
-
-    others = np.flatnonzero(~dicom)
-    if len(others) == 0:
-        return images
-    files = [paths[i] for i in others]
     try:
-        for indices, batch in image_file_dataset(files, (height, width), channels):
-            images[others[indices.numpy()]] = batch.numpy()
-    except tf.errors.OpError as error:
-        # Name the first image, in row order, that cannot be decoded on its own.
-        found = first_undecodable(files, channels)
-        if found:
-            position, culprit = found
-            raise _decode_failure(source, frame, others[position], _tf_reason(culprit)) from None
-        raise ManifestError(f"{source}: cannot decode the images: {_tf_reason(error)}") from None
-    return images
+        return read_images(frame["path"].tolist(), image_size, channels, check=False)
+    except ImageReadError as error:
+        raise _decode_failure(source, frame, error.index, error.reason) from None
 
 
 def load_manifest(
@@ -550,7 +467,8 @@ def load_manifest(
 
     Each image is decoded, converted to ``channels`` (1: greyscale), resized
     bilinearly to ``image_size`` and z-scored on its own
-    (``tf.image.per_image_standardization``), as by ``decode_image``.
+    (``tf.image.per_image_standardization``), as by
+    :func:`~disentangle_tf.data.images.read_images`.
 
     Args:
         csv_path: the manifest.
