@@ -152,7 +152,7 @@ def test_a_text_file_named_png_is_refused_in_one_line(tmp_path):
     with pytest.raises(ImageReadError) as caught:
         load_images([path], (8, 8))
     message = str(caught.value)
-    assert message.startswith(f"{path}: not a PNG, JPEG, BMP, GIF, TIFF or DICOM file")
+    assert message.startswith(f"{path}: cannot decode: not a PNG, JPEG, BMP, GIF, TIFF or DICOM file")
     assert "\n" not in message and "corrupt" not in message
 
 

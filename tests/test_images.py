@@ -90,7 +90,7 @@ def test_files_are_checked_before_any_is_decoded(mixed_files, tmp_path, monkeypa
         raise AssertionError("a file was decoded before every file was checked")
 
     monkeypatch.setattr(images_module, "read_pixels", decode)
-    with pytest.raises(ImageReadError, match=r"notes\.png: not a PNG, JPEG, BMP, GIF, TIFF or DICOM file"):
+    with pytest.raises(ImageReadError, match=r"notes\.png: cannot decode: not a PNG, JPEG, BMP, GIF, TIFF or DICOM file"):
         read_images([*paths, unknown], SIZE)
 
 

@@ -134,10 +134,11 @@ def _format_of(path) -> str:
     found = sniff_format(head)
     if found is None:
         if not head:
-            raise ImageReadError(path, "the file is empty")
+            raise ImageReadError(path, "cannot decode: the file is empty")
         raise ImageReadError(
             path,
-            f"not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} file (it starts with {head[:8]!r})",
+            f"cannot decode: not a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} file "
+            f"(it starts with {head[:8]!r})",
         )
     return found
 
