@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 
@@ -54,13 +55,24 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
 
     Click's own usage errors, :class:`UserError` and the package's ``ValueError``
     subclasses for bad configuration become a single line on stderr, never a
-    traceback. Anything else is a bug and propagates with its traceback.
+    traceback; a :class:`~disentangle_tf.errors.DataWarning` becomes one
+    ``Warning: ...`` line. Anything else is a bug and propagates with its traceback.
     """
     from .config import ConfigError  # light imports: no TensorFlow
-    from .errors import TrainingDiverged
+    from .errors import DataWarning, TrainingDiverged
+
+    default_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            default_show(message, category, filename, lineno, file, line)
 
     try:
-        command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)

@@ -62,6 +62,9 @@ class DataConfig:
         test_split: value marking test images (empty: none).
         validation_fraction: fraction of training images held out for validation
             when the manifest has no validation split.
+        group_column: manifest column naming each image's group (patient); the
+            held-out validation images are whole groups (empty: no groups;
+            ``Patient_num`` for the FETAL_PLANES_DB layout).
         separator: manifest field separator.
         extension: appended to image paths that lack it (``.png``).
         channels: 1 (greyscale, the paper) or 3.
@@ -84,6 +87,7 @@ class DataConfig:
     val_split: str = "val"
     test_split: str = "test"
     validation_fraction: float = 0.0
+    group_column: str = ""
     separator: str = ","
     extension: str = ""
     channels: int = 1

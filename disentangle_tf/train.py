@@ -24,7 +24,8 @@ from .outputs import prepare_output_dir
 #: Command-line options that map one to one onto configuration keys.
 DATA_OPTIONS = (
     "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
-    "val_split", "test_split", "validation_fraction", "separator", "extension", "channels", "scale",
+    "val_split", "test_split", "validation_fraction", "group_column", "separator", "extension", "channels",
+    "scale",
 )
 
 CONFIG_OPTIONS = DATA_OPTIONS + (
@@ -96,6 +97,9 @@ def data_options(command):
         click.option("--test-split", help="Split value of test rows.  [default: test]"),
         click.option("--validation-fraction", type=float,
                      help="Hold out this fraction of training rows for validation instead."),
+        click.option("--group-column",
+                     help="Manifest column naming each image's group (patient): held-out validation "
+                          "takes whole groups.  [default: none; Patient_num for fetal_planes_db]"),
         click.option("--separator", help="Manifest field separator.  [default: ,]"),
         click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
         click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),

@@ -138,3 +138,51 @@ def test_bad_manifest_stops_before_training(tmp_path, problem, fragment):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0] and str(manifest) in lines[0], lines
     assert not (out / "metrics.json").exists() and not (out / "model.keras").exists()
+
+
+def write_patient_set(root):
+    """Three identical frames per patient (a pattern of its own), one task; patient 12 is
+    the single image of class 'c'."""
+    import tensorflow as tf
+
+    lines = ["file,patient,view,part"]
+    for patient in [*range(12), 12]:
+        image = np.full((24, 30, 1), 20, np.uint8)
+        row, column = divmod(patient, 4)
+        image[row * 6:row * 6 + 6, column * 7:column * 7 + 7] = 220
+        name = f"images/p{patient:02d}.png"
+        (root / "images").mkdir(exist_ok=True)
+        tf.io.write_file(str(root / name), tf.io.encode_png(image))
+        view = "c" if patient == 12 else "ab"[patient % 2]
+        part = "test" if patient in (10, 11) else "train"
+        lines += [f"{name},{patient},{view},{part}"] * (1 if patient == 12 else 3)
+    manifest = root / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+def test_group_column_option_keeps_patients_out_of_validation(tmp_path):
+    from disentangle_tf.data.hdf5 import read_hdf5
+
+    manifest = write_patient_set(tmp_path)
+    options = ["--dataset", "csv", "--data", manifest, "--task", "view", "--path-column", "file",
+               "--split-column", "part", "--val-split", "", "--validation-fraction", "0.25",
+               "--image-size", 16, 20]
+    h5 = tmp_path / "data.h5"
+    result = run_module("disentangle_tf.convert", *options, "--group-column", "patient", "--output", h5)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = read_hdf5(h5)
+    val, train = data.validation.images, data.train.images
+    assert len(val) and len(val) % 3 == 0  # whole patients of three frames
+    distance = np.abs(val[:, None] - train[None]).max(axis=(2, 3, 4))
+    assert distance.min() > 0.5  # no validation patient has a frame in training
+    # The class with a single training image is one warning line, not a traceback.
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Warning: ") and "class 'c'" in lines[0], lines
+
+    missing = run_module("disentangle_tf.convert", *options, "--group-column", "patient_id",
+                         "--output", tmp_path / "other.h5")
+    assert missing.returncode == 2, missing.stderr[-3000:]
+    lines = [line for line in missing.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "missing column 'patient_id'" in lines[0] and "'patient'" in lines[0], lines
+    assert not (tmp_path / "other.h5").exists()

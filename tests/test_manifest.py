@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import numpy as np
 import pytest
@@ -10,15 +11,22 @@ import tensorflow as tf
 
 from disentangle_tf.config import ConfigError
 from disentangle_tf.data.manifest import (
+    MISSING_VALUES,
     ManifestError,
     ManifestOptions,
     fetal_planes_db_options,
+    is_missing,
     load_manifest,
     read_manifest,
 )
+from disentangle_tf.errors import DataWarning
 from disentangle_tf.data.registry import DatasetSplits
 
 SIZE = (16, 20)
+
+# The small manifests here have classes with a single training image; the tests of that
+# warning record it themselves.
+pytestmark = pytest.mark.filterwarnings("ignore::disentangle_tf.errors.DataWarning")
 
 
 def _write_png(path: pathlib.Path, seed: int, shape=(24, 30), channels: int = 1) -> np.ndarray:
@@ -235,6 +243,196 @@ def test_option_errors():
     with pytest.raises(ConfigError, match="validation_fraction"):
         ManifestOptions(tasks=("a",), validation_fraction=1.5)
     assert "val" not in ManifestOptions(tasks=("a",), validation_fraction=0.1).split_values
+
+
+# --------------------------------------------------------- missing values, warnings
+
+
+MARKERS = ["", "NA", "NaN", "nan", "N/A", "NULL", "None", "null", "#N/A", " na ", "n/A"]
+
+
+def test_is_missing_knows_every_marker_and_nothing_else():
+    cells = ["NA", "nan", "N/A", "NULL", "None", "#N/A", "", "  ", "na ", "3VV", "NAN", "Nan", "No",
+             "0", "none of these", "n.a."]
+    expected = [True] * 9 + [False] + [True, True] + [False] * 4
+    np.testing.assert_array_equal(is_missing(cells), expected)
+    assert MISSING_VALUES == {"", "na", "nan", "n/a", "null", "none", "#n/a"}
+
+
+@pytest.mark.parametrize("marker", MARKERS)
+def test_missing_label_marker_is_refused_like_an_empty_cell(generic, marker):
+    manifest, _ = generic
+    rows = [list(row) for row in ROWS]
+    rows[2][3] = marker
+    message = _error(_write_manifest(manifest.parent, [tuple(r) for r in rows]))
+    assert "row 3 (line 4)" in message and "column 'shadow' (task 'shadow')" in message
+    if marker.strip():
+        assert f"is missing: {marker.strip()!r} marks a missing value" in message
+    else:
+        assert "is empty" in message
+
+
+@pytest.mark.parametrize("column, marker", [(1, "NA"), (1, ""), (0, "nan"), (0, "")])
+def test_missing_split_or_path_is_refused_naming_row_and_column(generic, column, marker):
+    manifest, _ = generic
+    rows = [list(row) for row in ROWS]
+    rows[4][column] = marker
+    message = _error(_write_manifest(manifest.parent, [tuple(r) for r in rows]))
+    assert "row 5 (line 6)" in message and f"column {('path', 'split')[column]!r}" in message
+    assert ("is empty" if not marker else f"is missing: {marker!r}") in message
+
+
+def _caught(manifest, options) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_manifest(manifest, options)
+    assert all(issubclass(w.category, DataWarning) for w in caught), [str(w.message) for w in caught]
+    messages = [str(w.message) for w in caught]
+    assert all("\n" not in m for m in messages)
+    return messages
+
+
+def test_classes_with_fewer_than_two_training_images_are_warned_about(generic):
+    manifest, _ = generic
+    # Training has 3VV twice, LVOT and Abd once; shadow 'with' and 'without' twice.
+    messages = _caught(manifest, ManifestOptions(tasks=("plane", "shadow")))
+    assert sorted(messages) == [
+        f"{manifest}: task 'plane': class 'Abd' has 1 training image (fewer than 2)",
+        f"{manifest}: task 'plane': class 'LVOT' has 1 training image (fewer than 2)",
+    ]
+
+
+def test_class_absent_from_training_is_warned_about(tmp_path):
+    rows = [(f"img/{k}.png", "train", "ab"[k % 2], "x") for k in range(6)]
+    rows += [("img/v0.png", "val", "a", "x"), ("img/v1.png", "val", "c", "x"), ("img/t0.png", "test", "c", "y")]
+    rows += [("img/7.png", "train", "b", "y"), ("img/8.png", "train", "a", "y")]
+    for row in rows:
+        _write_png(tmp_path / row[0], seed=0)
+    manifest = _write_manifest(tmp_path, rows)
+    messages = _caught(manifest, ManifestOptions(tasks=("plane", "shadow")))
+    assert messages == [
+        f"{manifest}: task 'plane': class 'c' has no training image but appears in 'val' (1 image), 'test' (1 image)"
+    ]
+
+
+# ------------------------------------------------------------------------ groups
+
+
+def _write_grouped(root: pathlib.Path, groups, planes, splits, name="manifest.csv") -> pathlib.Path:
+    """A manifest of rows (group, plane, split); every row lists the same tiny PNG."""
+    if not (root / "img.png").exists():
+        _write_png(root / "img.png", seed=0, shape=(16, 20))
+    lines = ["path,patient,plane,split"] + [
+        f"img.png,{g},{p},{s}" for g, p, s in zip(groups, planes, splits)
+    ]
+    path = root / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_carved_validation_keeps_groups_whole_and_takes_about_the_fraction(tmp_path, seed):
+    rng = np.random.default_rng(100 + seed)
+    fraction = [0.1, 0.2, 0.3][seed % 3]
+    groups, planes, splits = [], [], []
+    for group in range(int(rng.integers(30, 60))):
+        size, plane = int(rng.integers(1, 7)), "ABC"[int(rng.integers(3))]
+        split = "test" if rng.random() < 0.15 else "train"
+        for _ in range(size):
+            groups.append(f"P{group}")
+            planes.append(plane)
+            splits.append(split)
+    order = rng.permutation(len(groups))  # rows of a group need not be adjacent
+    groups, planes, splits = (np.array(v)[order] for v in (groups, planes, splits))
+    planes[:3] = "A", "B", "C"  # every class is present
+    manifest = _write_grouped(tmp_path, groups, planes, splits)
+    options = ManifestOptions(tasks=("plane",), group_column="patient", validation_fraction=fraction,
+                              validation_seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        frame = read_manifest(manifest, options)
+        again = read_manifest(manifest, options)
+    split = frame["split"].to_numpy()
+    np.testing.assert_array_equal(split, again["split"])  # deterministic for a seed
+    np.testing.assert_array_equal(split == "test", splits == "test")  # given splits untouched
+    in_train, in_val = set(groups[split == "train"]), set(groups[split == "val"])
+    assert in_val and not in_train & in_val
+    largest = max(np.unique(groups, return_counts=True)[1])
+    given_train = splits == "train"
+    assert abs((split == "val").sum() - fraction * given_train.sum()) <= largest / 2 + 1
+    for plane in "ABC":  # stratified: each plane gives up about its share
+        rows = given_train & (planes == plane)
+        assert abs((split[rows] == "val").sum() - fraction * rows.sum()) <= largest + 1
+
+
+def test_one_row_groups_carve_as_rows_do(tmp_path):
+    rng = np.random.default_rng(3)
+    planes = rng.choice(list("ABC"), size=50)
+    manifest = _write_grouped(tmp_path, [f"P{k}" for k in range(50)], planes, ["train"] * 45 + ["test"] * 5)
+    by_group = ManifestOptions(tasks=("plane",), group_column="patient", validation_fraction=0.2)
+    by_row = ManifestOptions(tasks=("plane",), validation_fraction=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        grouped = read_manifest(manifest, by_group)["split"].to_numpy()
+        np.testing.assert_array_equal(grouped, read_manifest(manifest, by_row)["split"].to_numpy())
+    assert (grouped == "val").sum() == 9
+
+
+def test_fetal_planes_db_carves_by_patient_by_default(tmp_path):
+    planes = ["Fetal brain", "Fetal abdomen", "Other"]
+    lines = ["Image_name;Patient_num;Plane;Brain_plane;Operator;US_Machine;Train "]
+    patients = []
+    for patient in range(24):
+        for frame_number in range(1, 4):  # several frames of one plane per patient
+            name = f"Patient{patient:05d}_Plane1_{frame_number}_of_3"
+            train = int(patient < 20)
+            lines.append(f"{name};{patient};{planes[patient % 3]};Not A Brain;Op. 1;Voluson E6;{train}")
+            _write_png(tmp_path / "Images" / f"{name}.png", seed=0, shape=(16, 20))
+            patients.append(patient)
+    manifest = tmp_path / "FETAL_PLANES_DB_data.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    options = fetal_planes_db_options(validation_fraction=0.2)
+    assert options.group_column == "Patient_num"
+    patients = np.array(patients)
+    for seed in range(4):
+        options.validation_seed = seed
+        split = read_manifest(manifest, options)["split"].to_numpy()
+        in_val = set(patients[split == "val"])
+        assert in_val and not in_val & set(patients[split == "train"])
+        assert (split == "val").sum() == 3 * len(in_val) == 12  # 20 training patients, a fifth
+
+
+def test_group_column_errors(generic):
+    manifest, _ = generic
+    message = _error(manifest, ManifestOptions(tasks=("plane", "shadow"), group_column="patient"))
+    assert "missing column 'patient'" in message and "'path', 'split', 'plane', 'shadow'" in message
+    for cell, state in (("", "is empty"), ("NULL", "is missing: 'NULL'")):
+        groups = ["p1", "p2", "p3", cell, "p5", "p6", "p7"]
+        lines = ["path,split,plane,shadow,patient"] + [",".join(r) + f",{g}" for r, g in zip(ROWS, groups)]
+        manifest.write_text("\n".join(lines) + "\n")
+        message = _error(manifest, ManifestOptions(tasks=("plane", "shadow"), group_column="patient"))
+        assert "row 4 (line 5)" in message and "column 'patient' (group)" in message and state in message
+
+
+def test_group_in_training_and_a_given_split_is_warned_about(tmp_path):
+    groups = ["P1", "P1", "P2", "P2", "P3", "P1", "P4", "P2"]
+    planes = ["A", "B", "A", "B", "A", "B", "A", "B"]
+    splits = ["train"] * 4 + ["val", "test", "test", "val"]
+    manifest = _write_grouped(tmp_path, groups, planes, splits)
+    messages = _caught(manifest, ManifestOptions(tasks=("plane",), group_column="patient"))
+    assert messages == [
+        f"{manifest}: 1 group(s) of column 'patient' have rows in split 'train' and in split 'val' "
+        "(first: 'P2'); 'val' is not independent of training",
+        f"{manifest}: 1 group(s) of column 'patient' have rows in split 'train' and in split 'test' "
+        "(first: 'P1'); 'test' is not independent of training",
+    ]
+
+
+def test_carving_that_leaves_no_training_group_is_refused(tmp_path):
+    manifest = _write_grouped(tmp_path, ["P1"] * 6 + ["P2"], list("ABABABA"), ["train"] * 6 + ["test"])
+    options = ManifestOptions(tasks=("plane",), group_column="patient", validation_fraction=0.7)
+    message = _error(manifest, options)
+    assert "split 'train' is empty" in message and "1 groups of column 'patient'" in message
 
 
 # -------------------------------------------------------------------------- DICOM

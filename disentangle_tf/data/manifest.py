@@ -9,8 +9,8 @@ A manifest names, for every image, its file, its split and its label for every t
 
 :class:`ManifestOptions` says which columns hold what, which values of the split
 column mean which split, and the classes of every task. :func:`read_manifest` checks
-the whole manifest before anything is trained (missing columns, unknown labels or
-split values, empty splits, missing image files), and :func:`load_manifest` decodes
+the whole manifest before anything is trained (missing columns, missing values,
+unknown labels or split values, empty splits, missing image files), and :func:`load_manifest` decodes
 the images (PNG, JPEG, BMP, GIF or TIFF with Pillow, DICOM with pydicom, the ``dicom``
 extra; see :mod:`disentangle_tf.data.images`) into a ready-to-train
 :class:`~disentangle_tf.data.registry.DatasetSplits`. Every problem raises a
@@ -27,21 +27,25 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, DataConfig
+from ..errors import DataWarning
 from ..task_spec import TaskSpec
 from .images import ImageReadError, check_image_files, read_images
 from .labelled_images import LabelledImages
 
 __all__ = [
     "FETAL_PLANES_DB_COLUMNS",
+    "MISSING_VALUES",
     "ManifestError",
     "ManifestOptions",
     "fetal_planes_db_options",
+    "is_missing",
     "load_manifest",
     "read_manifest",
 ]
@@ -53,6 +57,12 @@ FETAL_PLANES_DB_COLUMNS: dict[str, str] = {
     "machine": "US_Machine",
 }
 """Tasks that FETAL_PLANES_DB can label, and the column of each."""
+
+MISSING_VALUES = frozenset({"", "na", "nan", "n/a", "null", "none", "#n/a"})
+"""Cells that hold no value, compared stripped and lower-cased: the empty cell and the
+markers that R, SPSS, Excel and pandas write for a missing value (``NA``, ``NaN``,
+``N/A``, ``NULL``, ``None``, ``#N/A``). A manifest cannot use them as a label, a
+split, a path or a group."""
 
 _TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -87,10 +97,16 @@ class ManifestOptions:
         image_root: directory that relative paths are taken from; itself relative
             to the manifest's directory. Default: the manifest's directory.
         validation_fraction: when in (0, 1), the fraction of the training rows moved
-            to a ``"val"`` split, stratified by the combination of task labels.
+            to a ``"val"`` split, stratified by the combination of task labels
+            (whole groups of ``group_column`` when it is given).
         validation_seed: seed of that draw (independent of the training seed, so
             that runs with different seeds validate on the same images).
         head_units: per task, hidden units of its head (default: the model's).
+        group_column: column naming each image's group, for example its patient;
+            ``None``: every image is its own group. A carved validation split takes
+            whole groups, so that no group has images in both training and
+            validation; a group with rows in the manifest's own training split and
+            in another split draws a :class:`~disentangle_tf.errors.DataWarning`.
 
     Raises:
         ConfigError: if the options contradict each other or a task name is invalid.
@@ -108,6 +124,7 @@ class ManifestOptions:
     validation_fraction: float = 0.0
     validation_seed: int = 0
     head_units: Mapping[str, Sequence[int]] | None = None
+    group_column: str | None = None
 
     def __post_init__(self):
         columns = dict(self.task_columns or {})
@@ -179,6 +196,7 @@ class ManifestOptions:
             raise ConfigError(f"manifest options: split_values repeat a value: {self.split_values}")
         for name in ("path_column", "split_column"):
             setattr(self, name, str(getattr(self, name)).strip())
+        self.group_column = (str(self.group_column).strip() if self.group_column else "") or None
         if not self.separator:
             raise ConfigError("manifest options: separator must not be empty")
 
@@ -194,6 +212,7 @@ def fetal_planes_db_options(
     image_root: str | pathlib.Path = "Images",
     validation_fraction: float = 0.1,
     validation_seed: int = 0,
+    group_column: str | None = "Patient_num",
 ) -> ManifestOptions:
     """Options reading FETAL_PLANES_DB's ``FETAL_PLANES_DB_data.csv``.
 
@@ -202,7 +221,9 @@ def fetal_planes_db_options(
     ``US_Machine`` and ``Train`` (1: training, 0: test; the header may spell it
     ``"Train "``), and the images are in ``Images/`` beside it. The data set has no
     validation split, so a seeded stratified ``validation_fraction`` of the training
-    images becomes ``"val"``; the test images form the evaluation split ``"test"``.
+    images becomes ``"val"``, taking whole patients (a patient has several, often
+    near-identical, frames; the release's own train/test split is patient-disjoint);
+    the test images form the evaluation split ``"test"``.
 
     Args:
         tasks: tasks to read, each a key of ``FETAL_PLANES_DB_COLUMNS``: ``"plane"``
@@ -210,6 +231,8 @@ def fetal_planes_db_options(
         image_root: image directory, relative to the manifest's directory.
         validation_fraction: fraction of the training images used for validation.
         validation_seed: seed of that draw.
+        group_column: the column of patients, kept whole by the draw (``None``:
+            draw images, not patients).
 
     Returns:
         The :class:`ManifestOptions`.
@@ -237,6 +260,7 @@ def fetal_planes_db_options(
         image_root=image_root,
         validation_fraction=validation_fraction,
         validation_seed=validation_seed,
+        group_column=group_column,
     )
 
 
@@ -269,22 +293,131 @@ def _sorted_labels(values) -> tuple[str, ...]:
         return tuple(sorted(distinct))
 
 
-def _carve_validation(frame: pd.DataFrame, tasks, fraction: float, seed: int) -> np.ndarray:
-    """Training rows chosen for validation: a seeded, stratified ``fraction``.
+def is_missing(cells) -> np.ndarray:
+    """Which cells hold no value: empty, or a marker of :data:`MISSING_VALUES`.
 
-    Rows are ordered by stratum (the combination of task labels) and, within it,
-    randomly; every ``1 / fraction``-th row of that order is chosen, so each stratum
-    gives up its share to within one row.
+    Every decision on missing cells is taken here.
+
+    Args:
+        cells: the cells of a manifest column, as strings.
+
+    Returns:
+        A boolean array of the shape of ``cells``, True where a cell is missing.
+    """
+    cells = np.asarray(cells, dtype=object)
+    flags = [str(cell).strip().lower() in MISSING_VALUES for cell in cells.ravel()]
+    return np.array(flags, dtype=bool).reshape(cells.shape)
+
+
+def _refuse_missing(source: pathlib.Path, cells, column: str, what: str, needed: str) -> None:
+    """Raise a :class:`ManifestError` naming the first missing cell of a column, if any.
+
+    ``what`` follows the column's name (``" (task 'plane')"``); ``needed`` ends the
+    message (what every row must have).
+    """
+    missing = is_missing(cells)
+    if missing.any():
+        index = int(np.flatnonzero(missing)[0])
+        cell = cells[index]
+        state = "is empty" if cell == "" else f"is missing: {cell!r} marks a missing value"
+        raise ManifestError(f"{_where(source, index)}: column {column!r}{what} {state}; {needed}")
+
+
+def _carve_validation(
+    frame: pd.DataFrame, tasks, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Training rows chosen for validation: a seeded, stratified ``fraction``, whole groups.
+
+    Every group (``groups[i]`` names row ``i``'s group; ``None``: each row is its own
+    group) goes wholly to validation or stays wholly in training. A group's stratum is
+    the combination of task labels most of its rows have (ties: the first in sorted
+    order). Groups are ordered by stratum and, within it, randomly; walking that order,
+    a group is chosen when taking it leaves the number of chosen rows at least as close
+    to ``fraction`` of the rows walked so far (rounded) as leaving it would. The split
+    thus takes ``fraction`` of the rows to within about half the largest group, and each
+    stratum gives up its share to within about one group; with one row per group (as
+    without ``groups``), to within one row.
+
+    Returns:
+        The chosen rows' positions in ``frame``, sorted (int64).
     """
     train = np.flatnonzero(frame["split"].to_numpy() == "train")
     if len(train) == 0:
         return train
     rng = np.random.default_rng(seed)
     strata = frame.iloc[train][list(tasks)].astype(str).agg("\x1f".join, axis=1).to_numpy()
-    order = np.lexsort((rng.random(len(train)), strata))
-    positions = np.arange(len(train))
-    chosen = np.floor((positions + 1) * fraction + 0.5) > np.floor(positions * fraction + 0.5)
-    return np.sort(train[order[chosen]])
+    if groups is None:
+        group_of = np.arange(len(train))
+    else:
+        names = pd.Series(np.asarray(groups)[train])
+        group_of = pd.factorize(names)[0]  # numbered by first appearance
+    count = int(group_of.max()) + 1
+    sizes = np.bincount(group_of, minlength=count)
+    majority = (
+        pd.DataFrame({"group": group_of, "stratum": strata})
+        .value_counts()
+        .rename("rows")
+        .reset_index()
+        .sort_values(["group", "rows", "stratum"], ascending=[True, False, True])
+        .drop_duplicates("group")
+        .sort_values("group")["stratum"]
+        .to_numpy()
+    )
+    order = np.lexsort((rng.random(count), majority))
+    chosen = np.zeros(count, dtype=bool)
+    walked = taken = 0
+    for group in order:
+        walked += int(sizes[group])
+        target = int(np.floor(walked * fraction + 0.5))
+        if 2 * taken + sizes[group] <= 2 * target:
+            chosen[group] = True
+            taken += int(sizes[group])
+    return np.sort(train[chosen[group_of]])
+
+
+def _spanning_groups(source: pathlib.Path, frame: pd.DataFrame, groups: np.ndarray, column: str) -> list[str]:
+    """One warning per split sharing groups with the training split of the manifest."""
+    split = frame["split"].to_numpy()
+    in_train = set(groups[split == "train"])
+    messages = []
+    for name in dict.fromkeys(split):
+        if name == "train":
+            continue
+        shared = sorted(in_train & set(groups[split == name]))
+        if shared:
+            messages.append(
+                f"{source}: {len(shared)} group(s) of column {column!r} have rows in split "
+                f"'train' and in split {name!r} (first: {shared[0]!r}); {name!r} is not "
+                "independent of training"
+            )
+    return messages
+
+
+def _rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) -> list[str]:
+    """One warning per class with fewer than two training images."""
+    split = frame["split"].to_numpy()
+    messages = []
+    for task in tasks:
+        labels = frame[task].to_numpy()
+        for k, name in enumerate(class_names[task]):
+            count = int(np.sum(labels[split == "train"] == k))
+            if count >= 2:
+                continue
+            elsewhere = {s: int(np.sum(labels[split == s] == k)) for s in dict.fromkeys(split) if s != "train"}
+            elsewhere = ", ".join(
+                f"{s!r} ({n} image{'' if n == 1 else 's'})" for s, n in elsewhere.items() if n
+            )
+            if count == 0 and elsewhere:
+                messages.append(
+                    f"{source}: task {task!r}: class {name!r} has no training image but appears in {elsewhere}"
+                )
+            else:
+                image = "image" if count == 1 else "images"
+                messages.append(
+                    f"{source}: task {task!r}: class {name!r} has {count} training {image} "
+                    "(fewer than 2)"
+                )
+    return messages
 
 
 def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFrame:
@@ -304,13 +437,19 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
 
     Raises:
         ManifestError: with a one-line message, if the manifest is missing or cannot
-            be parsed; a column is missing (naming the columns present); a split value
-            or a label is unknown (naming row, column, value and the expected values);
-            a split is empty; a path is empty or its image file is missing (naming row
-            and path);             empty; an image file is missing (naming row and path); or an image file
+            be parsed; a column is missing (naming the columns present); a label,
+            split, path or group cell is missing (empty or a marker of
+            :data:`MISSING_VALUES`; naming row and column); a split value or a label is
+            unknown (naming row, column, value and the expected values); a split is
+            empty; an image file is missing (naming row and path); or an image file
             cannot be read (its format is unknown; a DICOM file needs pydicom, has a
             photometric interpretation not read, or a transfer syntax whose decoder
             is not installed: :func:`~disentangle_tf.data.images.check_image_files`).
+
+    Warns:
+        DataWarning: one line per class of a task with fewer than two training images
+            (or none, while an evaluation split has some), and per split sharing groups
+            of ``group_column`` with the manifest's training split.
     """
     source = pathlib.Path(csv_path)
     if not source.is_file():
@@ -333,7 +472,8 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             raise ManifestError(f"{source}: no task columns besides 'path' and 'split'")
         options = ManifestOptions(tasks=tasks)
 
-    needed = [options.path_column, options.split_column, *options.task_columns.values()]
+    groups_given = [options.group_column] if options.group_column else []
+    needed = [options.path_column, options.split_column, *options.task_columns.values(), *groups_given]
     for column in needed:
         if column not in raw.columns:
             present = ", ".join(repr(c) for c in raw.columns)
@@ -351,6 +491,14 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     # Splits.
     by_value = {value: name for name, value in options.split_values.items()}
     split_cells = raw[options.split_column].to_numpy()
+    _refuse_missing(
+        source, split_cells, options.split_column, "",
+        f"expected one of: {_quote_list(by_value)}",
+    )
+    _refuse_missing(
+        source, raw[options.path_column].to_numpy(), options.path_column, "",
+        "every row needs the path of its image",
+    )
     known = np.isin(split_cells, list(by_value))
     if not known.all():
         index = int(np.flatnonzero(~known)[0])
@@ -366,10 +514,9 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     class_names = {}
     for task, column in options.task_columns.items():
         cells = raw[column].to_numpy()
-        empty = cells == ""
-        if empty.any():
-            index = int(np.flatnonzero(empty)[0])
-            raise ManifestError(f"{_where(source, index)}: column {column!r} (task {task!r}) is empty")
+        _refuse_missing(
+            source, cells, column, f" (task {task!r})", "every image needs a label for every task"
+        )
         names = options.class_names.get(task) or _sorted_labels(cells)
         if len(names) < 2:
             raise ManifestError(
@@ -387,18 +534,31 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         frame[task] = np.array([lookup[c] for c in cells], dtype=np.int64)
         class_names[task] = tuple(names)
 
+    # Groups, and the validation split carved out of training.
+    notes = []
+    groups = None
+    if options.group_column:
+        groups = raw[options.group_column].to_numpy()
+        _refuse_missing(
+            source, groups, options.group_column, " (group)", "every row needs its group"
+        )
+        notes += _spanning_groups(source, frame, groups, options.group_column)
+    given_train = int((frame["split"] == "train").sum())
     if options.validation_fraction > 0:
         chosen = _carve_validation(
-            frame, options.tasks, options.validation_fraction, options.validation_seed
+            frame, options.tasks, options.validation_fraction, options.validation_seed, groups
         )
         frame.loc[chosen, "split"] = "val"
     for name in options.split_names:
         if not (frame["split"] == name).any():
+            carved = f"validation_fraction {options.validation_fraction} of {given_train} training rows"
+            if groups is not None:
+                count = len(set(groups[frame["split"].isin(["train", "val"]).to_numpy()]))
+                carved += f" in {count} groups of column {options.group_column!r}"
             if name == "val" and options.validation_fraction > 0:
-                reason = (
-                    f"validation_fraction {options.validation_fraction} of "
-                    f"{int((frame['split'] == 'train').sum())} training rows chose none"
-                )
+                reason = f"{carved} chose none"
+            elif name == "train" and given_train:
+                reason = f"{carved} took them all"
             else:
                 reason = (
                     f"no row has value {options.split_values[name]!r} "
@@ -413,8 +573,6 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     paths = []
     extension = options.extension
     for index, cell in enumerate(raw[options.path_column].to_numpy()):
-        if cell == "":
-            raise ManifestError(f"{_where(source, index)}: column {options.path_column!r} is empty")
         if extension and not cell.lower().endswith(extension.lower()):
             cell += extension
         path = pathlib.Path(cell).expanduser()
@@ -428,6 +586,8 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     except ImageReadError as error:
         raise ManifestError(f"{_where(source, error.index)}: {error}") from None
 
+    for note in notes + _rare_classes(source, frame, class_names, options.tasks):
+        warnings.warn(note, DataWarning, stacklevel=2)
     frame.attrs["class_names"] = class_names
     frame.attrs["splits"] = options.split_names
     frame.attrs["source"] = str(source)

@@ -62,6 +62,7 @@ def manifest_options(config: DataConfig):
             image_root=config.image_root or "Images",
             validation_fraction=config.validation_fraction or 0.1,
             validation_seed=0,
+            group_column=config.group_column or "Patient_num",
         )
     if not config.tasks:
         raise ConfigError("dataset csv: name the task columns with --task (one per task)")
@@ -79,6 +80,7 @@ def manifest_options(config: DataConfig):
         split_values=split_values,
         image_root=config.image_root or None,
         validation_fraction=config.validation_fraction,
+        group_column=config.group_column or None,
     )
 
 
