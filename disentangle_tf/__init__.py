@@ -3,14 +3,20 @@
 A TensorFlow / Keras 3 implementation of Meng et al., "Representation Disentanglement
 for Multi-task Learning with application to Fetal Ultrasound" (PIPPI 2019).
 
-Public names are imported on first use, so that the command-line tools can check
-their input before TensorFlow loads.
+Importing the package registers its Keras-serialisable classes (the
+:class:`Disentangler`, its encoders and heads, the fused batch normalisation and the
+fused optimizers), so that ``keras.saving.load_model("run/model.keras")`` works after
+``import disentangle_tf``; this loads TensorFlow. The package's commands
+(``python -m disentangle_tf.<command>``) are the exception: they check their input
+before TensorFlow loads, and import what they use. Other public names are imported on
+first use.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 # TensorFlow turns on its oneDNN CPU kernels by default only on CPUs with AVX-512 and
 # newer instructions. On an AVX2 CPU, turning them off made the training step 1.73x
@@ -44,6 +50,16 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
+_KERAS_SERIALIZABLE = ("models", "optimizers")
+"""Subpackages whose import registers every class of the package Keras can deserialise."""
+
+
+def _register_keras_serializable() -> None:
+    """Import the modules whose classes are registered with Keras (package ``disentangle_tf``)."""
+    for name in _KERAS_SERIALIZABLE:
+        importlib.import_module(f".{name}", __name__)
+
+
 
 def __getattr__(name: str):
     if name in _PUBLIC:
@@ -55,3 +71,10 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted([*globals(), *_PUBLIC])
+
+
+# While ``python -m disentangle_tf.<command>`` locates its module, ``sys.argv[0]`` is
+# "-m" (Python's documented behaviour): the command checks its input before
+# TensorFlow loads, then imports the modules it needs.
+if getattr(sys, "argv", [])[:1] != ["-m"]:
+    _register_keras_serializable()

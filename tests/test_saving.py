@@ -126,3 +126,89 @@ def test_training_continues_identically_after_loading(saved):
     for attribute in ("optimizer", "adversary_optimizer"):
         _assert_close_lists(values(getattr(loaded, attribute).variables),
                             values(getattr(model, attribute).variables), 1e-5, attribute)
+
+
+FRESH_PROCESS_LOAD = r"""
+import json, sys
+import numpy as np
+import disentangle_tf
+import keras
+model = keras.saving.load_model(sys.argv[1])
+probabilities = model.predict_probabilities(np.load(sys.argv[2]))
+np.savez(sys.argv[3], **probabilities)
+print(json.dumps({
+    "model": type(model).__name__,
+    "optimizers": [type(model.optimizer).__name__, type(model.adversary_optimizer).__name__],
+    "registered": {name: keras.saving.get_registered_object(f"disentangle_tf>{name}") is not None
+                   for name in sys.argv[4].split(",")},
+}))
+"""
+
+
+def _registered_class_names():
+    """Names of the package's classes decorated with ``register_keras_serializable``, read from its source."""
+    import ast
+    import pathlib
+
+    import disentangle_tf
+
+    names = set()
+    for path in pathlib.Path(disentangle_tf.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                "register_keras_serializable" in ast.unparse(decorator) for decorator in node.decorator_list
+            ):
+                names.add(node.name)
+    return sorted(names)
+
+
+def _run_python(*args):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+def test_model_keras_loads_in_a_new_process_after_importing_the_package(tmp_path):
+    import json
+
+    model = build_tiny_model(TASKS)
+    model.compile(adversary_steps=ADVERSARY_STEPS)  # the package's fused optimizers
+    model.fit(_training_data(), epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    images = build_random_data(TASKS, count=5, seed=11).images
+    np.save(tmp_path / "images.npy", images)
+    names = _registered_class_names()
+    # The package's models, encoders, heads, layers and optimizers, whatever their number.
+    assert {"Disentangler", "DenseHead", "ResidualEncoder", "FusedBatchNormalization", "FusedAdam",
+            "FusedSGD"} <= set(names)
+
+    result = _run_python("-c", FRESH_PROCESS_LOAD, tmp_path / "model.keras", tmp_path / "images.npy",
+                         tmp_path / "out.npz", ",".join(names))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["model"] == "Disentangler"
+    assert report["optimizers"] == ["FusedAdam", "FusedSGD"]
+    assert report["registered"] == {name: True for name in names}
+    loaded = np.load(tmp_path / "out.npz")
+    expected = model.predict_probabilities(images)
+    for task in TASKS:
+        np.testing.assert_allclose(loaded[task], expected[task], rtol=0, atol=1e-6, err_msg=task)
+
+
+def test_package_imports_with_docstrings_stripped():
+    result = _run_python("-OO", "-c", "import disentangle_tf, keras; "
+                         "print(keras.saving.get_registered_object('disentangle_tf>Disentangler').__name__)")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["Disentangler"]
+
+
+def test_commands_start_without_tensorflow():
+    # What ``python -m disentangle_tf.<command>`` sees while it locates the command.
+    script = "import sys; sys.argv = ['-m']; import disentangle_tf; print('tensorflow' in sys.modules)"
+    result = _run_python("-c", script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False"]

@@ -103,4 +103,5 @@ class DenseHead(keras.Model):
         return cls(**config)
 
 
-DenseHead.__doc__ = DenseHead.__doc__.replace("{reference}", PAPER_REFERENCE)
+if DenseHead.__doc__:  # None under python -OO
+    DenseHead.__doc__ = DenseHead.__doc__.replace("{reference}", PAPER_REFERENCE)

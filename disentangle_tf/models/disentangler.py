@@ -1068,4 +1068,5 @@ class Disentangler(keras.Model):
         return cls(**config)
 
 
-Disentangler.__doc__ = Disentangler.__doc__.replace("{reference}", PAPER_REFERENCE)
+if Disentangler.__doc__:  # None under python -OO
+    Disentangler.__doc__ = Disentangler.__doc__.replace("{reference}", PAPER_REFERENCE)

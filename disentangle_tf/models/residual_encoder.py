@@ -158,4 +158,5 @@ class ResidualEncoder(keras.Model):
         return cls(**config)
 
 
-ResidualEncoder.__doc__ = ResidualEncoder.__doc__.replace("{reference}", PAPER_REFERENCE)
+if ResidualEncoder.__doc__:  # None under python -OO
+    ResidualEncoder.__doc__ = ResidualEncoder.__doc__.replace("{reference}", PAPER_REFERENCE)
