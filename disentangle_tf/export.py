@@ -7,6 +7,11 @@ z-score normalised per image as in training, and returns for every task ``t``:
 - ``t_probabilities``: ``(N, classes)`` softmax probabilities;
 - ``t_features``: ``(N, D)`` the task encoder's features.
 
+The signature checks its input (:func:`check_image_batch`): a tensor of another rank or
+size, such as one image without its batch axis, raises ``InvalidArgumentError`` naming
+the expected shape, rather than reaching the convolutions (whose CPU kernels abort the
+process on an input of the wrong rank).
+
 A ``disentangle_tf.json`` file beside ``saved_model.pb`` records the tasks, their class
 names and the image shape, for :mod:`disentangle_tf.predict`.
 """
@@ -24,6 +29,38 @@ from .models import Disentangler
 
 METADATA_FILE = "disentangle_tf.json"
 SIGNATURE = "serving_default"
+
+
+def check_image_batch(images, image_shape) -> tf.Tensor:
+    """``images`` if it is a batch ``(N, H, W, C)`` of ``image_shape`` with ``N >= 1``.
+
+    Works eagerly and inside a traced function (the serving signature), where it adds
+    run-time checks: the signature's declared shape alone does not stop a tensor of
+    another shape from reaching the model.
+
+    Args:
+        images: a tensor, expected ``(N, H, W, C)``.
+        image_shape: ``(H, W, C)``.
+
+    Returns:
+        ``images``, with the checked static shape.
+
+    Raises:
+        tf.errors.InvalidArgumentError: naming the expected and the actual shape.
+    """
+    images = tf.convert_to_tensor(images)
+    expected = (None, *(int(side) for side in image_shape))
+    described = f"(N, {', '.join(map(str, expected[1:]))}) with N >= 1"
+    if not images.shape.is_compatible_with(expected) or images.shape[:1] == [0]:
+        raise tf.errors.InvalidArgumentError(
+            None, None, f"images: expected a batch of shape {described}, got {tuple(images.shape)}")
+    # Shapes known only when the function runs: EnsureShape fails on another rank or size
+    # (its message names the expected shape), the assertion on an empty batch.
+    images = tf.ensure_shape(images, expected, name="images")
+    not_empty = tf.debugging.assert_positive(
+        tf.shape(images)[0], message=f"images: expected a batch of shape {described}, got an empty batch")
+    with tf.control_dependencies([not_empty]):
+        return tf.identity(images)
 
 
 def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib.Path:
@@ -47,6 +84,7 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
         raise FileExistsError(f"{path}: already exists; refusing to overwrite an exported model")
 
     def serve(images):
+        images = check_image_batch(images, model.image_shape)
         logits, features = model(images, training=False, return_features=True)
         outputs = {}
         for task in model.task_names:
@@ -90,17 +128,20 @@ class ExportedModel:
     def __call__(self, images) -> dict:
         """Outputs of the serving signature as numpy arrays.
 
+        Args:
+            images: float ``(N, H, W, C)`` of :attr:`image_shape`, ``N >= 1``; cast to float32.
+
         Raises:
-            ValueError: if ``images`` is not a batch of the expected shape.
+            ValueError: if ``images`` is not a float batch of the expected shape
+                (the check of the serving signature, :func:`check_image_batch`).
         """
         images = tf.convert_to_tensor(images)
         if not images.dtype.is_floating:
             raise ValueError(f"images: expected a float32 batch, got dtype {images.dtype.name}")
-        if images.shape.rank != 4 or tuple(images.shape[1:]) != tuple(self.image_shape):
-            raise ValueError(
-                f"images: expected shape (N, {', '.join(map(str, self.image_shape))}), "
-                f"got {tuple(images.shape)}"
-            )
+        try:
+            images = check_image_batch(images, self.image_shape)
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(error.message) from None
         outputs = self.signature(images=tf.cast(images, tf.float32))
         return {name: value.numpy() for name, value in outputs.items()}
 

@@ -1,0 +1,86 @@
+"""The exported serving signature and the package's wrapper refuse inputs of the wrong shape.
+
+An input of the wrong rank can reach TensorFlow's CPU convolution, which then aborts the
+whole process; so every call runs in a child process, where an abort shows as a signal
+instead of killing the test run.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import build_tiny_model
+
+IMAGE_SHAPE = (16, 20, 1)
+
+CALLS = r"""
+import json, sys
+import tensorflow as tf
+from disentangle_tf.export import load_exported_model
+path, shapes = sys.argv[1], json.loads(sys.argv[2])
+signature = tf.saved_model.load(path).signatures["serving_default"]
+wrapper = load_exported_model(path)
+for name, shape in shapes.items():
+    for caller in ("signature", "wrapper"):
+        images = tf.zeros(shape)
+        try:
+            if caller == "signature":
+                outputs = {k: v.numpy() for k, v in signature(images=images).items()}
+            else:
+                outputs = wrapper(images)
+            result = {"shape": list(outputs["a_probabilities"].shape)}
+        except Exception as error:
+            result = {"error": type(error).__name__, "message": str(error)}
+        print(json.dumps({"name": name, "caller": caller, **result}), flush=True)
+"""
+
+GOOD = {"batch": [2, *IMAGE_SHAPE], "one image in a batch": [1, *IMAGE_SHAPE]}
+BAD = {
+    "one image without the batch axis": list(IMAGE_SHAPE),
+    "an extra axis": [1, 1, *IMAGE_SHAPE],
+    "another height": [2, 17, 20, 1],
+    "another number of channels": [2, 16, 20, 3],
+    "an empty batch": [0, *IMAGE_SHAPE],
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from disentangle_tf.export import export_saved_model
+
+    path = export_saved_model(build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE),
+                              tmp_path_factory.mktemp("serving") / "saved_model")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.run([sys.executable, "-c", CALLS, str(path), json.dumps({**GOOD, **BAD})],
+                             capture_output=True, text=True, env=env, timeout=600)
+    lines = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
+    # A negative return code is a signal: SIGABRT (-6) from a kernel's failed check.
+    assert process.returncode == 0, (process.returncode, lines[-1:], process.stderr[-2000:])
+    return {(line["name"], line["caller"]): line for line in lines}
+
+
+@pytest.mark.parametrize("caller", ["signature", "wrapper"])
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_batches_of_the_declared_shape_are_served(results, name, caller):
+    assert results[name, caller] == {"name": name, "caller": caller, "shape": [GOOD[name][0], 2]}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_signature_refuses_other_shapes_naming_the_expected_one(results, name):
+    result = results[name, "signature"]
+    assert result.get("error") == "InvalidArgumentError", result
+    if name == "an empty batch":
+        assert "expected a batch of shape (N, 16, 20, 1) with N >= 1, got an empty batch" in result["message"]
+    else:
+        assert "expected shape [?,16,20,1]" in result["message"], result["message"]
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_wrapper_refuses_other_shapes_in_one_line(results, name):
+    result = results[name, "wrapper"]
+    assert result.get("error") == "ValueError", result
+    got = "(0, 16, 20, 1)" if name == "an empty batch" else str(tuple(BAD[name]))
+    assert result["message"] == f"images: expected a batch of shape (N, 16, 20, 1) with N >= 1, got {got}"
