@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import pathlib
 
 import keras
+
+from .backup import find_checkpoint, write_checkpoint
+from .errors import BackupError
 
 #: The losses the divergence guard watches.
 WATCHED_LOSSES = ("encoder_loss", "adversary_loss")
@@ -38,21 +40,45 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that never backs up the weights of a diverged run.
+    """``BackupAndRestore`` whose backup a kill cannot damage, and never of a diverged run.
+
+    Every epoch's checkpoint is written under a temporary name and renamed into place,
+    and the one before it is kept (:func:`~disentangle_tf.backup.write_checkpoint`); a
+    restart loads the newest complete checkpoint
+    (:func:`~disentangle_tf.backup.find_checkpoint`).
 
     Args:
         backup_dir: where the backup lives.
         guard: the run's :class:`StopOnNonFiniteLoss`; once it has fired, the backup
             is frozen at the last good epoch and kept after training ends.
+        delete_checkpoint: remove the backup when training ends (False leaves that to
+            the caller, once the run's results are written).
+
+    Raises:
+        BackupError: at the start of training, if the backup holds no complete
+            checkpoint.
     """
 
-    def __init__(self, backup_dir: str, guard: StopOnNonFiniteLoss):
-        super().__init__(backup_dir=backup_dir, save_freq="epoch", delete_checkpoint=True)
+    def __init__(self, backup_dir: str, guard: StopOnNonFiniteLoss, delete_checkpoint: bool = True):
+        super().__init__(backup_dir=backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint)
         self.guard = guard
+
+    def on_train_begin(self, logs=None):
+        checkpoint = find_checkpoint(self.backup_dir)
+        if checkpoint is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its variables are in the file
+        try:
+            self.model.load_weights(checkpoint.weights)
+        except (ValueError, OSError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise BackupError(f"the backup in {self.backup_dir} does not fit this model ({reason}): start a new "
+                              "--output-dir or pass --overwrite") from None
 
     def _save_model(self):
         if self.guard.diverged is None:
-            super()._save_model()
+            write_checkpoint(self.backup_dir, self.model.save_weights, self._current_epoch)
 
     def on_train_end(self, logs=None):
         if self.guard.diverged is None:
@@ -60,11 +86,13 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 def backed_up_epoch(backup_dir: str | pathlib.Path) -> int:
-    """The number of epochs a backup holds (0 if there is none)."""
-    metadata = pathlib.Path(backup_dir) / "training_metadata.json"
-    if not metadata.is_file():
-        return 0
-    return int(json.loads(metadata.read_text())["epoch"])
+    """The number of epochs the newest complete checkpoint of a backup holds (0 if none).
+
+    Raises:
+        BackupError: if the backup holds no complete checkpoint.
+    """
+    checkpoint = find_checkpoint(backup_dir)
+    return 0 if checkpoint is None else checkpoint.epoch
 
 
 #: Schedules of :class:`PenaltySchedule`: the factor at training progress ``p`` in [0, 1].

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 import typing
 from typing import Any, Mapping
@@ -272,6 +273,9 @@ class RunConfig:
     def validate(self, source: str = "config") -> None:
         """Check ranges and choices; raise :class:`ConfigError` naming the key."""
         flat = self.to_flat_dict()
+        for key, value in flat.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{source}: {key} must be a finite number; got {value}")
         for key, allowed in CHOICES.items():
             if flat[key] not in allowed:
                 raise ConfigError(
@@ -289,6 +293,13 @@ class RunConfig:
         for key in positive:
             if flat[key] < 1:
                 raise ConfigError(f"{source}: {key} must be >= 1; got {flat[key]}")
+        for key in ("head_units", "encoder_filters", "encoder_strides"):
+            if any(value < 1 for value in flat[key]):
+                raise ConfigError(f"{source}: {key} must be integers >= 1; got {flat[key]}")
+        if not flat["encoder_filters"]:
+            raise ConfigError(f"{source}: encoder_filters must list at least one residual block; got []")
+        if not flat["adversary_momentum"] < 1:
+            raise ConfigError(f"{source}: adversary_momentum must be in [0, 1); got {flat['adversary_momentum']}")
         if flat["precise_batch_norm"] < 0:
             raise ConfigError(f"{source}: precise_batch_norm must be >= 0; got {flat['precise_batch_norm']}")
         if flat["adversary_steps"] < 0:

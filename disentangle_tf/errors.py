@@ -1,8 +1,18 @@
-"""Exceptions and warnings the package raises for its users (no TensorFlow import here)."""
+"""Exceptions the package raises for its users (no TensorFlow import here)."""
+
+from .config import ConfigError
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; training stopped."""
+
+
+class BackupError(ConfigError):
+    """An interrupted run's backup cannot be resumed: damaged, or made for other data.
+
+    A ``ValueError`` with a one-line message naming the backup directory and what to
+    do; the backup is left as it is.
+    """
 
 
 class DataWarning(UserWarning):

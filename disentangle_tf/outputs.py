@@ -11,7 +11,7 @@ from .config import ConfigError
 #: Everything a training run writes into its output directory.
 OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "metrics.json", "config.json", "backup")
 
-#: Where an unfinished run keeps its last backup (removed when the run finishes).
+#: Where an unfinished run keeps its backup (removed once the run's results are written).
 BACKUP_NAME = "backup"
 
 
@@ -26,37 +26,61 @@ def is_resumable(output_dir: pathlib.Path, config_json: str) -> bool:
     )
 
 
+def check_output_dir(output_dir: pathlib.Path, overwrite: bool, config_json: str | None = None) -> bool:
+    """Check that a run may write to ``output_dir``, creating and removing nothing.
+
+    Returns:
+        True if ``output_dir`` holds an interrupted run whose ``config.json`` equals
+        ``config_json`` (and ``overwrite`` is false): the run resumes from its backup.
+
+    Raises:
+        ConfigError: if the directory is not empty and ``overwrite`` is false, is a
+            file, or cannot be created or written.
+    """
+    output_dir = pathlib.Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"--output-dir {output_dir}: exists and is not a directory")
+    if config_json is not None and not overwrite and is_resumable(output_dir, config_json):
+        return True
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        if (output_dir / BACKUP_NAME).is_dir():
+            raise ConfigError(
+                f"--output-dir {output_dir}: holds an interrupted run with another configuration; "
+                "rerun with the same options to resume, or pass --overwrite"
+            )
+        raise ConfigError(
+            f"--output-dir {output_dir}: directory is not empty; choose another or pass --overwrite"
+        )
+    existing = output_dir.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--output-dir {output_dir}: cannot create ({existing} is not a directory)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output-dir {output_dir}: cannot create or write in {existing} (permission denied)")
+    return False
+
+
 def prepare_output_dir(
     output_dir: pathlib.Path, overwrite: bool, config_json: str | None = None, names=OUTPUT_NAMES
 ) -> bool:
     """Create ``output_dir``; refuse one that is not empty unless ``overwrite``.
 
-    With ``overwrite`` only the files a run writes (``names``, by default a training
-    run's :data:`OUTPUT_NAMES`) are removed;
-    anything else in the directory is left alone. A directory holding an interrupted
-    run whose ``config.json`` equals ``config_json`` is kept as it is, to resume.
+    Call it once the input is known to be good (:func:`check_output_dir` checks the
+    same without writing). With ``overwrite`` only the files a run writes (``names``,
+    by default a training run's :data:`OUTPUT_NAMES`) are removed; anything else in
+    the directory is left alone. A directory holding an interrupted run whose
+    ``config.json`` equals ``config_json`` is kept as it is, to resume.
 
     Returns:
         True if the run resumes from a backup in ``output_dir``.
 
     Raises:
-        ConfigError: if the directory is not empty and ``overwrite`` is false, or it
-            cannot be created or written.
+        ConfigError: as :func:`check_output_dir`.
     """
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ConfigError(f"--output-dir {output_dir}: exists and is not a directory")
-    if config_json is not None and not overwrite and is_resumable(output_dir, config_json):
+    if check_output_dir(output_dir, overwrite, config_json):
         return True
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        if (output_dir / BACKUP_NAME).is_dir() and not overwrite:
-            raise ConfigError(
-                f"--output-dir {output_dir}: holds an interrupted run with another configuration; "
-                "rerun with the same options to resume, or pass --overwrite"
-            )
-        if not overwrite:
-            raise ConfigError(
-                f"--output-dir {output_dir}: directory is not empty; choose another or pass --overwrite"
-            )
+    if output_dir.is_dir():
         for name in names:
             target = output_dir / name
             if target.is_dir():

@@ -19,7 +19,7 @@ import click
 from .cli import UserError, quiet_tensorflow, run_command
 from .config import CHOICES, ConfigError, RunConfig, load_config_file
 from .methods import GRID_KEYS, METHODS, get_method
-from .outputs import prepare_output_dir
+from .outputs import check_output_dir
 
 #: Command-line options that map one to one onto configuration keys.
 DATA_OPTIONS = (
@@ -181,8 +181,7 @@ def main(config_file, method, output_dir, overwrite, quiet, **options):
     output_dir = output_dir or default_output_dir(config.data.dataset)
     click.echo(f"method: {method}; config: " + json.dumps(config.to_flat_dict()))
 
-    if prepare_output_dir(output_dir, overwrite, config.to_json()):
-        click.echo(f"resuming the interrupted run in {output_dir}")
+    check_output_dir(output_dir, overwrite, config.to_json())  # writes nothing: the data are checked first
 
     def start_tensorflow():
         # The strategy comes first: a multi-worker one must be made at program start.
@@ -197,7 +196,7 @@ def main(config_file, method, output_dir, overwrite, quiet, **options):
     from .training import run
 
     result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
-                 strategy=strategy)
+                 strategy=strategy, notify=click.echo)
     for split, values in result.metrics.items():
         accuracies = ", ".join(f"{task} {value:.3f}" for task, value in values["accuracy"].items())
         click.echo(f"{split}: accuracy {accuracies}")

@@ -9,14 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Sequence
+import shutil
+from typing import Callable, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .config import RunConfig
-from .callbacks import (PenaltySchedule, RestoreBestValidation, SafeBackupAndRestore, StopOnNonFiniteLoss,
-                        backed_up_epoch)
+from .backup import check_data_description, describe_data, find_checkpoint, write_data_description
+from .callbacks import PenaltySchedule, RestoreBestValidation, SafeBackupAndRestore, StopOnNonFiniteLoss
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
 from .evaluation import evaluate_splits
@@ -27,7 +29,7 @@ from .models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from .threads import configure_threads
 from .errors import TrainingDiverged
-from .outputs import BACKUP_NAME, prepare_output_dir
+from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
 from .task_spec import TaskSpec
 
 @dataclasses.dataclass
@@ -87,6 +89,40 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
     return model
 
 
+def check_splits(data: DatasetSplits, batch_size: int) -> None:
+    """Refuse a data set that cannot train: too few training images, no validation images.
+
+    Raises:
+        ValueError: naming the split and what was expected.
+    """
+    if len(data.train) < batch_size:
+        raise ValueError(f"training split: {len(data.train)} images, fewer than one batch; "
+                         f"expected at least --batch-size {batch_size}")
+    if len(data.validation) == 0:
+        raise ValueError("validation split: no images; expected at least one")
+
+
+def check_split_labels(model: Disentangler, data: DatasetSplits) -> None:
+    """Check every split against the model (image shape, label range).
+
+    An evaluation split may lack the labels of some task; the labels it has are checked.
+
+    Raises:
+        ValueError: naming the split, the task and what was expected.
+    """
+    model.check_data(data.train)
+    model.check_data(data.validation)
+    for name, split in data.evaluation.items():
+        if split is data.train or split is data.validation:
+            continue
+        present = {task.name: split.labels.get(task.name, np.zeros(len(split), np.int64))
+                   for task in model.tasks}
+        try:
+            model.check_data(dataclasses.replace(split, labels=present))
+        except ValueError as error:
+            raise ValueError(f"split {name!r}: {error}") from None
+
+
 def run(
     config: RunConfig,
     output_dir: str | pathlib.Path | None = None,
@@ -95,12 +131,16 @@ def run(
     verbose="auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     strategy: tf.distribute.Strategy | None = None,
+    notify: Callable[[str], None] = print,
 ) -> RunResult:
     """Train and evaluate one model; write its files if ``output_dir`` is given.
 
-    A run with an output directory backs itself up at the end of every epoch
-    (``output_dir/backup``); started again with the same configuration after being
-    killed, it resumes from that backup. Every epoch's data order is a function of the
+    Everything the data and options imply is checked before the output directory is
+    created or changed. A run with an output directory backs itself up at the end of
+    every epoch (``output_dir/backup``, written so that a kill cannot damage it:
+    :mod:`disentangle_tf.backup`); started again with the same configuration after
+    being killed, it resumes from that backup, if the data still imply the same tasks,
+    classes, image shape and training labels. Every epoch's data order is a function of the
     seed and the epoch, so with ``deterministic`` the resumed run ends exactly as an
     uninterrupted one would.
 
@@ -114,11 +154,20 @@ def run(
         callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy; None makes the one
             ``config.training.strategy`` names.
+        notify: called with a one-line notice when the run resumes.
 
     Returns:
         A :class:`RunResult`.
 
     Raises:
+        ValueError: (before anything is written) if the data do not fit the
+            configuration or the model: an empty split, too few training images for
+            one batch, labels out of range, images of another shape.
+        ConfigError: (before anything is written) if ``output_dir`` is not empty and
+            holds no resumable run, and ``overwrite`` is false.
+        BackupError: if the backup to resume was made for other data (other tasks,
+            classes, image shape or training labels) or is damaged with no intact
+            previous copy; the backup is kept.
         TrainingDiverged: if a loss became NaN or infinite; the logs and the last good
             backup are kept.
     """
@@ -136,21 +185,33 @@ def run(
     resume = False
     if output_dir is not None:
         output_dir = pathlib.Path(output_dir)
-        resume = prepare_output_dir(output_dir, overwrite, config.to_json())
-        if not resume:
-            (output_dir / "config.json").write_text(config.to_json())
+        resume = check_output_dir(output_dir, overwrite, config.to_json())  # writes nothing
     keras.utils.set_random_seed(config.data.seed)
     if data is None:
         data = load_dataset(config.data)
     configure_threads(training.threads, len(data.tasks))
+    check_splits(data, config.data.batch_size)
     with strategy.scope():
         model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
                             synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
+    check_split_labels(model, data)
 
-    for split in (data.train, data.validation):
-        model.check_data(split)
+    # The input is good: only now is anything written.
     backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
-    initial_epoch = backed_up_epoch(backup_dir) if resume else 0
+    initial_epoch = 0
+    description = describe_data(data.tasks, data.train)
+    if resume:
+        check_data_description(backup_dir, description)
+        checkpoint = find_checkpoint(backup_dir)
+        initial_epoch = 0 if checkpoint is None else checkpoint.epoch
+        if checkpoint is not None and checkpoint.damaged_epoch is not None:
+            notify(f"the backup of epoch {checkpoint.damaged_epoch} in {backup_dir} is damaged; "
+                   f"resuming from the previous one, epoch {checkpoint.epoch}")
+        notify(f"resuming the interrupted run in {output_dir} after epoch {initial_epoch}")
+    elif output_dir is not None:
+        prepare_output_dir(output_dir, overwrite, config.to_json())
+        write_data_description(backup_dir, description)
+        (output_dir / "config.json").write_text(config.to_json())
     fresh = training.adversary_batches == "fresh" and model.adversaries
     train_dataset = make_training_dataset(
         data.train,
@@ -172,7 +233,7 @@ def run(
         # Before TensorBoard, so that the epoch's logs it writes carry the factor.
         all_callbacks.insert(0, PenaltySchedule(training.penalty_schedule))
     if output_dir is not None:
-        all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard))
+        all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
     history = model.fit(
         train_dataset,
@@ -194,4 +255,5 @@ def run(
         model.save(output_dir / "model.keras")
         export_saved_model(model, output_dir / "saved_model")
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        shutil.rmtree(backup_dir)  # last: a run killed before this point resumes
     return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)
