@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import warnings
 
@@ -400,6 +401,18 @@ def test_fetal_planes_db_carves_by_patient_by_default(tmp_path):
         in_val = set(patients[split == "val"])
         assert in_val and not in_val & set(patients[split == "train"])
         assert (split == "val").sum() == 3 * len(in_val) == 12  # 20 training patients, a fifth
+
+
+def test_configuration_names_the_group_column():
+    from disentangle_tf.config import DataConfig
+    from disentangle_tf.data.registry import manifest_options
+
+    fetal = DataConfig(dataset="csv", data="m.csv", layout="fetal_planes_db")
+    assert manifest_options(fetal).group_column == "Patient_num"
+    assert manifest_options(dataclasses.replace(fetal, group_column="Subject")).group_column == "Subject"
+    generic = DataConfig(dataset="csv", data="m.csv", tasks=("plane",))
+    assert manifest_options(generic).group_column is None
+    assert manifest_options(dataclasses.replace(generic, group_column="patient")).group_column == "patient"
 
 
 def test_group_column_errors(generic):
