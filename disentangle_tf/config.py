@@ -279,7 +279,7 @@ class RunConfig:
         for key, allowed in CHOICES.items():
             if flat[key] not in allowed:
                 raise ConfigError(
-                    f"{source}: {key} must be one of {', '.join(allowed)}; got {flat[key]!r}"
+                    f"{source}: {key} must be one of {', '.join(map(str, allowed))}; got {flat[key]!r}"
                 )
         if flat["dataset"] in ("csv", "hdf5") and not flat["data"]:
             raise ConfigError(f"{source}: dataset {flat['dataset']} needs data (the --data file)")

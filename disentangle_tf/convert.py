@@ -9,6 +9,7 @@ trains from the HDF5 file with ``--dataset hdf5 --data FILE.h5``. Example::
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import click
@@ -28,14 +29,22 @@ def main(config_file, output, **options):
     config = resolve_config(config_file, {key: options[key] for key in keys})
     if output.exists():
         raise UserError(f"--output {output}: file exists; refusing to overwrite it")
+    folder = output.absolute().parent
+    if not folder.is_dir():
+        raise UserError(f"--output {output}: directory {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--output {output}: cannot write in {folder} (permission denied)")
     if config.data.dataset == "hdf5":
         raise UserError("--dataset hdf5 is already an HDF5 file; nothing to convert")
     quiet_tensorflow()
     from .data.hdf5 import write_hdf5
     from .data.registry import load_dataset
 
-    data = load_dataset(config.data)
-    write_hdf5(output, data)
+    data = load_dataset(config.data)  # every image decoded and checked before the file is made
+    try:
+        write_hdf5(output, data)
+    except FileExistsError as error:
+        raise UserError(f"--output {error}") from None
     counts = ", ".join(f"{name} {len(split)}" for name, split in
                        {"train": data.train, **data.evaluation}.items())
     click.echo(f"wrote {output} ({counts})")

@@ -20,3 +20,7 @@ class DataWarning(UserWarning):
 
     The command line prints it as one ``Warning: ...`` line.
     """
+
+
+class DataError(ConfigError):
+    """The data do not fit the configuration or the model (one-line ``ValueError``)."""

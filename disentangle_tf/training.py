@@ -28,7 +28,7 @@ from .models.disentangler import default_adversary_optimizer, default_optimizer
 from .models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from .threads import configure_threads
-from .errors import TrainingDiverged
+from .errors import DataError, TrainingDiverged
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
 from .task_spec import TaskSpec
 
@@ -160,7 +160,7 @@ def run(
         A :class:`RunResult`.
 
     Raises:
-        ValueError: (before anything is written) if the data do not fit the
+        DataError: (a ``ValueError``, before anything is written) if the data do not fit the
             configuration or the model: an empty split, too few training images for
             one batch, labels out of range, images of another shape.
         ConfigError: (before anything is written) if ``output_dir`` is not empty and
@@ -190,11 +190,14 @@ def run(
     if data is None:
         data = load_dataset(config.data)
     configure_threads(training.threads, len(data.tasks))
-    check_splits(data, config.data.batch_size)
     with strategy.scope():
         model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
                             synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
-    check_split_labels(model, data)
+    try:
+        check_splits(data, config.data.batch_size)
+        check_split_labels(model, data)
+    except ValueError as error:
+        raise DataError(str(error)) from None
 
     # The input is good: only now is anything written.
     backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
