@@ -169,6 +169,8 @@ TRAIN_CASES = {
         slice(None), [r.replace(",b,", ",a,") for r in rows]))), ["'plane'", "single class"]),
     "empty label cell": (_train_manifest(rows=edit_rows(replace_row(2, "img/02.png,,no,train"))),
                          ["row 3", "'plane'", "empty"]),
+    "NA label cell": (_train_manifest(rows=edit_rows(replace_row(4, "img/04.png,a,NA,train"))),
+                      ["row 5", "'shadow'"]),
     "unknown split value": (_train_manifest(rows=edit_rows(replace_row(1, "img/01.png,b,no,trian"))),
                             ["'trian'"]),
     "fewer training images than a batch": (_train_option("--batch-size", "9"),
