@@ -146,15 +146,36 @@ class ExportedModel:
         return {name: value.numpy() for name, value in outputs.items()}
 
 
+def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
+    """The SavedModel directory ``path`` names: itself, or a training run's ``saved_model/``.
+
+    Looks at the file system only (nothing is loaded).
+
+    Raises:
+        ValueError: if neither ``path`` nor ``path/saved_model`` holds ``saved_model.pb``.
+    """
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    if (path / "saved_model" / "saved_model.pb").is_file():
+        return path / "saved_model"
+    raise ValueError(
+        f"{path}: not a SavedModel directory (no saved_model.pb) nor a training run's directory "
+        "(no saved_model/saved_model.pb)"
+    )
+
+
 def load_exported_model(path: str | pathlib.Path) -> ExportedModel:
     """Load a SavedModel written by :func:`export_saved_model` (no pickle involved).
+
+    Args:
+        path: the SavedModel directory, or the directory of the training run that wrote
+            it in ``saved_model/`` (:func:`find_saved_model`).
 
     Raises:
         ValueError: if ``path`` is not such a SavedModel.
     """
-    path = pathlib.Path(path)
-    if not (path / "saved_model.pb").is_file():
-        raise ValueError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    path = find_saved_model(path)
     loaded = tf.saved_model.load(str(path))
     if SIGNATURE not in loaded.signatures:
         raise ValueError(f"{path}: SavedModel has no {SIGNATURE!r} signature")
