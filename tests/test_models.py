@@ -54,7 +54,7 @@ def changed(before, after) -> list[bool]:
 
 
 def expected_metric_names(model: Disentangler) -> set[str]:
-    names = {"encoder_loss", "adversary_loss"}
+    names = {"loss", "encoder_loss", "adversary_loss"}
     for task in model.task_names:
         names |= {f"{task}_loss", f"{task}_accuracy"}
     for pair in model.adversary_names:
@@ -235,7 +235,7 @@ def test_single_task_model_trains_without_adversaries():
     assert any(changed(before, after))
     assert int(model.optimizer.iterations) == 2
     assert int(model.adversary_optimizer.iterations) == 0
-    assert set(history.history) == {"encoder_loss", "adversary_loss", "a_loss", "a_accuracy"}
+    assert set(history.history) == {"loss", "encoder_loss", "adversary_loss", "a_loss", "a_accuracy"}
     assert history.history["adversary_loss"] == [0.0]
 
 
@@ -445,7 +445,7 @@ def test_metrics_in_history_and_evaluate():
     history = model.fit(train.images, train.labels, batch_size=4, epochs=1, verbose=0,
                         validation_data=(validation.images, validation.labels))
     names = expected_metric_names(model)
-    assert len(names) == 2 + 2 * 3 + 2 * 6
+    assert len(names) == 3 + 2 * 3 + 2 * 6
     assert set(history.history) == names | {f"val_{n}" for n in names}
     for name, series in history.history.items():
         assert len(series) == 1 and np.isfinite(series[0]), name
@@ -473,6 +473,8 @@ def _expected_losses(model, data, weight):
     expected["adversary_loss"] = sum(pairs.values())
     # Eq. 1 without L2 (evaluate adds no weight penalty): tasks - lambda * adversaries.
     expected["encoder_loss"] = sum(task.values()) - weight * sum(pairs.values())
+    # ``loss``, the model-selection criterion: the task cross-entropies alone.
+    expected["loss"] = sum(task.values())
     for t in model.task_names:
         expected[f"{t}_accuracy"] = np.mean(np.argmax(logits[t], -1) == data.labels[t])
     for pair, (_, j) in zip(model.adversary_names, model.adversary_pairs):

@@ -236,15 +236,22 @@ class Disentangler(keras.Model):
         # independence weight; a variable, so that changing it needs no new trace.
         self.penalty_scale = self.add_weight(shape=(), initializer="ones", trainable=False,
                                              name="penalty_scale")
-        self._set_training_defaults()
-        # Built and called once (symbolically) at construction, as a functional model is:
-        # Keras's own export and summary then know the input signature.
-        self.build((None, *self.image_shape))
-        self(keras.Input(shape=self.image_shape), training=False)
-
-    def build(self, input_shape):
-        """Nothing to build: every layer is built at construction."""
         self.built = True
+        self._set_training_defaults()
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """``keras.Model.export``, its input signature by default the model's images.
+
+        The default signature is float32 ``(batch, height, width, channels)``,
+        per-image z-scored images as the model is trained on; the endpoint ``serve``
+        returns per task its logits. For the package's SavedModel with probabilities,
+        features and a raw-image endpoint, see
+        :func:`disentangle_tf.export.export_saved_model`.
+        """
+        if input_signature is None:
+            input_signature = [tf.TensorSpec((None, *self.image_shape), tf.float32, name="images")]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature,
+                              **kwargs)
 
     def _units(self, task: TaskSpec) -> tuple[int, ...]:
         return self.head_units if task.head_units is None else task.head_units
@@ -604,7 +611,7 @@ class Disentangler(keras.Model):
         losses = [loss for model in models for loss in model.losses]
         return ops.cast(ops.sum(ops.stack(losses)), "float32") / replicas if losses else 0.0
 
-    def _independence_loss(self, features, labels, weights):
+    def _independence_loss(self, features, labels, weights=None):
         """Sum over pairs ``i != j`` of the HSIC of ``z_i`` and ``y_j`` given ``y_i``.
 
         Examples of weight 0 for task ``i`` or ``j`` (a missing label, a zero sample
@@ -613,6 +620,7 @@ class Disentangler(keras.Model):
         summed gradients are those of the mean over replicas.
         """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        weights = self._task_weights(labels) if weights is None else weights
         return sum(
             objectives.conditional_hsic(features[i], labels[j], labels[i],
                                         self.tasks[i].num_classes, self.tasks[j].num_classes,

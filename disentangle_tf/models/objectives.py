@@ -100,7 +100,7 @@ MIN_CLASS_COUNT = 3
 
 
 def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, num_other_classes: int,
-                     bandwidth: str = "class"):
+                     bandwidth: str = "class", mask=None):
     """Class-conditional HSIC between features and another task's label.
 
     Within each class ``c`` of the features' own task with ``n_c > 3`` examples in the
@@ -127,6 +127,9 @@ def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, n
             is static).
         num_other_classes: classes of the other task.
         bandwidth: ``"class"`` or ``"batch"``, the median-heuristic's domain.
+        mask: ``(N,)`` 1 for the examples to include, 0 for those to leave out (for
+            example those missing a label); None includes all. Negative labels are
+            always left out.
 
     Returns:
         A float32 scalar, >= 0 up to rounding, differentiable with respect to ``features``.
@@ -146,6 +149,10 @@ def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, n
     other = ops.one_hot(ops.cast(ops.reshape(other_labels, (-1,)), "int32"), int(num_other_classes))
     label_kernel = ops.matmul(other, ops.transpose(other))
     own = ops.one_hot(ops.cast(ops.reshape(own_labels, (-1,)), "int32"), int(num_own_classes))
+    # one_hot of a negative label is all zeros: such examples fall out of every class.
+    own = own * ops.cast(ops.reshape(other_labels, (-1, 1)) >= 0, own.dtype)
+    if mask is not None:
+        own = own * ops.cast(ops.reshape(mask, (-1, 1)), own.dtype)
     value = 0.0
     for c in range(int(num_own_classes)):
         mask = own[:, c]
