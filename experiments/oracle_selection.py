@@ -20,6 +20,11 @@ import time
 BASE = {"image_size": [56, 72], "feature_pooling": "average", "epochs": 15, "batch_size": 50,
         "adversarial_weight": 0.0, "adversary_batches": "same"}
 
+#: The recommended setting of the first round (blocks, group-balanced, weight 10, batch-norm
+#: statistics recomputed over 30 batches).
+RECOMMENDED = {"independence_weight": 10.0, "independence_layers": "blocks", "sampling": "group_balanced",
+               "precise_batch_norm": 30}
+
 #: The candidates, by name: the options the choice was between.
 CANDIDATES = {
     "features, uniform sampling, weight 10": {"independence_weight": 10.0, "independence_layers": "features",
@@ -32,6 +37,14 @@ CANDIDATES = {
                                           "sampling": "group_balanced"},
     "blocks, group-balanced, weight 30": {"independence_weight": 30.0, "independence_layers": "blocks",
                                           "sampling": "group_balanced"},
+    # Second round: the chosen setting (with recomputed batch-norm statistics) against
+    # a stronger penalty, longer training, and added label-conditional adversaries.
+    "recommended": RECOMMENDED,
+    "recommended, weight 30": {**RECOMMENDED, "independence_weight": 30.0},
+    "recommended, 25 epochs": {**RECOMMENDED, "epochs": 25},
+    "recommended, conditional adversaries uniform 0.1": {**RECOMMENDED, "adversarial_weight": 0.1,
+                                                         "conditional_adversaries": True,
+                                                         "adversarial_objective": "uniform"},
 }
 
 
