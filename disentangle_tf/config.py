@@ -60,12 +60,18 @@ class DataConfig:
         train_split: value of ``split_column`` marking training images.
         val_split: value marking validation images (empty: carve
             ``validation_fraction`` of training out instead).
-        test_split: value marking test images (empty: none).
+        test_split: values marking evaluation images, each an evaluation split
+            reported under its own name (a config file may give one string; empty:
+            none).
         validation_fraction: fraction of training images held out for validation
             when the manifest has no validation split.
         group_column: manifest column naming each image's group (patient); the
             held-out validation images are whole groups (empty: no groups;
             ``Patient_num`` for the FETAL_PLANES_DB layout).
+        missing_labels: ``"refuse"`` a manifest label cell that is empty or a
+            missing-value marker (``NA``), or ``"allow"`` it: the image then has no
+            label for that task (partial labels,
+            :class:`~disentangle_tf.data.manifest.ManifestOptions`).
         separator: manifest field separator.
         extension: appended to image paths that lack it (``.png``).
         channels: 1 (greyscale, the paper) or 3.
@@ -86,9 +92,10 @@ class DataConfig:
     split_column: str = "split"
     train_split: str = "train"
     val_split: str = "val"
-    test_split: str = "test"
+    test_split: tuple[str, ...] = ("test",)
     validation_fraction: float = 0.0
     group_column: str = ""
+    missing_labels: str = "refuse"
     separator: str = ","
     extension: str = ""
     channels: int = 1
@@ -199,6 +206,7 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 CHOICES = {
     "dataset": ("synthetic", "us-sim", "csv", "hdf5"),
     "layout": ("generic", "fetal_planes_db"),
+    "missing_labels": ("refuse", "allow"),
     "channels": (1, 3),
     "sampling": ("uniform", "group_balanced"),
     "feature_pooling": ("flatten", "average"),
@@ -287,6 +295,9 @@ class RunConfig:
             raise ConfigError(
                 f"{source}: validation_fraction must be in [0, 1); got {flat['validation_fraction']}"
             )
+        repeated = sorted({v for v in flat["test_split"] if flat["test_split"].count(v) > 1})
+        if repeated:
+            raise ConfigError(f"{source}: test_split names {repeated[0]!r} twice; expected distinct values")
         if not 0 < flat["scale"] <= 1:
             raise ConfigError(f"{source}: scale must be in (0, 1]; got {flat['scale']}")
         positive = ("batch_size", "epochs", "stem_filters")
@@ -330,11 +341,20 @@ class RunConfig:
             )
 
 
+_STRING_OR_LIST = frozenset({"test_split"})
+"""List keys that also accept a single string."""
+
+
 def _coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
     """Check ``value`` against the annotated type of field ``key``."""
     hint = typing.get_type_hints(section_cls)[key]
     origin = typing.get_origin(hint)
     expected = _describe(hint)
+    if key in _STRING_OR_LIST:
+        # One string is a list of one (older configuration files); empty values name nothing.
+        value = [value] if isinstance(value, str) else value
+        if isinstance(value, (list, tuple)):
+            value = [item for item in value if not (isinstance(item, str) and not item.strip())]
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")

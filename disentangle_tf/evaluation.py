@@ -1,14 +1,24 @@
-"""Accuracy of a trained model on labelled splits: per task, per class, per adversary."""
+"""Scores of a trained model on labelled splits: per task, per class, per adversary.
+
+Every task is scored on every split, on the images that have its label (a label of
+:data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, -1, or a split without the
+task's labels, leaves images out) by :func:`disentangle_tf.scores.classification_scores`;
+:func:`write_evaluation` draws the confusion matrices and reliability diagrams and
+writes the scores to TensorBoard.
+"""
 
 from __future__ import annotations
 
+import pathlib
+import re
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
-from .data.labelled_images import LabelledImages
+from .data.labelled_images import MISSING_LABEL, LabelledImages
 from .models import Disentangler
+from .scores import classification_scores
 
 
 def predict_outputs(model: Disentangler, data: LabelledImages, batch_size: int = 50) -> dict:
@@ -60,43 +70,128 @@ def _forward_function(model: Disentangler):
     return _FORWARD_FUNCTIONS[model]
 
 
-def _accuracy(labels, logits) -> float:
-    return float(np.mean(np.argmax(logits, axis=-1) == labels)) if len(labels) else float("nan")
+def split_labels(data: LabelledImages, task: str) -> np.ndarray:
+    """``(N,)`` int64 labels of ``task`` in ``data``; -1 (missing) everywhere if it has none."""
+    if task in data.labels:
+        return np.asarray(data.labels[task]).astype(np.int64)
+    return np.full(len(data), MISSING_LABEL, np.int64)
 
 
-def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 50) -> dict:
-    """Task, per-class and adversary accuracy on one split.
+def _probabilities(logits) -> np.ndarray:
+    from scipy.special import softmax
 
-    Tasks whose labels the split lacks are left out, as are adversaries predicting
-    them.
+    return softmax(np.asarray(logits, dtype=np.float64), axis=-1)
+
+
+def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 50,
+                   outputs: dict | None = None) -> dict:
+    """Every task's scores and every adversary's accuracy on one split.
+
+    A task is scored on the images that have its label; a task with no labelled image
+    in the split (the split lacks its labels, or every one is -1) is absent from
+    ``accuracy`` and ``class_accuracy``, and its ``scores`` are ``None``. An adversary
+    is scored on the images labelled for the task it predicts.
+
+    Args:
+        model: a trained :class:`~disentangle_tf.models.Disentangler`.
+        data: the split.
+        batch_size: images per forward pass.
+        outputs: ``predict_outputs(model, data)`` if already computed.
 
     Returns:
-        ``{"images": n, "accuracy": {task: a}, "class_accuracy": {task: {class: a}},
-        "adversary_accuracy": {"<features_task>-><label_task>": a}}``.
+        ``{"images": n, "labelled": {task: images with its label},
+        "accuracy": {task: a}, "class_accuracy": {task: {class: recall}}`` (classes
+        present only) ``, "scores": {task: classification_scores(...) or None},
+        "adversary_accuracy": {"<features_task>-><label_task>": a}}``, plain JSON
+        values (:func:`disentangle_tf.scores.classification_scores` describes
+        ``scores``).
     """
-    outputs = predict_outputs(model, data, batch_size)
-    result = {"images": len(data), "accuracy": {}, "class_accuracy": {}, "adversary_accuracy": {}}
+    outputs = outputs or predict_outputs(model, data, batch_size)
+    result = {"images": len(data), "labelled": {}, "accuracy": {}, "class_accuracy": {}, "scores": {},
+              "adversary_accuracy": {}}
     for task in model.tasks:
-        if task.name not in data.labels:
-            continue
-        labels = np.asarray(data.labels[task.name])
-        logits = outputs["logits"][task.name]
-        result["accuracy"][task.name] = _accuracy(labels, logits)
         names = task.class_names or tuple(str(k) for k in range(task.num_classes))
+        scores = classification_scores(split_labels(data, task.name),
+                                       _probabilities(outputs["logits"][task.name]), names)
+        result["scores"][task.name] = scores
+        result["labelled"][task.name] = 0 if scores is None else scores["images"]
+        if scores is None:
+            continue
+        result["accuracy"][task.name] = scores["accuracy"]
         result["class_accuracy"][task.name] = {
-            name: _accuracy(labels[labels == k], logits[labels == k])
-            for k, name in enumerate(names) if np.any(labels == k)
+            name: value for name, value in scores["class_accuracy"].items() if value is not None
         }
     for (i, j), pair in zip(model.adversary_pairs, model.adversary_names):
         label_task = model.task_names[j]
-        if label_task in data.labels:
-            key = f"{model.task_names[i]}->{label_task}"
-            result["adversary_accuracy"][key] = _accuracy(
-                np.asarray(data.labels[label_task]), outputs["adversary_logits"][pair]
-            )
+        labels = split_labels(data, label_task)
+        given = labels != MISSING_LABEL
+        if given.any():
+            predictions = np.argmax(outputs["adversary_logits"][pair][given], axis=-1)
+            result["adversary_accuracy"][f"{model.task_names[i]}->{label_task}"] = float(
+                np.mean(predictions == labels[given]))
     return result
 
 
 def evaluate_splits(model: Disentangler, splits: dict, batch_size: int = 50) -> dict:
     """:func:`evaluate_split` for every split, keyed by split name."""
     return {name: evaluate_split(model, data, batch_size) for name, data in splits.items()}
+
+
+def _file_name(text: str) -> str:
+    """``text`` with every run of characters other than letters, digits, ``._-`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "_"
+
+
+def _tag(split: str, task: str, measure: str) -> str:
+    """``final/<split>/<task>_<measure>``, each part kept to ``[A-Za-z0-9._-]`` (and ``/``)."""
+    return f"final/{_file_name(split)}/{_file_name(task)}_{'/'.join(map(_file_name, measure.split('/')))}"
+
+
+#: Scores written to TensorBoard besides the accuracy (which the run's logs already hold).
+TENSORBOARD_SCORES = ("balanced_accuracy", "roc_auc_mean", "expected_calibration_error")
+
+
+def write_evaluation(metrics: dict, output_dir, step: int = 0) -> list[pathlib.Path]:
+    """Figures of every scored task on every split, and its per-class scores in TensorBoard.
+
+    For each split and task with scores: ``figures/confusion_<split>_<task>.png`` (the
+    confusion matrix) and ``figures/reliability_<split>_<task>.png`` (the reliability
+    diagram) in ``output_dir`` (:mod:`disentangle_tf.plots`); and, in the logs' own
+    run (``output_dir/logs``, beside the ``final/<split>/<task>_accuracy`` of the
+    run), the scalars ``final/<split>/<task>_balanced_accuracy``, ``_roc_auc_mean``
+    (when defined), ``_expected_calibration_error`` and
+    ``final/<split>/<task>_class_accuracy/<class>`` (classes present) at ``step``.
+    Characters other than letters, digits and ``._-`` in a name become ``_``.
+
+    Args:
+        metrics: :func:`evaluate_splits`'s result (or a ``metrics.json`` read back).
+        output_dir: the run's directory (``figures`` and ``logs`` are made if missing).
+        step: the TensorBoard step of the scalars (the epochs trained).
+
+    Returns:
+        The figure files written, in split and task order.
+    """
+    from .plots import plot_confusion_matrix, plot_reliability
+
+    output_dir = pathlib.Path(output_dir)
+    figures = output_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    written = []
+    writer = tf.summary.create_file_writer(str(output_dir / "logs"))
+    with writer.as_default():
+        for split, values in metrics.items():
+            for task, scores in values.get("scores", {}).items():
+                if scores is None:
+                    continue
+                stem = f"{_file_name(split)}_{_file_name(task)}"
+                title = f"{task} on {split} ({scores['images']} images)"
+                written.append(plot_confusion_matrix(scores, figures / f"confusion_{stem}.png", title))
+                written.append(plot_reliability(scores, figures / f"reliability_{stem}.png", title))
+                for key in TENSORBOARD_SCORES:
+                    if scores[key] is not None:
+                        tf.summary.scalar(_tag(split, task, key), scores[key], step=step)
+                for name, value in scores["class_accuracy"].items():
+                    if value is not None:
+                        tf.summary.scalar(_tag(split, task, f"class_accuracy/{name}"), value, step=step)
+    writer.close()
+    return written

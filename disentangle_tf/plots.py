@@ -1,5 +1,6 @@
-"""Figures: PCA of the heads' hidden features (the paper's Fig. 11), training curves and
-sample images of every group of a data set.
+"""Figures: PCA of the heads' hidden features (the paper's Fig. 11), training curves,
+sample images of every group of a data set, and a task's confusion matrix and
+reliability diagram.
 
 The paper's Fig. 11 projects the *penultimate dense layer* (the hidden layer output
 just before the logits) by PCA onto two dimensions: for the classifier of task ``i``
@@ -93,7 +94,13 @@ def _project(values: np.ndarray) -> np.ndarray:
 
 
 def _scatter(ax, points, labels, class_names, title):
+    from .data.labelled_images import MISSING_LABEL
+
     markers = ("o", "x", "^", "s", "+", "v")  # distinct markers keep overlapping clusters visible
+    missing = labels == MISSING_LABEL
+    if missing.any():  # images without this task's label: grey, beneath the classes
+        ax.scatter(points[missing, 0], points[missing, 1], s=6, alpha=0.3, marker=".", color="0.6",
+                   label="no label")
     for k, name in enumerate(class_names):
         chosen = labels == k
         if chosen.any():
@@ -111,7 +118,9 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
     One row per task ``i``: the classifier's hidden features coloured by task ``i``'s
     label, then for every other task ``j`` the hidden features of the adversary reading
     ``j`` from ``i``'s features, coloured by ``j``'s label. Tasks whose labels ``data``
-    lacks are left out.
+    lacks (or that has no image labelled for them) are left out; images without the
+    label a panel is coloured by are grey. Conditional adversaries read the predicted
+    class where the label is missing, as in evaluation.
 
     Args:
         model: a trained :class:`~disentangle_tf.models.Disentangler`.
@@ -123,11 +132,13 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
     Returns:
         The path written.
     """
-    from .evaluation import predict_outputs
+    from .data.labelled_images import MISSING_LABEL
+    from .evaluation import predict_outputs, split_labels
 
     plt = _pyplot()
     outputs = outputs or predict_outputs(model, data)
-    labels = {t: np.asarray(data.labels[t]) if t in data.labels else np.argmax(outputs["logits"][t], axis=-1)
+    given = {t: split_labels(data, t) for t in model.task_names}
+    labels = {t: np.where(given[t] == MISSING_LABEL, np.argmax(outputs["logits"][t], axis=-1), given[t])
               for t in model.task_names}
     hidden = hidden_features(model, outputs["features"], labels)
     names = list(model.task_names)
@@ -136,7 +147,8 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
     def class_names(task):
         return spec[task].class_names or tuple(str(k) for k in range(spec[task].num_classes))
 
-    rows = [i for i, t in enumerate(names) if t in data.labels]
+    labelled = {t for t in names if np.any(given[t] != MISSING_LABEL)}
+    rows = [i for i, t in enumerate(names) if t in labelled]
     columns = max(1, len(names))
     figure, axes = plt.subplots(max(1, len(rows)), columns, figsize=(3 * columns, 2.8 * max(1, len(rows))),
                                 squeeze=False)
@@ -146,16 +158,16 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
         task = names[i]
         ax = axes[r, 0]
         ax.axis("on")
-        _scatter(ax, _project(hidden["relevant"][task]), np.asarray(data.labels[task]), class_names(task),
+        _scatter(ax, _project(hidden["relevant"][task]), given[task], class_names(task),
                  f"{task} features, relevant: {task}")
         column = 1
         for (a, j), pair in zip(model.adversary_pairs, model.adversary_names):
             other = names[j]
-            if a != i or other not in data.labels:
+            if a != i or other not in labelled:
                 continue
             ax = axes[r, column]
             ax.axis("on")
-            _scatter(ax, _project(hidden["irrelevant"][pair]), np.asarray(data.labels[other]),
+            _scatter(ax, _project(hidden["irrelevant"][pair]), given[other],
                      class_names(other), f"{task} features, irrelevant: {other}")
             column += 1
     return _save(figure, path, title)
@@ -234,4 +246,75 @@ def plot_group_samples(splits: Mapping[str, "LabelledImages"], path, per_group: 
         for ax, image in zip(row, images):
             ax.imshow(image[..., 0], cmap="gray")
         row[0].set_title(f"{group} ({split_name})", fontsize=7, loc="left")
+    return _save(figure, path, title)
+
+
+def plot_confusion_matrix(scores: Mapping, path, title: str = "") -> pathlib.Path:
+    """A task's confusion matrix: counts, and each row's share in colour.
+
+    Args:
+        scores: :func:`disentangle_tf.scores.classification_scores`'s result
+            (``confusion_matrix``, ``class_accuracy``), as in ``metrics.json``.
+        path: the PNG file to write.
+        title: the figure's title.
+
+    Returns:
+        The path written.
+    """
+    plt = _pyplot()
+    matrix = np.asarray(scores["confusion_matrix"], dtype=np.int64)
+    names = list(scores["class_accuracy"])
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    size = 1.2 + 0.7 * len(names)
+    figure, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if shares[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    return _save(figure, path, title)
+
+
+def plot_reliability(scores: Mapping, path, title: str = "") -> pathlib.Path:
+    """A task's reliability diagram: accuracy against top-label confidence per bin.
+
+    Bars: the accuracy of each non-empty confidence bin, over the bin; dots: the
+    bin's mean confidence, on the diagonal (perfect calibration), so that a bar's
+    distance from its dot is the bin's calibration gap. The title carries the expected calibration error
+    (Guo et al., ICML 2017, Fig. 1).
+
+    Args:
+        scores: :func:`disentangle_tf.scores.classification_scores`'s result
+            (``reliability``, ``expected_calibration_error``), as in ``metrics.json``.
+        path: the PNG file to write.
+        title: the figure's title.
+
+    Returns:
+        The path written.
+    """
+    plt = _pyplot()
+    reliability = scores["reliability"]
+    bins = int(reliability["bins"])
+    confidence = np.asarray(reliability["confidence"], dtype=float)
+    # The bin of each mean confidence (a bin's mean lies in the bin), as scores bins it.
+    centres = (np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], confidence) + 0.5) / bins
+    figure, ax = plt.subplots(figsize=(3.6, 3.4))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="calibrated")
+    ax.bar(centres, reliability["accuracy"], width=1.0 / bins, alpha=0.7, edgecolor="black", linewidth=0.5,
+           label="accuracy")
+    ax.scatter(confidence, confidence, s=12, color="black", zorder=3, label="mean confidence")
+    for x, y, n in zip(centres, reliability["accuracy"], reliability["images"]):
+        ax.text(x, min(y + 0.02, 0.95), str(n), ha="center", fontsize=6)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (largest probability)", fontsize=8)
+    ax.set_ylabel("accuracy", fontsize=8)
+    ax.set_title(f"ECE {scores['expected_calibration_error']:.3f}; bar labels: images", fontsize=8)
+    ax.legend(fontsize=6, loc="upper left")
     return _save(figure, path, title)

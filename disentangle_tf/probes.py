@@ -27,6 +27,11 @@ at least ``min_per_value`` examples each (e.g. background from the shape feature
 rectangles only), restricted to those values; their mean over classes is reported
 too.
 
+Images without a label (-1,
+:data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`) for a task a probe needs
+(its target, and for a conditional probe also the features' own task) are left out of
+its fit and its score.
+
 Rows are tidy dictionaries ``{"method", "seed", "split", "measure", "value"}`` with
 measures named
 
@@ -100,8 +105,9 @@ def probe_rows(
 
     Args:
         features: ``{split: {task: (N, D) features of that task's encoder}}``.
-        labels: ``{split: {task: (N,) integer labels}}``; a split may lack a task's
-            labels, and is then not scored for probes that need them.
+        labels: ``{split: {task: (N,) integer labels}}``, -1 where an image has no
+            label for the task (left out of the probes that need it); a split may lack
+            a task's labels, and is then not scored for probes that need them.
         tasks: the tasks (:class:`~disentangle_tf.task_spec.TaskSpec`: ``name``,
             ``num_classes``, ``class_names``) in model order.
         fit_split: the split the probes are fitted on.
@@ -119,32 +125,40 @@ def probe_rows(
     def add(split, measure, value):
         rows.append({"method": method, "seed": seed, "split": split, "measure": measure, "value": float(value)})
 
-    fit_labels = labels[fit_split]
+    def labelled(split, task):
+        """The split's labels of ``task``, -1 (missing) everywhere if it has none."""
+        values = labels.get(split, {}).get(task)
+        count = len(np.asarray(features[split][tasks[0].name])) if split in features else 0
+        return np.full(count, -1, np.int64) if values is None else np.asarray(values).astype(np.int64)
+
     for source in tasks:
         for target in tasks:
-            if source.name == target.name or target.name not in fit_labels:
+            if source.name == target.name:
                 continue
             pair = f"{source.name}->{target.name}"
             x_fit = np.asarray(features[fit_split][source.name])
-            y_fit = np.asarray(fit_labels[target.name])
-            scored = [s for s in score_splits if target.name in labels.get(s, {})]
-            # Unconditional probes.
-            if len(np.unique(y_fit)) >= 2:
+            y_fit = labelled(fit_split, target.name)
+            given_fit = y_fit >= 0
+            if not given_fit.any():
+                continue
+            scored = [s for s in score_splits if (labelled(s, target.name) >= 0).any()]
+            # Unconditional probes, on the images labelled for the target task.
+            if len(np.unique(y_fit[given_fit])) >= 2:
                 for kind in kinds:
-                    probe = _fit(kind, seed, x_fit, y_fit)
+                    probe = _fit(kind, seed, x_fit[given_fit], y_fit[given_fit])
                     for split in scored:
-                        predictions = probe.predict(np.asarray(features[split][source.name]))
-                        add(split, f"probe_{kind}:{pair}", _balanced_accuracy(labels[split][target.name], predictions))
+                        y_split = labelled(split, target.name)
+                        given = y_split >= 0
+                        predictions = probe.predict(np.asarray(features[split][source.name])[given])
+                        add(split, f"probe_{kind}:{pair}", _balanced_accuracy(y_split[given], predictions))
                 for split in scored:
                     add(split, f"probe_chance:{pair}", 1.0 / target.num_classes)
             # Conditional probes, within each class of the source task.
-            if source.name not in fit_labels:
-                continue
-            own_fit = np.asarray(fit_labels[source.name])
+            own_fit = labelled(fit_split, source.name)
             class_names = source.class_names or tuple(str(k) for k in range(source.num_classes))
             within: dict[tuple[str, str], list[float]] = {}
             for c, class_name in enumerate(class_names):
-                in_class = own_fit == c
+                in_class = (own_fit == c) & given_fit
                 values, counts = np.unique(y_fit[in_class], return_counts=True)
                 kept = values[counts >= min_per_value]
                 if len(kept) < 2:
@@ -152,10 +166,8 @@ def probe_rows(
                 fit_mask = in_class & np.isin(y_fit, kept)
                 targets = []
                 for split in scored:
-                    if source.name not in labels[split]:
-                        continue
-                    y_split = np.asarray(labels[split][target.name])
-                    mask = (np.asarray(labels[split][source.name]) == c) & np.isin(y_split, kept)
+                    y_split = labelled(split, target.name)
+                    mask = (labelled(split, source.name) == c) & np.isin(y_split, kept)
                     if mask.any():
                         targets.append((split, mask, y_split[mask]))
                 if not targets:

@@ -25,7 +25,7 @@ from .outputs import check_output_dir
 DATA_OPTIONS = (
     "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
     "val_split", "test_split", "validation_fraction", "group_column", "separator", "extension", "channels",
-    "scale",
+    "scale", "missing_labels",
 )
 
 CONFIG_OPTIONS = DATA_OPTIONS + (
@@ -94,7 +94,12 @@ def data_options(command):
         click.option("--split-column", help="Manifest column of splits.  [default: split]"),
         click.option("--train-split", help="Split value of training rows.  [default: train]"),
         click.option("--val-split", help="Split value of validation rows.  [default: val]"),
-        click.option("--test-split", help="Split value of test rows.  [default: test]"),
+        click.option("--test-split", multiple=True, callback=lambda context, parameter, values: values or None,
+                     help="Split value of evaluation rows, evaluated and reported under its own name "
+                          "(repeat for several).  [default: test]"),
+        click.option("--missing-labels", type=click.Choice(CHOICES["missing_labels"]),
+                     help="A label cell that is empty or NA: refuse it, or allow it (the image has no label "
+                          "for that task).  [default: refuse]"),
         click.option("--validation-fraction", type=float,
                      help="Hold out this fraction of training rows for validation instead."),
         click.option("--group-column",

@@ -111,3 +111,22 @@ def test_labels_of_the_wrong_length_are_reported(tmp_path, us_sim):
         file["splits/train/labels/plane"] = np.zeros(2, dtype=np.int64)
     with pytest.raises(HDF5FormatError, match=r"split 'train': labels\['plane'\]"):
         read_hdf5(path)
+
+
+def test_missing_labels_survive_the_file(tmp_path):
+    from disentangle_tf.data.labelled_images import LabelledImages
+    from disentangle_tf.task_spec import TaskSpec
+
+    images = np.arange(5 * 4 * 4, dtype=np.float32).reshape(5, 4, 4, 1)
+    train = LabelledImages(images, {"a": np.array([0, -1, 1, 1, 0]), "b": np.array([1, 0, -1, 0, 1])})
+    others = LabelledImages(images[:2], {"a": np.array([-1, -1]), "b": np.array([0, 1])})
+    data = DatasetSplits(tasks=[TaskSpec("a", 2), TaskSpec("b", 2)], train=train, validation=train,
+                         evaluation={"val": train, "others": others})
+    read = read_hdf5(write_hdf5(tmp_path / "partial.h5", data))
+    np.testing.assert_array_equal(read.train.labels["a"], [0, -1, 1, 1, 0])
+    np.testing.assert_array_equal(read.evaluation["others"].labels["a"], [-1, -1])
+
+    with h5py.File(tmp_path / "partial.h5", "r+") as file:
+        file["splits/others/labels/b"][0] = -2
+    with pytest.raises(HDF5FormatError, match=r"split 'others': labels\['b'\]: class indices must be >= 0, or -1"):
+        read_hdf5(tmp_path / "partial.h5")

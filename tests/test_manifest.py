@@ -535,3 +535,60 @@ def test_compressed_dicom_without_decoder_is_refused_by_read_manifest(generic):
     assert message.startswith(f"{manifest} row 8 (line 9): {path}: pixel data is JPEG Lossless")
     assert "1.2.840.10008.1.2.4.70" in message and "pip install pylibjpeg pylibjpeg-libjpeg" in message
     assert "\n" not in message
+
+
+# ------------------------------------------------------------------- partial labels
+def _with_cells(directory, cells):
+    """ROWS with ``cells[(row, column)]`` replaced, written beside the fixture's images."""
+    rows = [list(row) for row in ROWS]
+    for (row, column), value in cells.items():
+        rows[row][column] = value
+    return _write_manifest(directory, [tuple(r) for r in rows])
+
+
+def test_missing_labels_allowed_are_minus_one_and_not_a_class(generic):
+    manifest, _ = generic
+    path = _with_cells(manifest.parent, {(1, 2): "NA", (4, 3): "", (6, 2): "nan"})
+    options = ManifestOptions(tasks=("plane", "shadow"), missing_labels="allow")
+    frame = read_manifest(path, options)
+    np.testing.assert_array_equal(frame["plane"], [0, -1, 1, 0, 2, 1, -1])  # 3VV, Abd, LVOT
+    np.testing.assert_array_equal(frame["shadow"], [0, 1, 0, 1, -1, 0, 0])
+    assert frame.attrs["class_names"] == {"plane": ("3VV", "Abd", "LVOT"), "shadow": ("with", "without")}
+    data = load_manifest(path, options, image_size=SIZE)
+    np.testing.assert_array_equal(data.train.labels["plane"], [0, -1, 1, 0])
+    assert list(data.train.groups) == ["3VV-with", "?-without", "Abd-with", "3VV-without"]
+    assert list(data.evaluation["val"].groups) == ["LVOT-?", "Abd-with"]
+
+
+def test_missing_labels_are_refused_by_default_naming_the_option(generic):
+    manifest, _ = generic
+    message = _error(_with_cells(manifest.parent, {(1, 2): "NA"}))
+    assert message.endswith(
+        "row 2 (line 3): column 'plane' (task 'plane') is missing: 'NA' marks a missing value; every image "
+        "needs a label for every task (pass --missing-labels allow for partial labels)")
+
+
+def test_a_row_without_any_label_or_a_task_without_any_label_is_refused(generic):
+    manifest, _ = generic
+    allow = ManifestOptions(tasks=("plane", "shadow"), missing_labels="allow")
+    message = _error(_with_cells(manifest.parent, {(3, 2): "", (3, 3): "N/A"}), allow)
+    assert "row 4 (line 5): every label column is missing ('plane', 'shadow')" in message
+    message = _error(_with_cells(manifest.parent, {(r, 3): "NA" for r in range(len(ROWS))}), allow)
+    assert "column 'shadow' (task 'shadow') has no label (every cell is missing); a task needs at least two" in message
+    with pytest.raises(ConfigError, match="missing_labels must be one of refuse, allow; got 'skip'"):
+        ManifestOptions(tasks=("plane",), missing_labels="skip")
+
+
+def test_rare_class_warnings_do_not_count_missing_labels(generic):
+    manifest, _ = generic
+    # Training planes: 3VV, missing, missing, 3VV; Abd and LVOT are in val/test only.
+    path = _with_cells(manifest.parent, {(1, 2): "NA", (2, 2): ""})
+    messages = _caught(path, ManifestOptions(tasks=("plane", "shadow"), missing_labels="allow"))
+    plane = [m for m in messages if "task 'plane'" in m]
+    assert len(plane) == 2 and all("has no training image" in m for m in plane)
+    assert not any("'?'" in m or "-1" in m for m in messages)
+
+
+def test_fetal_planes_db_options_pass_missing_labels_on():
+    assert fetal_planes_db_options(missing_labels="allow").missing_labels == "allow"
+    assert fetal_planes_db_options().missing_labels == "refuse"

@@ -7,7 +7,8 @@ Layout (format ``"disentangle_tf.dataset"``, version 1)::
                             train, validation (split names),
                             evaluation (JSON list of split names)
     /splits/<name>/images   float32 (N, H, W, C), one chunk per image
-    /splits/<name>/labels/<task>    int64 (N,), for the tasks the split is labelled with
+    /splits/<name>/labels/<task>    int64 (N,), for the tasks the split is labelled with;
+                            -1 where an image has no label for the task
     /splits/<name>/groups   UTF-8 strings (N,), optional
     /splits/<name>          attribute class_names (JSON mapping task -> names), optional
 

@@ -7,6 +7,12 @@ from typing import Mapping
 
 import numpy as np
 
+MISSING_LABEL = -1
+"""The label of an image that has no label for a task: it is left out of that task's
+loss, accuracy and scores, and of the adversaries predicting that task. The same value
+as :data:`disentangle_tf.models.MISSING_LABEL` (defined here too, so that reading data
+does not load TensorFlow)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class LabelledImages:
@@ -14,14 +20,16 @@ class LabelledImages:
 
     Args:
         images: float32 array of shape ``(N, H, W, C)``.
-        labels: mapping from task name to an integer array of shape ``(N,)``.
+        labels: mapping from task name to an integer array of shape ``(N,)``:
+            class indices ``>= 0``, or :data:`MISSING_LABEL` (-1) where an image has
+            no label for that task.
         class_names: optional mapping from task name to the names of its classes,
             index ``k`` naming label ``k``.
         groups: optional array of shape ``(N,)`` naming the group of each image
             (for example ``"circle-white"``), used in reports.
 
     Raises:
-        ValueError: if the shapes disagree or a label is negative.
+        ValueError: if the shapes disagree or a label is below -1.
     """
 
     images: np.ndarray
@@ -47,8 +55,11 @@ class LabelledImages:
                 raise ValueError(
                     f"labels[{task!r}]: expected integer class indices, got dtype {values.dtype}"
                 )
-            if count and values.min() < 0:
-                raise ValueError(f"labels[{task!r}]: class indices must be >= 0")
+            if count and values.min() < MISSING_LABEL:
+                raise ValueError(
+                    f"labels[{task!r}]: class indices must be >= 0, or {MISSING_LABEL} for a missing "
+                    f"label; found {int(values.min())}"
+                )
         if self.groups is not None and np.asarray(self.groups).shape != (count,):
             raise ValueError(
                 f"groups: expected shape ({count},), got {np.asarray(self.groups).shape}"

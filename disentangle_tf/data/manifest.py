@@ -37,10 +37,12 @@ from ..config import ConfigError, DataConfig
 from ..errors import DataWarning
 from ..task_spec import TaskSpec
 from .images import ImageReadError, check_image_files, read_images
-from .labelled_images import LabelledImages
+from .labelled_images import MISSING_LABEL, LabelledImages
 
 __all__ = [
     "FETAL_PLANES_DB_COLUMNS",
+    "MISSING_GROUP_NAME",
+    "MISSING_LABELS",
     "MISSING_VALUES",
     "ManifestError",
     "ManifestOptions",
@@ -61,10 +63,19 @@ FETAL_PLANES_DB_COLUMNS: dict[str, str] = {
 MISSING_VALUES = frozenset({"", "na", "nan", "n/a", "null", "none", "#n/a"})
 """Cells that hold no value, compared stripped and lower-cased: the empty cell and the
 markers that R, SPSS, Excel and pandas write for a missing value (``NA``, ``NaN``,
-``N/A``, ``NULL``, ``None``, ``#N/A``). A manifest cannot use them as a label, a
-split, a path or a group."""
+``N/A``, ``NULL``, ``None``, ``#N/A``). A manifest cannot use them as a split, a path
+or a group, nor as a label: a missing label is refused, or with
+``ManifestOptions(missing_labels="allow")`` means that the row has no label for that
+task."""
 
 _TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+MISSING_LABELS = ("refuse", "allow")
+"""What a missing label cell does: stop the command, or mark the row unlabelled for
+that task (label :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`)."""
+
+MISSING_GROUP_NAME = "?"
+"""Stands for a missing label in an image's group name (``"?-with"``)."""
 
 
 class ManifestError(ConfigError):
@@ -107,6 +118,13 @@ class ManifestOptions:
             whole groups, so that no group has images in both training and
             validation; a group with rows in the manifest's own training split and
             in another split draws a :class:`~disentangle_tf.errors.DataWarning`.
+        missing_labels: ``"refuse"`` (default): every row needs a label for every
+            task, and a missing label cell (empty or a marker of
+            :data:`MISSING_VALUES`) is an error. ``"allow"``: such a cell means the
+            row has no label for that task (partial labels, such as images of other
+            planes that have a shadow label but no plane label); its label is
+            :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL` (-1), left out
+            of that task's loss and scores. A row must still have at least one label.
 
     Raises:
         ConfigError: if the options contradict each other or a task name is invalid.
@@ -125,6 +143,7 @@ class ManifestOptions:
     validation_seed: int = 0
     head_units: Mapping[str, Sequence[int]] | None = None
     group_column: str | None = None
+    missing_labels: str = "refuse"
 
     def __post_init__(self):
         columns = dict(self.task_columns or {})
@@ -199,6 +218,11 @@ class ManifestOptions:
         self.group_column = (str(self.group_column).strip() if self.group_column else "") or None
         if not self.separator:
             raise ConfigError("manifest options: separator must not be empty")
+        if self.missing_labels not in MISSING_LABELS:
+            raise ConfigError(
+                f"manifest options: missing_labels must be one of {', '.join(MISSING_LABELS)}; "
+                f"got {self.missing_labels!r}"
+            )
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -213,6 +237,7 @@ def fetal_planes_db_options(
     validation_fraction: float = 0.1,
     validation_seed: int = 0,
     group_column: str | None = "Patient_num",
+    missing_labels: str = "refuse",
 ) -> ManifestOptions:
     """Options reading FETAL_PLANES_DB's ``FETAL_PLANES_DB_data.csv``.
 
@@ -233,6 +258,7 @@ def fetal_planes_db_options(
         validation_seed: seed of that draw.
         group_column: the column of patients, kept whole by the draw (``None``:
             draw images, not patients).
+        missing_labels: ``"refuse"`` or ``"allow"`` (:class:`ManifestOptions`).
 
     Returns:
         The :class:`ManifestOptions`.
@@ -261,6 +287,7 @@ def fetal_planes_db_options(
         validation_fraction=validation_fraction,
         validation_seed=validation_seed,
         group_column=group_column,
+        missing_labels=missing_labels,
     )
 
 
@@ -431,15 +458,19 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     Returns:
         A DataFrame with one row per image, in manifest order, and the columns
         ``row`` (data row, from 1), ``path`` (absolute image path), ``split`` (split
-        name) and one int64 column of class indices per task. ``frame.attrs`` holds
+        name) and one int64 column of class indices per task (-1,
+        :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, where a label is
+        missing and ``options.missing_labels`` is ``"allow"``). ``frame.attrs`` holds
         ``"class_names"`` (per task, its classes in label order), ``"splits"`` (split
         names, training and validation first) and ``"source"`` (the manifest path).
 
     Raises:
         ManifestError: with a one-line message, if the manifest is missing or cannot
-            be parsed; a column is missing (naming the columns present); a label,
-            split, path or group cell is missing (empty or a marker of
-            :data:`MISSING_VALUES`; naming row and column); a split value or a label is
+            be parsed; a column is missing (naming the columns present); a split,
+            path or group cell is missing (empty or a marker of
+            :data:`MISSING_VALUES`; naming row and column), or a label cell is
+            (unless ``options.missing_labels`` is ``"allow"``; a row missing every
+            label is refused even then); a task has fewer than two classes; a split value or a label is
             unknown (naming row, column, value and the expected values); a split is
             empty; an image file is missing (naming row and path); or an image file
             cannot be read (its format is unknown; a DICOM file needs pydicom, has a
@@ -512,27 +543,41 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         {"row": np.arange(1, len(raw) + 1), "split": [by_value[v] for v in split_cells]}
     )
     class_names = {}
+    allow_missing = options.missing_labels == "allow"
     for task, column in options.task_columns.items():
         cells = raw[column].to_numpy()
-        _refuse_missing(
-            source, cells, column, f" (task {task!r})", "every image needs a label for every task"
-        )
-        names = options.class_names.get(task) or _sorted_labels(cells)
-        if len(names) < 2:
-            raise ManifestError(
-                f"{source}: column {column!r} (task {task!r}) has a single class "
-                f"{names[0]!r}; a task needs at least two"
+        if allow_missing:
+            given = ~is_missing(cells)
+        else:
+            _refuse_missing(
+                source, cells, column, f" (task {task!r})",
+                "every image needs a label for every task (pass --missing-labels allow for partial labels)",
             )
+            given = np.ones(len(cells), dtype=bool)
+        names = options.class_names.get(task) or _sorted_labels(cells[given])
+        if len(names) < 2:
+            found = f"a single class {names[0]!r}" if names else "no label (every cell is missing)"
+            raise ManifestError(f"{source}: column {column!r} (task {task!r}) has {found}; a task needs at least two")
         lookup = {name: k for k, name in enumerate(names)}
-        unknown = ~np.isin(cells, names)
+        unknown = given & ~np.isin(cells, names)
         if unknown.any():
             index = int(np.flatnonzero(unknown)[0])
             raise ManifestError(
                 f"{_where(source, index)}: column {column!r} has label {cells[index]!r}, "
                 f"not a class of task {task!r}; expected one of: {_quote_list(names)}"
             )
-        frame[task] = np.array([lookup[c] for c in cells], dtype=np.int64)
+        frame[task] = np.array(
+            [lookup[c] if g else MISSING_LABEL for c, g in zip(cells, given)], dtype=np.int64
+        )
         class_names[task] = tuple(names)
+    unlabelled = (frame[list(options.tasks)].to_numpy() == MISSING_LABEL).all(axis=1)
+    if unlabelled.any():
+        index = int(np.flatnonzero(unlabelled)[0])
+        columns = ", ".join(repr(options.task_columns[t]) for t in options.tasks)
+        raise ManifestError(
+            f"{_where(source, index)}: every label column is missing ({columns}); "
+            "an image needs a label for at least one task"
+        )
 
     # Groups, and the validation split carved out of training.
     notes = []
@@ -640,7 +685,9 @@ def load_manifest(
         A :class:`~disentangle_tf.data.registry.DatasetSplits` training on
         ``"train"``, validating on ``"val"`` and evaluating ``"val"`` and every
         other split of ``options.split_values``. Tasks carry their class names; each
-        image's group is its class names joined by ``"-"``.
+        image's group is its class names joined by ``"-"`` (:data:`MISSING_GROUP_NAME`
+        for a missing label). A missing label is
+        :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL` (-1).
 
     Raises:
         ManifestError: as :func:`read_manifest`, or naming the row and file of an
@@ -665,7 +712,7 @@ def load_manifest(
     ]
     images = _decode_all(frame, image_size, channels)
     groups = np.array(
-        ["-".join(class_names[t][k] for t, k in zip(options.tasks, ks))
+        ["-".join(MISSING_GROUP_NAME if k == MISSING_LABEL else class_names[t][k] for t, k in zip(options.tasks, ks))
          for ks in zip(*(frame[t].to_numpy() for t in options.tasks))]
     )
     splits = {}

@@ -83,8 +83,13 @@ SAMPLING = ("uniform", "group_balanced")
 def label_groups(labels: dict) -> np.ndarray:
     """Per image, the index of its combination of task labels (its group).
 
+    A missing label (:data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, -1)
+    is a value of its own: images of other planes with a shadow label but no plane
+    label form the groups "no plane, with shadow" and "no plane, without shadow", drawn
+    as often as every labelled combination.
+
     Args:
-        labels: per task, ``(N,)`` integer labels.
+        labels: per task, ``(N,)`` integer labels (-1: missing).
 
     Returns:
         ``(N,)`` int64 group indices in ``0 .. G - 1``, ``G`` the number of label
@@ -121,7 +126,8 @@ def make_training_dataset(
     """The training pipeline of a :class:`~disentangle_tf.models.Disentangler`.
 
     Args:
-        data: training images and per-task labels.
+        data: training images and per-task labels (-1 where a label is missing; the
+            model leaves such an image out of that task's loss).
         batch_size: images per main step (paper: 50).
         adversary_steps: if > 0, attach to each main batch ``adversary_steps`` fresh
             batches drawn independently of the main order.
@@ -145,8 +151,9 @@ def make_training_dataset(
             combinations are as frequent as common ones (group-balanced sampling,
             Sagawa et al., "Distributionally robust neural networks", ICLR 2020;
             Idrissi et al., "Simple data balancing achieves competitive
-            worst-group-accuracy", CLeaR 2022). An epoch keeps ``len(data) //
-            batch_size`` steps. Adversary batches stay uniform.
+            worst-group-accuracy", CLeaR 2022). A missing label (-1) counts as a
+            value of its own in the combination (:func:`label_groups`). An epoch
+            keeps ``len(data) // batch_size`` steps. Adversary batches stay uniform.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` or, with adversary steps,

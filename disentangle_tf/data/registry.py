@@ -53,7 +53,16 @@ def load_us_sim(config: DataConfig) -> DatasetSplits:
 
 
 def manifest_options(config: DataConfig):
-    """The :class:`~disentangle_tf.data.manifest.ManifestOptions` a configuration names."""
+    """The :class:`~disentangle_tf.data.manifest.ManifestOptions` a configuration names.
+
+    Every value of ``config.test_split`` is an evaluation split named by that value
+    (``--test-split lvot_with_shadow`` is reported as ``lvot_with_shadow``), after the
+    validation split, in the order given.
+
+    Raises:
+        ConfigError: if no task is named, or a test split value would be named
+            ``train`` or ``val`` while another value marks that split.
+    """
     from .manifest import ManifestOptions, fetal_planes_db_options
 
     if config.layout == "fetal_planes_db":
@@ -63,14 +72,21 @@ def manifest_options(config: DataConfig):
             validation_fraction=config.validation_fraction or 0.1,
             validation_seed=0,
             group_column=config.group_column or "Patient_num",
+            missing_labels=config.missing_labels,
         )
     if not config.tasks:
         raise ConfigError("dataset csv: name the task columns with --task (one per task)")
     split_values = {"train": config.train_split}
     if config.val_split and not config.validation_fraction:
         split_values["val"] = config.val_split
-    if config.test_split:
-        split_values["test"] = config.test_split
+    for value in config.test_split:
+        name = str(value).strip()
+        if name in ("train", "val"):
+            raise ConfigError(
+                f"--test-split {name}: an evaluation split cannot be named {name!r}, the name of the "
+                f"{'training' if name == 'train' else 'validation'} split; rename that split value"
+            )
+        split_values[name] = name
     return ManifestOptions(
         tasks=config.tasks,
         path_column=config.path_column,
@@ -81,6 +97,7 @@ def manifest_options(config: DataConfig):
         image_root=config.image_root or None,
         validation_fraction=config.validation_fraction,
         group_column=config.group_column or None,
+        missing_labels=config.missing_labels,
     )
 
 
