@@ -18,7 +18,8 @@ import time
 
 #: The settings every candidate shares (the package defaults at the time of the choice).
 BASE = {"image_size": [56, 72], "feature_pooling": "average", "epochs": 15, "batch_size": 50,
-        "adversarial_weight": 0.0, "adversary_batches": "same"}
+        "adversarial_weight": 0.0, "adversary_batches": "same", "independence_weight": 0.0,
+        "independence_layers": "features", "sampling": "uniform", "precise_batch_norm": 0}
 
 #: The recommended setting of the first round (blocks, group-balanced, weight 10, batch-norm
 #: statistics recomputed over 30 batches).

@@ -97,3 +97,11 @@ def test_a_grid_method_needs_its_value_on_the_command_line():
     assert resolve_config(None, {"adversarial_weight": 0.1}, "paper grid").training.adversarial_weight == 0.1
     with pytest.raises(ConfigError, match="unknown method"):
         resolve_config(None, {}, "magic")
+
+
+def test_the_defaults_are_the_recommended_method_so_library_and_command_line_agree():
+    from disentangle_tf.methods import get_method
+
+    flat = RunConfig().to_flat_dict()
+    settings = dict(get_method("recommended").settings)
+    assert {key: flat[key] for key in settings} == settings
