@@ -57,6 +57,55 @@ class _StepOutputs(NamedTuple):
     weights: list
 
 
+def _per_task(argument: str, models, tasks):
+    """Models given per task (a list in task order, a dict by task name, or a factory
+    called with each :class:`TaskSpec`) as a list in task order, or None."""
+    if models is None:
+        return None
+    names = [task.name for task in tasks]
+    if isinstance(models, dict):
+        missing = [name for name in names if name not in models]
+        if missing or len(models) != len(names):
+            raise ValueError(f"{argument}: expected one model per task {names}; got keys {list(models)}")
+        models = [models[name] for name in names]
+    elif callable(models) and not isinstance(models, keras.Model):
+        models = [models(task) for task in tasks]
+    else:
+        models = list(models)
+    if len(models) != len(names):
+        raise ValueError(f"{argument}: expected one model per task {names}; got {len(models)}")
+    for name, model in zip(names, models):
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"{argument}: the model of task {name!r} must be a keras.Model; got "
+                            f"{type(model).__name__}")
+    if len({id(model) for model in models}) != len(models):
+        raise ValueError(f"{argument}: every task needs its own model (the same object was given twice)")
+    return models
+
+
+def _encoder_input_shape(encoder) -> tuple:
+    """``(height, width, channels)`` an encoder declares, or a ValueError asking for it."""
+    try:
+        shape = tuple(encoder.inputs[0].shape[1:])
+    except (AttributeError, IndexError, ValueError):
+        shape = ()
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise ValueError(f"input_shape: encoder {encoder.name!r} does not declare a (height, width, channels) "
+                         "input; pass input_shape")
+    return shape
+
+
+def _feature_dim(encoder, image_shape, task) -> int:
+    """Width of the ``(batch, D)`` features an encoder gives for ``image_shape`` images."""
+    output = encoder.compute_output_spec(keras.KerasTensor((None, *image_shape)))
+    shape = tuple(output.shape)
+    if len(shape) != 2 or shape[-1] is None:
+        raise ValueError(
+            f"encoders: the encoder of task {task.name!r} maps (batch, {', '.join(map(str, image_shape))}) images "
+            f"to shape {shape}; expected (batch, features): end it with a pooling or flattening layer")
+    return int(shape[-1])
+
+
 def _same_tables(first, second) -> bool:
     """Whether two class-weight tables (per task an array, or None) are equal."""
     if first is None or second is None:
@@ -134,6 +183,19 @@ class Disentangler(keras.Model):
             generalization via conditional invariant adversarial networks", ECCV
             2018). Where no label is given (inference) the classifier's prediction
             stands in for ``y_i``.
+        encoders: per task, a ``keras.Model`` mapping ``(batch, *input_shape)``
+            images to ``(batch, D_i)`` features: a list in task order, a dict by task
+            name, or a factory called with each :class:`TaskSpec`. Default: the
+            paper's residual encoders, built from the architecture arguments above
+            (which are then unused). ``input_shape`` may be left out when the
+            encoders declare it. They are saved with the model (``get_config``);
+            a custom class must be registered with
+            ``keras.saving.register_keras_serializable``.
+        classifiers: per task, a model mapping the features to logits (default: a
+            :class:`DenseHead` sized from the encoder's output).
+        adversaries: per pair ``(i, j)`` in :attr:`adversary_pairs` order, a model
+            mapping task ``i``'s features (and, with conditional adversaries, the
+            one-hot label) to task ``j``'s logits (default: :class:`DenseHead`).
         **kwargs: passed to ``keras.Model`` (``name``).
 
     Returns:
@@ -150,13 +212,27 @@ class Disentangler(keras.Model):
     >>> sorted(model.adversary_names)
     ['background_to_shape', 'shape_to_background']
 
+    Example with an encoder of one's own:
+
+    >>> def small_encoder(task):
+    ...     return keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(8, 3),
+    ...                              keras.layers.GlobalAveragePooling2D()], name=f"{task.name}_encoder")
+    >>> model = Disentangler([TaskSpec("background", 2), TaskSpec("shape", 2)], encoders=small_encoder)
+    >>> model.image_shape
+    (32, 32, 1)
+
+    Raises:
+        ValueError: for repeated task names, a wrong number of given models, or an
+            encoder whose output is not ``(batch, features)``.
+        TypeError: for a given model that is not a ``keras.Model``.
+
     Reference: {reference}
     """
 
     def __init__(
         self,
         tasks: Sequence[TaskSpec | dict],
-        input_shape: Sequence[int],
+        input_shape: Sequence[int] | None = None,
         encoder_filters: Sequence[int] = ModelConfig.encoder_filters,
         encoder_strides: Sequence[int] = ModelConfig.encoder_strides,
         stem_filters: int = ModelConfig.stem_filters,
@@ -166,6 +242,9 @@ class Disentangler(keras.Model):
         l2_weight: float = ModelConfig.l2_weight,
         synchronized_batch_norm: bool = ModelConfig.synchronized_batch_norm,
         conditional_adversaries: bool = ModelConfig.conditional_adversaries,
+        encoders=None,
+        classifiers=None,
+        adversaries=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -178,6 +257,11 @@ class Disentangler(keras.Model):
 
         # === Config ===
         self.tasks = tuple(task_specs)
+        encoders = _per_task("encoders", encoders, self.tasks)
+        if input_shape is None:
+            if encoders is None:
+                raise ValueError("input_shape: required when the model builds its own encoders")
+            input_shape = _encoder_input_shape(encoders[0])
         self.image_shape = tuple(int(d) for d in input_shape)
         self.encoder_filters = tuple(int(f) for f in encoder_filters)
         self.encoder_strides = tuple(int(s) for s in encoder_strides)
@@ -192,8 +276,12 @@ class Disentangler(keras.Model):
         self.adversary_pairs = tuple(itertools.permutations(range(len(names)), 2))
         self.adversary_names = tuple(pair_name(names[i], names[j]) for i, j in self.adversary_pairs)
 
-        # === Layers (Keras functional models) ===
-        self.encoders = [
+        # === Layers (Keras models) ===
+        # Given models are kept (and serialized in get_config); missing ones are built:
+        # the paper's residual encoders and dense heads sized from the features.
+        self._given = {"encoders": encoders is not None, "classifiers": classifiers is not None,
+                       "adversaries": adversaries is not None}
+        self.encoders = encoders if encoders is not None else [
             ResidualEncoder(
                 self.image_shape, filters=self.encoder_filters, strides=self.encoder_strides,
                 stem_filters=self.stem_filters, activation=activation,
@@ -202,13 +290,20 @@ class Disentangler(keras.Model):
             )
             for task in self.tasks
         ]
-        feature_dims = [int(encoder.output_shape[-1]) for encoder in self.encoders]
-        self.classifiers = [
+        feature_dims = [_feature_dim(encoder, self.image_shape, task) for encoder, task in
+                        zip(self.encoders, self.tasks)]
+        classifiers = _per_task("classifiers", classifiers, self.tasks)
+        self.classifiers = classifiers if classifiers is not None else [
             DenseHead(dim, task.num_classes, units=self._units(task), l2_weight=l2_weight,
                       synchronized_batch_norm=self.synchronized_batch_norm, name=f"{task.name}_classifier")
             for dim, task in zip(feature_dims, self.tasks)
         ]
-        self.adversaries = [
+        if adversaries is not None:
+            adversaries = list(adversaries.values() if isinstance(adversaries, dict) else adversaries)
+            if len(adversaries) != len(self.adversary_pairs):
+                raise ValueError(f"adversaries: expected {len(self.adversary_pairs)} models, one per pair "
+                                 f"{list(self.adversary_names)}; got {len(adversaries)}")
+        self.adversaries = adversaries if adversaries is not None else [
             DenseHead(feature_dims[i] + (self.tasks[i].num_classes if self.conditional_adversaries else 0),
                       self.tasks[j].num_classes, units=self._units(self.tasks[j]),
                       l2_weight=l2_weight, synchronized_batch_norm=self.synchronized_batch_norm,
@@ -369,20 +464,25 @@ class Disentangler(keras.Model):
         self,
         optimizer="adam",
         adversary_optimizer="sgd",
-        adversarial_weight: float = TrainConfig.adversarial_weight,
-        adversary_steps: int = TrainConfig.adversary_steps,
-        adversary_batches: str = TrainConfig.adversary_batches,
-        adversarial_objective: str = TrainConfig.adversarial_objective,
-        independence_weight: float = TrainConfig.independence_weight,
-        independence_bandwidth: str = TrainConfig.independence_bandwidth,
-        adversarial_training: str = TrainConfig.adversarial_training,
-        independence_layers: str = TrainConfig.independence_layers,
-        jit_compile: bool = TrainConfig.jit_compile,
+        adversarial_weight: float = 0.01,
+        adversary_steps: int = 5,
+        adversary_batches: str = "fresh",
+        adversarial_objective: str = "maximize_cross_entropy",
+        independence_weight: float = 0.0,
+        independence_bandwidth: str = "class",
+        adversarial_training: str = "alternating",
+        independence_layers: str = "features",
+        jit_compile: bool = False,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
         factored_adversary_updates: bool = True,
     ):
         """Configure the two optimizers and the adversarial game.
+
+        The defaults are the paper's method (Sect. 2 and the authors' code); the
+        package's recommended setting is ``adversarial_weight=0.0,
+        adversary_batches="same", independence_weight=10.0,
+        independence_layers="blocks"`` (``docs/method.rst``).
 
         Args:
             optimizer: optimizer of encoders and classifiers (Eq. 1); a string or a
@@ -1055,9 +1155,24 @@ class Disentangler(keras.Model):
             self._symbolic_build(data_batch=data_batch)
 
     # ------------------------------------------------------------------ config
+    @classmethod
+    def from_paper(cls, tasks, input_shape, **architecture):
+        """The paper's architecture: a residual encoder and dense heads per task.
+
+        The same as ``Disentangler(tasks, input_shape, **architecture)``; the keyword
+        arguments are those of the constructor (``encoder_filters``,
+        ``encoder_strides``, ``head_units``, ...).
+        """
+        return cls(tasks, input_shape, **architecture)
+
     def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        for key in ("encoders", "classifiers", "adversaries"):
+            if self._given[key]:
+                config[key] = [serialize(model) for model in getattr(self, key)]
         return {
-            "name": self.name,
+            **config,
             "tasks": [task.get_config() for task in self.tasks],
             "input_shape": list(self.image_shape),
             "encoder_filters": list(self.encoder_filters),
@@ -1073,6 +1188,10 @@ class Disentangler(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoders", "classifiers", "adversaries"):
+            if config.get(key) is not None:
+                config[key] = [keras.saving.deserialize_keras_object(model) for model in config[key]]
         return cls(**config)
 
 
