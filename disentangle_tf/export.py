@@ -12,6 +12,14 @@ size, such as one image without its batch axis, raises ``InvalidArgumentError`` 
 the expected shape, rather than reaching the convolutions (whose CPU kernels abort the
 process on an input of the wrong rank).
 
+Two more signatures take raw pixels, so that a serving stack can send images as they
+are: ``serve_pixels`` (uint8) and ``serve_pixels_float`` (float32, any range), each a
+batch ``(N, h, w, c)`` of any size with ``c`` 1 or 3. In the graph they are converted
+to the model's channels (grey as ``tf.image.rgb_to_grayscale``), resized bilinearly
+with antialiasing and z-scored per image, exactly as the package's image reader does
+(:func:`~disentangle_tf.data.images.standardize_images`); the outputs are those of
+``serving_default``.
+
 A ``disentangle_tf.json`` file beside ``saved_model.pb`` records the tasks, their class
 names and the image shape, for :mod:`disentangle_tf.predict`.
 """
@@ -25,10 +33,48 @@ import pathlib
 import keras
 import tensorflow as tf
 
+from .data.images import standardize_images
 from .models import Disentangler
 
 METADATA_FILE = "disentangle_tf.json"
 SIGNATURE = "serving_default"
+#: The raw-pixel signatures, by input dtype.
+PIXEL_SIGNATURES = {"serve_pixels": tf.uint8, "serve_pixels_float": tf.float32}
+
+
+def prepare_pixels(pixels, image_shape) -> tf.Tensor:
+    """Raw pixels ``(N, h, w, c)`` (``c`` 1 or 3, any dtype) as model inputs ``(N, *image_shape)``.
+
+    Converts to the model's channels (RGB to grey with ``tf.image.rgb_to_grayscale``,
+    grey to RGB by repetition), then resizes and z-scores each image as
+    :func:`~disentangle_tf.data.images.standardize_images`.
+
+    Raises:
+        tf.errors.InvalidArgumentError: for a tensor that is not a non-empty batch of
+            images with 1 or 3 channels.
+    """
+    pixels = tf.convert_to_tensor(pixels)
+    if pixels.shape.rank is not None and pixels.shape.rank != 4:
+        raise tf.errors.InvalidArgumentError(
+            None, None, f"pixels: expected a batch (N, height, width, 1 or 3), got shape {tuple(pixels.shape)}")
+    pixels = tf.ensure_shape(pixels, (None, None, None, None))
+    channels = tf.shape(pixels)[-1]
+    checks = [
+        tf.debugging.assert_positive(tf.shape(pixels)[0], message="pixels: expected at least one image"),
+        tf.debugging.Assert(tf.logical_or(tf.equal(channels, 1), tf.equal(channels, 3)),
+                            ["pixels: expected 1 or 3 channels, got", channels]),
+    ]
+    with tf.control_dependencies(checks):
+        pixels = tf.cast(pixels, tf.float32)
+    wanted = int(image_shape[-1])
+    if wanted == 1:
+        pixels = tf.cond(tf.equal(channels, 3), lambda: tf.image.rgb_to_grayscale(pixels[..., :3]),
+                         lambda: pixels[..., :1])
+    else:
+        pixels = tf.cond(tf.equal(channels, 1), lambda: tf.image.grayscale_to_rgb(pixels[..., :1]),
+                         lambda: pixels[..., :3])
+    pixels = tf.ensure_shape(pixels, (None, None, None, wanted))
+    return standardize_images(pixels, image_shape[:2])
 
 
 def check_image_batch(images, image_shape) -> tf.Tensor:
@@ -92,6 +138,9 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
             outputs[f"{task}_features"] = tf.cast(features[task], tf.float32)
         return outputs
 
+    def serve_pixels(pixels):
+        return serve(prepare_pixels(pixels, model.image_shape))
+
     # The endpoint tracks the variables it reads (encoders and classifiers); tracking the
     # whole model would also walk and save the adversaries and both optimizers.
     archive = keras.export.ExportArchive()
@@ -100,6 +149,9 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
         fn=serve,
         input_signature=[tf.TensorSpec((None, *model.image_shape), tf.float32, name="images")],
     )
+    for name, dtype in PIXEL_SIGNATURES.items():
+        archive.add_endpoint(name=name, fn=serve_pixels,
+                             input_signature=[tf.TensorSpec((None, None, None, None), dtype, name="pixels")])
     archive.write_out(str(path), verbose=False)
     metadata = {
         "image_shape": list(model.image_shape),

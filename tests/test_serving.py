@@ -84,3 +84,60 @@ def test_wrapper_refuses_other_shapes_in_one_line(results, name):
     assert result.get("error") == "ValueError", result
     got = "(0, 16, 20, 1)" if name == "an empty batch" else str(tuple(BAD[name]))
     assert result["message"] == f"images: expected a batch of shape (N, 16, 20, 1) with N >= 1, got {got}"
+
+
+# ----------------------------------------------------------------- raw pixels
+@pytest.fixture(scope="module")
+def pixel_model(tmp_path_factory):
+    import tensorflow as tf
+
+    from disentangle_tf.export import export_saved_model
+
+    model = build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE)
+    path = export_saved_model(model, tmp_path_factory.mktemp("pixels") / "saved_model")
+    return tf.saved_model.load(str(path))
+
+
+def _reference_inputs(pixels):
+    """Model inputs from raw pixels, computed here: BT.601 grey, then the package's resize + z-score."""
+    import numpy as np
+
+    from disentangle_tf.data.images import standardize_images
+
+    pixels = np.asarray(pixels, np.float64)
+    if pixels.shape[-1] == 3:
+        pixels = pixels @ np.array([0.2989, 0.5870, 0.1140])
+    else:
+        pixels = pixels[..., 0]
+    return standardize_images(pixels[..., None].astype("float32"), IMAGE_SHAPE[:2])
+
+
+@pytest.mark.parametrize("signature, dtype, shape", [
+    ("serve_pixels", "uint8", (3, 48, 40, 3)),
+    ("serve_pixels", "uint8", (2, 16, 20, 1)),
+    ("serve_pixels_float", "float32", (2, 33, 17, 1)),
+    ("serve_pixels_float", "float32", (1, 64, 80, 3)),
+])
+def test_raw_pixels_are_served_as_preprocessing_then_the_float_signature(pixel_model, signature, dtype, shape):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(len(shape) + shape[1])
+    pixels = rng.integers(0, 4096 if dtype == "float32" else 256, size=shape).astype(dtype)
+    served = pixel_model.signatures[signature](pixels=tf.constant(pixels))
+    expected = pixel_model.signatures["serving_default"](images=_reference_inputs(pixels))
+    assert set(served) == set(expected)
+    for key in expected:
+        np.testing.assert_allclose(served[key].numpy(), expected[key].numpy(), rtol=0, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("shape, fragment", [
+    ((2, 16, 20, 2), "expected 1 or 3 channels"),
+    ((0, 16, 20, 1), "expected at least one image"),
+])
+def test_raw_pixels_of_the_wrong_layout_are_refused(pixel_model, shape, fragment):
+    import numpy as np
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match=fragment):
+        pixel_model.signatures["serve_pixels"](pixels=tf.constant(np.zeros(shape, np.uint8)))
