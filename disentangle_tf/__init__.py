@@ -54,8 +54,18 @@ _KERAS_SERIALIZABLE = ("models", "optimizers")
 """Subpackages whose import registers every class of the package Keras can deserialise."""
 
 
+def _check_keras_backend(backend: str | None) -> None:
+    """ImportError, one line, unless Keras runs on TensorFlow (the steps are TensorFlow code)."""
+    if backend is not None and backend != "tensorflow":
+        raise ImportError(f"disentangle_tf needs Keras's TensorFlow backend; Keras is set to {backend!r}: "
+                          "set KERAS_BACKEND=tensorflow")
+
+
 def _register_keras_serializable() -> None:
     """Import the modules whose classes are registered with Keras (package ``disentangle_tf``)."""
+    import keras
+
+    _check_keras_backend(keras.backend.backend())
     for name in _KERAS_SERIALIZABLE:
         importlib.import_module(f".{name}", __name__)
 
@@ -76,5 +86,6 @@ def __dir__():
 # While ``python -m disentangle_tf.<command>`` locates its module, ``sys.argv[0]`` is
 # "-m" (Python's documented behaviour): the command checks its input before
 # TensorFlow loads, then imports the modules it needs.
+_check_keras_backend(os.environ.get("KERAS_BACKEND"))
 if getattr(sys, "argv", [])[:1] != ["-m"]:
     _register_keras_serializable()

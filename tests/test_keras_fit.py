@@ -216,3 +216,28 @@ def test_keras_export_serves_the_model_logits(data, tmp_path):
     for task in model.task_names:
         np.testing.assert_allclose(keras.ops.convert_to_numpy(served[task]),
                                    keras.ops.convert_to_numpy(expected[task]), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------- compile and import
+def test_optimizer_names_mean_what_they_mean_in_keras():
+    model = build_tiny_model(("a", "b"))
+    model.compile(optimizer="adam", adversary_optimizer="sgd")
+    defaults = keras.optimizers.Adam()
+    assert (model.optimizer.beta_1, model.optimizer.beta_2, model.optimizer.epsilon) == (
+        defaults.beta_1, defaults.beta_2, defaults.epsilon)
+    assert model.adversary_optimizer.momentum == keras.optimizers.SGD().momentum == 0.0
+    model.compile()  # "auto": the authors' settings
+    assert (model.optimizer.beta_1, model.optimizer.beta_2, model.optimizer.epsilon) == (0.0, 0.9, 1e-5)
+    assert model.adversary_optimizer.momentum == 0.9
+
+
+def test_another_keras_backend_is_refused_at_import_in_one_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "import disentangle_tf"], capture_output=True, text=True,
+                            env={"KERAS_BACKEND": "jax", "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ImportError: disentangle_tf needs Keras's TensorFlow backend; Keras is set to 'jax': "
+        "set KERAS_BACKEND=tensorflow")

@@ -57,6 +57,16 @@ class _StepOutputs(NamedTuple):
     weights: list
 
 
+def _optimizer(value, auto):
+    """An optimizer instance: ``"auto"`` calls ``auto``; Keras's names of Adam and SGD
+    give the fused classes with Keras's defaults; anything else as ``keras.optimizers.get``."""
+    if isinstance(value, str):
+        fused = {"auto": auto, "adam": FusedAdam, "sgd": FusedSGD}.get(value.lower())
+        if fused is not None:
+            return fused()
+    return keras.optimizers.get(value)
+
+
 def _per_task(argument: str, models, tasks):
     """Models given per task (a list in task order, a dict by task name, or a factory
     called with each :class:`TaskSpec`) as a list in task order, or None."""
@@ -462,8 +472,8 @@ class Disentangler(keras.Model):
     # ------------------------------------------------------------------ compile
     def compile(
         self,
-        optimizer="adam",
-        adversary_optimizer="sgd",
+        optimizer="auto",
+        adversary_optimizer="auto",
         adversarial_weight: float = 0.01,
         adversary_steps: int = 5,
         adversary_batches: str = "fresh",
@@ -485,13 +495,16 @@ class Disentangler(keras.Model):
         independence_layers="blocks"`` (``docs/method.rst``).
 
         Args:
-            optimizer: optimizer of encoders and classifiers (Eq. 1); a string or a
-                ``keras.optimizers.Optimizer``. ``"adam"`` means
-                ``FusedAdam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)`` (Keras's Adam
-                in one kernel per variable; the authors' betas and epsilon, a learning
-                rate for short runs).
-            adversary_optimizer: optimizer of the adversaries (Eq. 2). ``"sgd"`` means
-                ``FusedSGD(1e-2, momentum=0.9)`` (Keras's SGD in one kernel per variable).
+            optimizer: optimizer of encoders and classifiers (Eq. 1): an instance, or a
+                name as Keras reads it. ``"auto"`` (the default) is the authors'
+                setting, ``FusedAdam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)``;
+                ``"adam"`` is Keras's Adam with its defaults. Both run as
+                :class:`~disentangle_tf.optimizers.FusedAdam` (Keras's Adam in one
+                kernel per variable, the same update).
+            adversary_optimizer: optimizer of the adversaries (Eq. 2). ``"auto"`` is
+                ``FusedSGD(1e-2, momentum=0.9)``; ``"sgd"`` is Keras's SGD with its
+                defaults (no momentum), run as
+                :class:`~disentangle_tf.optimizers.FusedSGD`.
             adversarial_weight: lambda of Eq. 1; 0 trains the tasks independently of
                 the adversaries (which are still trained, as probes).
             adversary_steps: adversary updates after each main update (paper: 5).
@@ -562,14 +575,8 @@ class Disentangler(keras.Model):
             )
         if float(independence_weight) < 0:
             raise ValueError(f"independence_weight must be >= 0; got {independence_weight}")
-        if optimizer == "adam":
-            optimizer = default_optimizer()
-        else:
-            optimizer = keras.optimizers.get(optimizer)
-        if adversary_optimizer == "sgd":
-            adversary_optimizer = default_adversary_optimizer()
-        else:
-            adversary_optimizer = keras.optimizers.get(adversary_optimizer)
+        optimizer = _optimizer(optimizer, default_optimizer)
+        adversary_optimizer = _optimizer(adversary_optimizer, default_adversary_optimizer)
         self._compile_arguments = {
             "optimizer": optimizer,
             "adversary_optimizer": adversary_optimizer,
