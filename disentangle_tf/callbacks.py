@@ -1,12 +1,16 @@
-"""Keras callbacks of a training run: divergence guard and a backup that keeps it safe."""
+"""Keras callbacks of a training run: divergence guard, safe backup, penalty warm-up,
+model selection, and what a person reads (the progress display and the epoch log)."""
 
 from __future__ import annotations
 
 import math
 import pathlib
+import sys
+import time
 
 import keras
 
+from . import console
 from .backup import find_checkpoint, write_checkpoint
 from .errors import BackupError
 
@@ -201,3 +205,108 @@ class RestoreBestValidation(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
+
+
+class ProgressDisplay(keras.callbacks.Callback):
+    """A compact progress display of the tasks: in place of Keras's progress bar.
+
+    At the end of every epoch one row (:func:`~disentangle_tf.console.epoch_row`) gives
+    each task's accuracy and loss on the training and validation data; the adversaries
+    and every other value go to TensorBoard and the epoch log (:class:`EpochLog`). On
+    a terminal a one-line bar (:func:`~disentangle_tf.console.progress_bar`) shows the
+    epoch's progress, the time left and the running training values, redrawn in place at
+    most every ``interval`` seconds. Use it with ``fit(..., verbose=0)``. No line is
+    longer than :data:`~disentangle_tf.console.WIDTH` characters (nor the terminal).
+
+    Args:
+        task_names: the tasks shown, in this order.
+        stream: where to write (default: ``sys.stdout`` when training starts).
+        bar: draw the bar; None: when ``stream`` is a terminal.
+        interval: least seconds between two redraws of the bar.
+    """
+
+    def __init__(self, task_names, stream=None, bar: bool | None = None, interval: float = 0.2):
+        super().__init__()
+        self.task_names = tuple(task_names)
+        self.stream = stream
+        self.bar = bar
+        self.interval = interval
+        self._out = None
+        self._drawn = 0.0
+        self._epoch_start = 0.0
+        self._epoch = 0
+        self._step = 0
+        self._logs = {}
+        self._best_epoch = None
+        self._bar = False
+
+    def _width(self) -> int:
+        if not self._bar:
+            return console.WIDTH
+        import shutil
+
+        return max(40, min(console.WIDTH, shutil.get_terminal_size((console.WIDTH + 1, 24)).columns - 1))
+
+    def _write(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+    def _draw(self, note: str = "") -> None:
+        line = console.progress_bar(self._epoch + 1, self.params.get("epochs") or 0, self._step,
+                                    self.params.get("steps"), time.monotonic() - self._epoch_start,
+                                    self._logs, self.task_names, self._width(), note)
+        self._write("\r" + line + "\x1b[K")
+        self._drawn = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self._out = self.stream or sys.stdout
+        self._bar = self.bar if self.bar is not None else bool(getattr(self._out, "isatty", lambda: False)())
+        self._best_epoch = None
+        self._write(console.EPOCH_HEADER + "\n")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._step, self._logs = epoch, 0, {}
+        self._epoch_start = time.monotonic()
+        if self._bar:
+            self._draw()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step, self._logs = batch + 1, dict(logs or {})
+        steps = self.params.get("steps")
+        if self._bar and (time.monotonic() - self._drawn >= self.interval or self._step == steps):
+            self._draw()
+
+    def on_test_begin(self, logs=None):
+        if self._bar:
+            self._draw("validating")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        rows = console.epoch_row(epoch + 1, self.params.get("epochs") or epoch + 1,
+                                 time.monotonic() - self._epoch_start, logs, self.task_names, self._width())
+        self._write(("\r\x1b[K" if self._bar else "") + "\n".join(rows) + "\n")
+        if "best_validation_epoch" in logs:
+            self._best_epoch = int(logs["best_validation_epoch"])
+
+    def on_train_end(self, logs=None):
+        if self._best_epoch is not None:
+            self._write(f"kept the weights of epoch {self._best_epoch}, the best mean validation accuracy\n")
+
+
+class EpochLog(keras.callbacks.CSVLogger):
+    """Every value of Keras's epoch logs, one CSV row per epoch (``CSVLogger``).
+
+    The columns are ``epoch`` (epochs done: 1 after the first), then every key of the
+    logs in alphabetical order (training values, ``val_`` validation values, the
+    adversaries, the penalty). An existing file is appended to, so that a resumed run
+    goes on where it stopped.
+
+    Args:
+        filename: the CSV file.
+    """
+
+    def __init__(self, filename):
+        super().__init__(str(filename), append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)

@@ -15,25 +15,34 @@ class UserError(Exception):
     """A mistake in the user's input; shown as one line, exit code 2."""
 
 
-def quiet_tensorflow(initialise=None):
+def quiet_tensorflow(initialise=None, verbose: bool = False):
     """Load TensorFlow without its C++ start-up chatter on stderr.
 
-    TensorFlow's native libraries print device-probing notes (no CUDA driver, CPU
-    instructions) straight to file descriptor 2 when they load, whatever
-    ``TF_CPP_MIN_LOG_LEVEL`` says; they would bury a one-line error message. The
-    descriptor is pointed at the null device while TensorFlow loads and sets up its
-    devices, then restored. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps the notes.
+    TensorFlow's native libraries print device-probing notes straight to file
+    descriptor 2 when they load (``oneDNN custom operations are on``, ``Could not find
+    cuda drivers``, ``To enable the following instructions``), whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says, and probing for a GPU prints ``failed call to cuInit``
+    on a machine without one; they would bury a one-line error message and the
+    progress display. The descriptor is pointed at the null device while TensorFlow
+    loads, probes its GPUs and runs ``initialise``, then restored;
+    ``TF_CPP_MIN_LOG_LEVEL`` is set to 2 (warnings and notes off) unless given, and
+    the Python loggers of TensorFlow and absl show errors only.
 
     Args:
         initialise: called with no argument while stderr is muted, to set up what
             must come first in a process (a multi-worker strategy); by default the
             devices are listed.
+        verbose: keep every line (``TF_CPP_MIN_LOG_LEVEL=0`` unless given); so does
+            ``TF_CPP_MIN_LOG_LEVEL=0`` in the environment.
 
     Returns:
         What ``initialise`` returned.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    quiet = "tensorflow" not in sys.modules and os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0"
+    import logging
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
+    verbose = verbose or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    quiet = "tensorflow" not in sys.modules and not verbose
     if quiet:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -42,6 +51,10 @@ def quiet_tensorflow(initialise=None):
     try:
         import tensorflow as tf
 
+        if quiet:
+            tf.config.list_physical_devices("GPU")  # CUDA's probe logs here, once per process
+            for name in ("tensorflow", "absl"):
+                logging.getLogger(name).setLevel(logging.ERROR)
         return initialise() if initialise is not None else tf.config.list_logical_devices()
     finally:
         if quiet:

@@ -11,13 +11,13 @@ Settings resolve in this order: defaults (:mod:`disentangle_tf.config`), then th
 from __future__ import annotations
 
 import datetime
-import json
 import pathlib
 
 import click
 
 from .cli import UserError, quiet_tensorflow, run_command
 from .config import CHOICES, ConfigError, RunConfig, load_config_file
+from .console import config_summary, results_table
 from .methods import GRID_KEYS, METHODS, get_method
 from .outputs import check_output_dir
 
@@ -177,14 +177,18 @@ def data_options(command):
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier run's files in --output-dir. Without it, an interrupted run "
                    "in --output-dir with the same configuration resumes from its last backup.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def main(config_file, method, output_dir, overwrite, quiet, **options):
+@click.option("--quiet", is_flag=True, help="No progress display: the settings and the results only.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also TensorFlow's own log lines (device probing, CPU instructions); "
+                   "TF_CPP_MIN_LOG_LEVEL=0 does the same.")
+def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
     """Train a Disentangler (Meng et al., 2019) and export it for inference."""
     options["head_units"] = options["head_units"] or None
     options["tasks"] = options["tasks"] or None
     config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method)
     output_dir = output_dir or default_output_dir(config.data.dataset)
-    click.echo(f"method: {method}; config: " + json.dumps(config.to_flat_dict()))
+    for line in config_summary(config.to_flat_dict(), method, output_dir):
+        click.echo(line)
 
     check_output_dir(output_dir, overwrite, config.to_json())  # writes nothing: the data are checked first
 
@@ -195,17 +199,17 @@ def main(config_file, method, output_dir, overwrite, quiet, **options):
         return make_strategy(config.training.strategy)
 
     try:
-        strategy = quiet_tensorflow(start_tensorflow)  # TensorFlow loads here, after the checks
+        strategy = quiet_tensorflow(start_tensorflow, verbose)  # TensorFlow loads here, after the checks
     except ValueError as error:
         raise UserError(str(error)) from None
     from .training import run
 
     result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
-                 strategy=strategy, notify=click.echo)
-    for split, values in result.metrics.items():
-        accuracies = ", ".join(f"{task} {value:.3f}" for task, value in values["accuracy"].items())
-        click.echo(f"{split}: accuracy {accuracies}")
-    click.echo(f"wrote {output_dir}")
+                 strategy=strategy, notify=click.echo, hparams={"method": method})
+    click.echo()
+    for line in results_table(result.metrics):
+        click.echo(line)
+    click.echo(f"wrote {output_dir} (tensorboard --logdir {output_dir / 'logs'})")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import pathlib
 import shutil
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from .config import RunConfig
 from .backup import check_data_description, describe_data, find_checkpoint, write_data_description
-from .callbacks import PenaltySchedule, RestoreBestValidation, SafeBackupAndRestore, StopOnNonFiniteLoss
+from .callbacks import (EpochLog, PenaltySchedule, ProgressDisplay, RestoreBestValidation, SafeBackupAndRestore,
+                        StopOnNonFiniteLoss)
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
 from .evaluation import evaluate_splits
@@ -30,6 +31,7 @@ from .distribution import make_strategy
 from .threads import configure_threads
 from .errors import DataError, TrainingDiverged
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
+from .summaries import EpochSummaries, final_tags, write_final_results, write_run_start
 from .task_spec import TaskSpec
 
 @dataclasses.dataclass
@@ -123,6 +125,34 @@ def check_split_labels(model: Disentangler, data: DatasetSplits) -> None:
             raise ValueError(f"split {name!r}: {error}") from None
 
 
+def adversary_pairs(model: Disentangler) -> list[str]:
+    """The adversaries as ``metrics.json`` names them: ``"<features_task>-><label_task>"``."""
+    return [f"{model.task_names[i]}->{model.task_names[j]}" for i, j in model.adversary_pairs]
+
+
+def sample_images(data, tasks: Sequence[TaskSpec], count: int = 16, seed: int = 0) -> tuple[np.ndarray, str]:
+    """``count`` training images drawn with ``seed`` (in their order), and their labels as text.
+
+    Returns:
+        ``(images, description)``: ``(n, H, W, C)`` images (n = min(count, N)) and one
+        line naming each image's labels in reading order, for TensorBoard.
+    """
+    chosen = np.sort(np.random.default_rng(seed).choice(len(data), min(count, len(data)), replace=False))
+
+    def name(task, label):
+        label = int(label)
+        return task.class_names[label] if task.class_names and 0 <= label < len(task.class_names) else str(label)
+
+    described = []
+    for index in chosen:
+        labels = [name(t, data.labels[t.name][index]) for t in tasks if t.name in data.labels]
+        described.append("(" + ", ".join(labels) + ")")
+    order = ", ".join(t.name for t in tasks)
+    text = (f"{len(chosen)} training images, each rescaled to [0, 1] for display; labels ({order}) "
+            f"in reading order: " + " ".join(described))
+    return np.asarray(data.images[chosen]), text
+
+
 def run(
     config: RunConfig,
     output_dir: str | pathlib.Path | None = None,
@@ -132,6 +162,7 @@ def run(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     strategy: tf.distribute.Strategy | None = None,
     notify: Callable[[str], None] = print,
+    hparams: Mapping | None = None,
 ) -> RunResult:
     """Train and evaluate one model; write its files if ``output_dir`` is given.
 
@@ -146,15 +177,22 @@ def run(
 
     Args:
         config: the run's configuration.
-        output_dir: directory for ``saved_model/``, ``model.keras``, ``logs/``,
-            ``metrics.json`` and ``config.json``; None writes nothing.
+        output_dir: directory for ``saved_model/``, ``model.keras``, ``logs/``
+            (TensorBoard, :mod:`disentangle_tf.summaries`, and ``logs/epochs.csv``,
+            every value of every epoch), ``metrics.json`` and ``config.json``; None
+            writes nothing.
         overwrite: replace an earlier run's files in ``output_dir``.
         data: the data set; None loads ``config.data.dataset``.
-        verbose: Keras ``fit`` verbosity (``"auto"`` shows a progress bar).
+        verbose: the progress display on stdout
+            (:class:`~disentangle_tf.callbacks.ProgressDisplay`, in place of Keras's):
+            ``"auto"`` or 1, a row of the tasks' accuracies and losses per epoch and, on
+            a terminal, a progress bar; 2, the rows only; 0, nothing.
         callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy; None makes the one
             ``config.training.strategy`` names.
         notify: called with a one-line notice when the run resumes.
+        hparams: hyper-parameters for TensorBoard's HParams plugin besides the
+            configuration's (e.g. ``{"method": "recommended"}``).
 
     Returns:
         A :class:`RunResult`.
@@ -228,16 +266,22 @@ def run(
         initial_epoch=initial_epoch,
     )
     guard = StopOnNonFiniteLoss()
-    all_callbacks = [guard, *callbacks]
+    # First the callbacks that add values to the epoch's logs (the penalty's factor and
+    # weights, the best epoch), then those that show and write them.
+    all_callbacks = [PenaltySchedule(training.penalty_schedule), guard, *callbacks]
     if training.restore_best_weights:
-        # Before TensorBoard, so that the epoch's logs it writes carry the best epoch.
-        all_callbacks.insert(0, RestoreBestValidation(model.task_names))
-    if training.penalty_schedule != "constant":
-        # Before TensorBoard, so that the epoch's logs it writes carry the factor.
-        all_callbacks.insert(0, PenaltySchedule(training.penalty_schedule))
+        all_callbacks.insert(1, RestoreBestValidation(model.task_names))
+    if verbose != 0:
+        all_callbacks.append(ProgressDisplay(model.task_names, bar=False if verbose == 2 else None))
     if output_dir is not None:
+        logs = output_dir / "logs"
+        if not resume:
+            write_run_start(logs, {**(hparams or {}), **config.to_flat_dict()},
+                            final_tags(list(data.evaluation), model.task_names, adversary_pairs(model)),
+                            *sample_images(data.train, model.tasks, seed=config.data.seed))
         all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
-        all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs")))
+        all_callbacks.append(EpochSummaries(logs, model.task_names))
+        all_callbacks.append(EpochLog(logs / "epochs.csv"))
     history = model.fit(
         train_dataset,
         epochs=training.epochs,
@@ -245,7 +289,7 @@ def run(
         steps_per_epoch=steps_per_epoch(data.train, config.data.batch_size),
         validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
         callbacks=all_callbacks,
-        verbose=verbose,
+        verbose=0,
     )
     if guard.diverged:
         kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
@@ -258,5 +302,6 @@ def run(
         model.save(output_dir / "model.keras")
         export_saved_model(model, output_dir / "saved_model")
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_final_results(output_dir / "logs", metrics, step=training.epochs)
         shutil.rmtree(backup_dir)  # last: a run killed before this point resumes
     return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)

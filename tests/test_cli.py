@@ -54,7 +54,7 @@ def test_train_writes_every_output(trained_run):
     config = json.loads((out / "config.json").read_text())
     assert config["seed"] == 3 and config["image_size"] == [16, 20]  # option beats default
     assert config["adversary_steps"] == 2  # config file beats default
-    assert '"seed": 3' in result.stdout  # the resolved config is printed
+    assert "seed 3" in result.stdout  # the resolved config is summarised
 
 
 def test_tensorboard_logs_have_train_and_validation_scalars(trained_run):
@@ -67,11 +67,11 @@ def test_tensorboard_logs_have_train_and_validation_scalars(trained_run):
         accumulator.Reload()
         tags[split] = set(accumulator.Tags()["scalars"]) | set(accumulator.Tags()["tensors"])
     for split in ("train", "validation"):
-        for name in ("epoch_shape_accuracy", "epoch_adversary_shape_to_background_accuracy",
-                     "epoch_encoder_loss", "epoch_adversary_loss"):
+        for name in ("task/shape_accuracy", "adversary/shape_to_background_accuracy",
+                     "loss/encoder", "loss/adversary"):
             assert name in tags[split], (split, name, sorted(tags[split]))
     # The default method's penalty, warmed up by the schedule: its factor and weight are logged.
-    for name in ("epoch_independence_loss", "epoch_penalty_scale", "epoch_effective_independence_weight"):
+    for name in ("loss/independence", "penalty/scale", "penalty/independence_weight"):
         assert name in tags["train"], (name, sorted(tags["train"]))
 
 
