@@ -13,7 +13,9 @@ The logs of a run (``output_dir/logs``) hold three TensorBoard runs:
   (``data/training_images``), the hyper-parameters (TensorBoard's HParams plugin) and
   the final results ``final/<split>/<task>_accuracy`` and
   ``final/<split>/adversary_<a>_to_<b>_accuracy`` of every evaluated split, the
-  HParams metrics.
+  HParams metrics (characters other than letters, digits and ``._-`` in a split's
+  name become ``_``, as in the scores :func:`~disentangle_tf.evaluation.write_evaluation`
+  writes beside them).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Mapping, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+
+from .evaluation import _tag as final_tag
 
 #: Keras log names (without ``val_``) of the run's summed losses and penalty, and their tags.
 FIXED_TAGS = {
@@ -82,8 +86,8 @@ def final_tags(splits: Sequence[str], task_names: Sequence[str], adversary_pairs
     """
     tags = []
     for split in splits:
-        tags += [f"final/{split}/{task}_accuracy" for task in task_names]
-        tags += [f"final/{split}/{_adversary_name(pair)}_accuracy" for pair in adversary_pairs]
+        tags += [final_tag(split, task, "accuracy") for task in task_names]
+        tags += [final_tag(split, _adversary_name(pair), "accuracy") for pair in adversary_pairs]
     return tags
 
 
@@ -175,9 +179,9 @@ def write_final_results(log_dir, metrics: Mapping, step: int) -> None:
     with writer.as_default():
         for split, values in metrics.items():
             for task, value in values.get("accuracy", {}).items():
-                tf.summary.scalar(f"final/{split}/{task}_accuracy", value, step=step)
+                tf.summary.scalar(final_tag(split, task, "accuracy"), value, step=step)
             for pair, value in values.get("adversary_accuracy", {}).items():
-                tf.summary.scalar(f"final/{split}/{_adversary_name(pair)}_accuracy", value, step=step)
+                tf.summary.scalar(final_tag(split, _adversary_name(pair), "accuracy"), value, step=step)
     writer.close()
 
 

@@ -276,3 +276,17 @@ def test_image_grid_rescales_each_image_for_display():
     assert np.all(grid[4] == 0.5) and np.all(grid[5:, 7:] == 0.5)  # gaps and the empty cell
     with pytest.raises(ValueError, match="images"):
         image_grid(np.zeros((0, 2, 2, 1)))
+
+
+def test_final_results_are_written_under_the_tags_hparams_names(tmp_path):
+    from disentangle_tf.summaries import final_tags, write_final_results
+
+    tags = final_tags(["test seen"], ["plane", "shadow"], ["plane->shadow"])
+    assert tags == ["final/test_seen/plane_accuracy", "final/test_seen/shadow_accuracy",
+                    "final/test_seen/adversary_plane_to_shadow_accuracy"]
+    metrics = {"test seen": {"images": 4, "accuracy": {"plane": 0.75},  # no shadow label in this split
+                             "adversary_accuracy": {"plane->shadow": 0.5}}}
+    write_final_results(tmp_path, metrics, step=3)
+    run = _tags(tmp_path)
+    assert set(run.Tags()["tensors"]) == {tags[0], tags[2]}
+    assert _scalar(run, tags[0]) == [(3, 0.75)] and _scalar(run, tags[2]) == [(3, 0.5)]
