@@ -46,6 +46,8 @@ CANDIDATES = {
     "recommended, conditional adversaries uniform 0.1": {**RECOMMENDED, "adversarial_weight": 0.1,
                                                          "conditional_adversaries": True,
                                                          "adversarial_objective": "uniform"},
+    # Third round: the moving average of the weights over the last ~100 steps.
+    "recommended, weight averaging 0.99": {**RECOMMENDED, "weight_averaging": 0.99},
 }
 
 
@@ -62,18 +64,22 @@ def main():
     from disentangle_tf.data.registry import load_dataset
     from disentangle_tf.data.synthetic import make_synthetic_split
     from disentangle_tf.training import run
+    from disentangle_tf.weight_averaging import WeightAveraging
 
     quiet_tensorflow()
     names = list(CANDIDATES)
     for seed in (int(s) for s in args.seeds.split(",")):
         for index in (int(i) for i in args.candidates.split(",")):
             name = names[index]
-            config = RunConfig().replace({**BASE, **CANDIDATES[name], "seed": seed})
+            settings = dict(CANDIDATES[name])
+            averaging = settings.pop("weight_averaging", 0.0)
+            callbacks = [WeightAveraging(averaging)] if averaging else []
+            config = RunConfig().replace({**BASE, **settings, "seed": seed})
             data = load_dataset(config.data)
             data.evaluation = {"val": data.validation, "test": data.evaluation["test"],
                                "unseen_val": make_synthetic_split("unseen_val", tuple(config.data.image_size), seed)}
             started = time.time()
-            metrics = run(config, data=data, verbose=0).metrics
+            metrics = run(config, data=data, verbose=0, callbacks=callbacks).metrics
             record = {"candidate": name, "seed": seed, "seconds": round(time.time() - started, 1),
                       "val": metrics["val"]["accuracy"], "test": metrics["test"]["accuracy"],
                       "unseen_val_shape": metrics["unseen_val"]["accuracy"]["shape"]}
