@@ -10,6 +10,7 @@ import pytest
 from disentangle_tf.data import ultrasound_sim as us
 from disentangle_tf.data.labelled_images import LabelledImages
 from disentangle_tf.data.registry import DatasetSplits
+from disentangle_tf.data.us_sim.geometry import Geometry
 
 SCALE = 0.02
 
@@ -116,7 +117,7 @@ def test_a_shadow_darkens_the_sector_behind_its_reflector():
         np.testing.assert_array_equal(raw[k][unshadowed], clear[k][unshadowed])
 
     # The shadow is a radial sector: deeper along the same beam stays in shadow.
-    geometry = us._Geometry(48, 60)
+    geometry = Geometry(48, 60)
     for k in range(6):
         core = np.argwhere((factor[k] < 0.4) & fan)
         y, x = core[np.argmin(geometry.radius[tuple(core.T)])]
