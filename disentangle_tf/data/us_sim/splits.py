@@ -279,7 +279,7 @@ def load_us_sim(image_size=DEFAULT_IMAGE_SIZE, seed: int = 0, scale: float = DEF
         evaluating ``"val"``, ``"test_seen"``, ``"lvot_with_shadow"`` and
         ``"others"`` (the last with the shadow label only).
     """
-    from .registry import DatasetSplits  # the registry imports this module's siblings
+    from ..registry import DatasetSplits  # the registry imports this package
 
     splits = make_us_sim_splits(tuple(image_size), scale=scale, seed=seed)
     tasks = [
