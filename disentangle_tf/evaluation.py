@@ -142,7 +142,7 @@ def _file_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "_"
 
 
-def _tag(split: str, task: str, measure: str) -> str:
+def final_tag(split: str, task: str, measure: str) -> str:
     """``final/<split>/<task>_<measure>``, each part kept to ``[A-Za-z0-9._-]`` (and ``/``)."""
     return f"final/{_file_name(split)}/{_file_name(task)}_{'/'.join(map(_file_name, measure.split('/')))}"
 
@@ -189,9 +189,9 @@ def write_evaluation(metrics: dict, output_dir, step: int = 0) -> list[pathlib.P
                 written.append(plot_reliability(scores, figures / f"reliability_{stem}.png", title))
                 for key in TENSORBOARD_SCORES:
                     if scores[key] is not None:
-                        tf.summary.scalar(_tag(split, task, key), scores[key], step=step)
+                        tf.summary.scalar(final_tag(split, task, key), scores[key], step=step)
                 for name, value in scores["class_accuracy"].items():
                     if value is not None:
-                        tf.summary.scalar(_tag(split, task, f"class_accuracy/{name}"), value, step=step)
+                        tf.summary.scalar(final_tag(split, task, f"class_accuracy/{name}"), value, step=step)
     writer.close()
     return written

@@ -9,7 +9,7 @@ import shutil
 from .config import ConfigError
 
 #: Everything a training run writes into its output directory.
-OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "metrics.json", "config.json", "backup")
+OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "figures", "metrics.json", "config.json", "backup")
 
 #: Where an unfinished run keeps its backup (removed once the run's results are written).
 BACKUP_NAME = "backup"

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .evaluation import _tag as final_tag
+from .evaluation import final_tag
 
 #: Keras log names (without ``val_``) of the run's summed losses and penalty, and their tags.
 FIXED_TAGS = {

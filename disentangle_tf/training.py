@@ -22,7 +22,7 @@ from .callbacks import (EpochLog, PenaltySchedule, ProgressDisplay, RestoreBestV
                         StopOnNonFiniteLoss)
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 from .data.registry import DatasetSplits, load_dataset
-from .evaluation import evaluate_splits
+from .evaluation import evaluate_splits, write_evaluation
 from .export import export_saved_model
 from .models import Disentangler
 from .models.disentangler import default_adversary_optimizer, default_optimizer
@@ -303,5 +303,6 @@ def run(
         export_saved_model(model, output_dir / "saved_model")
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         write_final_results(output_dir / "logs", metrics, step=training.epochs)
+        write_evaluation(metrics, output_dir, step=training.epochs)
         shutil.rmtree(backup_dir)  # last: a run killed before this point resumes
     return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)
