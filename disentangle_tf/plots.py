@@ -214,6 +214,12 @@ def plot_group_samples(splits: Mapping[str, "LabelledImages"], path, per_group: 
                        title: str = "") -> pathlib.Path:
     """A grid of sample images: one row per group, from the first split that holds it.
 
+    Each image is shown as the eye sees it: its first channel rescaled to [0, 1] on its
+    own (minimum black, maximum white), in grey levels, with a thin frame so that an
+    image with a white background stands out from the page.
+    Standardised images (zero mean, unit variance per image) therefore look like the
+    raw ones.
+
     Args:
         splits: ``{split name: LabelledImages}`` whose ``groups`` name each image's
             group (such as ``"LVOT-with"``); splits are searched in the given order.
@@ -244,9 +250,39 @@ def plot_group_samples(splits: Mapping[str, "LabelledImages"], path, per_group: 
         ax.axis("off")
     for row, (group, (split_name, images)) in zip(axes, sorted(rows.items())):
         for ax, image in zip(row, images):
-            ax.imshow(image[..., 0], cmap="gray")
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_linewidth(0.5)
+                spine.set_color("0.5")
+            ax.imshow(_display_range(image[..., 0]), cmap="gray", vmin=0.0, vmax=1.0,
+                      interpolation="nearest")
         row[0].set_title(f"{group} ({split_name})", fontsize=7, loc="left")
     return _save(figure, path, title)
+
+
+def _display_range(image: np.ndarray) -> np.ndarray:
+    """One image rescaled to [0, 1] for display: its minimum to 0, its maximum to 1.
+
+    Args:
+        image: any real array (such as a ``(height, width)`` float32 image, raw or
+            standardised).
+
+    Returns:
+        A float32 array of the same shape with values in [0, 1]. A constant image is
+        0.5 everywhere; non-finite values are 0 (black) and do not count for the range.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(image)
+    if not finite.any():
+        return np.zeros(image.shape, np.float32)
+    low, high = image[finite].min(), image[finite].max()
+    if high == low:
+        scaled = np.full(image.shape, 0.5)
+    else:
+        scaled = (image - low) / (high - low)
+    return np.where(finite, scaled, 0.0).astype(np.float32)
 
 
 def plot_confusion_matrix(scores: Mapping, path, title: str = "") -> pathlib.Path:
