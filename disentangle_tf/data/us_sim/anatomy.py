@@ -158,7 +158,7 @@ def lvot(rng, geom, canvas, body, app, base):
     hy, hx = body.point(*heart_centre)
     phi = np.arctan2(end_y - hy, end_x - hx)
     length = np.hypot(end_y - hy, end_x - hx)
-    half = np.maximum(0.07 * body.a, 0.7)
+    half = np.maximum(0.08 * body.a, 0.7)
     my, mx = (hy + end_y) / 2, (hx + end_x) / 2
     canvas.paint(bar(geom, my, mx, length / 2, half + rim, phi), wall_value)
     _, chambers = _heart(rng, geom, canvas, body, wall_value, 1.0, heart_centre, 2)
@@ -182,8 +182,8 @@ def three_vessels(rng, geom, canvas, body, app, base):
     wall_value = base * (1 + rng.uniform(*app.wall_contrast, n))
     rim = np.maximum(0.035 * body.a, 0.7)
     _vessel(geom, canvas, *body.point(-0.58, 0.13), 0.065 * body.a, rim, wall_value)
-    _heart(rng, geom, canvas, body, wall_value, rng.uniform(0.5, 0.75, n), (0.35, 0.35), 2)
-    first = 0.13 * body.a * rng.uniform(0.9, 1.1, n)
+    _heart(rng, geom, canvas, body, wall_value, rng.uniform(0.45, 0.65, n), (0.35, 0.35), 2)
+    first = 0.15 * body.a * rng.uniform(0.9, 1.1, n)
     radii = (first, first * rng.uniform(0.72, 0.85, n), first * rng.uniform(0.5, 0.62, n))
     row = rng.uniform(2.3, 2.8, n)  # direction of the row in body coordinates
     du, dv = np.cos(row), np.sin(row) * -1.0

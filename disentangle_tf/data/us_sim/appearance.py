@@ -39,8 +39,8 @@ class Appearance:
     """
 
     speckle_grain: float = 10.0
-    clutter: float = 0.25
-    specks: float = 0.02
+    clutter: float = 0.2
+    specks: float = 0.01
     wall_contrast: tuple[float, float] = (0.5, 1.2)
     zoom: tuple[float, float] = (0.85, 1.2)
     gain: tuple[float, float] = (2.0, 10.0)
