@@ -31,6 +31,9 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "sphinx.ext.mathjax",
+    # MathJax bundled into the build (_static/mathjax/) instead of loaded from a CDN:
+    # the maths renders for a reader without a network. Sets ``mathjax_path``.
+    "sphinx-mathjax-offline",
 ]
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
@@ -43,7 +46,9 @@ autodoc_member_order = "bysource"
 autodoc_inherit_docstrings = False
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+# No default "members": each directive names the members it documents (a default of
+# True would override those lists and document every public name of a module).
+autodoc_default_options = {"show-inheritance": True}
 autoclass_content = "class"
 
 # napoleon: Google-style docstrings only.
@@ -53,13 +58,21 @@ napoleon_use_rtype = False
 
 # -- HTML output --------------------------------------------------------------
 
-html_theme = "alabaster"
+html_theme = "pydata_sphinx_theme"
+html_title = f"disentangle_tf {release}"
 html_theme_options = {
-    "description": "Adversarial representation disentanglement for multi-task learning "
-    "(TensorFlow / Keras 3)",
-    "fixed_sidebar": True,
+    # Nothing is fetched from outside the build: no icon links, no version switcher,
+    # no analytics.
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 6,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
 }
-html_static_path: list[str] = []
+# The pages form one flat table of contents, shown in the header: no left sidebar.
+html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # -- Values taken from the code ----------------------------------------------
 # The defaults quoted in the prose and in the defaults table are read from
