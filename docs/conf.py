@@ -245,6 +245,67 @@ def _keras_signature(app, what, name, obj, options, signature, return_annotation
     return str(inspect.Signature(parameters)), return_annotation
 
 
+def _import_dotted(dotted: str):
+    """The object a dotted name ``package.module.attribute`` names, or None."""
+    import importlib
+
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            obj = getattr(obj, attribute, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+def _documented_by_identity(env) -> dict:
+    """``{id(object): documented name}`` of the package's documented modules, classes and functions."""
+    import inspect
+
+    cache = getattr(env, "_disentangle_documented", None)
+    if cache is None:
+        cache = {}
+        for name, entry in env.get_domain("py").objects.items():
+            if entry.aliased or not name.startswith("disentangle_tf"):
+                continue
+            obj = _import_dotted(name)
+            if inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isfunction(obj):
+                cache.setdefault(id(obj), name)
+        env._disentangle_documented = cache
+    return cache
+
+
+def _resolve_reexport(app, env, node, contnode):
+    """Resolve a reference to a public name through any path that imports it.
+
+    ``disentangle_tf.Disentangler``, ``disentangle_tf.models.Disentangler`` and the
+    defining module's path name one class; the API page documents it once, and a
+    reference through another of its import paths links there.
+    """
+    from sphinx.util.nodes import make_refnode
+
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("disentangle_tf."):
+        return None
+    obj = _import_dotted(target)
+    if obj is None:
+        return None
+    name = _documented_by_identity(env).get(id(obj))
+    if name is None:
+        return None
+    entry = env.get_domain("py").objects[name]
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)
+
+
+def _forget_documented(app, env):
+    env._disentangle_documented = None
+
+
 def setup(app):
     """Register the ``defaults-table`` and ``command-help`` directives."""
     from docutils import nodes
@@ -287,4 +348,6 @@ def setup(app):
     app.add_directive("defaults-table", DefaultsTable)
     app.add_directive("method-table", MethodTable)
     app.connect("autodoc-process-signature", _keras_signature)
+    app.connect("missing-reference", _resolve_reexport)
+    app.connect("env-updated", _forget_documented)
     app.add_directive("command-help", CommandHelp)
