@@ -8,8 +8,8 @@ separate environment that has PyTorch (torch is not a dependency of the package)
     python -m benchmarks.compare_torch --torch-python /tmp/torchvenv/bin/python
 
 Each round runs, one after the other, a TensorFlow worker process (the ``lambda0``
-model of :func:`benchmarks.run.build_model`, timed with :func:`benchmarks.run.step_runner`,
-and :func:`benchmarks.run.bench_matmul_peak`) and a PyTorch process
+model of :func:`benchmarks.harness.build_model`, timed with :func:`benchmarks.harness.step_runner`,
+and :func:`benchmarks.harness.bench_matmul_peak`) and a PyTorch process
 (``benchmarks/reference_torch.py``: the same network, loss and Adam step written with
 ``torch.nn``, and the same matmul chain). The order of the two alternates between
 rounds, so both share the machine's drifts; the torch / TF ratio of each size is the
@@ -19,7 +19,7 @@ repeats, and one step per repeat (``--large-repeats`` of them, after one warm-up
 at sizes of 100x100 or more.
 
 Both implement the same network, so the FLOPs of a step are those of
-:func:`benchmarks.run.model_flops_per_image`; each framework's achieved FLOP/s is
+:func:`benchmarks.harness.model_flops_per_image`; each framework's achieved FLOP/s is
 reported as a percentage of its own matmul peak and of TensorFlow's. The parameter
 counts of every encoder and head are compared between the two implementations.
 
@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, DEFAULT_SIZE, PAPER_SIZE, ROOT, parse_size, size_name,
+from .harness import (ADVERSARY_STEPS, BATCH_SIZE, DEFAULT_SIZE, PAPER_SIZE, ROOT, parse_size, size_name,
                   write_results)
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -79,7 +79,7 @@ def tf_worker(spec: dict) -> dict:
     """Step time of the ``lambda0`` model at every size, then TensorFlow's matmul peak."""
     import disentangle_tf  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
 
-    from .run import (bench_matmul_peak, build_model, is_large, model_flops_per_image, step_runner,
+    from .harness import (bench_matmul_peak, build_model, is_large, model_flops_per_image, step_runner,
                       timed, training_batch)
 
     result = {"load_average_start": os.getloadavg(), "environment": tf_environment(), "training": {}}

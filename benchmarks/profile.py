@@ -40,9 +40,9 @@ import sys
 import tempfile
 import time
 
-from disentangle_tf.threads import configure_threads
+from disentangle_tf.fast.threads import configure_threads
 
-from .run import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, is_large,
+from .harness import (ADVERSARY_STEPS, BATCH_SIZE, ROOT, build_model, interleaved_times, is_large,
                   parse_size, size_name, step_runner, synthetic_tasks, timed, training_batch,
                   write_results)
 

@@ -17,7 +17,7 @@ The defaults are fused Adam (one kernel per update; on a two-core CPU the three
 implementations of ``--adam`` were within noise of each other) and channels-last
 tensors (steps 10-20% faster than contiguous ones, ``--memory-format``).
 
-It also measures PyTorch's float32 matmul peak as ``benchmarks.run.bench_matmul_peak``
+It also measures PyTorch's float32 matmul peak as ``benchmarks.harness.bench_matmul_peak``
 does (a chain of four 2048 x 2048 products), and prints one JSON line.
 
 PyTorch is not a dependency of the package. Install it in an environment of its own;

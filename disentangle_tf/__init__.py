@@ -18,12 +18,12 @@ import importlib
 import os
 import sys
 
-# TensorFlow turns on its oneDNN CPU kernels by default only on CPUs with AVX-512 and
-# newer instructions. On an AVX2 CPU, turning them off made the training step 1.73x
-# slower and the float32 matmul about 1.4x slower (docs/performance.rst). The switch is read when
-# TensorFlow loads, so it only takes effect if TensorFlow is not imported yet; a value
-# the user set (TF_ENABLE_ONEDNN_OPTS=0 turns the kernels off) is kept.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+from .fast.onednn import prefer_onednn
+from .lazy import lazy_exports
+
+# oneDNN's CPU kernels, unless the fast paths are off (disentangle_tf.fast): read when
+# TensorFlow loads, so this comes before anything imports it.
+prefer_onednn()
 
 __version__ = "0.1.0"
 
@@ -41,17 +41,17 @@ _PUBLIC = {
     "Disentangler": "models.disentangler",
     "DenseHead": "models.dense_head",
     "ResidualEncoder": "models.residual_encoder",
-    "FusedBatchNormalization": "models.fused_batch_normalization",
-    "FusedAdam": "optimizers.fused_adam",
-    "FusedSGD": "optimizers.fused_sgd",
+    "FusedBatchNormalization": "fast.batch_normalization",
+    "FusedAdam": "fast.optimizers",
+    "FusedSGD": "fast.optimizers",
     "export_saved_model": "export",
     "load_exported_model": "export",
 }
 
 __all__ = sorted(_PUBLIC)
 
-_KERAS_SERIALIZABLE = ("models", "optimizers")
-"""Subpackages whose import registers every class of the package Keras can deserialise."""
+_KERAS_SERIALIZABLE = ("models.disentangler", "fast.batch_normalization", "fast.optimizers")
+"""Modules whose import registers every class of the package Keras can deserialise."""
 
 
 def _check_keras_backend(backend: str | None) -> None:
@@ -71,16 +71,7 @@ def _register_keras_serializable() -> None:
 
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())
 
 
 # While ``python -m disentangle_tf.<command>`` locates its module, ``sys.argv[0]`` is

@@ -8,6 +8,8 @@ import warnings
 
 import click
 
+from .errors import ConfigError, DataWarning, TrainingDiverged
+
 USAGE_ERROR = 2
 
 
@@ -71,8 +73,6 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
     traceback; a :class:`~disentangle_tf.errors.DataWarning` becomes one
     ``Warning: ...`` line. Anything else is a bug and propagates with its traceback.
     """
-    from .config import ConfigError  # light imports: no TensorFlow
-    from .errors import DataWarning, TrainingDiverged
 
     default_show = warnings.showwarning
 

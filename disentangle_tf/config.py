@@ -23,14 +23,19 @@ import dataclasses
 import json
 import math
 import pathlib
-import typing
 from typing import Any, Mapping
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration value or file is not what was expected."""
+from .config_values import coerce
+from .data.arguments import DEFAULT_IMAGE_SIZE, SAMPLING
+from .data.manifest_options import MISSING_LABELS
+from .distribution import STRATEGIES
+from .errors import ConfigError
+from .fast.threads import THREADS
+from .models.defaults import (ADVERSARIAL_OBJECTIVES, ADVERSARIAL_TRAINING, ADVERSARY_BATCHES, ADVERSARY_LEARNING_RATE,
+                              ADVERSARY_MOMENTUM, BANDWIDTHS, FEATURE_POOLING, INDEPENDENCE_LAYERS, LEARNING_RATE,
+                              Architecture)
 
 
 @dataclasses.dataclass
@@ -80,7 +85,7 @@ class DataConfig:
     """
 
     dataset: str = "synthetic"
-    image_size: tuple[int, int] = (56, 72)
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
     batch_size: int = 50
     flip: bool = True
     sampling: str = "group_balanced"
@@ -104,34 +109,13 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    """Architecture of encoders and heads (paper, Sect. 2 and Fig. 2).
+class ModelConfig(Architecture):
+    """Architecture of encoders and heads: the fields and defaults of
+    :class:`~disentangle_tf.models.defaults.Architecture` (paper, Sect. 2 and Fig. 2).
 
-    Args:
-        encoder_filters: filters of each residual block (paper: six blocks).
-        encoder_strides: stride of each residual block.
-        stem_filters: filters of the initial 3x3 convolution (authors' code: 8).
-        activation: activation inside the residual blocks.
-        feature_pooling: ``"average"`` (global average pooling; the default, see
-            ``docs/method.rst``) or ``"flatten"`` (authors' code) to turn the last
-            feature map into a feature vector.
-        head_units: hidden units of each classifier / adversary head.
-        l2_weight: L2 penalty on every convolution and dense kernel.
-        synchronized_batch_norm: batch statistics over all replicas' batches
-            (turned on by the training run whenever there is more than one replica).
-        conditional_adversaries: each adversary also reads the one-hot label of
-            the features' own task (not in the paper).
+    ``synchronized_batch_norm`` is turned on by the training run whenever there is more
+    than one replica.
     """
-
-    encoder_filters: tuple[int, ...] = (16, 16, 32, 32, 64, 64)
-    encoder_strides: tuple[int, ...] = (2, 1, 2, 1, 2, 1)
-    stem_filters: int = 8
-    activation: str = "leaky_relu"
-    feature_pooling: str = "average"
-    head_units: tuple[int, ...] = (256,)
-    l2_weight: float = 1e-5
-    synchronized_batch_norm: bool = False
-    conditional_adversaries: bool = False
 
 
 @dataclasses.dataclass
@@ -183,14 +167,14 @@ class TrainConfig:
             not, gives the same result for the same seed.
         threads: TensorFlow's CPU thread pools: ``"auto"`` splits the cores between
             the tasks' encoders on a machine without a GPU
-            (:func:`~disentangle_tf.threads.configure_threads`); ``"tensorflow"``
+            (:func:`~disentangle_tf.fast.threads.configure_threads`); ``"tensorflow"``
             keeps TensorFlow's defaults.
     """
 
     epochs: int = 15
-    learning_rate: float = 1e-3
-    adversary_learning_rate: float = 1e-2
-    adversary_momentum: float = 0.9
+    learning_rate: float = LEARNING_RATE
+    adversary_learning_rate: float = ADVERSARY_LEARNING_RATE
+    adversary_momentum: float = ADVERSARY_MOMENTUM
     adversarial_weight: float = 0.0
     adversary_steps: int = 5
     adversary_batches: str = "same"
@@ -213,18 +197,18 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 CHOICES = {
     "dataset": ("synthetic", "us-sim", "csv", "hdf5"),
     "layout": ("generic", "fetal_planes_db"),
-    "missing_labels": ("refuse", "allow"),
+    "missing_labels": MISSING_LABELS,
     "channels": (1, 3),
-    "sampling": ("uniform", "group_balanced"),
-    "feature_pooling": ("flatten", "average"),
-    "adversary_batches": ("fresh", "same"),
-    "adversarial_objective": ("maximize_cross_entropy", "uniform"),
-    "independence_bandwidth": ("class", "batch"),
-    "adversarial_training": ("alternating", "gradient_reversal"),
+    "sampling": SAMPLING,
+    "feature_pooling": FEATURE_POOLING,
+    "adversary_batches": ADVERSARY_BATCHES,
+    "adversarial_objective": ADVERSARIAL_OBJECTIVES,
+    "independence_bandwidth": BANDWIDTHS,
+    "adversarial_training": ADVERSARIAL_TRAINING,
     "penalty_schedule": ("constant", "dann"),
-    "independence_layers": ("features", "blocks"),
-    "strategy": ("one-device", "mirrored", "multi-worker"),
-    "threads": ("auto", "tensorflow"),
+    "independence_layers": INDEPENDENCE_LAYERS,
+    "strategy": STRATEGIES,
+    "threads": THREADS,
 }
 
 
@@ -274,7 +258,7 @@ class RunConfig:
                     + ", ".join(sorted(owner))
                 )
             section, field = owner[key]
-            by_section[section][key] = _coerce(key, value, SECTIONS[section], source)
+            by_section[section][key] = coerce(key, value, SECTIONS[section], source)
         config = cls(**{s: SECTIONS[s](**kw) for s, kw in by_section.items()})
         config.validate(source)
         return config
@@ -346,58 +330,6 @@ class RunConfig:
                 f"{source}: image_size {tuple(flat['image_size'])} is smaller than the encoder's "
                 f"total stride {downsampling}; expected each side >= {downsampling}"
             )
-
-
-_STRING_OR_LIST = frozenset({"test_split"})
-"""List keys that also accept a single string."""
-
-
-def _coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
-    """Check ``value`` against the annotated type of field ``key``."""
-    hint = typing.get_type_hints(section_cls)[key]
-    origin = typing.get_origin(hint)
-    expected = _describe(hint)
-    if key in _STRING_OR_LIST:
-        # One string is a list of one (older configuration files); empty values name nothing.
-        value = [value] if isinstance(value, str) else value
-        if isinstance(value, (list, tuple)):
-            value = [item for item in value if not (isinstance(item, str) and not item.strip())]
-    if origin is tuple:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
-        item_type = typing.get_args(hint)[0]
-        items = tuple(_coerce_scalar(key, item, item_type, expected, source) for item in value)
-        args = typing.get_args(hint)
-        if args[-1] is not Ellipsis and len(items) != len(args):
-            raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
-        return items
-    return _coerce_scalar(key, value, hint, expected, source)
-
-
-def _coerce_scalar(key: str, value: Any, kind: type, expected: str, source: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
-
-
-def _describe(hint: Any) -> str:
-    if typing.get_origin(hint) is tuple:
-        args = typing.get_args(hint)
-        name = args[0].__name__
-        if args[-1] is Ellipsis:
-            return f"a list of {name}"
-        return f"a list of {len(args)} {name}"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
 
 
 def load_config_file(path: str | pathlib.Path) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import pathlib
 import click
 
 from .cli import UserError, quiet_tensorflow, run_command
-from .train import DATA_OPTIONS, data_options, resolve_config
+from .run_settings import resolve_config
+from .train import DATA_OPTIONS, data_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -38,7 +39,7 @@ def main(config_file, output, **options):
         raise UserError("--dataset hdf5 is already an HDF5 file; nothing to convert")
     quiet_tensorflow()
     from .data.hdf5 import write_hdf5
-    from .data.registry import load_dataset
+    from .datasets import load_dataset
 
     data = load_dataset(config.data)  # every image decoded and checked before the file is made
     try:

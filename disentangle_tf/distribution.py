@@ -1,16 +1,17 @@
-"""tf.distribute strategies by name (one device, mirrored, multi-worker), and what they allow."""
+"""tf.distribute strategies by name (one device, mirrored, multi-worker).
+
+TensorFlow is imported when a strategy is made, so that the names can be read (by the
+run configuration) before it loads.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-
-import tensorflow as tf
 
 STRATEGIES = ("one-device", "mirrored", "multi-worker")
 
 
-def make_strategy(name: str, devices=None) -> tf.distribute.Strategy:
+def make_strategy(name: str, devices=None):
     """The distribution strategy called ``name``.
 
     Args:
@@ -24,6 +25,7 @@ def make_strategy(name: str, devices=None) -> tf.distribute.Strategy:
     Raises:
         ValueError: for an unknown name, or ``"multi-worker"`` without ``TF_CONFIG``.
     """
+    import tensorflow as tf  # loaded once the command's input is checked
     if name == "one-device":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -36,25 +38,3 @@ def make_strategy(name: str, devices=None) -> tf.distribute.Strategy:
             raise ValueError("strategy multi-worker needs the TF_CONFIG environment variable (cluster and task)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
-
-
-def replicated_strategy_active() -> bool:
-    """Whether the code runs under a strategy that synchronises replicas' updates.
-
-    True under any strategy other than TensorFlow's default one and
-    ``OneDeviceStrategy`` (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``, ...),
-    whatever its number of replicas: one GPU, or one CPU, under ``MirroredStrategy`` is
-    still such a strategy. There an optimizer's ``apply_gradients`` goes through the
-    replica context's ``merge_call``, which cannot run inside a ``tf.while_loop`` or a
-    nested ``tf.function`` (``RuntimeError: merge_call called while defining a new
-    graph``): loops of optimizer updates must be unrolled.
-    """
-    if not tf.distribute.has_strategy():
-        return False
-    return not isinstance(tf.distribute.get_strategy(), tf.distribute.OneDeviceStrategy)
-
-
-def worker_index() -> int:
-    """This process's index in a multi-worker cluster (0 when not in one)."""
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    return int(config.get("task", {}).get("index", 0))

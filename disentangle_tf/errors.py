@@ -1,6 +1,13 @@
 """Exceptions the package raises for its users (no TensorFlow import here)."""
 
-from .config import ConfigError
+
+class ConfigError(ValueError):
+    """A configuration value, option or file is not what was expected (one-line message).
+
+    The base of the package's errors about its input (:class:`DataError`,
+    :class:`BackupError`, ``data.manifest.ManifestError``); the command line prints
+    it as one ``Error: ...`` line with exit code 2.
+    """
 
 
 class TrainingDiverged(RuntimeError):

@@ -11,70 +11,15 @@ from __future__ import annotations
 
 import pathlib
 import re
-import weakref
 
 import numpy as np
 import tensorflow as tf
 
 from .data.labelled_images import MISSING_LABEL, LabelledImages
-from .models import Disentangler
+from .forward import predict_outputs, split_labels
+from .models.disentangler import Disentangler
+from .plots import plot_confusion_matrix, plot_reliability
 from .scores import classification_scores
-
-
-def predict_outputs(model: Disentangler, data: LabelledImages, batch_size: int = 50) -> dict:
-    """Logits of every classifier and adversary, and every encoder's features.
-
-    Returns:
-        ``{"logits": {task: (N, K)}, "adversary_logits": {pair: (N, K)},
-        "features": {task: (N, D)}}`` as numpy arrays, in inference mode.
-    """
-
-    forward = _forward_function(model)
-    parts = {"logits": [], "adversary_logits": [], "features": []}
-    # Conditional adversaries read the true label where the split has it, else (-1) the prediction.
-    labels = [np.asarray(data.labels[t], "int32") if t in data.labels else np.full(len(data), -1, "int32")
-              for t in model.task_names]
-    for start in range(0, len(data), batch_size):
-        features, logits, adversary = forward(tf.constant(data.images[start:start + batch_size]),
-                                              [tf.constant(y[start:start + batch_size]) for y in labels])
-        parts["features"].append([f.numpy() for f in features])
-        parts["logits"].append([z.numpy() for z in logits])
-        parts["adversary_logits"].append([z.numpy() for z in adversary])
-
-    def join(key, names):
-        return {name: np.concatenate([batch[i] for batch in parts[key]]) for i, name in enumerate(names)}
-
-    return {
-        "logits": join("logits", model.task_names),
-        "adversary_logits": join("adversary_logits", model.adversary_names),
-        "features": join("features", model.task_names),
-    }
-
-
-_FORWARD_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _forward_function(model: Disentangler):
-    """The model's inference forward pass as a tf.function traced once per model.
-
-    Its input signature leaves the batch size open, so every split and a last partial
-    batch reuse one graph.
-    """
-    if model not in _FORWARD_FUNCTIONS:
-        signature = [tf.TensorSpec((None, *model.image_shape), tf.float32),
-                     [tf.TensorSpec((None,), tf.int32) for _ in model.task_names]]
-        _FORWARD_FUNCTIONS[model] = tf.function(
-            lambda images, labels: model._forward(images, training=False, labels=labels), input_signature=signature,
-            autograph=False,  # no Python control flow on tensors to rewrite
-        )
-    return _FORWARD_FUNCTIONS[model]
-
-
-def split_labels(data: LabelledImages, task: str) -> np.ndarray:
-    """``(N,)`` int64 labels of ``task`` in ``data``; -1 (missing) everywhere if it has none."""
-    if task in data.labels:
-        return np.asarray(data.labels[task]).astype(np.int64)
-    return np.full(len(data), MISSING_LABEL, np.int64)
 
 
 def _probabilities(logits) -> np.ndarray:
@@ -102,15 +47,17 @@ def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 
         ``{"images": n, "labelled": {task: images with its label},
         "accuracy": {task: a}, "class_accuracy": {task: {class: recall}}`` (classes
         present only) ``, "scores": {task: classification_scores(...) or None},
-        "adversary_accuracy": {"<features_task>-><label_task>": a}}``, plain JSON
+        "adversary_accuracy": {"<features_task>-><label_task>": a},
+        "adversary_class_accuracy": {"<features_task>-><label_task>": {class: a}}}``
+        (classes present only), plain JSON
         values (:func:`disentangle_tf.scores.classification_scores` describes
         ``scores``).
     """
     outputs = outputs or predict_outputs(model, data, batch_size)
     result = {"images": len(data), "labelled": {}, "accuracy": {}, "class_accuracy": {}, "scores": {},
-              "adversary_accuracy": {}}
+              "adversary_accuracy": {}, "adversary_class_accuracy": {}}
     for task in model.tasks:
-        names = task.class_names or tuple(str(k) for k in range(task.num_classes))
+        names = task.class_labels
         scores = classification_scores(split_labels(data, task.name),
                                        _probabilities(outputs["logits"][task.name]), names)
         result["scores"][task.name] = scores
@@ -126,9 +73,13 @@ def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 
         labels = split_labels(data, label_task)
         given = labels != MISSING_LABEL
         if given.any():
+            key = f"{model.task_names[i]}->{label_task}"
             predictions = np.argmax(outputs["adversary_logits"][pair][given], axis=-1)
-            result["adversary_accuracy"][f"{model.task_names[i]}->{label_task}"] = float(
-                np.mean(predictions == labels[given]))
+            result["adversary_accuracy"][key] = float(np.mean(predictions == labels[given]))
+            result["adversary_class_accuracy"][key] = {
+                name: float(np.mean(predictions[labels[given] == k] == k))
+                for k, name in enumerate(model.tasks[j].class_labels) if np.any(labels[given] == k)
+            }
     return result
 
 
@@ -171,8 +122,6 @@ def write_evaluation(metrics: dict, output_dir, step: int = 0) -> list[pathlib.P
     Returns:
         The figure files written, in split and task order.
     """
-    from .plots import plot_confusion_matrix, plot_reliability
-
     output_dir = pathlib.Path(output_dir)
     figures = output_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)

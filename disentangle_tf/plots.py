@@ -14,12 +14,12 @@ Figures are written with Matplotlib's ``Agg`` backend (no display needed).
 from __future__ import annotations
 
 import pathlib
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .data.labelled_images import LabelledImages
+from .data.labelled_images import MISSING_LABEL, LabelledImages
+from .forward import predict_outputs, split_labels
 
 
 def _pyplot():
@@ -94,8 +94,6 @@ def _project(values: np.ndarray) -> np.ndarray:
 
 
 def _scatter(ax, points, labels, class_names, title):
-    from .data.labelled_images import MISSING_LABEL
-
     markers = ("o", "x", "^", "s", "+", "v")  # distinct markers keep overlapping clusters visible
     missing = labels == MISSING_LABEL
     if missing.any():  # images without this task's label: grey, beneath the classes
@@ -132,9 +130,6 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
     Returns:
         The path written.
     """
-    from .data.labelled_images import MISSING_LABEL
-    from .evaluation import predict_outputs, split_labels
-
     plt = _pyplot()
     outputs = outputs or predict_outputs(model, data)
     given = {t: split_labels(data, t) for t in model.task_names}
@@ -145,7 +140,7 @@ def plot_pca(model, data, path, title: str = "", outputs: dict | None = None) ->
     spec = {t.name: t for t in model.tasks}
 
     def class_names(task):
-        return spec[task].class_names or tuple(str(k) for k in range(spec[task].num_classes))
+        return spec[task].class_labels
 
     labelled = {t for t in names if np.any(given[t] != MISSING_LABEL)}
     rows = [i for i, t in enumerate(names) if t in labelled]

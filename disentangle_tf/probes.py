@@ -155,7 +155,7 @@ def probe_rows(
                     add(split, f"probe_chance:{pair}", 1.0 / target.num_classes)
             # Conditional probes, within each class of the source task.
             own_fit = labelled(fit_split, source.name)
-            class_names = source.class_names or tuple(str(k) for k in range(source.num_classes))
+            class_names = source.class_labels
             within: dict[tuple[str, str], list[float]] = {}
             for c, class_name in enumerate(class_names):
                 in_class = (own_fit == c) & given_fit
@@ -206,7 +206,7 @@ def leakage_probes(
             computed (saves a pass over the images).
         **kwargs: passed to :func:`probe_rows` (``kinds``, ``min_per_value``).
     """
-    from .evaluation import predict_outputs
+    from .forward import predict_outputs  # TensorFlow: only probes of a model need it
 
     outputs = dict(outputs or {})
     names = [fit_split, *score_splits]

@@ -42,10 +42,11 @@ import click
 import numpy as np
 
 from .cli import UserError, quiet_tensorflow, run_command
-from .config import ConfigError, RunConfig, load_config_file
+from .config import ConfigError, RunConfig
 from .methods import METHODS, NEUTRAL, Method
 from .outputs import prepare_output_dir
 from .report import write_all
+from .run_settings import resolve_config
 
 #: us-sim at the paper's full Table 1 size: 1,502 training images.
 DEFAULT_US_SIM_SCALE = 1.0
@@ -123,7 +124,7 @@ def parse_seeds(text: str) -> list[int]:
 def _only(data, tasks):
     """The data set restricted to ``tasks`` (a single-task baseline's view)."""
     from .data.labelled_images import LabelledImages
-    from .data.registry import DatasetSplits
+    from .data.dataset_splits import DatasetSplits
 
     def keep(split):
         return LabelledImages(images=split.images, labels={t: v for t, v in split.labels.items() if t in tasks},
@@ -137,47 +138,30 @@ def _only(data, tasks):
     )
 
 
-def _accuracy(labels, logits) -> float:
-    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+def score_rows(metrics: dict, method: str, seed: int) -> list[dict]:
+    """Accuracy rows of one run: each task, each class, each adversary (and per class) per split.
 
-
-def score_rows(model, data, outputs, method: str, seed: int) -> list[dict]:
-    """Accuracy rows: each task, each class, each adversary (and per class) per split."""
+    Read from the run's :func:`~disentangle_tf.evaluation.evaluate_splits` results
+    (``RunResult.metrics``): a task or adversary is scored on the images with its
+    label; a class without images has no row.
+    """
     rows = []
 
     def add(split, measure, value):
         rows.append({"method": method, "seed": seed, "split": split, "measure": measure, "value": float(value)})
 
-    spec = {t.name: t for t in model.tasks}
-
-    def class_names(task):
-        return spec[task].class_names or tuple(str(k) for k in range(spec[task].num_classes))
-
-    def scores(split, prefix, labels, logits, task):
-        if not len(labels):
-            return
-        add(split, prefix, _accuracy(labels, logits))
-        for k, name in enumerate(class_names(task)):
-            chosen = labels == k
-            if chosen.any():
-                add(split, f"{prefix}|{name}", _accuracy(labels[chosen], logits[chosen]))
-
-    for split, split_outputs in outputs.items():
-        split_labels = data.evaluation[split].labels
-        for task in model.task_names:
-            if task in split_labels:
-                scores(split, f"accuracy:{task}", np.asarray(split_labels[task]), split_outputs["logits"][task], task)
-        for (i, j), pair in zip(model.adversary_pairs, model.adversary_names):
-            target = model.task_names[j]
-            if target in split_labels:
-                scores(split, f"adversary_accuracy:{model.task_names[i]}->{target}",
-                       np.asarray(split_labels[target]), split_outputs["adversary_logits"][pair], target)
+    for split, values in metrics.items():
+        for kind, per_class in (("accuracy", "class_accuracy"), ("adversary_accuracy", "adversary_class_accuracy")):
+            for name, accuracy in values[kind].items():
+                add(split, f"{kind}:{name}", accuracy)
+                for class_name, value in values[per_class].get(name, {}).items():
+                    add(split, f"{kind}:{name}|{class_name}", value)
     return rows
 
 
 def model_outputs(model, splits: dict, batch_size: int = 100) -> dict:
     """``{split: predict_outputs(model, split)}``; the forward pass is traced once per model."""
-    from .evaluation import predict_outputs
+    from .forward import predict_outputs
 
     return {name: predict_outputs(model, data, batch_size) for name, data in splits.items()}
 
@@ -186,11 +170,11 @@ def load_experiment_data(dataset: str, config: RunConfig):
     """The data set of one seed with the splits the experiment scores, and the oracle's extra images.
 
     Returns:
-        ``(data, oracle_extra)``: a :class:`~disentangle_tf.data.registry.DatasetSplits`
+        ``(data, oracle_extra)``: a :class:`~disentangle_tf.data.dataset_splits.DatasetSplits`
         whose ``evaluation`` holds the experiment's splits, and the images of the unseen
         combination the oracle row adds to training (None where there are none).
     """
-    from .data.registry import load_dataset
+    from .datasets import load_dataset
 
     experiment = EXPERIMENTS[dataset]
     data = load_dataset(config.data)
@@ -280,7 +264,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
                 rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
                              "measure": f"chosen:{key}", "value": float(point[key])})
         outputs = model_outputs(model, data.evaluation)
-        rows.extend(score_rows(model, method_data, outputs, method.name, seed))
+        rows.extend(score_rows(result.metrics, method.name, seed))
         if len(model.task_names) > 1:
             rows.extend(leakage_probes(model, method_data.evaluation, fit_split="val", score_splits=score_splits,
                                        method=method.name, seed=seed, outputs=outputs))
@@ -367,12 +351,8 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
     seeds = parse_seeds(seed_text)
     if selection == "oracle" and EXPERIMENTS[dataset]["oracle_selection"] is None:
         raise UserError(f"--selection oracle: {dataset} has no unseen-combination validation set")
-    values = RunConfig().replace({"scale": DEFAULT_US_SIM_SCALE}).to_flat_dict()
-    if config_file is not None:
-        values.update(load_config_file(config_file))
     options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale}
-    values.update({k: v for k, v in options.items() if v is not None})
-    config = RunConfig.from_flat_dict(values, source=config_file or "options")
+    config = resolve_config(config_file, options, defaults={"scale": DEFAULT_US_SIM_SCALE})
     for method in method_list:  # every method's settings are valid before anything runs
         for point in method.grid():
             try:

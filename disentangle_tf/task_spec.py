@@ -53,6 +53,12 @@ class TaskSpec:
                 )
             object.__setattr__(self, "class_names", names)
 
+    @property
+    def class_labels(self) -> tuple[str, ...]:
+        """The names of the classes: :attr:`class_names`, or the class indices ``"0"``,
+        ``"1"``, ... where the task has none."""
+        return self.class_names or tuple(str(k) for k in range(self.num_classes))
+
     def get_config(self) -> dict:
         """A JSON-serialisable description (inverse of ``TaskSpec(**config)``)."""
         config = dataclasses.asdict(self)

@@ -16,10 +16,11 @@ import pathlib
 import click
 
 from .cli import UserError, quiet_tensorflow, run_command
-from .config import CHOICES, ConfigError, RunConfig, load_config_file
+from .config import CHOICES
 from .console import config_summary, results_table
-from .methods import GRID_KEYS, METHODS, get_method
+from .methods import METHODS
 from .outputs import check_output_dir
+from .run_settings import resolve_config  # noqa: F401  (documented here: docs/api.rst)
 
 #: Command-line options that map one to one onto configuration keys.
 DATA_OPTIONS = (
@@ -40,36 +41,6 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
 
 
 DEFAULT_METHOD = "recommended"
-
-
-def resolve_config(config_file: str | None, options: dict, method: str | None = None) -> RunConfig:
-    """Defaults, overridden by the method's settings, the config file, then explicit options.
-
-    Raises:
-        ConfigError: for an unknown method, or one whose setting is a grid that neither
-            the config file nor the options fix.
-    """
-    config = RunConfig()
-    values = config.to_flat_dict()
-    if method is not None:
-        try:
-            values.update(get_method(method).settings)
-        except ValueError as error:
-            raise ConfigError(f"--method: {error}") from None
-    if config_file is not None:
-        values.update(load_config_file(config_file))
-    given = {key: value for key, value in options.items() if value is not None}
-    for key in GRID_KEYS:
-        if isinstance(values[key], list):
-            if key not in given:
-                raise ConfigError(
-                    f"--method {method}: {key} is a grid {values[key]}; choose one value with "
-                    f"--{key.replace('_', '-')} (python -m disentangle_tf.reproduce selects it)")
-            values[key] = given[key]
-    config = RunConfig.from_flat_dict(values, source=config_file or f"method {method}")
-    if given:
-        config = config.replace(given, source="command line")
-    return config
 
 
 def default_output_dir(dataset: str) -> pathlib.Path:

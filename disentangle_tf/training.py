@@ -21,14 +21,15 @@ from .backup import check_data_description, describe_data, find_checkpoint, writ
 from .callbacks import (EpochLog, PenaltySchedule, ProgressDisplay, RestoreBestValidation, SafeBackupAndRestore,
                         StopOnNonFiniteLoss)
 from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
-from .data.registry import DatasetSplits, load_dataset
+from .data.dataset_splits import DatasetSplits
+from .datasets import load_dataset
 from .evaluation import evaluate_splits, write_evaluation
 from .export import export_saved_model
 from .models import Disentangler
-from .models.disentangler import default_adversary_optimizer, default_optimizer
+from .models.compiling import default_adversary_optimizer, default_optimizer
 from .models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
-from .threads import configure_threads
+from .fast.threads import configure_threads
 from .errors import DataError, TrainingDiverged
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
 from .summaries import EpochSummaries, final_tags, write_final_results, write_run_start
@@ -58,20 +59,9 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
     Build it under a strategy's scope to distribute it. ``synchronized_batch_norm``
     turns synchronized batch statistics on even if the configuration does not.
     """
-    model_config = config.model
-    model = Disentangler(
-        tasks=tasks,
-        input_shape=(*config.data.image_size, channels),
-        encoder_filters=model_config.encoder_filters,
-        encoder_strides=model_config.encoder_strides,
-        stem_filters=model_config.stem_filters,
-        activation=model_config.activation,
-        feature_pooling=model_config.feature_pooling,
-        head_units=model_config.head_units,
-        l2_weight=model_config.l2_weight,
-        synchronized_batch_norm=model_config.synchronized_batch_norm or synchronized_batch_norm,
-        conditional_adversaries=model_config.conditional_adversaries,
-    )
+    architecture = dataclasses.asdict(config.model)  # the fields of models.defaults.Architecture
+    architecture["synchronized_batch_norm"] = config.model.synchronized_batch_norm or synchronized_batch_norm
+    model = Disentangler(tasks=tasks, input_shape=(*config.data.image_size, channels), **architecture)
     training = config.training
     model.compile(
         optimizer=default_optimizer(training.learning_rate),

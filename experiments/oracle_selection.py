@@ -61,7 +61,7 @@ def main():
 
     from disentangle_tf.cli import quiet_tensorflow
     from disentangle_tf.config import RunConfig
-    from disentangle_tf.data.registry import load_dataset
+    from disentangle_tf.datasets import load_dataset
     from disentangle_tf.data.synthetic import make_synthetic_split
     from disentangle_tf.training import run
     from disentangle_tf.weight_averaging import WeightAveraging

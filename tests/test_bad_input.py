@@ -46,7 +46,7 @@ def test_labels_out_of_range_and_wrong_image_size_are_refused_before_training():
 
 def test_run_refuses_labels_out_of_range(tmp_path):
     from disentangle_tf.config import RunConfig
-    from disentangle_tf.data.registry import DatasetSplits
+    from disentangle_tf.data.dataset_splits import DatasetSplits
     from disentangle_tf.task_spec import TaskSpec
     from disentangle_tf.training import run
 

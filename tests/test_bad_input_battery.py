@@ -54,7 +54,7 @@ def train_args(manifest, out, *extra):
 def tiny_h5(tmp_path, image_shape=(16, 20, 1), labels_b_offset=0, name="tiny.h5"):
     from disentangle_tf.data.hdf5 import write_hdf5
     from disentangle_tf.data.labelled_images import LabelledImages
-    from disentangle_tf.data.registry import DatasetSplits
+    from disentangle_tf.data.dataset_splits import DatasetSplits
     from disentangle_tf.task_spec import TaskSpec
 
     data = build_random_data((("a", 2), ("b", 2)), count=8, image_shape=image_shape)
@@ -357,7 +357,7 @@ def _run_with(tmp_path, data, **overrides):
 
 
 def _splits(train=None, validation=None):
-    from disentangle_tf.data.registry import DatasetSplits
+    from disentangle_tf.data.dataset_splits import DatasetSplits
     from disentangle_tf.task_spec import TaskSpec
 
     data = build_random_data((("a", 2), ("b", 2)), count=8)
@@ -390,7 +390,7 @@ def _api_read_hdf5(tmp):
 
 def _api_load_manifest(tmp):
     from disentangle_tf.config import DataConfig
-    from disentangle_tf.data.registry import load_dataset
+    from disentangle_tf.datasets import load_dataset
 
     load_dataset(DataConfig(dataset="csv", data=str(tmp / "none.csv"), tasks=("plane",)))
 

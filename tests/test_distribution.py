@@ -117,7 +117,7 @@ def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
 def test_replicated_strategy_active_whatever_the_number_of_replicas():
     import tensorflow as tf
 
-    from disentangle_tf.distribution import replicated_strategy_active
+    from disentangle_tf.replicas import replicated_strategy_active
 
     assert not replicated_strategy_active()  # the default strategy
     with tf.distribute.OneDeviceStrategy("/cpu:0").scope():

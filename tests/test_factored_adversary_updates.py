@@ -8,8 +8,8 @@ import pytest
 
 from conftest import build_random_data, build_tiny_model, clone_model, values
 from disentangle_tf.data import make_training_dataset
-from disentangle_tf.models.factored_adversary_updates import factored_updates_apply
-from disentangle_tf.optimizers import FusedSGD
+from disentangle_tf.fast.factored_adversary_updates import factored_updates_apply
+from disentangle_tf.fast.optimizers import FusedSGD
 
 
 def _schedule():

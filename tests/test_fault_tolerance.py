@@ -25,7 +25,7 @@ CLASS_NAMES = {"a": ("x", "y"), "b": ("p", "q", "r")}
 def tiny_splits(class_names=CLASS_NAMES, relabel=None):
     """16 training and 8 validation images of 16 x 20; ``relabel`` edits the training labels."""
     from disentangle_tf.data.labelled_images import LabelledImages
-    from disentangle_tf.data.registry import DatasetSplits
+    from disentangle_tf.data.dataset_splits import DatasetSplits
     from disentangle_tf.task_spec import TaskSpec
 
     tasks = [TaskSpec(name, len(names), class_names=names) for name, names in class_names.items()]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from disentangle_tf.models import FusedBatchNormalization
+from disentangle_tf.fast.batch_normalization import FusedBatchNormalization
 
 
 def _train_once(layer, x):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from disentangle_tf.optimizers import FusedAdam, FusedSGD
+from disentangle_tf.fast.optimizers import FusedAdam, FusedSGD
 
 SHAPES = [(7, 5), (3,)]
 

@@ -9,7 +9,8 @@ import pytest
 from disentangle_tf.config import DataConfig
 from disentangle_tf.data import ultrasound_sim
 from disentangle_tf.data.hdf5 import FORMAT, HDF5FormatError, read_hdf5, write_hdf5
-from disentangle_tf.data.registry import DatasetSplits, load_synthetic
+from disentangle_tf.data.dataset_splits import DatasetSplits
+from disentangle_tf.datasets import load_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from disentangle_tf.data.manifest import (
     read_manifest,
 )
 from disentangle_tf.errors import DataWarning
-from disentangle_tf.data.registry import DatasetSplits
+from disentangle_tf.data.dataset_splits import DatasetSplits
 
 SIZE = (16, 20)
 
@@ -405,7 +405,7 @@ def test_fetal_planes_db_carves_by_patient_by_default(tmp_path):
 
 def test_configuration_names_the_group_column():
     from disentangle_tf.config import DataConfig
-    from disentangle_tf.data.registry import manifest_options
+    from disentangle_tf.datasets import manifest_options
 
     fetal = DataConfig(dataset="csv", data="m.csv", layout="fetal_planes_db")
     assert manifest_options(fetal).group_column == "Patient_num"

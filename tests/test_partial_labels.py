@@ -274,7 +274,7 @@ def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path):
 
 def test_repeated_test_split_and_config_files_name_every_evaluation_split(tmp_path):
     from disentangle_tf.config import ConfigError, RunConfig
-    from disentangle_tf.data.registry import manifest_options
+    from disentangle_tf.datasets import manifest_options
 
     def options(**values):
         config = RunConfig.from_flat_dict({"dataset": "csv", "data": "m.csv", "tasks": ["plane"], **values})

@@ -14,7 +14,7 @@ import pytest
 def test_the_trainer_hook_the_model_overrides_exists():
     # disentangle_tf.models.disentangler.Disentangler._maybe_symbolic_build overrides it.
     assert callable(getattr(keras.Model, "_maybe_symbolic_build", None)), (
-        "keras.Model._maybe_symbolic_build is gone: Disentangler's override (models/disentangler.py) no longer runs")
+        "keras.Model._maybe_symbolic_build is gone: Disentangler's override (models/fit_arguments.py) no longer runs")
     assert callable(getattr(keras.Model, "_symbolic_build", None)), (
         "keras.Model._symbolic_build is gone: used by Disentangler._maybe_symbolic_build")
     assert hasattr(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), "_distribute_strategy"), (
@@ -36,7 +36,7 @@ def test_optimizer_slots_the_fused_optimizers_read_exist(optimizer, slots):
     instance = optimizer(momentum=0.9) if optimizer is keras.optimizers.SGD else optimizer()
     instance.build([variable])
     assert callable(getattr(instance, "_get_variable_index", None)), (
-        "Optimizer._get_variable_index is gone: optimizers/fused_*.py and models/factored_adversary_updates.py use it")
+        "Optimizer._get_variable_index is gone: fast/optimizers.py and fast/factored_adversary_updates.py use it")
     index = instance._get_variable_index(variable)
     for slot in slots:
         values = getattr(instance, slot, None)
@@ -49,7 +49,7 @@ def test_batch_normalization_attributes_the_fused_layer_checks_exist():
     layer.build((None, 3))
     for name in ("renorm", "synchronized", "moving_mean", "moving_variance", "momentum", "epsilon"):
         assert hasattr(layer, name), (
-            f"BatchNormalization.{name} is gone: models/fused_batch_normalization.py decides with it")
+            f"BatchNormalization.{name} is gone: fast/batch_normalization.py decides with it")
 
 
 def test_backup_callback_hooks_the_package_overrides_exist():

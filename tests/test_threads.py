@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from disentangle_tf.threads import configure_threads, split_threads
+from disentangle_tf.fast.threads import configure_threads, split_threads
 
 
 @pytest.mark.parametrize("branches, cpus, expected", [
@@ -28,7 +28,7 @@ FRESH_PROCESS = """
 import json
 import disentangle_tf
 import tensorflow as tf
-from disentangle_tf.threads import available_cpus, configure_threads
+from disentangle_tf.fast.threads import available_cpus, configure_threads
 tensorflow_setting = configure_threads("tensorflow", 2)
 applied = configure_threads("auto", 2)
 pools = [tf.config.threading.get_intra_op_parallelism_threads(),

@@ -9,7 +9,7 @@ import pytest
 
 from disentangle_tf.data import ultrasound_sim as us
 from disentangle_tf.data.labelled_images import LabelledImages
-from disentangle_tf.data.registry import DatasetSplits
+from disentangle_tf.data.dataset_splits import DatasetSplits
 from disentangle_tf.data.us_sim.geometry import Geometry
 
 SCALE = 0.02

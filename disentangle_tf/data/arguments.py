@@ -6,6 +6,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+#: Default image size ``(height, width)`` the model sees: a quarter of the paper's
+#: 224 x 288 on each side (``docs/method.rst``).
+DEFAULT_IMAGE_SIZE: tuple[int, int] = (56, 72)
+
+#: How training batches draw images (:func:`~disentangle_tf.data.pipeline.make_training_dataset`):
+#: every image once per epoch, or every combination of task labels equally often.
+SAMPLING = ("uniform", "group_balanced")
+
 #: Smallest image side a generator accepts.
 MIN_IMAGE_SIDE = 16
 

@@ -26,8 +26,9 @@ import pathlib
 import h5py
 import numpy as np
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..task_spec import TaskSpec
+from .dataset_splits import DatasetSplits
 from .labelled_images import LabelledImages
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "HDF5FormatError", "read_hdf5", "write_hdf5"]
@@ -72,7 +73,7 @@ def write_hdf5(path, splits, compression: str | None = None) -> pathlib.Path:
 
     Args:
         path: the file to create; an existing file is never overwritten.
-        splits: the :class:`~disentangle_tf.data.registry.DatasetSplits` to store.
+        splits: the :class:`~disentangle_tf.data.dataset_splits.DatasetSplits` to store.
         compression: ``None`` (default, fastest) or an h5py filter such as
             ``"gzip"`` for the images.
 
@@ -184,7 +185,7 @@ def read_hdf5(path):
         path: the HDF5 file.
 
     Returns:
-        A :class:`~disentangle_tf.data.registry.DatasetSplits`; a split stored once
+        A :class:`~disentangle_tf.data.dataset_splits.DatasetSplits`; a split stored once
         but used in several roles is one object (``validation is evaluation["val"]``).
 
     Raises:
@@ -193,8 +194,6 @@ def read_hdf5(path):
             malformed: not HDF5, not a data set file, a newer format version, a
             missing attribute, split group, images or labels.
     """
-    from .registry import DatasetSplits  # the registry imports this module's siblings
-
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data set file")

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from ..threads import available_cpus
+from ..cpus import available_cpus
 from . import dicom
 from .dicom import first_line
 

@@ -24,6 +24,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from .arguments import SAMPLING
 from .labelled_images import LabelledImages
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -73,11 +74,6 @@ def _indices(count: int, needed: int, seed: tf.Tensor, shuffle: bool) -> tf.Tens
         return tf.tile(tf.range(count), [repeats])[:needed]
     parts = [_permutation(count, tf.stack([seed[0], seed[1] * 7919 + r])) for r in range(repeats)]
     return tf.concat(parts, axis=0)[:needed]
-
-
-#: How training batches draw images: every image once per epoch, or every combination
-#: of task labels equally often.
-SAMPLING = ("uniform", "group_balanced")
 
 
 def label_groups(labels: dict) -> np.ndarray:

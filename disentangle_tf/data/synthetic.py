@@ -41,8 +41,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..config import DataConfig
-from .arguments import check_image_size, check_seed, check_split
+from .arguments import DEFAULT_IMAGE_SIZE, check_image_size, check_seed, check_split
 from .labelled_images import LabelledImages
 
 __all__ = [
@@ -89,11 +88,6 @@ SPLIT_COUNTS: dict[str, dict[str, int]] = {
 
 PAPER_IMAGE_SIZE: tuple[int, int] = (224, 288)
 """Image size ``(height, width)`` used in the paper."""
-
-DEFAULT_IMAGE_SIZE: tuple[int, int] = DataConfig.image_size
-"""Default image size ``(height, width)``, the package's default (:class:`DataConfig`)."""
-
-"""Smallest accepted image height or width."""
 
 # Shape sizes in pixels at PAPER_IMAGE_SIZE (inclusive ranges).
 _PAPER_RADIUS = (10, 79)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .fused_batch_normalization import FusedBatchNormalization
-from .paper import PAPER_REFERENCE
+from ..fast.batch_normalization import batch_normalization
 
 
 @keras.saving.register_keras_serializable(package="disentangle_tf")
@@ -38,7 +37,9 @@ class DenseHead(keras.Model):
     >>> head.output_shape
     (None, 3)
 
-    Reference: {reference}
+    Reference: Q. Meng, N. Pawlowski, D. Rueckert, B. Kainz. Representation
+        Disentanglement for Multi-task Learning with application to Fetal
+        Ultrasound. PIPPI workshop, MICCAI 2019. arXiv:1908.07885.
     """
 
     def __init__(self, input_dim: int, num_classes: int, units=(256,), l2_weight: float = 1e-5,
@@ -52,7 +53,7 @@ class DenseHead(keras.Model):
         for index, width in enumerate(units):
             x = layers.Dense(width, use_bias=False, kernel_regularizer=regularizer,
                              name=f"dense{index}")(x)
-            x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name=f"bn{index}")(x)
+            x = batch_normalization(synchronized=synchronized_batch_norm, name=f"bn{index}")(x)
             x = layers.ReLU(name=f"relu{index}")(x)
         logits = layers.Dense(num_classes, kernel_regularizer=regularizer, dtype="float32",
                               name="logits")(x)
@@ -102,6 +103,3 @@ class DenseHead(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-
-if DenseHead.__doc__:  # None under python -OO
-    DenseHead.__doc__ = DenseHead.__doc__.replace("{reference}", PAPER_REFERENCE)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from keras import ops
 
+from .defaults import ADVERSARIAL_OBJECTIVES, BANDWIDTHS
+
 
 def sparse_cross_entropy(labels, logits):
     """Per-example cross-entropy of integer labels under logits (float32)."""
@@ -91,9 +93,6 @@ def _batch_median_kernel(squared):
     bandwidth = ops.stop_gradient(ops.maximum(median, 1e-6))
     return ops.exp(-squared / (2.0 * bandwidth))
 
-
-#: Bandwidth rules of :func:`conditional_hsic`'s Gaussian kernel.
-BANDWIDTHS = ("class", "batch")
 
 #: A class enters the conditional HSIC only with more than this many examples in the batch.
 MIN_CLASS_COUNT = 3
@@ -167,10 +166,8 @@ def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, n
     return value
 
 
-OBJECTIVES = {
-    "maximize_cross_entropy": maximize_cross_entropy,
-    "uniform": uniform,
-}
+OBJECTIVES = dict(zip(ADVERSARIAL_OBJECTIVES, (maximize_cross_entropy, uniform)))
+"""The penalty function of each name of :data:`~disentangle_tf.models.defaults.ADVERSARIAL_OBJECTIVES`."""
 
 
 def get_objective(name: str):

@@ -15,16 +15,16 @@ Sect. 3 (PreciseBN).
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from .fused_batch_normalization import FusedBatchNormalization
-
 
 def batch_norm_layers(model) -> list:
-    """Every :class:`FusedBatchNormalization` of the encoders and classifiers of ``model``."""
+    """Every batch normalisation layer (``keras.layers.BatchNormalization``, fused or not) of the
+    encoders and classifiers of ``model``."""
     return [layer for network in (*model.encoders, *model.classifiers) for layer in network._flatten_layers()
-            if isinstance(layer, FusedBatchNormalization)]
+            if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size: int = 50, seed: int = 0) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .fused_batch_normalization import FusedBatchNormalization
-from .paper import PAPER_REFERENCE
+from ..fast.batch_normalization import batch_normalization
+from .defaults import FEATURE_POOLING
 
 
 @keras.saving.register_keras_serializable(package="disentangle_tf")
@@ -69,7 +69,9 @@ class ResidualEncoder(keras.Model):
     >>> encoder.output_shape
     (None, 1024)
 
-    Reference: {reference}
+    Reference: Q. Meng, N. Pawlowski, D. Rueckert, B. Kainz. Representation
+        Disentanglement for Multi-task Learning with application to Fetal
+        Ultrasound. PIPPI workshop, MICCAI 2019. arXiv:1908.07885.
     """
 
     def __init__(
@@ -88,8 +90,8 @@ class ResidualEncoder(keras.Model):
             raise ValueError(
                 f"filters and strides must have the same length; got {len(filters)} and {len(strides)}"
             )
-        if feature_pooling not in ("flatten", "average"):
-            raise ValueError(f"feature_pooling must be 'flatten' or 'average'; got {feature_pooling!r}")
+        if feature_pooling not in FEATURE_POOLING:
+            raise ValueError(f"feature_pooling must be one of {', '.join(FEATURE_POOLING)}; got {feature_pooling!r}")
         name = kwargs.pop("name", "encoder")
         regularizer = keras.regularizers.L2(l2_weight) if l2_weight else None
 
@@ -106,10 +108,10 @@ class ResidualEncoder(keras.Model):
         for index, (units, stride) in enumerate(zip(filters, strides)):
             prefix = f"block{index}"
             shortcut = x
-            x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn1")(x)
+            x = batch_normalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn1")(x)
             x = _activation(activation, f"{prefix}_act1")(x)
             x = conv(units, stride, f"{prefix}_conv1")(x)
-            x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn2")(x)
+            x = batch_normalization(synchronized=synchronized_batch_norm, name=f"{prefix}_bn2")(x)
             x = _activation(activation, f"{prefix}_act2")(x)
             x = conv(units, 1, f"{prefix}_conv2")(x)
             if stride > 1:
@@ -122,7 +124,7 @@ class ResidualEncoder(keras.Model):
                                          name=f"{prefix}_projection")(shortcut)
             x = layers.Add(name=f"{prefix}_add")([x, shortcut])
             channels = units
-        x = FusedBatchNormalization(synchronized=synchronized_batch_norm, name="final_bn")(x)
+        x = batch_normalization(synchronized=synchronized_batch_norm, name="final_bn")(x)
         x = _activation(activation, "final_act")(x)
         if feature_pooling == "flatten":
             features = layers.Flatten(name="features")(x)
@@ -157,6 +159,3 @@ class ResidualEncoder(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-
-if ResidualEncoder.__doc__:  # None under python -OO
-    ResidualEncoder.__doc__ = ResidualEncoder.__doc__.replace("{reference}", PAPER_REFERENCE)

@@ -1,0 +1,73 @@
+"""One configuration value checked against its field's annotated type (no TensorFlow here)."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from .errors import ConfigError
+
+_STRING_OR_LIST = frozenset({"test_split"})
+"""List keys that also accept a single string."""
+
+
+def coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
+    """``value`` checked against the annotated type of field ``key`` of ``section_cls``.
+
+    Args:
+        key: the field's name.
+        value: the value read (from a file or an option); a list stands for a tuple.
+        section_cls: the dataclass the field belongs to.
+        source: what to call the value's origin in error messages (a file name).
+
+    Returns:
+        The value as the field's type (a float for an int given to a float field, a
+        tuple for a list).
+
+    Raises:
+        ConfigError: naming ``source``, ``key`` and the type expected.
+    """
+    hint = typing.get_type_hints(section_cls)[key]
+    origin = typing.get_origin(hint)
+    expected = _describe(hint)
+    if key in _STRING_OR_LIST:
+        # One string is a list of one (older configuration files); empty values name nothing.
+        value = [value] if isinstance(value, str) else value
+        if isinstance(value, (list, tuple)):
+            value = [item for item in value if not (isinstance(item, str) and not item.strip())]
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
+        item_type = typing.get_args(hint)[0]
+        items = tuple(_coerce_scalar(key, item, item_type, expected, source) for item in value)
+        args = typing.get_args(hint)
+        if args[-1] is not Ellipsis and len(items) != len(args):
+            raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
+        return items
+    return _coerce_scalar(key, value, hint, expected, source)
+
+
+def _coerce_scalar(key: str, value: Any, kind: type, expected: str, source: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        name = args[0].__name__
+        if args[-1] is Ellipsis:
+            return f"a list of {name}"
+        return f"a list of {len(args)} {name}"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]

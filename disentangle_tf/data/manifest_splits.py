@@ -1,0 +1,106 @@
+"""A manifest's splits: validation carved out of training by whole groups, and warnings
+about splits sharing groups with training or classes too rare to learn."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pandas as pd
+
+
+def carve_validation(
+    frame: pd.DataFrame, tasks, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Training rows chosen for validation: a seeded, stratified ``fraction``, whole groups.
+
+    Every group (``groups[i]`` names row ``i``'s group; ``None``: each row is its own
+    group) goes wholly to validation or stays wholly in training. A group's stratum is
+    the combination of task labels most of its rows have (ties: the first in sorted
+    order). Groups are ordered by stratum and, within it, randomly; walking that order,
+    a group is chosen when taking it leaves the number of chosen rows at least as close
+    to ``fraction`` of the rows walked so far (rounded) as leaving it would. The split
+    thus takes ``fraction`` of the rows to within about half the largest group, and each
+    stratum gives up its share to within about one group; with one row per group (as
+    without ``groups``), to within one row.
+
+    Returns:
+        The chosen rows' positions in ``frame``, sorted (int64).
+    """
+    train = np.flatnonzero(frame["split"].to_numpy() == "train")
+    if len(train) == 0:
+        return train
+    rng = np.random.default_rng(seed)
+    strata = frame.iloc[train][list(tasks)].astype(str).agg("\x1f".join, axis=1).to_numpy()
+    if groups is None:
+        group_of = np.arange(len(train))
+    else:
+        names = pd.Series(np.asarray(groups)[train])
+        group_of = pd.factorize(names)[0]  # numbered by first appearance
+    count = int(group_of.max()) + 1
+    sizes = np.bincount(group_of, minlength=count)
+    majority = (
+        pd.DataFrame({"group": group_of, "stratum": strata})
+        .value_counts()
+        .rename("rows")
+        .reset_index()
+        .sort_values(["group", "rows", "stratum"], ascending=[True, False, True])
+        .drop_duplicates("group")
+        .sort_values("group")["stratum"]
+        .to_numpy()
+    )
+    order = np.lexsort((rng.random(count), majority))
+    chosen = np.zeros(count, dtype=bool)
+    walked = taken = 0
+    for group in order:
+        walked += int(sizes[group])
+        target = int(np.floor(walked * fraction + 0.5))
+        if 2 * taken + sizes[group] <= 2 * target:
+            chosen[group] = True
+            taken += int(sizes[group])
+    return np.sort(train[chosen[group_of]])
+
+
+def spanning_groups(source: pathlib.Path, frame: pd.DataFrame, groups: np.ndarray, column: str) -> list[str]:
+    """One warning per split sharing groups with the training split of the manifest."""
+    split = frame["split"].to_numpy()
+    in_train = set(groups[split == "train"])
+    messages = []
+    for name in dict.fromkeys(split):
+        if name == "train":
+            continue
+        shared = sorted(in_train & set(groups[split == name]))
+        if shared:
+            messages.append(
+                f"{source}: {len(shared)} group(s) of column {column!r} have rows in split "
+                f"'train' and in split {name!r} (first: {shared[0]!r}); {name!r} is not "
+                "independent of training"
+            )
+    return messages
+
+
+def rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) -> list[str]:
+    """One warning per class with fewer than two training images."""
+    split = frame["split"].to_numpy()
+    messages = []
+    for task in tasks:
+        labels = frame[task].to_numpy()
+        for k, name in enumerate(class_names[task]):
+            count = int(np.sum(labels[split == "train"] == k))
+            if count >= 2:
+                continue
+            elsewhere = {s: int(np.sum(labels[split == s] == k)) for s in dict.fromkeys(split) if s != "train"}
+            elsewhere = ", ".join(
+                f"{s!r} ({n} image{'' if n == 1 else 's'})" for s, n in elsewhere.items() if n
+            )
+            if count == 0 and elsewhere:
+                messages.append(
+                    f"{source}: task {task!r}: class {name!r} has no training image but appears in {elsewhere}"
+                )
+            else:
+                image = "image" if count == 1 else "images"
+                messages.append(
+                    f"{source}: task {task!r}: class {name!r} has {count} training {image} "
+                    "(fewer than 2)"
+                )
+    return messages

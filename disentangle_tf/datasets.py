@@ -1,0 +1,119 @@
+"""The data set a run's :class:`~disentangle_tf.config.DataConfig` names (``--dataset``).
+
+Each loader of :mod:`disentangle_tf.data` takes plain arguments; this module maps a
+configuration onto them.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from .config import DataConfig
+from .data import synthetic, ultrasound_sim
+from .data.dataset_splits import DatasetSplits
+from .errors import ConfigError
+from .task_spec import TaskSpec
+
+
+def load_synthetic(config: DataConfig) -> DatasetSplits:
+    """The paper's synthetic shapes with its split (train / val / test / unseen)."""
+    splits = synthetic.make_synthetic_splits(image_size=tuple(config.image_size), seed=config.seed)
+    tasks = [
+        TaskSpec(task, len(synthetic.CLASS_NAMES[task]), class_names=synthetic.CLASS_NAMES[task])
+        for task in synthetic.TASKS
+    ]
+    return DatasetSplits(
+        tasks=tasks,
+        train=splits["train"],
+        validation=splits["val"],
+        evaluation={name: splits[name] for name in ("val", "test", "unseen")},
+    )
+
+
+def load_us_sim(config: DataConfig) -> DatasetSplits:
+    """Simulated fetal ultrasound with the paper's Table 1 split, scaled by ``scale``."""
+    return ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale)
+
+
+def manifest_options(config: DataConfig):
+    """The :class:`~disentangle_tf.data.manifest.ManifestOptions` a configuration names.
+
+    Every value of ``config.test_split`` is an evaluation split named by that value
+    (``--test-split lvot_with_shadow`` is reported as ``lvot_with_shadow``), after the
+    validation split, in the order given.
+
+    Raises:
+        ConfigError: if no task is named, or a test split value would be named
+            ``train`` or ``val`` while another value marks that split.
+    """
+    from .data.manifest import ManifestOptions, fetal_planes_db_options  # pandas: imported when chosen
+
+    if config.layout == "fetal_planes_db":
+        return fetal_planes_db_options(
+            tasks=config.tasks or ("plane",),
+            image_root=config.image_root or "Images",
+            validation_fraction=config.validation_fraction or 0.1,
+            validation_seed=0,
+            group_column=config.group_column or "Patient_num",
+            missing_labels=config.missing_labels,
+        )
+    if not config.tasks:
+        raise ConfigError("dataset csv: name the task columns with --task (one per task)")
+    split_values = {"train": config.train_split}
+    if config.val_split and not config.validation_fraction:
+        split_values["val"] = config.val_split
+    for value in config.test_split:
+        name = str(value).strip()
+        if name in ("train", "val"):
+            raise ConfigError(
+                f"--test-split {name}: an evaluation split cannot be named {name!r}, the name of the "
+                f"{'training' if name == 'train' else 'validation'} split; rename that split value"
+            )
+        split_values[name] = name
+    return ManifestOptions(
+        tasks=config.tasks,
+        path_column=config.path_column,
+        split_column=config.split_column,
+        separator=config.separator,
+        extension=config.extension,
+        split_values=split_values,
+        image_root=config.image_root or None,
+        validation_fraction=config.validation_fraction,
+        group_column=config.group_column or None,
+        missing_labels=config.missing_labels,
+    )
+
+
+def load_csv(config: DataConfig) -> DatasetSplits:
+    """Images listed in a CSV manifest (PNG, JPEG, BMP; DICOM with pydicom)."""
+    from .data.manifest import load_manifest  # pandas and TensorFlow: imported when chosen
+
+    return load_manifest(config.data, manifest_options(config), tuple(config.image_size), config.channels)
+
+
+def load_hdf5_file(config: DataConfig) -> DatasetSplits:
+    """A data set written by ``python -m disentangle_tf.convert``."""
+    from .data.hdf5 import read_hdf5  # h5py: imported when chosen
+
+    path = pathlib.Path(config.data)
+    if not path.is_file():
+        raise ConfigError(f"--data {path}: no such HDF5 file")
+    data = read_hdf5(path)
+    stored = data.train.image_shape[:2]
+    if tuple(stored) != tuple(config.image_size):
+        raise ConfigError(
+            f"--data {path}: images are {stored[0]} x {stored[1]}; pass --image-size {stored[0]} {stored[1]}"
+        )
+    return data
+
+
+LOADERS = {"synthetic": load_synthetic, "us-sim": load_us_sim, "csv": load_csv, "hdf5": load_hdf5_file}
+
+
+def load_dataset(config: DataConfig) -> DatasetSplits:
+    """Load the data set ``config.dataset`` names; ConfigError (a ValueError) naming the choices otherwise."""
+    try:
+        loader = LOADERS[config.dataset]
+    except KeyError:
+        raise ConfigError(f"unknown dataset {config.dataset!r}; expected one of: {', '.join(LOADERS)}") from None
+    return loader(config)

@@ -1,0 +1,49 @@
+"""A run's configuration: defaults, then a named method's settings, a file, then options.
+
+The one place where the train, convert and reproduce commands turn what the user gave
+into a checked :class:`~disentangle_tf.config.RunConfig`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .config import ConfigError, RunConfig, load_config_file
+from .methods import GRID_KEYS, get_method
+
+
+def resolve_config(config_file: str | None, options: Mapping[str, Any], method: str | None = None,
+                   defaults: Mapping[str, Any] | None = None) -> RunConfig:
+    """The package's defaults, overridden by ``defaults``, the method's settings, the
+    config file, then the options given (None values are options not given).
+
+    Args:
+        config_file: a YAML or JSON file of flat settings, or None.
+        options: command-line options by configuration key.
+        method: a name of :data:`~disentangle_tf.methods.METHODS`, or None.
+        defaults: the command's own defaults (reproduce's ``scale``), or None.
+
+    Raises:
+        ConfigError: for an unknown method, one whose setting is a grid that neither
+            the config file nor the options fix, or a bad value (naming its source).
+    """
+    values = RunConfig().replace(defaults or {}).to_flat_dict()
+    if method is not None:
+        try:
+            values.update(get_method(method).settings)
+        except ValueError as error:
+            raise ConfigError(f"--method: {error}") from None
+    if config_file is not None:
+        values.update(load_config_file(config_file))
+    given = {key: value for key, value in options.items() if value is not None}
+    for key in GRID_KEYS:
+        if isinstance(values[key], list):
+            if key not in given:
+                raise ConfigError(
+                    f"--method {method}: {key} is a grid {values[key]}; choose one value with "
+                    f"--{key.replace('_', '-')} (python -m disentangle_tf.reproduce selects it)")
+            values[key] = given[key]
+    config = RunConfig.from_flat_dict(values, source=config_file or (f"method {method}" if method else "defaults"))
+    if given:
+        config = config.replace(given, source="command line")
+    return config
