@@ -37,6 +37,9 @@ def main(argv=None) -> None:
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                         help="default: the train command's")
+    parser.add_argument("--precise-batch-norm", type=int, default=30, metavar="BATCHES",
+                        help="recompute the batch-norm statistics after training (0: off, the baselines' "
+                             "setting in the reproduce command)")
     parser.add_argument("--final", action="store_true", help="also score lvot_with_shadow")
     parser.add_argument("--note", default="", help="free text stored with the line")
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)
@@ -55,6 +58,7 @@ def main(argv=None) -> None:
     if args.image_size:
         flat["image_size"] = list(args.image_size)
     config = RunConfig().replace(flat).replace(method.settings, source=f"method {method.name}")
+    config = config.replace({"precise_batch_norm": args.precise_batch_norm})
     started = time.time()
     data, _ = load_experiment_data("us-sim", config)
     render_seconds = time.time() - started
@@ -71,7 +75,7 @@ def main(argv=None) -> None:
     line = {
         "kind": "single seed after calibration" if args.final else "calibration",
         "method": method.name, "seed": args.seed, "epochs": args.epochs, "scale": args.scale,
-        "image_size": list(config.data.image_size), "appearance": appearance_parameters(),
+        "image_size": list(config.data.image_size), "precise_batch_norm": args.precise_batch_norm, "appearance": appearance_parameters(),
         "seconds": round(time.time() - started, 1), "render_seconds": round(render_seconds, 1),
         "scores": scores, "note": args.note,
     }

@@ -97,7 +97,8 @@ def draw_body(rng, geom: Geometry, canvas: Canvas, app: Appearance, abdomen: boo
     distance = rng.uniform(0.42, 0.62, n) * unit
     angle = rng.uniform(-0.3, 0.3, n)
     cy, cx = geom.polar_to_pixel(distance, angle)
-    body = Body(cy, cx, a, b, rng.uniform(0, 2 * np.pi, n), rng.choice([-1.0, 1.0], n))
+    # Anterior side towards the probe, give or take 90 degrees (spine in the lower half).
+    body = Body(cy, cx, a, b, -np.pi / 2 + rng.uniform(-1.6, 1.6, n), rng.choice([-1.0, 1.0], n))
     skin = np.maximum(0.04 * a, 0.8)
     canvas.paint(ellipse(geom, cy, cx, a + skin, b + skin, body.theta), base * rng.uniform(1.6, 2.2, n), "body")
     canvas.paint(ellipse(geom, cy, cx, a, b, body.theta), base * rng.uniform(0.85, 1.15, n))
@@ -158,7 +159,7 @@ def lvot(rng, geom, canvas, body, app, base):
     hy, hx = body.point(*heart_centre)
     phi = np.arctan2(end_y - hy, end_x - hx)
     length = np.hypot(end_y - hy, end_x - hx)
-    half = np.maximum(0.08 * body.a, 0.7)
+    half = np.maximum(0.09 * body.a, 0.7)
     my, mx = (hy + end_y) / 2, (hx + end_x) / 2
     canvas.paint(bar(geom, my, mx, length / 2, half + rim, phi), wall_value)
     _, chambers = _heart(rng, geom, canvas, body, wall_value, 1.0, heart_centre, 2)
@@ -183,7 +184,7 @@ def three_vessels(rng, geom, canvas, body, app, base):
     rim = np.maximum(0.035 * body.a, 0.7)
     _vessel(geom, canvas, *body.point(-0.58, 0.13), 0.065 * body.a, rim, wall_value)
     _heart(rng, geom, canvas, body, wall_value, rng.uniform(0.45, 0.65, n), (0.35, 0.35), 2)
-    first = 0.15 * body.a * rng.uniform(0.9, 1.1, n)
+    first = 0.17 * body.a * rng.uniform(0.9, 1.1, n)
     radii = (first, first * rng.uniform(0.72, 0.85, n), first * rng.uniform(0.5, 0.62, n))
     row = rng.uniform(2.3, 2.8, n)  # direction of the row in body coordinates
     du, dv = np.cos(row), np.sin(row) * -1.0

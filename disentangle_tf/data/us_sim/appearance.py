@@ -38,11 +38,11 @@ class Appearance:
             short tube in the 3VV, the umbilical vein in the Abd.
     """
 
-    speckle_grain: float = 10.0
-    clutter: float = 0.2
+    speckle_grain: float = 6.0
+    clutter: float = 0.15
     specks: float = 0.01
-    wall_contrast: tuple[float, float] = (0.5, 1.2)
-    zoom: tuple[float, float] = (0.85, 1.2)
+    wall_contrast: tuple[float, float] = (0.8, 1.5)
+    zoom: tuple[float, float] = (1.0, 1.3)
     gain: tuple[float, float] = (2.0, 10.0)
     attenuation: tuple[float, float] = (0.4, 1.8)
     shadow_with: tuple[float, float] = (0.15, 0.6)
