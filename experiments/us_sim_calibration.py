@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     quiet_tensorflow()
     from disentangle_tf.config import RunConfig
     from disentangle_tf.data.us_sim import appearance_parameters
-    from disentangle_tf.reproduce import _only, load_experiment_data, model_outputs, resolve_methods, score_rows
+    from disentangle_tf.reproduce import _only, load_experiment_data, resolve_methods, score_rows
     from disentangle_tf.training import run
 
     (method,) = resolve_methods("us-sim", [args.method])
@@ -67,10 +67,9 @@ def main(argv=None) -> None:
     data = dataclasses.replace(data, evaluation={s: data.evaluation[s] for s in splits})
     if single:
         data = _only(data, (single,))
-    result = run(config, data=dataclasses.replace(data, evaluation={"val": data.evaluation["val"]}), verbose=0)
-    outputs = model_outputs(result.model, data.evaluation)
+    result = run(config, data=data, verbose=0)
     scores = {f"{row['split']}/{row['measure']}": round(row["value"], 4)
-              for row in score_rows(result.model, data, outputs, method.name, args.seed)
+              for row in score_rows(result.metrics, method.name, args.seed)
               if not row["measure"].startswith("adversary")}
     line = {
         "kind": "single seed after calibration" if args.final else "calibration",

@@ -38,8 +38,8 @@ class Appearance:
             short tube in the 3VV, the umbilical vein in the Abd.
     """
 
-    speckle_grain: float = 6.0
-    clutter: float = 0.15
+    speckle_grain: float = 8.0
+    clutter: float = 0.18
     specks: float = 0.01
     wall_contrast: tuple[float, float] = (0.8, 1.5)
     zoom: tuple[float, float] = (1.0, 1.3)
