@@ -11,6 +11,8 @@ import math
 import textwrap
 from typing import Mapping, Sequence
 
+from .methods import NEUTRAL
+
 #: The widest line printed (characters).
 WIDTH = 120
 
@@ -42,8 +44,6 @@ def method_settings(flat_config: Mapping) -> list[str]:
     The neutral values (:data:`disentangle_tf.methods.NEUTRAL`: no penalty, uniform
     sampling, ...) are left out, so that what is listed is what makes the run's method.
     """
-    from .methods import NEUTRAL
-
     return [f"{key} {_value(flat_config[key])}" for key in NEUTRAL
             if key in flat_config and flat_config[key] != NEUTRAL[key]]
 

@@ -43,6 +43,10 @@ import numpy as np
 
 from .cli import UserError, quiet_tensorflow, run_command
 from .config import ConfigError, RunConfig
+from .data.dataset_splits import DatasetSplits
+from .data.labelled_images import LabelledImages
+from .data.synthetic import make_synthetic_split
+from .datasets import load_dataset
 from .methods import METHODS, NEUTRAL, Method
 from .outputs import prepare_output_dir
 from .report import write_all
@@ -123,9 +127,6 @@ def parse_seeds(text: str) -> list[int]:
 
 def _only(data, tasks):
     """The data set restricted to ``tasks`` (a single-task baseline's view)."""
-    from .data.labelled_images import LabelledImages
-    from .data.dataset_splits import DatasetSplits
-
     def keep(split):
         return LabelledImages(images=split.images, labels={t: v for t, v in split.labels.items() if t in tasks},
                               class_names=split.class_names, groups=split.groups)
@@ -161,7 +162,7 @@ def score_rows(metrics: dict, method: str, seed: int) -> list[dict]:
 
 def model_outputs(model, splits: dict, batch_size: int = 100) -> dict:
     """``{split: predict_outputs(model, split)}``; the forward pass is traced once per model."""
-    from .forward import predict_outputs
+    from .forward import predict_outputs  # TensorFlow: loaded once the input is checked
 
     return {name: predict_outputs(model, data, batch_size) for name, data in splits.items()}
 
@@ -174,14 +175,10 @@ def load_experiment_data(dataset: str, config: RunConfig):
         whose ``evaluation`` holds the experiment's splits, and the images of the unseen
         combination the oracle row adds to training (None where there are none).
     """
-    from .datasets import load_dataset
-
     experiment = EXPERIMENTS[dataset]
     data = load_dataset(config.data)
     oracle_extra = None
     if dataset == "synthetic":
-        from .data.synthetic import make_synthetic_split
-
         extra = {name: make_synthetic_split(name, tuple(config.data.image_size), config.data.seed)
                  for name in ("unseen_val", experiment["oracle_split"])}
         data.evaluation["unseen_val"] = extra["unseen_val"]
@@ -192,8 +189,6 @@ def load_experiment_data(dataset: str, config: RunConfig):
 
 def _with_extra_training(data, extra):
     """``data`` whose training split also holds ``extra`` (the oracle row)."""
-    from .data.labelled_images import LabelledImages
-
     train = data.train
     groups = None
     if train.groups is not None and extra.groups is not None:
@@ -222,7 +217,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
     Returns:
         The rows of this seed and ``{method: history}`` of its runs.
     """
-    from .plots import plot_group_samples, plot_pca
+    from .plots import plot_group_samples, plot_pca  # TensorFlow: loaded once the input is checked
     from .probes import leakage_probes
     from .training import run
 
@@ -299,7 +294,7 @@ def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig,
     Returns:
         The rows written to ``results.csv``.
     """
-    from .plots import plot_training_curves
+    from .plots import plot_training_curves  # matplotlib: loaded when drawing
 
     output_dir = pathlib.Path(output_dir)
     (output_dir / "figures").mkdir(parents=True, exist_ok=True)

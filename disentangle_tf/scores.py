@@ -33,6 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .data.labelled_images import MISSING_LABEL
+
 __all__ = ["CALIBRATION_BINS", "classification_scores"]
 
 CALIBRATION_BINS = 10
@@ -84,7 +86,6 @@ def classification_scores(
     """
     from sklearn.calibration import calibration_curve
 
-    from .data.labelled_images import MISSING_LABEL
     from sklearn.metrics import balanced_accuracy_score, confusion_matrix, recall_score, roc_auc_score
 
     labels = np.asarray(labels)

@@ -18,6 +18,7 @@ import click
 from .cli import UserError, quiet_tensorflow, run_command
 from .config import CHOICES
 from .console import config_summary, results_table
+from .distribution import make_strategy
 from .methods import METHODS
 from .outputs import check_output_dir
 from .run_settings import resolve_config  # noqa: F401  (documented here: docs/api.rst)
@@ -165,8 +166,6 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
 
     def start_tensorflow():
         # The strategy comes first: a multi-worker one must be made at program start.
-        from .distribution import make_strategy
-
         return make_strategy(config.training.strategy)
 
     try:

@@ -300,3 +300,31 @@ def test_reproduce_refuses_a_non_empty_output_dir(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not empty" in lines[0], lines
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_score_rows_read_the_evaluation_and_leave_missing_labels_out():
+    # Task b's labels are half missing; its accuracy and the adversary predicting it
+    # are scored on the labelled half only (two of the three right, class "1" absent).
+    from disentangle_tf.evaluation import evaluate_split
+    from disentangle_tf.reproduce import score_rows
+
+    model = build_tiny_model((TaskSpec("a", 2), TaskSpec("b", 2, class_names=("no", "yes"))))
+    data = build_random_data((TaskSpec("a", 2), TaskSpec("b", 2)), count=6)
+    labels = dict(data.labels)
+    labels["b"] = np.array([0, 0, 0, -1, -1, -1])
+    data = type(data)(images=data.images, labels=labels)
+    a_to_b = np.zeros((6, 2), "float32")
+    a_to_b[[0, 1], 0] = 1.0  # predicts "no" (right) on rows 0 and 1, "yes" (wrong) on row 2
+    a_to_b[[2, 3, 4, 5], 1] = 1.0
+    outputs = {"logits": {"a": np.eye(2, dtype="float32")[data.labels["a"]], "b": a_to_b},
+               "adversary_logits": {"a_to_b": a_to_b, "b_to_a": np.eye(2, dtype="float32")[data.labels["a"]]},
+               "features": {}}
+    metrics = {"test": evaluate_split(model, data, outputs=outputs)}
+    rows = {row["measure"]: row["value"] for row in score_rows(metrics, "m", 0)}
+    assert rows["accuracy:a"] == 1.0
+    assert rows["accuracy:b"] == pytest.approx(2 / 3)
+    assert rows["accuracy:b|no"] == pytest.approx(2 / 3) and "accuracy:b|yes" not in rows
+    assert rows["adversary_accuracy:a->b"] == pytest.approx(2 / 3)
+    assert rows["adversary_accuracy:a->b|no"] == pytest.approx(2 / 3)
+    assert rows["adversary_accuracy:b->a"] == 1.0
+    assert {row["split"] for row in score_rows(metrics, "m", 0)} == {"test"}
