@@ -11,7 +11,7 @@ from ...task_spec import TaskSpec
 from ..arguments import check_image_size, check_seed, check_split
 from ..labelled_images import LabelledImages
 from ..normalization import standardize_per_image
-from .geometry import DEFAULT_IMAGE_SIZE, PAPER_IMAGE_SIZE, Geometry
+from .geometry import DEFAULT_IMAGE_SIZE, Geometry
 from .scene import render_group
 
 TASKS: tuple[str, ...] = ("plane", "shadow")
