@@ -142,9 +142,9 @@ def _only(data, tasks):
 def score_rows(metrics: dict, method: str, seed: int) -> list[dict]:
     """Accuracy rows of one run: each task, each class, each adversary (and per class) per split.
 
-    Read from the run's :func:`~disentangle_tf.evaluation.evaluate_splits` results
-    (``RunResult.metrics``): a task or adversary is scored on the images with its
-    label; a class without images has no row.
+    Read from :func:`~disentangle_tf.evaluation.evaluate_split` results by split: a task
+    or adversary is scored on the images with its label; a class without images has no
+    row.
     """
     rows = []
 
@@ -218,6 +218,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         The rows of this seed and ``{method: history}`` of its runs.
     """
     from .plots import plot_group_samples, plot_pca  # TensorFlow: loaded once the input is checked
+    from .evaluation import evaluate_split
     from .probes import leakage_probes
     from .training import run
 
@@ -259,7 +260,9 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
                 rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
                              "measure": f"chosen:{key}", "value": float(point[key])})
         outputs = model_outputs(model, data.evaluation)
-        rows.extend(score_rows(result.metrics, method.name, seed))
+        metrics = {name: evaluate_split(model, split, outputs=outputs[name])
+                   for name, split in method_data.evaluation.items()}
+        rows.extend(score_rows(metrics, method.name, seed))
         if len(model.task_names) > 1:
             rows.extend(leakage_probes(model, method_data.evaluation, fit_split="val", score_splits=score_splits,
                                        method=method.name, seed=seed, outputs=outputs))
