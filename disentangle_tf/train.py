@@ -179,7 +179,8 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
     click.echo()
     for line in results_table(result.metrics):
         click.echo(line)
-    click.echo(f"wrote {output_dir} (tensorboard --logdir {output_dir / 'logs'})")
+    click.echo(f"wrote {output_dir}")
+    click.echo(f"tensorboard --logdir {output_dir / 'logs'}")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def test_console_shows_settings_one_row_per_epoch_and_a_results_table(console_ru
     for split, values in metrics.items():
         assert rows[split][1] == str(values["images"])
         assert rows[split][2:4] == [f"{values['accuracy'][t]:.3f}" for t in ("background", "shape")]
-    assert lines[-1].startswith(f"wrote {out}")
+    assert lines[-2] == f"wrote {out}" and lines[-1] == f"tensorboard --logdir {out / 'logs'}"
 
 
 def _tags(directory):

@@ -364,8 +364,8 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
         config = super().get_config()
         serialize = keras.saving.serialize_keras_object
         for key in ("encoders", "classifiers", "adversaries"):
-            if self._given[key]:
-                config[key] = [serialize(model) for model in getattr(self, key)]
+            # None: built by the model from the architecture arguments.
+            config[key] = [serialize(model) for model in getattr(self, key)] if self._given[key] else None
         return {
             **config,
             "tasks": [task.get_config() for task in self.tasks],
