@@ -310,3 +310,50 @@ class EpochLog(keras.callbacks.CSVLogger):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch + 1, logs)
+
+
+class AdversaryLearningRate(keras.callbacks.Callback):
+    """Keep the adversary optimizer's learning rate in a fixed ratio to the main one.
+
+    Keras's learning-rate callbacks (``LearningRateScheduler``, ``ReduceLROnPlateau``)
+    move ``model.optimizer`` only. Put this callback *after* them in the list: at the
+    start of training it records ``ratio = adversary rate / main rate``, and at the
+    start and end of every epoch it sets the adversary rate to ``ratio`` times the main
+    rate, so that a schedule or a plateau reduction moves both. (Alternatively, give the
+    adversary optimizer a ``keras.optimizers.schedules.LearningRateSchedule`` of its own.)
+
+    Args:
+        ratio: the ratio to keep; None takes the one the optimizers start with.
+
+    Raises:
+        ValueError: when training starts, if the model has no adversary optimizer or an
+            optimizer's learning rate is a schedule rather than a value, or the ratio
+            is not finite and positive.
+    """
+
+    def __init__(self, ratio: float | None = None):
+        super().__init__()
+        self.ratio = None if ratio is None else float(ratio)
+
+    def on_train_begin(self, logs=None):
+        adversary = getattr(self.model, "adversary_optimizer", None)
+        if adversary is None:
+            raise ValueError("AdversaryLearningRate: the model has no adversary optimizer (compile it first)")
+        for optimizer in (self.model.optimizer, adversary):
+            if not isinstance(optimizer.learning_rate, keras.Variable):
+                raise ValueError("AdversaryLearningRate: a learning rate is a schedule; give each optimizer a "
+                                 "number, or schedule the adversary optimizer directly")
+        if self.ratio is None:
+            self.ratio = float(adversary.learning_rate.numpy()) / float(self.model.optimizer.learning_rate.numpy())
+        if not math.isfinite(self.ratio) or self.ratio <= 0:
+            raise ValueError(f"AdversaryLearningRate: ratio must be finite and > 0; got {self.ratio}")
+
+    def _follow(self):
+        main = float(self.model.optimizer.learning_rate.numpy())
+        self.model.adversary_optimizer.learning_rate.assign(main * self.ratio)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._follow()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._follow()

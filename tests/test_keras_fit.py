@@ -241,3 +241,17 @@ def test_another_keras_backend_is_refused_at_import_in_one_line():
     assert result.stderr.strip().splitlines()[-1] == (
         "ImportError: disentangle_tf needs Keras's TensorFlow backend; Keras is set to 'jax': "
         "set KERAS_BACKEND=tensorflow")
+
+
+def test_a_plateau_reduction_moves_the_adversary_learning_rate_too(data):
+    from disentangle_tf.callbacks import AdversaryLearningRate
+
+    model = compiled(build_tiny_model(("a", "b")))
+    main, adversary = float(model.optimizer.learning_rate.numpy()), float(model.adversary_optimizer.learning_rate.numpy())
+    model.fit(data.images, data.labels, batch_size=4, epochs=3, verbose=0, validation_data=(data.images, data.labels),
+              callbacks=[keras.callbacks.ReduceLROnPlateau(patience=0, factor=0.5, min_delta=1e9),
+                         AdversaryLearningRate()])
+    reduced = float(model.optimizer.learning_rate.numpy())
+    assert reduced < main
+    np.testing.assert_allclose(float(model.adversary_optimizer.learning_rate.numpy()), reduced * adversary / main,
+                               rtol=1e-6)

@@ -120,3 +120,33 @@ def test_evaluation_dataset_keeps_order_and_partial_batch():
 def test_too_small_training_split():
     with pytest.raises(ValueError, match="fewer than one batch of 50"):
         make_training_dataset(indexed_data(10), batch_size=50)
+
+
+def test_an_augmentation_reaches_every_main_and_adversary_batch():
+    import keras
+
+    from conftest import build_random_data
+
+    data = build_random_data(("a", "b"), count=12, seed=3)
+    constant = keras.layers.Lambda(lambda images: images * 0.0 + 7.0)
+    dataset = make_training_dataset(data, batch_size=4, adversary_steps=2, flip=False, device=None,
+                                    augmentation=lambda images, training: constant(images))
+    (images, labels), (adversary_images, adversary_labels) = next(iter(dataset))
+    assert images.shape == (4, *data.image_shape) and adversary_images.shape == (4, 2, *data.image_shape)
+    assert np.all(images.numpy() == 7.0) and np.all(adversary_images.numpy() == 7.0)
+
+
+def test_keras_preprocessing_layers_augment_without_changing_shapes_or_labels():
+    import keras
+
+    from conftest import build_random_data
+
+    data = build_random_data(("a", "b"), count=12, seed=3)
+    plain = make_training_dataset(data, batch_size=4, flip=False, device=None, seed=5)
+    rotated = make_training_dataset(data, batch_size=4, flip=False, device=None, seed=5,
+                                    augmentation=keras.layers.RandomRotation(0.25, seed=1))
+    (x0, y0), (x1, y1) = next(iter(plain)), next(iter(rotated))
+    assert x1.shape == x0.shape
+    for task in y0:
+        np.testing.assert_array_equal(y0[task].numpy(), y1[task].numpy())
+    assert not np.allclose(x0.numpy(), x1.numpy())

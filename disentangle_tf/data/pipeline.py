@@ -118,6 +118,7 @@ def make_training_dataset(
     epochs: int | None = None,
     initial_epoch: int = 0,
     sampling: str = "uniform",
+    augmentation=None,
 ) -> tf.data.Dataset:
     """The training pipeline of a :class:`~disentangle_tf.models.Disentangler`.
 
@@ -150,6 +151,14 @@ def make_training_dataset(
             worst-group-accuracy", CLeaR 2022). A missing label (-1) counts as a
             value of its own in the combination (:func:`label_groups`). An epoch
             keeps ``len(data) // batch_size`` steps. Adversary batches stay uniform.
+        augmentation: a callable applied, after the flips and on ``device``, to every
+            batch of images (main and adversary batches), called as
+            ``augmentation(images, training=True)`` on ``(batch, H, W, C)``: typically
+            Keras preprocessing layers such as ``keras.layers.RandomRotation`` or a
+            ``keras.Sequential`` of them. It must keep the shape and every task's
+            label (check that it does). None (the default) applies none beyond the
+            flips. Keras's random layers draw from their own seed generator, so
+            ``--deterministic`` runs do not fix their draws.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` or, with adversary steps,
@@ -223,6 +232,8 @@ def make_training_dataset(
                 (random_flip_batch(x, tf.stack([step_seed[0], step_seed[1] * 2 + k])), y)
                 for k, (x, y) in enumerate(batches)
             )
+        if augmentation is not None:
+            batches = tuple((_augmented(augmentation, x), y) for x, y in batches)
         return batches if len(batches) > 1 else batches[0]
 
     if device is not None:
@@ -231,6 +242,15 @@ def make_training_dataset(
     else:
         dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
+
+
+def _augmented(augmentation, images: tf.Tensor) -> tf.Tensor:
+    """``augmentation`` on a ``(batch, H, W, C)`` batch, or on the images of a
+    ``(batch, steps, H, W, C)`` adversary batch, keeping the shape."""
+    shape = tf.shape(images)
+    flat = tf.reshape(images, tf.concat([[-1], shape[-3:]], axis=0))
+    flat.set_shape([None, *images.shape[-3:]])
+    return tf.reshape(tf.cast(augmentation(flat, training=True), images.dtype), shape)
 
 
 def make_evaluation_dataset(data: LabelledImages, batch_size: int = 50) -> tf.data.Dataset:
