@@ -97,3 +97,32 @@ def test_one_model_object_for_two_tasks_is_refused():
     shared = small_encoder(TASKS[0])
     with pytest.raises(ValueError, match="every task needs its own model"):
         Disentangler(TASKS, encoders=[shared, shared])
+
+
+def test_a_keras_applications_backbone_trains_saves_loads_and_exports(tmp_path):
+    shape = (32, 32, 1)
+
+    def backbone(task):
+        # Random weights (nothing downloaded), one grey channel, the package's z-scored inputs.
+        return keras.applications.MobileNetV3Small(
+            input_shape=shape, weights=None, include_top=False, pooling="avg", include_preprocessing=False,
+            minimalistic=True, alpha=0.75, name=f"{task.name}_mobilenet")
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(8, *shape)).astype("float32")
+    labels = {"a": np.arange(8) % 2, "b": np.arange(8) % 3}
+    model = Disentangler(TASKS, encoders=backbone, head_units=(8,))
+    model.compile(adversary_batches="same", adversary_steps=1)
+    before = [v.numpy().copy() for v in model.encoders[1].trainable_variables]
+    model.fit(images, labels, batch_size=4, epochs=1, verbose=0)
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.encoders[1].trainable_variables))
+
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.encoders[0].name == "a_mobilenet"
+    for saved, restored in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(saved, restored)
+    model.export(str(tmp_path / "exported"), verbose=False)
+    served = keras.layers.TFSMLayer(str(tmp_path / "exported"), call_endpoint="serve")(images)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(served["a"]),
+                               keras.ops.convert_to_numpy(model(images)["a"]), rtol=1e-4, atol=1e-4)
