@@ -48,6 +48,11 @@ CANDIDATES = {
                                                          "adversarial_objective": "uniform"},
     # Third round: the moving average of the weights over the last ~100 steps.
     "recommended, weight averaging 0.99": {**RECOMMENDED, "weight_averaging": 0.99},
+    # Fourth round: the penalty also on every block's output map averaged to a 2 x 2
+    # grid, each cell a sample: local features, not only their global average.
+    "recommended, block maps": {**RECOMMENDED, "independence_layers": "block_maps"},
+    "recommended, block maps, weight 30": {**RECOMMENDED, "independence_layers": "block_maps",
+                                           "independence_weight": 30.0},
 }
 
 

@@ -109,7 +109,11 @@ class Compiling:
             independence_layers: ``"features"``: the independence penalty reads each
                 encoder's features; ``"blocks"``: also the global average of every
                 residual block's output, one penalty per block, so that the nuisance
-                is removed where it enters and not only undone at the end.
+                is removed where it enters and not only undone at the end;
+                ``"block_maps"``: also every block's output map averaged to a grid of
+                up to 2 x 2 cells, each cell of each image a sample (labelled as its
+                image), so that the local features, wherever they are, do not carry
+                the nuisance within a class.
             jit_compile: compile the training step with XLA.
             steps_per_execution: training steps run per call of the compiled function.
             run_eagerly: run the steps eagerly (debugging).
@@ -183,7 +187,7 @@ class Compiling:
         self.independence_bandwidth = independence_bandwidth
         self.adversarial_training = adversarial_training
         self.independence_layers = independence_layers
-        self._block_taps = self._build_block_taps() if independence_layers == "blocks" else []
+        self._block_taps = self._build_block_taps() if independence_layers in ("blocks", "block_maps") else []
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._penalty = objectives.get_objective(adversarial_objective)
         # Build each optimizer on its own variables only, so that neither keeps slots
@@ -229,7 +233,7 @@ class Compiling:
                      and layer.name.endswith("_add")]
             if not names:
                 raise ValueError(
-                    f"independence_layers='blocks' reads residual blocks (layers named block<i>_add); "
+                    f"independence_layers={self.independence_layers!r} reads residual blocks (layers named block<i>_add); "
                     f"encoder {encoder.name!r} has none"
                 )
             taps.append(keras.Model(encoder.inputs, [*[encoder.get_layer(n).output for n in names], encoder.output],

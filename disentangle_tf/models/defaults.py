@@ -71,6 +71,11 @@ ADVERSARY_BATCHES = ("fresh", "same")
 #: a gradient reversal layer (Ganin & Lempitsky 2015).
 ADVERSARIAL_TRAINING = ("alternating", "gradient_reversal")
 
-#: Where the independence penalty reads each encoder: its features only, or also the
-#: globally averaged output of every residual block.
-INDEPENDENCE_LAYERS = ("features", "blocks")
+#: Where the independence penalty reads each encoder: its features only, also the
+#: globally averaged output of every residual block, or also every block's output map,
+#: each cell of a grid of :data:`BLOCK_MAP_GRID` cells a sample of local features.
+INDEPENDENCE_LAYERS = ("features", "blocks", "block_maps")
+
+#: Rows and columns of the grid a block's output map is averaged to for
+#: ``independence_layers="block_maps"`` (fewer where the map is smaller).
+BLOCK_MAP_GRID = 2

@@ -17,7 +17,7 @@ from keras import ops
 from ..data.labelled_images import MISSING_LABEL
 from ..task_spec import TaskSpec
 from .compiling import Compiling
-from .defaults import Architecture
+from .defaults import BLOCK_MAP_GRID, Architecture
 from .dense_head import DenseHead
 from .example_weights import ExampleWeights
 from .fit_arguments import FitArguments
@@ -35,6 +35,21 @@ def _reverse_gradient(features, scale):
         return -scale * upstream, tf.zeros_like(scale)
 
     return tf.identity(features), gradient
+
+
+def grid_cells(maps, grid: int = BLOCK_MAP_GRID):
+    """Feature maps averaged over a grid of cells: ``(N, H, W, C)`` -> ``(N, G, C)``.
+
+    The map is cut into ``min(grid, H)`` x ``min(grid, W)`` cells of ``H // rows`` x
+    ``W // columns`` pixels (the last rows and columns that do not fill a cell are left
+    out); ``G`` is the number of cells, in row-major order.
+    """
+    height, width = maps.shape[1], maps.shape[2]
+    rows, columns = min(grid, height), min(grid, width)
+    cell = (height // rows, width // columns)
+    maps = maps[:, : rows * cell[0], : columns * cell[1], :]
+    pooled = ops.average_pool(maps, pool_size=cell, strides=cell, padding="valid")
+    return ops.reshape(pooled, (-1, rows * columns, maps.shape[-1]))
 
 
 def pair_name(features_task: str, label_task: str) -> str:
@@ -263,20 +278,25 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
         return logits
 
     def _encode(self, images, training, with_blocks=False):
-        """Every encoder's features and, ``with_blocks``, its blocks' averaged outputs.
+        """Every encoder's features and, ``with_blocks``, its blocks' pooled outputs.
+
+        Args:
+            with_blocks: False, ``"blocks"`` (global averages) or ``"block_maps"``
+                (averages over a grid of cells, :func:`grid_cells`).
 
         Returns:
-            ``(features, blocks)``: per task the features, and per task a list of
-            ``(N, C_b)`` global averages of the residual blocks' outputs (None without
-            ``with_blocks``).
+            ``(features, blocks)``: per task the features, and per task a list with,
+            per residual block, its ``(N, C_b)`` global average or ``(N, G_b, C_b)``
+            grid-cell averages (None without ``with_blocks``).
         """
         if not with_blocks:
             return [encoder(images, training=training) for encoder in self.encoders], None
+        pool = grid_cells if with_blocks == "block_maps" else (lambda m: ops.mean(m, axis=(1, 2)))
         features, blocks = [], []
         for tap in self._block_taps:
             *maps, final = tap(images, training=training)
             features.append(final)
-            blocks.append([ops.mean(m, axis=(1, 2)) for m in maps])
+            blocks.append([pool(m) for m in maps])
         return features, blocks
 
     def _forward(self, images, training, labels=None, reverse_gradient_scale=None, features=None):

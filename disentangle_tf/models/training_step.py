@@ -97,17 +97,23 @@ class TrainingStep:
         Examples of weight 0 for task ``i`` or ``j`` (a missing label, a zero sample
         weight) are left out of the pair's estimate; other weights do not scale it.
         Computed on each replica's batch; divided by the number of replicas so that the
-        summed gradients are those of the mean over replicas.
+        summed gradients are those of the mean over replicas. Features of shape
+        ``(N, G, C)`` (grid cells) count each cell as a sample with its image's labels.
         """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         weights = self._task_weights(labels) if weights is None else weights
-        return sum(
-            objectives.conditional_hsic(features[i], labels[j], labels[i],
-                                        self.tasks[i].num_classes, self.tasks[j].num_classes,
-                                        bandwidth=self.independence_bandwidth,
-                                        mask=ops.cast((weights[i] > 0) & (weights[j] > 0), "float32"))
-            for i, j in self.adversary_pairs
-        ) / replicas
+        total = 0.0
+        for i, j in self.adversary_pairs:
+            z, own, other = features[i], labels[i], labels[j]
+            mask = ops.cast((weights[i] > 0) & (weights[j] > 0), "float32")
+            if len(z.shape) == 3:
+                cells = z.shape[1]
+                z = ops.reshape(z, (-1, z.shape[2]))
+                own, other, mask = (ops.repeat(t, cells, axis=0) for t in (own, other, mask))
+            total += objectives.conditional_hsic(z, other, own, self.tasks[i].num_classes,
+                                                 self.tasks[j].num_classes, bandwidth=self.independence_bandwidth,
+                                                 mask=mask)
+        return total / replicas
 
     def _eq1(self, images, labels, training, reverse_gradient=False, sample_weight=None):
         """Forward pass and Eq. 1 without its L2 term (what train and test steps share).
@@ -123,7 +129,8 @@ class TrainingStep:
         # With lambda = 0 the reversal layer still stands (of scale 0), so that the
         # adversaries' loss never reaches the encoders un-reversed.
         reverse = self.adversarial_weight * scale if reverse_gradient else None
-        with_blocks = self.independence_weight > 0 and self.independence_layers == "blocks"
+        with_blocks = self.independence_weight > 0 and self.independence_layers != "features" and \
+            self.independence_layers
         features, block_means = self._encode(images, training, with_blocks=with_blocks)
         features, task_logits, adversary_logits = self._forward(
             images, training=training, labels=labels, reverse_gradient_scale=reverse, features=features)
