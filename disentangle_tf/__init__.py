@@ -28,10 +28,10 @@ prefer_onednn()
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "DataConfig": "config",
-    "ModelConfig": "config",
-    "RunConfig": "config",
-    "TrainConfig": "config",
+    "DataConfig": "run.config",
+    "ModelConfig": "run.config",
+    "RunConfig": "run.config",
+    "TrainConfig": "run.config",
     "TaskSpec": "task_spec",
     "LabelledImages": "data.labelled_images",
     "make_training_dataset": "data.pipeline",

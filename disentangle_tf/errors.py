@@ -10,6 +10,15 @@ class ConfigError(ValueError):
     """
 
 
+class UserError(Exception):
+    """A mistake in the user's input (an option, a file given on the command line).
+
+    Raised by the commands and by the library parts they share with scripts (the
+    reproduction's method names and result files); the command line prints it as one
+    ``Error: ...`` line with exit code 2.
+    """
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; training stopped."""
 

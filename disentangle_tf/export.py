@@ -21,7 +21,7 @@ with antialiasing and z-scored per image, exactly as the package's image reader 
 ``serving_default``.
 
 A ``disentangle_tf.json`` file beside ``saved_model.pb`` records the tasks, their class
-names and the image shape, for :mod:`disentangle_tf.predict`.
+names and the image shape, for :mod:`disentangle_tf.cli.predict`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 
 def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict) -> tuple[Callable, Callable]:
@@ -34,3 +34,24 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict) -> t
         return sorted({*namespace, *exports})
 
     return __getattr__, __dir__
+
+
+def lazy_package(namespace: dict, modules: Mapping[str, Sequence[str]]) -> None:
+    """Make a package's public names import on first use: its ``__all__``, ``__getattr__`` and ``__dir__``.
+
+    Args:
+        namespace: the package's ``globals()`` (its ``__name__`` is read there); the
+            three names are set in it.
+        modules: module -> the public names it defines, each module relative to the
+            package or absolute, as in :func:`lazy_exports`.
+
+    Raises:
+        ValueError: if a name is given for two modules.
+    """
+    exports = {}
+    for module, names in modules.items():
+        for name in names:
+            if exports.setdefault(name, module) != module:
+                raise ValueError(f"{namespace['__name__']}: {name!r} is given for {exports[name]!r} and {module!r}")
+    namespace["__all__"] = sorted(exports)
+    namespace["__getattr__"], namespace["__dir__"] = lazy_exports(namespace["__name__"], exports, namespace)

@@ -13,7 +13,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, os.path.abspath(".."))
 
 import disentangle_tf  # noqa: E402
-from disentangle_tf.config import RunConfig  # noqa: E402
+from disentangle_tf.run.config import RunConfig  # noqa: E402
 from disentangle_tf.data import synthetic  # noqa: E402
 
 # -- Project information ------------------------------------------------------
@@ -76,7 +76,7 @@ html_css_files = ["custom.css"]
 
 # -- Values taken from the code ----------------------------------------------
 # The defaults quoted in the prose and in the defaults table are read from
-# disentangle_tf.config, so the documentation cannot drift from the code.
+# disentangle_tf.run.config, so the documentation cannot drift from the code.
 
 _DEFAULTS = RunConfig().to_flat_dict()
 
@@ -161,7 +161,7 @@ DEFAULT_SOURCES = {
 
 def _method_table() -> list[str]:
     """A list-table of every named method: its settings beyond the neutral ones."""
-    from disentangle_tf.methods import METHODS, NEUTRAL
+    from disentangle_tf.run.methods import METHODS, NEUTRAL
 
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 20 45 35", "",
              "   * - method", "     - settings (beyond no penalty, alternating, uniform sampling)",
@@ -189,7 +189,7 @@ def _format_default(value) -> str:
 
 def _defaults_table() -> list[str]:
     """The rows of a list-table of every RunConfig field, its default and its source."""
-    from disentangle_tf.config import SECTIONS
+    from disentangle_tf.run.config import SECTIONS
 
     lines = [
         ".. list-table::",

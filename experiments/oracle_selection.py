@@ -64,12 +64,12 @@ def main():
     parser.add_argument("--output", type=pathlib.Path, required=True, help="JSON-lines file to append to.")
     args = parser.parse_args()
 
-    from disentangle_tf.cli import quiet_tensorflow
-    from disentangle_tf.config import RunConfig
-    from disentangle_tf.datasets import load_dataset
+    from disentangle_tf.cli.common import quiet_tensorflow
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.datasets import load_dataset
     from disentangle_tf.data.synthetic import make_synthetic_split
-    from disentangle_tf.training import run
-    from disentangle_tf.weight_averaging import WeightAveraging
+    from disentangle_tf.run.training import run
+    from disentangle_tf.run.weight_averaging import WeightAveraging
 
     quiet_tensorflow()
     names = list(CANDIDATES)

@@ -31,7 +31,7 @@ DEFAULT_OUTPUT = pathlib.Path(__file__).parent / "results" / "us-sim-calibration
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", default="plane only",
-                        help="plane only, artifacts only, or a method of disentangle_tf.methods")
+                        help="plane only, artifacts only, or a method of disentangle_tf.run.methods")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--scale", type=float, default=0.5)
@@ -45,13 +45,13 @@ def main(argv=None) -> None:
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
 
-    from disentangle_tf.cli import quiet_tensorflow
+    from disentangle_tf.cli.common import quiet_tensorflow
 
     quiet_tensorflow()
-    from disentangle_tf.config import RunConfig
+    from disentangle_tf.run.config import RunConfig
     from disentangle_tf.data.us_sim import appearance_parameters
-    from disentangle_tf.reproduce import _only, load_experiment_data, resolve_methods, score_rows
-    from disentangle_tf.training import run
+    from disentangle_tf.experiments.reproduce import _only, load_experiment_data, resolve_methods, score_rows
+    from disentangle_tf.run.training import run
 
     (method,) = resolve_methods("us-sim", [args.method])
     flat = {"dataset": "us-sim", "seed": args.seed, "epochs": args.epochs, "scale": args.scale}

@@ -45,10 +45,10 @@ def test_labels_out_of_range_and_wrong_image_size_are_refused_before_training():
 
 
 def test_run_refuses_labels_out_of_range(tmp_path):
-    from disentangle_tf.config import RunConfig
+    from disentangle_tf.run.config import RunConfig
     from disentangle_tf.data.dataset_splits import DatasetSplits
     from disentangle_tf.task_spec import TaskSpec
-    from disentangle_tf.training import run
+    from disentangle_tf.run.training import run
 
     data = build_random_data(("a", "b"), count=8)
     splits = DatasetSplits(tasks=[TaskSpec("a", 2), TaskSpec("b", 2)], train=data, validation=data,

@@ -300,7 +300,7 @@ def snapshot(path: pathlib.Path):
 
 
 def run_cli(main, arguments, capsys):
-    from disentangle_tf.cli import run_command
+    from disentangle_tf.cli.common import run_command
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
@@ -319,8 +319,8 @@ def check_refused(code, err, fragments, before, path):
     assert snapshot(path) == before, f"{path} was written"
 
 
-COMMANDS = {"train": "disentangle_tf.train", "convert": "disentangle_tf.convert",
-            "reproduce": "disentangle_tf.reproduce"}
+COMMANDS = {"train": "disentangle_tf.cli.train", "convert": "disentangle_tf.cli.convert",
+            "reproduce": "disentangle_tf.cli.reproduce"}
 
 
 @pytest.mark.parametrize("command, case", [(c, k) for c, cases in
@@ -338,7 +338,7 @@ def test_commands_refuse_bad_input_in_one_line_writing_nothing(command, case, tm
 
 @pytest.mark.parametrize("case", list(PREDICT_CASES))
 def test_predict_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path, capsys, saved_model):
-    from disentangle_tf.predict import main
+    from disentangle_tf.cli.predict import main
 
     build, fragments = PREDICT_CASES[case]
     arguments, path = build(tmp_path, saved_model)
@@ -348,8 +348,8 @@ def test_predict_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path, c
 
 
 def _run_with(tmp_path, data, **overrides):
-    from disentangle_tf.config import RunConfig
-    from disentangle_tf.training import run
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.training import run
 
     config = RunConfig().replace({"image_size": [16, 16], "encoder_filters": [4], "encoder_strides": [2],
                                   "batch_size": 4, "epochs": 1, **overrides})
@@ -367,7 +367,7 @@ def _splits(train=None, validation=None):
 
 
 def _api_config(values):
-    from disentangle_tf.config import RunConfig
+    from disentangle_tf.run.config import RunConfig
 
     return lambda tmp: RunConfig.from_flat_dict(values, source="settings")
 
@@ -389,8 +389,8 @@ def _api_read_hdf5(tmp):
 
 
 def _api_load_manifest(tmp):
-    from disentangle_tf.config import DataConfig
-    from disentangle_tf.datasets import load_dataset
+    from disentangle_tf.run.config import DataConfig
+    from disentangle_tf.run.datasets import load_dataset
 
     load_dataset(DataConfig(dataset="csv", data=str(tmp / "none.csv"), tasks=("plane",)))
 
@@ -402,7 +402,7 @@ def _api_task_spec(tmp):
 
 
 def _api_schedule(tmp):
-    from disentangle_tf.callbacks import PenaltySchedule
+    from disentangle_tf.run.callbacks import PenaltySchedule
 
     PenaltySchedule("sometimes")
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from disentangle_tf.config import ConfigError, RunConfig, load_config_file
+from disentangle_tf.run.config import ConfigError, RunConfig, load_config_file
 
 
 def test_flat_round_trip_keeps_every_field():
@@ -71,8 +71,8 @@ def test_unreadable_or_non_mapping_file(tmp_path):
 
 
 def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
-    from disentangle_tf.methods import METHODS, NEUTRAL
-    from disentangle_tf.train import DEFAULT_METHOD, resolve_config
+    from disentangle_tf.run.methods import METHODS, NEUTRAL
+    from disentangle_tf.cli.train import DEFAULT_METHOD, resolve_config
 
     assert DEFAULT_METHOD == "recommended"
     recommended = resolve_config(None, {}, "recommended").to_flat_dict()
@@ -90,7 +90,7 @@ def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
 
 
 def test_a_grid_method_needs_its_value_on_the_command_line():
-    from disentangle_tf.train import resolve_config
+    from disentangle_tf.run.run_settings import resolve_config
 
     with pytest.raises(ConfigError, match="adversarial-weight"):
         resolve_config(None, {}, "paper grid")
@@ -100,7 +100,7 @@ def test_a_grid_method_needs_its_value_on_the_command_line():
 
 
 def test_the_defaults_are_the_recommended_method_so_library_and_command_line_agree():
-    from disentangle_tf.methods import get_method
+    from disentangle_tf.run.methods import get_method
 
     flat = RunConfig().to_flat_dict()
     settings = dict(get_method("recommended").settings)

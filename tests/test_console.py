@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from disentangle_tf import console
+from disentangle_tf.run import console
 
 TINY_CONFIG = {
     "epochs": 2,
@@ -188,7 +188,7 @@ def test_epoch_row_wraps_many_tasks_within_the_width():
 
 
 def test_config_summary_is_short_and_names_the_method_settings():
-    from disentangle_tf.config import RunConfig
+    from disentangle_tf.run.config import RunConfig
 
     flat = RunConfig().to_flat_dict()
     flat.update(adversarial_weight=0.01, adversary_batches="fresh", epochs=7)
@@ -223,7 +223,7 @@ def _drive(display, epochs=2, steps=3):
 
 
 def test_progress_display_writes_one_row_per_epoch_when_not_a_terminal():
-    from disentangle_tf.callbacks import ProgressDisplay
+    from disentangle_tf.run.callbacks import ProgressDisplay
 
     stream = _Stream(tty=False)
     _drive(ProgressDisplay(["a"], stream=stream))
@@ -237,7 +237,7 @@ def test_progress_display_writes_one_row_per_epoch_when_not_a_terminal():
 
 
 def test_progress_display_draws_a_bar_on_a_terminal():
-    from disentangle_tf.callbacks import ProgressDisplay
+    from disentangle_tf.run.callbacks import ProgressDisplay
 
     stream = _Stream(tty=True)
     _drive(ProgressDisplay(["a"], stream=stream, interval=0.0))
@@ -251,7 +251,7 @@ def test_progress_display_draws_a_bar_on_a_terminal():
 
 
 def test_tensorboard_tags_are_grouped_by_kind():
-    from disentangle_tf.summaries import tag_of
+    from disentangle_tf.run.summaries import tag_of
 
     tasks = ["plane", "shadow"]
     assert tag_of("plane_accuracy", tasks) == ("train", "task/plane_accuracy")
@@ -264,7 +264,7 @@ def test_tensorboard_tags_are_grouped_by_kind():
 
 
 def test_image_grid_rescales_each_image_for_display():
-    from disentangle_tf.summaries import image_grid
+    from disentangle_tf.run.summaries import image_grid
 
     images = np.stack([np.full((2, 3, 1), 7.0), np.arange(6.0).reshape(2, 3, 1) * 4 - 10,
                        np.arange(6.0).reshape(2, 3, 1)])
@@ -279,7 +279,7 @@ def test_image_grid_rescales_each_image_for_display():
 
 
 def test_final_results_are_written_under_the_tags_hparams_names(tmp_path):
-    from disentangle_tf.summaries import final_tags, write_final_results
+    from disentangle_tf.run.summaries import final_tags, write_final_results
 
     tags = final_tags(["test seen"], ["plane", "shadow"], ["plane->shadow"])
     assert tags == ["final/test_seen/plane_accuracy", "final/test_seen/shadow_accuracy",

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import build_random_data, build_tiny_model, clone_model, values
-from disentangle_tf.callbacks import PenaltySchedule
+from disentangle_tf.run.callbacks import PenaltySchedule
 from disentangle_tf.data.labelled_images import LabelledImages
 from disentangle_tf.data.pipeline import label_groups, make_training_dataset
 from disentangle_tf.models import objectives
@@ -275,8 +275,8 @@ def test_block_penalty_moves_the_first_layers_more():
 
 
 def test_conditional_adversaries_are_evaluated_and_plotted_on_the_true_labels(tmp_path):
-    from disentangle_tf.evaluation import predict_outputs
-    from disentangle_tf.plots import plot_pca
+    from disentangle_tf.evaluation.forward import predict_outputs
+    from disentangle_tf.evaluation.plots import plot_pca
 
     model = build_tiny_model(("a", "b"), conditional_adversaries=True)
     data = build_random_data(("a", "b"), count=12)
@@ -300,7 +300,7 @@ def test_gradient_reversal_with_lambda_zero_is_the_lambda_zero_step():
 
 # ------------------------------------------------------------------ best validation epoch
 def test_restore_best_validation_keeps_the_best_epoch_and_the_later_of_ties():
-    from disentangle_tf.callbacks import RestoreBestValidation
+    from disentangle_tf.run.callbacks import RestoreBestValidation
 
     model = build_tiny_model(("a", "b"))
     callback = RestoreBestValidation(model.task_names)
@@ -320,8 +320,8 @@ def test_restore_best_validation_keeps_the_best_epoch_and_the_later_of_ties():
 
 
 def test_run_restores_the_best_validation_epoch(monkeypatch):
-    from disentangle_tf.config import RunConfig
-    from disentangle_tf.training import run
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.training import run
 
     config = RunConfig().replace({"epochs": 3, "image_size": [16, 20], "encoder_filters": [4, 8],
                                   "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],

@@ -23,7 +23,7 @@ import keras
 sys.path.insert(0, sys.argv[1])
 from conftest import build_random_data, build_tiny_model
 from disentangle_tf.data import make_training_dataset
-from disentangle_tf.distribution import make_strategy
+from disentangle_tf.run.distribution import make_strategy
 
 def train(strategy):
     with strategy.scope():

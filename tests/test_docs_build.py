@@ -122,7 +122,7 @@ def test_sample_figure_shows_standardised_images_in_grey_levels(tmp_path):
     from PIL import Image
 
     from disentangle_tf.data.labelled_images import LabelledImages
-    from disentangle_tf.plots import plot_group_samples
+    from disentangle_tf.evaluation.plots import plot_group_samples
 
     raw = np.ones((1, 32, 40, 1), np.float32)
     raw[0, 8:24, 10:30] = 0.0

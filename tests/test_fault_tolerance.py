@@ -51,8 +51,8 @@ def interrupted_run(out, data, after=2, epochs=4):
     """A run stopped by an exception when epoch ``after + 1`` starts (its backup holds ``after`` epochs)."""
     import keras
 
-    from disentangle_tf.config import RunConfig
-    from disentangle_tf.training import run
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.training import run
 
     class Stop(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -70,9 +70,9 @@ def interrupted_run(out, data, after=2, epochs=4):
 # marker file first), so that a SIGKILL can land in the middle of the write.
 DRIVER = '''
 import os, pathlib, sys, time
-import disentangle_tf.callbacks as callbacks
-from disentangle_tf.cli import run_command
-from disentangle_tf.train import main
+import disentangle_tf.run.callbacks as callbacks
+from disentangle_tf.cli.common import run_command
+from disentangle_tf.cli.train import main
 
 marker = os.environ.get("SLOW_BACKUP")
 if marker:
@@ -151,7 +151,7 @@ def test_killed_during_the_backup_write_resumes_and_ends_as_an_uninterrupted_one
 
 def test_resume_refuses_a_backup_made_for_other_data_and_keeps_it(tmp_path):
     from disentangle_tf.errors import BackupError
-    from disentangle_tf.training import run
+    from disentangle_tf.run.training import run
 
     out = tmp_path / "run"
     config = interrupted_run(out, tiny_splits())
@@ -186,7 +186,7 @@ def test_resume_refuses_a_backup_made_for_other_data_and_keeps_it(tmp_path):
 
 def test_a_damaged_latest_backup_falls_back_to_the_previous_one(tmp_path):
     from disentangle_tf.errors import BackupError
-    from disentangle_tf.training import run
+    from disentangle_tf.run.training import run
 
     out = tmp_path / "run"
     data = tiny_splits()
@@ -219,7 +219,7 @@ def test_a_damaged_latest_backup_falls_back_to_the_previous_one(tmp_path):
 @pytest.mark.parametrize("kill_after_renames", [0, 1, 2, 3])
 def test_a_kill_between_the_renames_of_a_checkpoint_leaves_a_complete_one(tmp_path, monkeypatch,
                                                                            kill_after_renames):
-    from disentangle_tf import backup as backup_module
+    from disentangle_tf.run import backup as backup_module
 
     def save(content):
         return lambda path: pathlib.Path(path).write_bytes(content)
@@ -248,8 +248,8 @@ def test_a_kill_between_the_renames_of_a_checkpoint_leaves_a_complete_one(tmp_pa
 
 
 def test_changed_options_do_not_resume_a_foreign_backup(tmp_path, capsys):
-    from disentangle_tf.cli import run_command
-    from disentangle_tf.train import main
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.cli.train import main
 
     out = tmp_path / "run"
     (out / "backup").mkdir(parents=True)
@@ -264,9 +264,9 @@ def test_changed_options_do_not_resume_a_foreign_backup(tmp_path, capsys):
 def test_non_finite_loss_stops_training_and_keeps_the_last_good_backup(tmp_path):
     import keras
 
-    from disentangle_tf.config import RunConfig
+    from disentangle_tf.run.config import RunConfig
     from disentangle_tf.errors import TrainingDiverged
-    from disentangle_tf.training import build_model, run
+    from disentangle_tf.run.training import build_model, run
 
     class Poison(keras.callbacks.Callback):
         """Turns one encoder weight into NaN when the third epoch starts."""

@@ -6,11 +6,11 @@ import h5py
 import numpy as np
 import pytest
 
-from disentangle_tf.config import DataConfig
+from disentangle_tf.run.config import DataConfig
 from disentangle_tf.data import ultrasound_sim
 from disentangle_tf.data.hdf5 import FORMAT, HDF5FormatError, read_hdf5, write_hdf5
 from disentangle_tf.data.dataset_splits import DatasetSplits
-from disentangle_tf.datasets import load_synthetic
+from disentangle_tf.run.datasets import load_synthetic
 
 
 @pytest.fixture(scope="module")

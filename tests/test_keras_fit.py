@@ -244,7 +244,7 @@ def test_another_keras_backend_is_refused_at_import_in_one_line():
 
 
 def test_a_plateau_reduction_moves_the_adversary_learning_rate_too(data):
-    from disentangle_tf.callbacks import AdversaryLearningRate
+    from disentangle_tf.run.callbacks import AdversaryLearningRate
 
     model = compiled(build_tiny_model(("a", "b")))
     main, adversary = float(model.optimizer.learning_rate.numpy()), float(model.adversary_optimizer.learning_rate.numpy())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from disentangle_tf.config import ConfigError
+from disentangle_tf.run.config import ConfigError
 from disentangle_tf.data.manifest import (
     MISSING_VALUES,
     ManifestError,
@@ -404,8 +404,8 @@ def test_fetal_planes_db_carves_by_patient_by_default(tmp_path):
 
 
 def test_configuration_names_the_group_column():
-    from disentangle_tf.config import DataConfig
-    from disentangle_tf.datasets import manifest_options
+    from disentangle_tf.run.config import DataConfig
+    from disentangle_tf.run.datasets import manifest_options
 
     fetal = DataConfig(dataset="csv", data="m.csv", layout="fetal_planes_db")
     assert manifest_options(fetal).group_column == "Patient_num"

@@ -94,7 +94,7 @@ def test_a_missing_label_through_the_pipeline_moves_nothing_of_its_task():
 
 # ------------------------------------------------------------------------ evaluation
 def test_evaluation_scores_each_task_on_its_labelled_rows_only():
-    from disentangle_tf.evaluation import evaluate_split
+    from disentangle_tf.evaluation.evaluate import evaluate_split
 
     data = build_random_data(("a", "b"), count=12, seed=2)
     model = build_tiny_model(("a", "b"))
@@ -130,7 +130,7 @@ def test_evaluation_scores_each_task_on_its_labelled_rows_only():
 
 # ---------------------------------------------------------------------------- probes
 def test_probes_leave_out_rows_without_the_labels_they_need():
-    from disentangle_tf.probes import probe_rows
+    from disentangle_tf.evaluation.probes import probe_rows
     from disentangle_tf.task_spec import TaskSpec
 
     rng = np.random.default_rng(0)
@@ -173,7 +173,7 @@ def test_pca_scatter_greys_images_without_a_label():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from disentangle_tf.plots import _scatter
+    from disentangle_tf.evaluation.plots import _scatter
 
     figure, ax = plt.subplots()
     points = np.arange(12, dtype=float).reshape(6, 2)
@@ -273,8 +273,8 @@ def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path):
 
 
 def test_repeated_test_split_and_config_files_name_every_evaluation_split(tmp_path):
-    from disentangle_tf.config import ConfigError, RunConfig
-    from disentangle_tf.datasets import manifest_options
+    from disentangle_tf.run.config import ConfigError, RunConfig
+    from disentangle_tf.run.datasets import manifest_options
 
     def options(**values):
         config = RunConfig.from_flat_dict({"dataset": "csv", "data": "m.csv", "tasks": ["plane"], **values})

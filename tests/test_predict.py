@@ -144,7 +144,7 @@ class _FailsWhileWriting:
 
 
 def test_csv_is_written_whole_or_not_at_all(tmp_path):
-    from disentangle_tf.predict import write_csv_atomically
+    from disentangle_tf.cli.predict import write_csv_atomically
 
     output = tmp_path / "preds.csv"
     output.write_text("earlier predictions\n")
@@ -157,8 +157,8 @@ def test_csv_is_written_whole_or_not_at_all(tmp_path):
 def test_csv_replaces_a_file_only_with_overwrite(tmp_path):
     import pandas as pd
 
-    from disentangle_tf.cli import UserError
-    from disentangle_tf.predict import write_csv_atomically
+    from disentangle_tf.cli.common import UserError
+    from disentangle_tf.cli.predict import write_csv_atomically
 
     output = tmp_path / "preds.csv"
     table = pd.DataFrame({"path": ["x.png"], "a_predicted": ["yes"]})

@@ -11,10 +11,11 @@ import pytest
 
 from conftest import build_random_data, build_tiny_model
 from disentangle_tf.models import TaskSpec
-from disentangle_tf.probes import probe_rows
-from disentangle_tf.methods import METHODS
-from disentangle_tf.reproduce import EXPERIMENTS, main
-from disentangle_tf.cli import run_command
+from disentangle_tf.evaluation.probes import probe_rows
+from disentangle_tf.run.methods import METHODS
+from disentangle_tf.cli.reproduce import main
+from disentangle_tf.experiments.reproduce import EXPERIMENTS
+from disentangle_tf.cli.common import run_command
 
 TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
         "adversary_steps": 1}
@@ -108,7 +109,7 @@ def test_synthetic_summary_and_figures(synthetic_run):
 
 def test_oracle_trains_on_the_unseen_combination(monkeypatch, tmp_path, tiny_config):
     """The oracle row's training split holds circles on black; every other row's has none."""
-    import disentangle_tf.training as training
+    import disentangle_tf.run.training as training
 
     seen = {}
     real_run = training.run
@@ -139,7 +140,7 @@ def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_co
 
 
 def test_parts_merge_into_one_table(tmp_path, tiny_config, capsys):
-    from disentangle_tf.report import main as report_main
+    from disentangle_tf.cli.report import main as report_main
 
     for part, (methods, seeds) in enumerate([("lambda=0,recommended", "0-1"), ("lambda=0,recommended", "2-2")]):
         _run(["synthetic", "--methods", methods, "--seeds", seeds, *TINY_ARGS, "--config", str(tiny_config),
@@ -166,7 +167,7 @@ def test_parts_merge_into_one_table(tmp_path, tiny_config, capsys):
 
 
 def test_paired_difference_statistics():
-    from disentangle_tf.report import paired_difference
+    from disentangle_tf.experiments.report import paired_difference
 
     baseline = {s: 0.1 for s in range(10)}
     better = {s: 0.9 + 0.01 * s for s in range(10)}
@@ -231,7 +232,7 @@ def _png_size(path):
 
 def test_sample_figure_has_one_row_per_group(tmp_path):
     from disentangle_tf.data.ultrasound_sim import GROUPS, make_us_sim_splits
-    from disentangle_tf.plots import plot_group_samples
+    from disentangle_tf.evaluation.plots import plot_group_samples
 
     # "LVOT-with" is only in lvot_with_shadow and the "Others" groups only in others.
     splits = make_us_sim_splits(image_size=(16, 20), scale=0.05)
@@ -270,7 +271,7 @@ def test_probes_find_leakage_and_its_absence():
 
 
 def test_plots_write_non_empty_pngs(tmp_path):
-    from disentangle_tf.plots import hidden_features, plot_pca, plot_training_curves
+    from disentangle_tf.evaluation.plots import hidden_features, plot_pca, plot_training_curves
 
     model = build_tiny_model()
     model.compile(adversary_steps=1, adversary_batches="same")
@@ -305,8 +306,8 @@ def test_reproduce_refuses_a_non_empty_output_dir(tmp_path):
 def test_score_rows_read_the_evaluation_and_leave_missing_labels_out():
     # Task b's labels are half missing; its accuracy and the adversary predicting it
     # are scored on the labelled half only (two of the three right, class "1" absent).
-    from disentangle_tf.evaluation import evaluate_split
-    from disentangle_tf.reproduce import score_rows
+    from disentangle_tf.evaluation.evaluate import evaluate_split
+    from disentangle_tf.experiments.reproduce import score_rows
 
     model = build_tiny_model((TaskSpec("a", 2), TaskSpec("b", 2, class_names=("no", "yes"))))
     data = build_random_data((TaskSpec("a", 2), TaskSpec("b", 2)), count=6)

@@ -1,4 +1,4 @@
-"""Per-class scores of one task (disentangle_tf.scores), their figures and TensorBoard scalars.
+"""Per-class scores of one task (disentangle_tf.evaluation.scores), their figures and TensorBoard scalars.
 
 Expected values are worked out by hand in the comments.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from disentangle_tf.scores import classification_scores
+from disentangle_tf.evaluation.scores import classification_scores
 
 NAMES = ("a", "b", "c")
 # Row 5 has no label (-1): it must change nothing, whatever its probabilities.
@@ -96,7 +96,7 @@ def test_bad_input_is_refused_in_one_line(labels, probabilities, message):
 def test_write_evaluation_draws_every_scored_task_and_logs_its_scalars(tmp_path):
     import tensorflow as tf
 
-    from disentangle_tf.evaluation import write_evaluation
+    from disentangle_tf.evaluation.evaluate import write_evaluation
 
     scores = classification_scores(LABELS, PROBABILITIES, NAMES)
     metrics = {

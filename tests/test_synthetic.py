@@ -65,7 +65,7 @@ def test_constants():
     assert {split: tuple(SPLIT_COUNTS[split][g] for g in order) for split in SPLITS} == expected
     assert all(tuple(SPLIT_COUNTS[split]) == order for split in SPLITS)
     assert PAPER_IMAGE_SIZE == (224, 288)
-    from disentangle_tf.config import DataConfig
+    from disentangle_tf.run.config import DataConfig
 
     assert DEFAULT_IMAGE_SIZE == DataConfig().image_size
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import build_random_data, build_tiny_model
-from disentangle_tf.weight_averaging import WeightAveraging
+from disentangle_tf.run.weight_averaging import WeightAveraging
 
 
 class RecordWeights(keras.callbacks.Callback):

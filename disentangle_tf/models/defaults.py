@@ -2,8 +2,8 @@
 
 :class:`~disentangle_tf.models.Disentangler` takes its architecture defaults from
 :class:`Architecture` and its compile choices from the tuples here; the run
-configuration (:class:`~disentangle_tf.config.ModelConfig`,
-:class:`~disentangle_tf.config.TrainConfig`) reads the same values, so that a default
+configuration (:class:`~disentangle_tf.run.config.ModelConfig`,
+:class:`~disentangle_tf.run.config.TrainConfig`) reads the same values, so that a default
 or a choice is written once.
 """
 

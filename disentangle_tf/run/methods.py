@@ -1,6 +1,6 @@
 """Named methods: the settings that make each row of a comparison, as data.
 
-A method is a set of configuration keys (those of :class:`~disentangle_tf.config.RunConfig`)
+A method is a set of configuration keys (those of :class:`~disentangle_tf.run.config.RunConfig`)
 laid over the run's other settings. ``python -m disentangle_tf.train --method NAME``
 trains one; ``python -m disentangle_tf.reproduce --methods NAME,...`` compares several
 over seeds. A list value is a grid: ``reproduce`` trains every value and keeps the one

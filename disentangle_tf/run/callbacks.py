@@ -12,7 +12,7 @@ import keras
 
 from . import console
 from .backup import find_checkpoint, write_checkpoint
-from .errors import BackupError
+from ..errors import BackupError
 
 #: The losses the divergence guard watches.
 WATCHED_LOSSES = ("encoder_loss", "adversary_loss")
@@ -47,9 +47,9 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     """``BackupAndRestore`` whose backup a kill cannot damage, and never of a diverged run.
 
     Every epoch's checkpoint is written under a temporary name and renamed into place,
-    and the one before it is kept (:func:`~disentangle_tf.backup.write_checkpoint`); a
+    and the one before it is kept (:func:`~disentangle_tf.run.backup.write_checkpoint`); a
     restart loads the newest complete checkpoint
-    (:func:`~disentangle_tf.backup.find_checkpoint`).
+    (:func:`~disentangle_tf.run.backup.find_checkpoint`).
 
     Args:
         backup_dir: where the backup lives.
@@ -210,13 +210,13 @@ class RestoreBestValidation(keras.callbacks.Callback):
 class ProgressDisplay(keras.callbacks.Callback):
     """A compact progress display of the tasks: in place of Keras's progress bar.
 
-    At the end of every epoch one row (:func:`~disentangle_tf.console.epoch_row`) gives
+    At the end of every epoch one row (:func:`~disentangle_tf.run.console.epoch_row`) gives
     each task's accuracy and loss on the training and validation data; the adversaries
     and every other value go to TensorBoard and the epoch log (:class:`EpochLog`). On
-    a terminal a one-line bar (:func:`~disentangle_tf.console.progress_bar`) shows the
+    a terminal a one-line bar (:func:`~disentangle_tf.run.console.progress_bar`) shows the
     epoch's progress, the time left and the running training values, redrawn in place at
     most every ``interval`` seconds. Use it with ``fit(..., verbose=0)``. No line is
-    longer than :data:`~disentangle_tf.console.WIDTH` characters (nor the terminal).
+    longer than :data:`~disentangle_tf.run.console.WIDTH` characters (nor the terminal).
 
     Args:
         task_names: the tasks shown, in this order.

@@ -2,7 +2,7 @@
 
 Every task is scored on every split, on the images that have its label (a label of
 :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, -1, or a split without the
-task's labels, leaves images out) by :func:`disentangle_tf.scores.classification_scores`;
+task's labels, leaves images out) by :func:`disentangle_tf.evaluation.scores.classification_scores`;
 :func:`write_evaluation` draws the confusion matrices and reliability diagrams and
 writes the scores to TensorBoard.
 """
@@ -15,9 +15,9 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from .data.labelled_images import MISSING_LABEL, LabelledImages
+from ..data.labelled_images import MISSING_LABEL, LabelledImages
 from .forward import predict_outputs, split_labels
-from .models.disentangler import Disentangler
+from ..models.disentangler import Disentangler
 from .plots import plot_confusion_matrix, plot_reliability
 from .scores import classification_scores
 
@@ -50,7 +50,7 @@ def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 
         "adversary_accuracy": {"<features_task>-><label_task>": a},
         "adversary_class_accuracy": {"<features_task>-><label_task>": {class: a}}}``
         (classes present only), plain JSON
-        values (:func:`disentangle_tf.scores.classification_scores` describes
+        values (:func:`disentangle_tf.evaluation.scores.classification_scores` describes
         ``scores``).
     """
     outputs = outputs or predict_outputs(model, data, batch_size)
@@ -107,7 +107,7 @@ def write_evaluation(metrics: dict, output_dir, step: int = 0) -> list[pathlib.P
 
     For each split and task with scores: ``figures/confusion_<split>_<task>.png`` (the
     confusion matrix) and ``figures/reliability_<split>_<task>.png`` (the reliability
-    diagram) in ``output_dir`` (:mod:`disentangle_tf.plots`); and, in the logs' own
+    diagram) in ``output_dir`` (:mod:`disentangle_tf.evaluation.plots`); and, in the logs' own
     run (``output_dir/logs``, beside the ``final/<split>/<task>_accuracy`` of the
     run), the scalars ``final/<split>/<task>_balanced_accuracy``, ``_roc_auc_mean``
     (when defined), ``_expected_calibration_error`` and

@@ -41,7 +41,7 @@ def _value(value) -> str:
 def method_settings(flat_config: Mapping) -> list[str]:
     """``"key value"`` for every setting a method decides whose value is not the neutral one.
 
-    The neutral values (:data:`disentangle_tf.methods.NEUTRAL`: no penalty, uniform
+    The neutral values (:data:`disentangle_tf.run.methods.NEUTRAL`: no penalty, uniform
     sampling, ...) are left out, so that what is listed is what makes the run's method.
     """
     return [f"{key} {_value(flat_config[key])}" for key in NEUTRAL
@@ -52,7 +52,7 @@ def config_summary(flat_config: Mapping, method: str | None, output_dir, width: 
     """The run's settings in a few lines: method, data, training, output directory.
 
     Args:
-        flat_config: :meth:`~disentangle_tf.config.RunConfig.to_flat_dict` of the
+        flat_config: :meth:`~disentangle_tf.run.config.RunConfig.to_flat_dict` of the
             resolved configuration.
         method: the method's name (``--method``), or None.
         output_dir: where the run writes; its ``config.json`` holds every setting.
@@ -176,7 +176,7 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
     too many for one table are split over several, each repeating the split column.
 
     Args:
-        metrics: per split, :func:`~disentangle_tf.evaluation.evaluate_split`'s result
+        metrics: per split, :func:`~disentangle_tf.evaluation.evaluate.evaluate_split`'s result
             (``images``, ``accuracy``, ``adversary_accuracy``), as in ``metrics.json``.
         width: the widest line (characters).
 

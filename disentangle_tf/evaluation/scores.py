@@ -2,7 +2,7 @@
 accuracy, confusion matrix, one-vs-rest ROC AUC and calibration.
 
 :func:`classification_scores` is the one place where a task's predictions are scored;
-the training run's evaluation (:mod:`disentangle_tf.evaluation`) uses it for every task
+the training run's evaluation (:mod:`disentangle_tf.evaluation.evaluate`) uses it for every task
 on every split. Rows whose label is missing
 (:data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, -1) are left out.
 
@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .data.labelled_images import MISSING_LABEL
+from ..data.labelled_images import MISSING_LABEL
 
 __all__ = ["CALIBRATION_BINS", "classification_scores"]
 

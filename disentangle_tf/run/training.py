@@ -20,20 +20,20 @@ from .config import RunConfig
 from .backup import check_data_description, describe_data, find_checkpoint, write_data_description
 from .callbacks import (EpochLog, PenaltySchedule, ProgressDisplay, RestoreBestValidation, SafeBackupAndRestore,
                         StopOnNonFiniteLoss)
-from .data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
-from .data.dataset_splits import DatasetSplits
+from ..data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
+from ..data.dataset_splits import DatasetSplits
 from .datasets import load_dataset
-from .evaluation import evaluate_splits, write_evaluation
-from .export import export_saved_model
-from .models import Disentangler
-from .models.compiling import default_adversary_optimizer, default_optimizer
-from .models.precise_batch_norm import precise_batch_norm
+from ..evaluation.evaluate import evaluate_splits, write_evaluation
+from ..export import export_saved_model
+from ..models import Disentangler
+from ..models.compiling import default_adversary_optimizer, default_optimizer
+from ..models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
-from .fast.threads import configure_threads
-from .errors import DataError, TrainingDiverged
+from ..fast.threads import configure_threads
+from ..errors import DataError, TrainingDiverged
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
 from .summaries import EpochSummaries, final_tags, write_final_results, write_run_start
-from .task_spec import TaskSpec
+from ..task_spec import TaskSpec
 
 @dataclasses.dataclass
 class RunResult:
@@ -159,7 +159,7 @@ def run(
     Everything the data and options imply is checked before the output directory is
     created or changed. A run with an output directory backs itself up at the end of
     every epoch (``output_dir/backup``, written so that a kill cannot damage it:
-    :mod:`disentangle_tf.backup`); started again with the same configuration after
+    :mod:`disentangle_tf.run.backup`); started again with the same configuration after
     being killed, it resumes from that backup, if the data still imply the same tasks,
     classes, image shape and training labels. Every epoch's data order is a function of the
     seed and the epoch, so with ``deterministic`` the resumed run ends exactly as an
@@ -168,13 +168,13 @@ def run(
     Args:
         config: the run's configuration.
         output_dir: directory for ``saved_model/``, ``model.keras``, ``logs/``
-            (TensorBoard, :mod:`disentangle_tf.summaries`, and ``logs/epochs.csv``,
+            (TensorBoard, :mod:`disentangle_tf.run.summaries`, and ``logs/epochs.csv``,
             every value of every epoch), ``metrics.json`` and ``config.json``; None
             writes nothing.
         overwrite: replace an earlier run's files in ``output_dir``.
         data: the data set; None loads ``config.data.dataset``.
         verbose: the progress display on stdout
-            (:class:`~disentangle_tf.callbacks.ProgressDisplay`, in place of Keras's):
+            (:class:`~disentangle_tf.run.callbacks.ProgressDisplay`, in place of Keras's):
             ``"auto"`` or 1, a row of the tasks' accuracies and losses per epoch and, on
             a terminal, a progress bar; 2, the rows only; 0, nothing.
         callbacks: extra Keras callbacks.

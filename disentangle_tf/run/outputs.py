@@ -6,7 +6,7 @@ import os
 import pathlib
 import shutil
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 #: Everything a training run writes into its output directory.
 OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "figures", "metrics.json", "config.json", "backup")

@@ -1,4 +1,4 @@
-"""The data set a run's :class:`~disentangle_tf.config.DataConfig` names (``--dataset``).
+"""The data set a run's :class:`~disentangle_tf.run.config.DataConfig` names (``--dataset``).
 
 Each loader of :mod:`disentangle_tf.data` takes plain arguments; this module maps a
 configuration onto them.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import pathlib
 
 from .config import DataConfig
-from .data import synthetic, ultrasound_sim
-from .data.dataset_splits import DatasetSplits
-from .errors import ConfigError
-from .task_spec import TaskSpec
+from ..data import synthetic, ultrasound_sim
+from ..data.dataset_splits import DatasetSplits
+from ..errors import ConfigError
+from ..task_spec import TaskSpec
 
 
 def load_synthetic(config: DataConfig) -> DatasetSplits:
@@ -46,7 +46,7 @@ def manifest_options(config: DataConfig):
         ConfigError: if no task is named, or a test split value would be named
             ``train`` or ``val`` while another value marks that split.
     """
-    from .data.manifest import ManifestOptions, fetal_planes_db_options  # pandas: imported when chosen
+    from ..data.manifest import ManifestOptions, fetal_planes_db_options  # pandas: imported when chosen
 
     if config.layout == "fetal_planes_db":
         return fetal_planes_db_options(
@@ -86,14 +86,14 @@ def manifest_options(config: DataConfig):
 
 def load_csv(config: DataConfig) -> DatasetSplits:
     """Images listed in a CSV manifest (PNG, JPEG, BMP; DICOM with pydicom)."""
-    from .data.manifest import load_manifest  # pandas and TensorFlow: imported when chosen
+    from ..data.manifest import load_manifest  # pandas and TensorFlow: imported when chosen
 
     return load_manifest(config.data, manifest_options(config), tuple(config.image_size), config.channels)
 
 
 def load_hdf5_file(config: DataConfig) -> DatasetSplits:
     """A data set written by ``python -m disentangle_tf.convert``."""
-    from .data.hdf5 import read_hdf5  # h5py: imported when chosen
+    from ..data.hdf5 import read_hdf5  # h5py: imported when chosen
 
     path = pathlib.Path(config.data)
     if not path.is_file():

@@ -1,7 +1,7 @@
 """A run's configuration: defaults, then a named method's settings, a file, then options.
 
 The one place where the train, convert and reproduce commands turn what the user gave
-into a checked :class:`~disentangle_tf.config.RunConfig`.
+into a checked :class:`~disentangle_tf.run.config.RunConfig`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
     Args:
         config_file: a YAML or JSON file of flat settings, or None.
         options: command-line options by configuration key.
-        method: a name of :data:`~disentangle_tf.methods.METHODS`, or None.
+        method: a name of :data:`~disentangle_tf.run.methods.METHODS`, or None.
         defaults: the command's own defaults (reproduce's ``scale``), or None.
 
     Raises:

@@ -28,12 +28,12 @@ from typing import Any, Mapping
 import yaml
 
 from .config_values import coerce
-from .data.arguments import DEFAULT_IMAGE_SIZE, SAMPLING
-from .data.manifest_options import MISSING_LABELS
+from ..data.arguments import DEFAULT_IMAGE_SIZE, SAMPLING
+from ..data.manifest_options import MISSING_LABELS
 from .distribution import STRATEGIES
-from .errors import ConfigError
-from .fast.threads import THREADS
-from .models.defaults import (ADVERSARIAL_OBJECTIVES, ADVERSARIAL_TRAINING, ADVERSARY_BATCHES, ADVERSARY_LEARNING_RATE,
+from ..errors import ConfigError
+from ..fast.threads import THREADS
+from ..models.defaults import (ADVERSARIAL_OBJECTIVES, ADVERSARIAL_TRAINING, ADVERSARY_BATCHES, ADVERSARY_LEARNING_RATE,
                               ADVERSARY_MOMENTUM, BANDWIDTHS, FEATURE_POOLING, INDEPENDENCE_LAYERS, LEARNING_RATE,
                               Architecture)
 
@@ -123,7 +123,7 @@ class TrainConfig:
     """Optimisation of the two objectives (paper, Eq. 1 and Eq. 2).
 
     The defaults are the package's recommended setting (``--method recommended``,
-    :mod:`disentangle_tf.methods`): no adversarial term, the class-conditional HSIC
+    :mod:`disentangle_tf.run.methods`): no adversarial term, the class-conditional HSIC
     penalty at every residual block, batch-norm statistics recomputed after training.
     ``--method paper`` gives the paper's (lambda 0.01, five adversary steps on fresh
     batches).

@@ -7,8 +7,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from .data.labelled_images import MISSING_LABEL, LabelledImages
-from .models.disentangler import Disentangler
+from ..data.labelled_images import MISSING_LABEL, LabelledImages
+from ..models.disentangler import Disentangler
 
 
 def predict_outputs(model: Disentangler, data: LabelledImages, batch_size: int = 50) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 _STRING_OR_LIST = frozenset({"test_split"})
 """List keys that also accept a single string."""

@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import BackupError
+from ..errors import BackupError
 
 WEIGHTS = "latest.weights.h5"
 METADATA = "training_metadata.json"

@@ -8,13 +8,9 @@ import warnings
 
 import click
 
-from .errors import ConfigError, DataWarning, TrainingDiverged
+from ..errors import ConfigError, DataWarning, TrainingDiverged, UserError
 
 USAGE_ERROR = 2
-
-
-class UserError(Exception):
-    """A mistake in the user's input; shown as one line, exit code 2."""
 
 
 def quiet_tensorflow(initialise=None, verbose: bool = False):

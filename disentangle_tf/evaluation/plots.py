@@ -18,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .data.labelled_images import MISSING_LABEL, LabelledImages
+from ..data.labelled_images import MISSING_LABEL, LabelledImages
 from .forward import predict_outputs, split_labels
 
 
@@ -40,6 +40,37 @@ def _save(figure, path, title: str = "") -> pathlib.Path:
     figure.savefig(path, dpi=100)
     _pyplot().close(figure)
     return path
+
+
+_SCORE_FIGURE_ARGUMENTS = """
+    Args:
+        scores: :func:`disentangle_tf.evaluation.scores.classification_scores`'s result
+            for one task ({keys}), as in ``metrics.json``.
+        path: the PNG file to write.
+        title: the figure's title.
+
+    Returns:
+        The path written.
+"""
+
+
+def _score_figure(*keys: str):
+    """Turn ``draw(plt, scores) -> figure`` into ``plot(scores, path, title="") -> path``.
+
+    The figure of one task's scores is drawn by the decorated function and written by
+    :func:`_save`; the docstring gains the arguments, naming the score ``keys`` read.
+    """
+
+    def decorate(draw):
+        def plot(scores: Mapping, path, title: str = "") -> pathlib.Path:
+            return _save(draw(_pyplot(), scores), path, title)
+
+        plot.__name__, plot.__qualname__, plot.__module__ = draw.__name__, draw.__qualname__, draw.__module__
+        keys_text = ", ".join(f"``{key}``" for key in keys)
+        plot.__doc__ = draw.__doc__.rstrip() + "\n" + _SCORE_FIGURE_ARGUMENTS.format(keys=keys_text)
+        return plot
+
+    return decorate
 
 
 def penultimate_model(head):
@@ -280,19 +311,9 @@ def _display_range(image: np.ndarray) -> np.ndarray:
     return np.where(finite, scaled, 0.0).astype(np.float32)
 
 
-def plot_confusion_matrix(scores: Mapping, path, title: str = "") -> pathlib.Path:
-    """A task's confusion matrix: counts, and each row's share in colour.
-
-    Args:
-        scores: :func:`disentangle_tf.scores.classification_scores`'s result
-            (``confusion_matrix``, ``class_accuracy``), as in ``metrics.json``.
-        path: the PNG file to write.
-        title: the figure's title.
-
-    Returns:
-        The path written.
-    """
-    plt = _pyplot()
+@_score_figure("confusion_matrix", "class_accuracy")
+def plot_confusion_matrix(plt, scores: Mapping):
+    """A task's confusion matrix: counts, and each row's share in colour."""
     matrix = np.asarray(scores["confusion_matrix"], dtype=np.int64)
     names = list(scores["class_accuracy"])
     rows = matrix.sum(axis=1, keepdims=True)
@@ -309,27 +330,18 @@ def plot_confusion_matrix(scores: Mapping, path, title: str = "") -> pathlib.Pat
     ax.set_xlabel("predicted", fontsize=8)
     ax.set_ylabel("true", fontsize=8)
     figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    return _save(figure, path, title)
+    return figure
 
 
-def plot_reliability(scores: Mapping, path, title: str = "") -> pathlib.Path:
+@_score_figure("reliability", "expected_calibration_error")
+def plot_reliability(plt, scores: Mapping):
     """A task's reliability diagram: accuracy against top-label confidence per bin.
 
     Bars: the accuracy of each non-empty confidence bin, over the bin; dots: the
     bin's mean confidence, on the diagonal (perfect calibration), so that a bar's
     distance from its dot is the bin's calibration gap. The title carries the expected calibration error
     (Guo et al., ICML 2017, Fig. 1).
-
-    Args:
-        scores: :func:`disentangle_tf.scores.classification_scores`'s result
-            (``reliability``, ``expected_calibration_error``), as in ``metrics.json``.
-        path: the PNG file to write.
-        title: the figure's title.
-
-    Returns:
-        The path written.
     """
-    plt = _pyplot()
     reliability = scores["reliability"]
     bins = int(reliability["bins"])
     confidence = np.asarray(reliability["confidence"], dtype=float)
@@ -348,4 +360,4 @@ def plot_reliability(scores: Mapping, path, title: str = "") -> pathlib.Path:
     ax.set_ylabel("accuracy", fontsize=8)
     ax.set_title(f"ECE {scores['expected_calibration_error']:.3f}; bar labels: images", fontsize=8)
     ax.legend(fontsize=6, loc="upper left")
-    return _save(figure, path, title)
+    return figure

@@ -14,7 +14,7 @@ The logs of a run (``output_dir/logs``) hold three TensorBoard runs:
   the final results ``final/<split>/<task>_accuracy`` and
   ``final/<split>/adversary_<a>_to_<b>_accuracy`` of every evaluated split, the
   HParams metrics (characters other than letters, digits and ``._-`` in a split's
-  name become ``_``, as in the scores :func:`~disentangle_tf.evaluation.write_evaluation`
+  name become ``_``, as in the scores :func:`~disentangle_tf.evaluation.evaluate.write_evaluation`
   writes beside them).
 """
 
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .evaluation import final_tag
+from ..evaluation.evaluate import final_tag
 
 #: Keras log names (without ``val_``) of the run's summed losses and penalty, and their tags.
 FIXED_TAGS = {
@@ -172,7 +172,7 @@ def write_final_results(log_dir, metrics: Mapping, step: int) -> None:
 
     Args:
         log_dir: the run's ``logs`` directory (the logs' own run, with the hyper-parameters).
-        metrics: per split, :func:`~disentangle_tf.evaluation.evaluate_split`'s result.
+        metrics: per split, :func:`~disentangle_tf.evaluation.evaluate.evaluate_split`'s result.
         step: the epochs trained.
     """
     writer = tf.summary.create_file_writer(str(log_dir))

@@ -1,0 +1,170 @@
+"""``python -m disentangle_tf.predict``: run an exported model on image files.
+
+Example::
+
+    python -m disentangle_tf.predict --model runs/demo --output preds.csv scans/ 'more/*.png' a.dcm
+
+``--model`` is a SavedModel directory or the directory of the training run that wrote
+one (``runs/demo/saved_model``). IMAGES are image files, directories (the image files
+directly inside, by name) and quoted glob patterns (``**`` descends into
+subdirectories). Every file is read by :func:`disentangle_tf.data.images.load_images`
+(PNG, JPEG, BMP, GIF, TIFF, DICOM), converted to the model's channels, resized to its
+input size and z-scored per image, as in training.
+
+The CSV has one row per image: its path and, for every task, the probability of each
+class and the predicted class. ``--output`` is checked before the model is loaded or
+any image decoded (its directory must exist and be writable; an existing file is
+replaced only with ``--overwrite``), and written only once every image is predicted,
+through a temporary file renamed into place, so that a failure never leaves a partial
+file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+
+import click
+
+from .common import UserError, quiet_tensorflow
+
+_GLOB_CHARACTERS = "*?["
+
+
+def check_output_file(output: pathlib.Path, overwrite: bool) -> None:
+    """Check that a CSV file may be written at ``output``, writing nothing.
+
+    Raises:
+        UserError: if ``output`` is a directory, its directory does not exist or is not
+            writable, or the file exists and ``overwrite`` is false.
+    """
+    if output.is_dir():
+        raise UserError(f"--output {output}: is a directory; expected a CSV file name")
+    folder = output.parent
+    if not folder.exists():
+        raise UserError(f"--output {output}: directory {folder} does not exist")
+    if not folder.is_dir():
+        raise UserError(f"--output {output}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--output {output}: directory {folder} is not writable")
+    if output.exists() and not overwrite:
+        raise UserError(f"--output {output}: file exists; choose another or pass --overwrite")
+
+
+def _is_image_file(path: pathlib.Path) -> bool:
+    """Whether ``path`` is a file of one of the formats the image reader knows, by content.
+
+    A file that cannot be read counts as one, so that reading it names the problem.
+    """
+    from ..data.images import sniff_format
+
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as stream:
+            return sniff_format(stream.read(132)) is not None  # it reads a file's first 132 bytes
+    except OSError:
+        return True  # unreadable: kept, for the reader to name the file and the reason
+
+
+def _expand_one(argument: str) -> list[str]:
+    path = pathlib.Path(argument)
+    if path.is_dir():
+        found = sorted(str(child) for child in path.iterdir() if _is_image_file(child))
+        if not found:
+            raise UserError(f"IMAGES {argument}: directory holds no image file")
+        return found
+    if path.exists() or not any(character in argument for character in _GLOB_CHARACTERS):
+        return [argument]  # a file, or a missing one that the reader reports
+    matches = sorted(glob.glob(argument, recursive=True))
+    if not matches:
+        raise UserError(f"IMAGES {argument}: pattern matches no file")
+    found = []
+    for match in matches:
+        found.extend(_expand_one(match) if pathlib.Path(match).is_dir() else [match])
+    return found
+
+
+def expand_image_arguments(arguments) -> list[str]:
+    """Image file names from IMAGES: files as given, directories and glob patterns expanded.
+
+    A directory stands for the image files directly inside it (recognised by their
+    content, :func:`disentangle_tf.data.images.sniff_format`), sorted by name; a glob
+    pattern (``*``, ``?``, ``[...]``, ``**`` for any depth of subdirectories) for its
+    matches, sorted, each a file or a directory. A path that exists is never read as a
+    pattern. Files are listed in the order of the arguments.
+
+    Raises:
+        UserError: for a directory without image files or a pattern that matches nothing.
+    """
+    return [path for argument in arguments for path in _expand_one(str(argument))]
+
+
+def write_csv_atomically(table, output: pathlib.Path, overwrite: bool) -> None:
+    """Write a pandas DataFrame to ``output`` through a temporary file in its directory.
+
+    The temporary file is renamed over ``output`` (``os.replace``, atomic on POSIX) once
+    complete, and removed if writing fails: ``output`` is either untouched or whole.
+
+    Raises:
+        UserError: if ``output`` appeared meanwhile and ``overwrite`` is false.
+    """
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        table.to_csv(partial, index=False)
+        if output.exists() and not overwrite:
+            raise UserError(f"--output {output}: file exists; choose another or pass --overwrite")
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False),
+              help="SavedModel directory, or the training run's directory that holds saved_model/.")
+@click.option("--output", required=True, type=click.Path(path_type=pathlib.Path),
+              help="CSV file to write; its directory must exist.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
+@click.argument("images", nargs=-1, required=True)
+def main(model_dir, output, batch_size, overwrite, images):
+    """Predict every task's class for IMAGES (files, directories, quoted glob patterns)."""
+    check_output_file(output, overwrite)
+    quiet_tensorflow()
+    import pandas as pd
+
+    from ..data.images import check_image_files, load_images
+    from ..export import find_saved_model, load_exported_model
+
+    try:
+        model_dir = find_saved_model(model_dir)
+    except ValueError as error:
+        raise UserError(f"--model {error}") from None
+    paths = expand_image_arguments(images)
+    try:
+        check_image_files(paths)  # every file, before any is decoded
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    try:
+        model = load_exported_model(model_dir)
+    except ValueError as error:
+        raise UserError(f"--model {error}") from None
+    height, width, channels = model.image_shape
+    rows = {"path": paths}
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        try:
+            batch = load_images(chunk, (height, width), channels)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        outputs = model(batch)
+        for task in model.task_names:
+            probabilities = outputs[f"{task}_probabilities"]
+            names = model.class_names.get(task) or [str(k) for k in range(probabilities.shape[1])]
+            for k, name in enumerate(names):
+                rows.setdefault(f"{task}_probability_{name}", []).extend(probabilities[:, k].tolist())
+            rows.setdefault(f"{task}_predicted", []).extend(names[k] for k in probabilities.argmax(1))
+    write_csv_atomically(pd.DataFrame(rows), output, overwrite)
+    click.echo(f"wrote {output} ({len(paths)} images)")
+

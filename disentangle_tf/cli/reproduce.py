@@ -1,0 +1,94 @@
+"""``python -m disentangle_tf.reproduce``: methods compared over seeds.
+
+Example::
+
+    python -m disentangle_tf.reproduce synthetic --seeds 10 --output-dir runs/reproduce-synthetic
+    python -m disentangle_tf.reproduce synthetic --methods lambda=0,paper --seeds 0-4 --output-dir runs/part1
+
+What runs, how models are selected and what is written: :mod:`disentangle_tf.experiments.reproduce`.
+Every option, method name and the output directory are checked before TensorFlow loads
+or anything is written.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import click
+
+from ..errors import ConfigError
+from ..experiments.reproduce import (DEFAULT_US_SIM_SCALE, EXPERIMENTS, OUTPUT_NAMES, SELECTIONS, reproduce,
+                                     resolve_methods)
+from ..run.methods import METHODS
+from ..run.outputs import prepare_output_dir
+from ..run.run_settings import resolve_config
+from .common import UserError, quiet_tensorflow
+
+DEFAULT_SEEDS = 10
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"10"``: seeds 0-9; ``"5-9"``: 5 to 9; ``"0,3,4"``: those. UserError otherwise."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",")]
+        elif "-" in text.strip("-"):
+            first, last = (int(part) for part in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds: expected a count (10), a range (5-9) or a list (0,3,4) of distinct seeds >= 0; "
+                        f"got {text!r}")
+    return seeds
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("dataset", type=click.Choice(tuple(EXPERIMENTS)))
+@click.option("--methods", "method_names", multiple=True,
+              help="Rows to run, comma-separated or repeated: " + ", ".join(METHODS)
+                   + ", the single-task baselines, or all.  [default: synthetic: lambda=0, paper, recommended, "
+                     "oracle; us-sim: plane only, artifacts only, lambda=0, lambda=0 precise-bn, paper, recommended]")
+@click.option("--seeds", "seed_text", default=str(DEFAULT_SEEDS), show_default=True,
+              help="A count N (seeds 0..N-1), a range A-B (one seed: 7-7) or a list A,B,C.")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="validation", show_default=True,
+              help="Model selection of grid methods: the validation split, or oracle selection on a "
+                   "separately generated unseen-combination validation set (synthetic only).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path), required=True,
+              help="Where to write results.csv, run.json, summary.md and figures/.")
+@click.option("--epochs", type=int, help="Epochs of every run.  [default: the train command's]")
+@click.option("--image-size", type=(int, int), metavar="H W", help="Image height and width.  [default: the train "
+                                                                   "command's]")
+@click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
+@click.option("--scale", type=float,
+              help="Size of us-sim relative to the paper's Table 1 (0.05: a tiny check).  "
+                   f"[default: {DEFAULT_US_SIM_SCALE:g}]")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="YAML or JSON file of settings shared by every run (keys as in the train command); a "
+                   "method's own settings take precedence.")
+@click.option("--overwrite", is_flag=True, help="Replace earlier results in --output-dir.")
+def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_size, batch_size, scale,
+         config_file, overwrite):
+    """Compare methods over several seeds (Meng et al., 2019, and the package's variants)."""
+    names = [n.strip() for text in method_names for n in text.split(",") if n.strip()]
+    method_list = resolve_methods(dataset, names or EXPERIMENTS[dataset]["default_methods"])
+    seeds = parse_seeds(seed_text)
+    if selection == "oracle" and EXPERIMENTS[dataset]["oracle_selection"] is None:
+        raise UserError(f"--selection oracle: {dataset} has no unseen-combination validation set")
+    options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale}
+    config = resolve_config(config_file, options, defaults={"scale": DEFAULT_US_SIM_SCALE})
+    for method in method_list:  # every method's settings are valid before anything runs
+        for point in method.grid():
+            try:
+                config.replace(point, source=f"method {method.name}")
+            except ConfigError as error:
+                raise UserError(str(error)) from None
+    prepare_output_dir(output_dir, overwrite, names=OUTPUT_NAMES)
+    quiet_tensorflow()
+    started = time.time()
+    reproduce(dataset, seeds, output_dir, config, method_list, selection, echo=click.echo)
+    click.echo(f"wrote {output_dir} in {time.time() - started:.0f} s")
+

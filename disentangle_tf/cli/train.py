@@ -1,0 +1,184 @@
+"""``python -m disentangle_tf.train``: train a Disentangler and export it.
+
+Example::
+
+    python -m disentangle_tf.train --dataset synthetic --epochs 15 --output-dir runs/demo
+
+Settings resolve in this order: defaults (:mod:`disentangle_tf.run.config`), then the
+``--config`` file, then options given on the command line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import pathlib
+
+import click
+
+from .common import UserError, quiet_tensorflow
+from ..run.config import CHOICES
+from ..run.console import config_summary, results_table
+from ..run.distribution import make_strategy
+from ..run.methods import METHODS
+from ..run.outputs import check_output_dir
+from ..run.run_settings import resolve_config
+
+#: Command-line options that map one to one onto configuration keys.
+DATA_OPTIONS = (
+    "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
+    "val_split", "test_split", "validation_fraction", "group_column", "separator", "extension", "channels",
+    "scale", "missing_labels",
+)
+
+CONFIG_OPTIONS = DATA_OPTIONS + (
+    "dataset", "image_size", "batch_size", "flip", "sampling", "seed",
+    "feature_pooling", "head_units",
+    "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
+    "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
+    "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "restore_best_weights",
+    "precise_batch_norm", "conditional_adversaries",
+    "jit_compile", "strategy", "deterministic", "threads",
+)
+
+
+DEFAULT_METHOD = "recommended"
+
+
+def default_output_dir(dataset: str) -> pathlib.Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return pathlib.Path("runs") / f"{dataset}-{stamp}"
+
+
+def data_options(command):
+    """The options that choose and read a data set (shared with the convert command)."""
+    options = [
+        click.option("--dataset", type=click.Choice(CHOICES["dataset"]),
+                     help="Data set: synthetic shapes, simulated fetal ultrasound, a CSV manifest or "
+                          "an HDF5 file.  [default: synthetic]"),
+        click.option("--data", type=click.Path(dir_okay=False), help="The manifest (csv) or HDF5 file (hdf5)."),
+        click.option("--image-root", type=click.Path(file_okay=False),
+                     help="Directory of the manifest's image paths (default: the manifest's directory)."),
+        click.option("--layout", type=click.Choice(CHOICES["layout"]),
+                     help="Manifest layout; fetal_planes_db reads FETAL_PLANES_DB_data.csv as released."),
+        click.option("--task", "tasks", multiple=True,
+                     help="A manifest column that is a task (repeat for several tasks)."),
+        click.option("--path-column", help="Manifest column of image paths.  [default: path]"),
+        click.option("--split-column", help="Manifest column of splits.  [default: split]"),
+        click.option("--train-split", help="Split value of training rows.  [default: train]"),
+        click.option("--val-split", help="Split value of validation rows.  [default: val]"),
+        click.option("--test-split", multiple=True, callback=lambda context, parameter, values: values or None,
+                     help="Split value of evaluation rows, evaluated and reported under its own name "
+                          "(repeat for several).  [default: test]"),
+        click.option("--missing-labels", type=click.Choice(CHOICES["missing_labels"]),
+                     help="A label cell that is empty or NA: refuse it, or allow it (the image has no label "
+                          "for that task).  [default: refuse]"),
+        click.option("--validation-fraction", type=float,
+                     help="Hold out this fraction of training rows for validation instead."),
+        click.option("--group-column",
+                     help="Manifest column naming each image's group (patient): held-out validation "
+                          "takes whole groups.  [default: none; Patient_num for fetal_planes_db]"),
+        click.option("--separator", help="Manifest field separator.  [default: ,]"),
+        click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
+        click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),
+        click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
+        click.option("--image-size", type=(int, int), metavar="H W",
+                     help="Image height and width the model sees.  [default: 56 72]"),
+        click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]"),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@data_options
+@click.option("--method", type=click.Choice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
+              help="Named settings (docs/method.rst): recommended generalises to unseen combinations; paper is "
+                   "the paper's method as published. The config file and options override them.")
+@click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
+@click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
+@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  [default: the method's]")
+@click.option("--adversary-steps", type=int, help="Adversary updates per main update.  [default: the method's]")
+@click.option("--adversary-batches", type=click.Choice(CHOICES["adversary_batches"]),
+              help="Fresh batches for each adversary step, or reuse the main batch.  [default: the method's]")
+@click.option("--adversarial-objective", type=click.Choice(CHOICES["adversarial_objective"]),
+              help="What the encoders do to the adversaries.  [default: the method's]")
+@click.option("--independence-weight", type=float,
+              help="Weight of the class-conditional HSIC penalty between each task's features and "
+                   "the other tasks' labels (0: off, the paper).  [default: the method's]")
+@click.option("--independence-bandwidth", type=click.Choice(CHOICES["independence_bandwidth"]),
+              help="Median bandwidth of the penalty's kernel, within each class or over the batch.  "
+                   "[default: class]")
+@click.option("--independence-layers", type=click.Choice(CHOICES["independence_layers"]),
+              help="The independence penalty reads the encoders' features, or also every residual block's "
+                   "averaged output.  [default: the method's]")
+@click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
+              help="Alternating updates (the paper) or a gradient reversal layer.  [default: the method's]")
+@click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),
+              help="Warm-up of lambda and the independence weight (dann: 2/(1+exp(-10p))-1).  "
+                   "[default: the method's]")
+@click.option("--conditional-adversaries/--no-conditional-adversaries", default=None,
+              help="Adversaries also read the one-hot label of the features' own task.  [default: the method's]")
+@click.option("--restore-best-weights/--no-restore-best-weights", default=None,
+              help="Keep the epoch with the best mean validation accuracy of the tasks instead of the last.  "
+                   "[default: the method's]")
+@click.option("--precise-batch-norm", type=int, metavar="BATCHES",
+              help="After training, recompute the batch-norm statistics over this many training batches with "
+                   "the final weights (0: off).  [default: the method's]")
+@click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
+@click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
+@click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),
+              help="How the last feature map becomes features.  [default: average]")
+@click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
+@click.option("--sampling", type=click.Choice(CHOICES["sampling"]),
+              help="Training batches: every image once per epoch, or every combination of task labels "
+                   "equally often.  [default: the method's]")
+@click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
+@click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
+@click.option("--strategy", type=click.Choice(CHOICES["strategy"]),
+              help="tf.distribute strategy; multi-worker reads TF_CONFIG.  [default: one-device]")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="Deterministic ops: a resumed run ends as an uninterrupted one.")
+@click.option("--threads", type=click.Choice(CHOICES["threads"]),
+              help="CPU thread pools: auto splits the cores between the tasks' encoders (no GPU); "
+                   "tensorflow keeps TensorFlow's defaults.  [default: auto]")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path),
+              help="Where to write the run.  [default: runs/DATASET-TIMESTAMP]")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier run's files in --output-dir. Without it, an interrupted run "
+                   "in --output-dir with the same configuration resumes from its last backup.")
+@click.option("--quiet", is_flag=True, help="No progress display: the settings and the results only.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also TensorFlow's own log lines (device probing, CPU instructions); "
+                   "TF_CPP_MIN_LOG_LEVEL=0 does the same.")
+def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
+    """Train a Disentangler (Meng et al., 2019) and export it for inference."""
+    options["head_units"] = options["head_units"] or None
+    options["tasks"] = options["tasks"] or None
+    config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method)
+    output_dir = output_dir or default_output_dir(config.data.dataset)
+    for line in config_summary(config.to_flat_dict(), method, output_dir):
+        click.echo(line)
+
+    check_output_dir(output_dir, overwrite, config.to_json())  # writes nothing: the data are checked first
+
+    def start_tensorflow():
+        # The strategy comes first: a multi-worker one must be made at program start.
+        return make_strategy(config.training.strategy)
+
+    try:
+        strategy = quiet_tensorflow(start_tensorflow, verbose)  # TensorFlow loads here, after the checks
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    from ..run.training import run
+
+    result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
+                 strategy=strategy, notify=click.echo, hparams={"method": method})
+    click.echo()
+    for line in results_table(result.metrics):
+        click.echo(line)
+    click.echo(f"wrote {output_dir}")
+    click.echo(f"tensorboard --logdir {output_dir / 'logs'}")
+
