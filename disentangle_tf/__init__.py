@@ -19,7 +19,7 @@ import os
 import sys
 
 from .fast.onednn import prefer_onednn
-from .lazy import lazy_exports
+from .lazy import alias_moved_modules, lazy_exports
 
 # oneDNN's CPU kernels, unless the fast paths are off (disentangle_tf.fast): read when
 # TensorFlow loads, so this comes before anything imports it.
@@ -49,6 +49,16 @@ _PUBLIC = {
 }
 
 __all__ = sorted(_PUBLIC)
+
+#: Modules that moved into the package's folders, importable by their former names
+#: (``disentangle_tf.config`` is :mod:`disentangle_tf.run.config`) for existing scripts.
+_MOVED = {
+    **{name: f"evaluation.{name}" for name in ("forward", "scores", "plots", "probes")},
+    **{name: f"run.{name}" for name in (
+        "backup", "callbacks", "config", "config_values", "console", "datasets", "distribution", "methods",
+        "outputs", "run_settings", "summaries", "threads", "training", "weight_averaging")},
+}
+alias_moved_modules(__name__, _MOVED)
 
 _KERAS_SERIALIZABLE = ("models.disentangler", "fast.batch_normalization", "fast.optimizers")
 """Modules whose import registers every class of the package Keras can deserialise."""

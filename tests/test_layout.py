@@ -147,3 +147,23 @@ def test_an_entry_point_only_runs_its_command(command):
     command_module = importlib.import_module(f"disentangle_tf.cli.{command}")
     assert entry.main is command_module.main
     assert len(inspect.getsource(entry).splitlines()) <= 12
+
+
+@pytest.mark.parametrize("old, new", [("config", "run.config"), ("methods", "run.methods"),
+                                      ("training", "run.training")])
+def test_a_moved_module_imports_by_its_former_name_as_the_same_module(old, new):
+    # In a fresh process, so that neither name is imported beforehand; the former name
+    # must not load the module before it is asked for.
+    script = (f"import sys; sys.argv = ['-m']; import disentangle_tf; "
+              f"assert 'disentangle_tf.{new}' not in sys.modules; "
+              f"import disentangle_tf.{old} as old; import disentangle_tf.{new} as new; "
+              f"print(old is new, old.__name__, old.__spec__.name, disentangle_tf.{old} is new)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", f"disentangle_tf.{new}", f"disentangle_tf.{new}", "True"]
+
+
+def test_an_unknown_module_of_the_package_is_still_not_found():
+    with pytest.raises(ModuleNotFoundError, match="disentangle_tf.no_such_module"):
+        import disentangle_tf.no_such_module  # noqa: F401
