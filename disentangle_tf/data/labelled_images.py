@@ -1,4 +1,4 @@
-"""In-memory images with one integer label array per task."""
+"""Images (in memory, or read on demand) with one integer label array per task."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import dataclasses
 from typing import Mapping
 
 import numpy as np
+
+from .streaming import LazyImages
 
 MISSING_LABEL = -1
 """The label of an image that has no label for a task: it is left out of that task's
@@ -19,7 +21,10 @@ class LabelledImages:
     """A set of images with integer labels for each task.
 
     Args:
-        images: float32 array of shape ``(N, H, W, C)``.
+        images: float32 array of shape ``(N, H, W, C)``, or a
+            :class:`~disentangle_tf.data.streaming.LazyImages` of that shape, which
+            decodes images on demand (a data set larger than memory); it is kept
+            as it is, not read.
         labels: mapping from task name to an integer array of shape ``(N,)``:
             class indices ``>= 0``, or :data:`MISSING_LABEL` (-1) where an image has
             no label for that task.
@@ -38,7 +43,7 @@ class LabelledImages:
     groups: np.ndarray | None = None
 
     def __post_init__(self):
-        images = np.asarray(self.images)
+        images = self.images if isinstance(self.images, LazyImages) else np.asarray(self.images)
         if images.ndim != 4:
             raise ValueError(
                 f"images: expected an array of shape (N, H, W, C), got shape {images.shape}"
@@ -74,7 +79,11 @@ class LabelledImages:
         return tuple(int(d) for d in self.images.shape[1:])
 
     def subset(self, mask: np.ndarray) -> "LabelledImages":
-        """The images selected by a boolean mask or an index array."""
+        """The images selected by a boolean mask or an index array.
+
+        Lazy images stay lazy: the subset is a view of the same source, nothing is
+        decoded.
+        """
         return LabelledImages(
             images=self.images[mask],
             labels={task: values[mask] for task, values in self.labels.items()},
