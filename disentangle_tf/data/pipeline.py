@@ -15,6 +15,13 @@ Shuffling is a pure function of ``(seed, epoch)``: epoch ``e`` of a run has the 
 order whether or not the run was interrupted and resumed before it. Images are
 gathered by index batches (one vectorised gather per batch) and flipped per batch; on
 a GPU the batch is copied to the device first and flipped there.
+
+Where the images are gathered from: an in-memory array of at most
+:data:`GRAPH_CONSTANT_LIMIT` bytes is a constant of the tf.data graph (the fastest); a
+larger one, or a :class:`~disentangle_tf.data.streaming.LazyImages` (a data set larger
+than memory), is gathered on the host in NumPy (``tf.numpy_function``), the lazy one
+decoding each batch's images as it goes. The index batches, flips and labels are the
+same either way, so a streamed run sees exactly the batches of an in-memory one.
 """
 
 from __future__ import annotations
@@ -26,8 +33,14 @@ import tensorflow as tf
 
 from .arguments import SAMPLING
 from .labelled_images import LabelledImages
+from .streaming import LazyImages, read_rows
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+GRAPH_CONSTANT_LIMIT = 1 << 30
+"""Largest in-memory image array, in bytes (1 GiB), embedded in the tf.data graph as a
+constant; a larger one is gathered in NumPy instead (a graph cannot hold a constant
+of 2 GB or more)."""
 
 # Offsets that give each random stream of a run (main order, adversary order, flips)
 # its own seed.
@@ -107,6 +120,39 @@ def _group_balanced_indices(groups: np.ndarray, needed: int, seed: tf.Tensor) ->
     return tf.gather(tf.constant(order, tf.int64), position)
 
 
+def _as_graph_constant(images) -> np.ndarray | None:
+    """``images`` as a float32 array if they are in memory and at most
+    :data:`GRAPH_CONSTANT_LIMIT` bytes (a graph constant), else None."""
+    if isinstance(images, LazyImages):
+        return None
+    images = np.asarray(images).astype("float32", copy=False)
+    return images if images.nbytes <= GRAPH_CONSTANT_LIMIT else None
+
+
+def _image_gatherer(images):
+    """A function ``index -> images[index]`` (float32 tensors) for the pipelines.
+
+    ``images`` is an in-memory array or a :class:`LazyImages`. Up to
+    :data:`GRAPH_CONSTANT_LIMIT` bytes, an array is a graph constant gathered by
+    ``tf.gather``; beyond, or lazy, each index batch is read in NumPy
+    (:func:`~disentangle_tf.data.streaming.read_rows`) by ``tf.numpy_function``.
+    """
+    constant = _as_graph_constant(images)
+    if constant is not None:
+        constant = tf.constant(constant)
+        return lambda index: tf.gather(constant, index)
+    if not isinstance(images, LazyImages):
+        images = np.asarray(images).astype("float32", copy=False)
+    image_shape = tuple(int(d) for d in images.shape[1:])
+
+    def gather(index):
+        batch = tf.numpy_function(lambda i: read_rows(images, i), [index], tf.float32, stateful=False)
+        batch.set_shape(index.shape.concatenate(image_shape))
+        return batch
+
+    return gather
+
+
 def make_training_dataset(
     data: LabelledImages,
     batch_size: int = 50,
@@ -124,7 +170,9 @@ def make_training_dataset(
 
     Args:
         data: training images and per-task labels (-1 where a label is missing; the
-            model leaves such an image out of that task's loss).
+            model leaves such an image out of that task's loss). Images may be a
+            :class:`~disentangle_tf.data.streaming.LazyImages`: each batch's images
+            are then decoded as the batch is made (the same batches as in memory).
         batch_size: images per main step (paper: 50).
         adversary_steps: if > 0, attach to each main batch ``adversary_steps`` fresh
             batches drawn independently of the main order.
@@ -185,7 +233,7 @@ def make_training_dataset(
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
     count, steps = len(data), steps_per_epoch(data, batch_size)
-    images = tf.constant(data.images.astype("float32", copy=False))
+    gather_images = _image_gatherer(data.images)
     labels = {task: tf.constant(values.astype("int64")) for task, values in data.labels.items()}
 
     def one_epoch(epoch):
@@ -208,7 +256,7 @@ def make_training_dataset(
 
     def gather(parts, step_seed):
         batches = tuple(
-            (tf.gather(images, index), {task: tf.gather(values, index) for task, values in labels.items()})
+            (gather_images(index), {task: tf.gather(values, index) for task, values in labels.items()})
             for index in parts
         )
         return batches, step_seed
@@ -254,8 +302,27 @@ def _augmented(augmentation, images: tf.Tensor) -> tf.Tensor:
 
 
 def make_evaluation_dataset(data: LabelledImages, batch_size: int = 50) -> tf.data.Dataset:
-    """``(images, labels)`` batches in order, for ``evaluate`` and ``predict``."""
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (data.images.astype("float32", copy=False), {t: v.astype("int64") for t, v in data.labels.items()})
+    """``(images, labels)`` batches in order, for ``evaluate`` and ``predict``.
+
+    Args:
+        data: the images and per-task labels; the images may be in memory or a
+            :class:`~disentangle_tf.data.streaming.LazyImages` (decoded batch by batch).
+        batch_size: images per batch (the last batch may be smaller).
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(images, labels)``: float32 ``(b, H, W, C)`` and, per
+        task, int64 ``(b,)``.
+    """
+    labels = {t: np.asarray(v).astype("int64") for t, v in data.labels.items()}
+    constant = _as_graph_constant(data.images)
+    if constant is not None:
+        dataset = tf.data.Dataset.from_tensor_slices((constant, labels))
+        return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    gather_images = _image_gatherer(data.images)
+    labels = {task: tf.constant(values) for task, values in labels.items()}
+    dataset = tf.data.Dataset.range(len(data)).batch(batch_size)
+    dataset = dataset.map(
+        lambda index: (gather_images(index), {task: tf.gather(values, index) for task, values in labels.items()}),
+        num_parallel_calls=AUTOTUNE,
     )
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
