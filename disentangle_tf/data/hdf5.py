@@ -15,6 +15,10 @@ Layout (format ``"disentangle_tf.dataset"``, version 1)::
 A split used in several roles (the validation split is usually also evaluated) is
 stored once. Images are stored uncompressed by default: reading is then as fast as
 the disk, and z-scored float images compress poorly anyway.
+
+:func:`read_hdf5` with a ``memory_budget`` keeps in memory only the splits that fit in
+it and reads the others' images on demand
+(:class:`~disentangle_tf.data.streaming.LazyImages`), one chunk (image) at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..errors import ConfigError
 from ..task_spec import TaskSpec
 from .dataset_splits import DatasetSplits
 from .labelled_images import LabelledImages
+from .streaming import HDF5ImageSource, LazyImages, check_memory_budget, decoded_bytes, streamed_splits
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "HDF5FormatError", "read_hdf5", "write_hdf5"]
 
@@ -68,12 +73,33 @@ def _split_names(splits) -> tuple[str, str, dict[str, LabelledImages]]:
     return train, validation, stored
 
 
+_WRITE_BLOCK = 256
+"""Images of a :class:`~disentangle_tf.data.streaming.LazyImages` decoded and written at once."""
+
+
+def _write_images(group: h5py.Group, images, compression: str | None) -> None:
+    """``group/images``: float32, one chunk per image; lazy images block by block."""
+    if not isinstance(images, LazyImages):
+        images = np.asarray(images, dtype=np.float32)
+        chunks = (1, *images.shape[1:]) if len(images) else None
+        group.create_dataset("images", data=images, chunks=chunks, compression=compression)
+        return
+    chunks = (1, *images.shape[1:]) if len(images) else None
+    stored = group.create_dataset("images", shape=images.shape, dtype=np.float32, chunks=chunks,
+                                  compression=compression)
+    for start in range(0, len(images), _WRITE_BLOCK):
+        stop = min(start + _WRITE_BLOCK, len(images))
+        stored[start:stop] = images.read(np.arange(start, stop))
+
+
 def write_hdf5(path, splits, compression: str | None = None) -> pathlib.Path:
     """Write a data set to a new HDF5 file.
 
     Args:
         path: the file to create; an existing file is never overwritten.
         splits: the :class:`~disentangle_tf.data.dataset_splits.DatasetSplits` to store.
+            Lazy images (:class:`~disentangle_tf.data.streaming.LazyImages`) are
+            decoded and written a block of images at a time, never whole.
         compression: ``None`` (default, fastest) or an h5py filter such as
             ``"gzip"`` for the images.
 
@@ -103,9 +129,7 @@ def write_hdf5(path, splits, compression: str | None = None) -> pathlib.Path:
             root = file.create_group("splits")
             for name, data in stored.items():
                 group = root.create_group(name)
-                images = np.asarray(data.images, dtype=np.float32)
-                chunks = (1, *images.shape[1:]) if len(images) else None
-                group.create_dataset("images", data=images, chunks=chunks, compression=compression)
+                _write_images(group, data.images, compression)
                 labels = group.create_group("labels")
                 for task, values in data.labels.items():
                     labels.create_dataset(task, data=np.asarray(values, dtype=np.int64))
@@ -147,7 +171,8 @@ def _attribute(file: h5py.File, path: pathlib.Path, key: str, as_json: bool = Fa
         raise HDF5FormatError(f"{path}: root attribute {key!r} is not valid JSON") from None
 
 
-def _read_split(file: h5py.File, path: pathlib.Path, name: str) -> LabelledImages:
+def _split_group(file: h5py.File, path: pathlib.Path, name: str) -> h5py.Group:
+    """The group of split ``name``, checked to hold images and labels."""
     where = f"splits/{name}"
     if where not in file:
         raise HDF5FormatError(f"{path}: missing group {where!r} (split {name!r})")
@@ -155,6 +180,15 @@ def _read_split(file: h5py.File, path: pathlib.Path, name: str) -> LabelledImage
     for item in ("images", "labels"):
         if item not in group:
             raise HDF5FormatError(f"{path}: missing {where}/{item} (split {name!r})")
+    if not isinstance(group["images"], h5py.Dataset):
+        raise HDF5FormatError(f"{path}: {where}/images is not an array (split {name!r})")
+    return group
+
+
+def _read_split(file: h5py.File, path: pathlib.Path, name: str, stream: bool = False) -> LabelledImages:
+    """Split ``name``: its images read into memory, or, with ``stream``, read on demand."""
+    where = f"splits/{name}"
+    group = _split_group(file, path, name)
     labels = {task: np.asarray(values[()], dtype=np.int64) for task, values in group["labels"].items()}
     groups = None
     if "groups" in group:
@@ -168,8 +202,12 @@ def _read_split(file: h5py.File, path: pathlib.Path, name: str) -> LabelledImage
                 f"{path}: attribute class_names of {where} is not valid JSON"
             ) from None
     try:
+        if stream:
+            images = LazyImages(HDF5ImageSource(path, f"{where}/images"))
+        else:
+            images = np.asarray(group["images"][()], dtype=np.float32)
         return LabelledImages(
-            images=np.asarray(group["images"][()], dtype=np.float32),
+            images=images,
             labels=labels,
             class_names=class_names,
             groups=groups,
@@ -178,22 +216,35 @@ def _read_split(file: h5py.File, path: pathlib.Path, name: str) -> LabelledImage
         raise HDF5FormatError(f"{path}: split {name!r}: {error}") from None
 
 
-def read_hdf5(path):
-    """Read a data set written by :func:`write_hdf5` into memory.
+def read_hdf5(path, memory_budget: int | None = None):
+    """Read a data set written by :func:`write_hdf5`, into memory or on demand.
 
     Args:
         path: the HDF5 file.
+        memory_budget: None (default): every split is read into memory. A number of
+            bytes: the splits kept in memory, counted decoded (``N * H * W * C * 4``
+            bytes each, a split used in several roles once) fit in it together; the
+            largest splits are streamed until they do
+            (:func:`~disentangle_tf.data.streaming.streamed_splits`). A streamed
+            split's images are a :class:`~disentangle_tf.data.streaming.LazyImages`
+            reading this file on demand (it must stay in place while they are used).
+            :func:`~disentangle_tf.data.streaming.default_memory_budget` gives half
+            the memory of the machine.
 
     Returns:
         A :class:`~disentangle_tf.data.dataset_splits.DatasetSplits`; a split stored once
         but used in several roles is one object (``validation is evaluation["val"]``).
+        Images are float32 ``(N, H, W, C)``, as stored.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         HDF5FormatError: (a ``ValueError``) naming the file and what is missing or
             malformed: not HDF5, not a data set file, a newer format version, a
             missing attribute, split group, images or labels.
+        ConfigError: (a ``ValueError``) naming ``memory_budget`` if it is not None or
+            a number >= 0.
     """
+    check_memory_budget(memory_budget)
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data set file")
@@ -219,10 +270,10 @@ def read_hdf5(path):
         train = str(_attribute(file, path, "train"))
         validation = str(_attribute(file, path, "validation"))
         evaluation = [str(name) for name in _attribute(file, path, "evaluation", True)]
-        cache: dict[str, LabelledImages] = {}
-        for name in [train, validation, *evaluation]:
-            if name not in cache:
-                cache[name] = _read_split(file, path, name)
+        names = list(dict.fromkeys([train, validation, *evaluation]))
+        sizes = {name: decoded_bytes(_split_group(file, path, name)["images"].shape) for name in names}
+        streamed = streamed_splits(sizes, memory_budget)
+        cache = {name: _read_split(file, path, name, stream=name in streamed) for name in names}
     return DatasetSplits(
         tasks=tasks,
         train=cache[train],

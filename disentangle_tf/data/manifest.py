@@ -13,7 +13,8 @@ the whole manifest before anything is trained (missing columns, missing values,
 unknown labels or split values, empty splits, missing image files), and :func:`load_manifest` decodes
 the images (PNG, JPEG, BMP, GIF or TIFF with Pillow, DICOM with pydicom, the ``dicom``
 extra; see :mod:`disentangle_tf.data.images`) into a ready-to-train
-:class:`~disentangle_tf.data.dataset_splits.DatasetSplits`. Every problem raises a
+:class:`~disentangle_tf.data.dataset_splits.DatasetSplits` (with a memory budget,
+the splits that do not fit in it are decoded on demand instead). Every problem raises a
 :class:`ManifestError`, a ``ValueError`` whose one-line message names the manifest,
 the row (data rows counted from 1; ``line`` counts the header as line 1) and the
 column, value or file at fault.
@@ -34,11 +35,12 @@ from ..errors import ConfigError, DataWarning
 from ..task_spec import TaskSpec
 from .arguments import DEFAULT_IMAGE_SIZE
 from .dataset_splits import DatasetSplits
-from .images import ImageReadError, check_image_files, read_images
+from .images import ImageReadError, check_image_files, iter_image_batches, read_images
 from .labelled_images import MISSING_LABEL, LabelledImages
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
 from .manifest_splits import carve_validation, rare_classes, spanning_groups
+from .streaming import FileImageSource, LazyImages, check_memory_budget, decoded_bytes, streamed_splits
 
 __all__ = [
     "FETAL_PLANES_DB_COLUMNS",
@@ -315,17 +317,28 @@ def _decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> Man
     )
 
 
-def _decode_all(frame: pd.DataFrame, image_size, channels: int) -> np.ndarray:
-    """Every image of the manifest, in row order, as ``(N, H, W, channels)`` float32.
+def _decode_rows(frame: pd.DataFrame, rows: np.ndarray, image_size, channels: int, keep: bool = True):
+    """The images of the manifest rows selected by the boolean ``rows``, in row order.
 
-    Read by :func:`~disentangle_tf.data.images.read_images`; the files were checked
-    by :func:`read_manifest`.
+    Read by :func:`~disentangle_tf.data.images.read_images` as ``(n, H, W, channels)``
+    float32; the files were checked by :func:`read_manifest`. With ``keep=False`` each
+    image is decoded to check it and dropped (memory stays bounded), returning None.
+
+    Raises:
+        ManifestError: naming the row and file of the first image, in row order, that
+            cannot be decoded.
     """
     source = frame.attrs.get("source", "manifest")
+    positions = np.flatnonzero(rows)
+    paths = frame["path"].to_numpy()[positions].tolist()
     try:
-        return read_images(frame["path"].tolist(), image_size, channels, check=False)
+        if keep:
+            return read_images(paths, image_size, channels, check=False)
+        for _ in iter_image_batches(paths, image_size, channels):
+            pass
+        return None
     except ImageReadError as error:
-        raise _decode_failure(source, frame, error.index, error.reason) from None
+        raise _decode_failure(source, frame, int(positions[error.index]), error.reason) from None
 
 
 def load_manifest(
@@ -333,6 +346,7 @@ def load_manifest(
     options: ManifestOptions | None = None,
     image_size=DEFAULT_IMAGE_SIZE,
     channels: int = 1,
+    memory_budget: int | None = None,
 ):
     """Load the images of a manifest as a data set ready for training.
 
@@ -346,6 +360,16 @@ def load_manifest(
         options: how to read it (:class:`ManifestOptions`).
         image_size: ``(height, width)`` the model sees.
         channels: 1 (greyscale) or 3 (RGB).
+        memory_budget: None (default): every image is decoded into memory. A number
+            of bytes: the splits kept in memory, counted decoded
+            (``N * H * W * channels * 4`` bytes each), fit in it together; the
+            largest splits are streamed until they do
+            (:func:`~disentangle_tf.data.streaming.streamed_splits`). A streamed
+            split's images are a :class:`~disentangle_tf.data.streaming.LazyImages`
+            decoding its files on demand (the same images, decoded again each time
+            they are read); each of them is decoded once here first, to check it.
+            :func:`~disentangle_tf.data.streaming.default_memory_budget` gives half
+            the memory of the machine.
 
     Returns:
         A :class:`~disentangle_tf.data.dataset_splits.DatasetSplits` training on
@@ -358,9 +382,12 @@ def load_manifest(
     Raises:
         ManifestError: as :func:`read_manifest`, or naming the row and file of an
             image that cannot be decoded.
+        ConfigError: ``channels`` is not 1 or 3, or ``memory_budget`` is not None or
+            a number >= 0.
     """
     if channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3; got {channels!r}")
+    check_memory_budget(memory_budget)
     frame = read_manifest(csv_path, options)
     if options is None:
         options = ManifestOptions(tasks=tuple(frame.attrs["class_names"]))
@@ -374,16 +401,28 @@ def load_manifest(
         )
         for task in options.tasks
     ]
-    images = _decode_all(frame, image_size, channels)
+    masks = {name: (frame["split"] == name).to_numpy() for name in frame.attrs["splits"]}
+    height, width = (int(side) for side in image_size)
+    sizes = {name: decoded_bytes((mask.sum(), height, width, channels)) for name, mask in masks.items()}
+    streamed = streamed_splits(sizes, memory_budget)
+    held = np.ones(len(frame), bool)  # rows of the splits kept in memory
+    for name in streamed:
+        held &= ~masks[name]
+    if streamed:
+        _decode_rows(frame, ~held, (height, width), channels, keep=False)
+    images = _decode_rows(frame, held, (height, width), channels)
     groups = np.array(
         ["-".join(MISSING_GROUP_NAME if k == MISSING_LABEL else class_names[t][k] for t, k in zip(options.tasks, ks))
          for ks in zip(*(frame[t].to_numpy() for t in options.tasks))]
     )
     splits = {}
-    for name in frame.attrs["splits"]:
-        mask = (frame["split"] == name).to_numpy()
+    for name, mask in masks.items():
+        if name in streamed:
+            split_images = LazyImages(FileImageSource(frame["path"].to_numpy()[mask], (height, width), channels))
+        else:
+            split_images = images[mask[held]]
         splits[name] = LabelledImages(
-            images=images[mask],
+            images=split_images,
             labels={task: frame[task].to_numpy()[mask] for task in options.tasks},
             class_names=dict(class_names),
             groups=groups[mask],
