@@ -4,6 +4,9 @@ Example::
 
     python -m disentangle_tf.reproduce synthetic --seeds 10 --output-dir runs/reproduce-synthetic
     python -m disentangle_tf.reproduce synthetic --methods lambda=0,paper --seeds 0-4 --output-dir runs/part1
+    python -m disentangle_tf.reproduce csv --data manifest.csv --task plane --task shadow \
+        --test-split test_seen --test-split lvot_with_shadow --test-split others --missing-labels allow \
+        --headline lvot_with_shadow:plane --output-dir runs/table2
 
 What runs, how models are selected and what is written: :mod:`disentangle_tf.experiments.reproduce`.
 Every option, method name and the output directory are checked before TensorFlow loads
@@ -18,12 +21,13 @@ import time
 import click
 
 from ..errors import ConfigError
-from ..experiments.reproduce import (DEFAULT_US_SIM_SCALE, EXPERIMENTS, OUTPUT_NAMES, SELECTIONS, reproduce,
-                                     resolve_methods)
+from ..experiments.reproduce import (DATASETS, DEFAULT_US_SIM_SCALE, OUTPUT_NAMES, SELECTIONS, experiment_of,
+                                     reproduce, resolve_methods)
 from ..run.methods import METHODS
 from ..run.outputs import prepare_output_dir
 from ..run.run_settings import resolve_config
 from .common import UserError, quiet_tensorflow
+from .train import MANIFEST_OPTIONS, manifest_options
 
 DEFAULT_SEEDS = 10
 
@@ -46,12 +50,25 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
+    """``"SPLIT:TASK"`` -> ``(split, task)``, both present in ``data``; UserError otherwise."""
+    if text is None:
+        return None
+    split, _, task = text.partition(":")
+    splits, tasks = [s for s in data.evaluation if s != "val"], [t.name for t in data.tasks]
+    if split not in splits or task not in tasks:
+        raise UserError(f"--headline: expected SPLIT:TASK with SPLIT one of {', '.join(splits)} and TASK one of "
+                        f"{', '.join(tasks)}; got {text!r}")
+    return split, task
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.argument("dataset", type=click.Choice(tuple(EXPERIMENTS)))
+@click.argument("dataset", type=click.Choice(DATASETS))
 @click.option("--methods", "method_names", multiple=True,
               help="Rows to run, comma-separated or repeated: " + ", ".join(METHODS)
                    + ", the single-task baselines, or all.  [default: synthetic: lambda=0, paper, recommended, "
-                     "oracle; us-sim: plane only, artifacts only, lambda=0, lambda=0 precise-bn, paper, recommended]")
+                     "oracle; us-sim: plane only, artifacts only, lambda=0, lambda=0 precise-bn, paper, recommended; csv: "
+                     "TASK only for every task, lambda=0, lambda=0 precise-bn, paper, recommended]")
 @click.option("--seeds", "seed_text", default=str(DEFAULT_SEEDS), show_default=True,
               help="A count N (seeds 0..N-1), a range A-B (one seed: 7-7) or a list A,B,C.")
 @click.option("--selection", type=click.Choice(SELECTIONS), default="validation", show_default=True,
@@ -69,17 +86,41 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML or JSON file of settings shared by every run (keys as in the train command); a "
                    "method's own settings take precedence.")
+@click.option("--headline", metavar="SPLIT:TASK",
+              help="csv: the task accuracy on an evaluation split that heads the summary with each method's "
+                   "paired difference to lambda=0 (the paper's LVOT(W S): lvot_with_shadow:plane).")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in --output-dir.")
+@manifest_options
 def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_size, batch_size, scale,
-         config_file, overwrite):
-    """Compare methods over several seeds (Meng et al., 2019, and the package's variants)."""
+         config_file, headline, overwrite, **manifest):
+    """Compare methods over several seeds (Meng et al., 2019, and the package's variants).
+
+    DATASET is synthetic, us-sim, or csv: a manifest read with the train command's
+    options (--data, --task, --test-split, ...), every test split scored per task and class.
+    """
     names = [n.strip() for text in method_names for n in text.split(",") if n.strip()]
-    method_list = resolve_methods(dataset, names or EXPERIMENTS[dataset]["default_methods"])
     seeds = parse_seeds(seed_text)
-    if selection == "oracle" and EXPERIMENTS[dataset]["oracle_selection"] is None:
+    manifest["tasks"] = manifest["tasks"] or None
+    flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+    given = [flags[key] for key in MANIFEST_OPTIONS if manifest[key] is not None]
+    if dataset != "csv" and (given or headline):
+        raise UserError(f"{(given or ['--headline'])[0]}: reads a manifest; only with the csv data set")
+    options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale, **manifest}
+    config = resolve_config(config_file, {**options, "dataset": dataset}, defaults={"scale": DEFAULT_US_SIM_SCALE})
+    data = None
+    if dataset == "csv":
+        from ..run.datasets import load_dataset
+
+        quiet_tensorflow()  # the manifest's reader loads it
+        try:
+            data = load_dataset(config.data)  # every image decoded and checked before anything is written
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        headline = _parse_headline(headline, data)
+    experiment = experiment_of(dataset, data)
+    method_list = resolve_methods(dataset, names or experiment["default_methods"], data)
+    if selection == "oracle" and experiment["oracle_selection"] is None:
         raise UserError(f"--selection oracle: {dataset} has no unseen-combination validation set")
-    options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale}
-    config = resolve_config(config_file, options, defaults={"scale": DEFAULT_US_SIM_SCALE})
     for method in method_list:  # every method's settings are valid before anything runs
         for point in method.grid():
             try:
@@ -89,6 +130,7 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
     prepare_output_dir(output_dir, overwrite, names=OUTPUT_NAMES)
     quiet_tensorflow()
     started = time.time()
-    reproduce(dataset, seeds, output_dir, config, method_list, selection, echo=click.echo)
+    reproduce(dataset, seeds, output_dir, config, method_list, selection, echo=click.echo, data=data,
+              headline=headline)
     click.echo(f"wrote {output_dir} in {time.time() - started:.0f} s")
 

@@ -24,11 +24,12 @@ from ..run.outputs import check_output_dir
 from ..run.run_settings import resolve_config
 
 #: Command-line options that map one to one onto configuration keys.
-DATA_OPTIONS = (
+MANIFEST_OPTIONS = (
     "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
     "val_split", "test_split", "validation_fraction", "group_column", "separator", "extension", "channels",
-    "scale", "missing_labels",
+    "missing_labels",
 )
+DATA_OPTIONS = MANIFEST_OPTIONS + ("scale",)
 
 CONFIG_OPTIONS = DATA_OPTIONS + (
     "dataset", "image_size", "batch_size", "flip", "sampling", "seed",
@@ -49,12 +50,15 @@ def default_output_dir(dataset: str) -> pathlib.Path:
     return pathlib.Path("runs") / f"{dataset}-{stamp}"
 
 
-def data_options(command):
-    """The options that choose and read a data set (shared with the convert command)."""
-    options = [
-        click.option("--dataset", type=click.Choice(CHOICES["dataset"]),
-                     help="Data set: synthetic shapes, simulated fetal ultrasound, a CSV manifest or "
-                          "an HDF5 file.  [default: synthetic]"),
+def _apply(command, options):
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def manifest_options(command):
+    """The options that read a manifest (shared with the convert and reproduce commands)."""
+    return _apply(command, [
         click.option("--data", type=click.Path(dir_okay=False), help="The manifest (csv) or HDF5 file (hdf5)."),
         click.option("--image-root", type=click.Path(file_okay=False),
                      help="Directory of the manifest's image paths (default: the manifest's directory)."),
@@ -80,16 +84,22 @@ def data_options(command):
         click.option("--separator", help="Manifest field separator.  [default: ,]"),
         click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
         click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),
+    ])
+
+
+def data_options(command):
+    """The options that choose and read a data set (shared with the convert command)."""
+    return _apply(manifest_options(command), [
+        click.option("--dataset", type=click.Choice(CHOICES["dataset"]),
+                     help="Data set: synthetic shapes, simulated fetal ultrasound, a CSV manifest or "
+                          "an HDF5 file.  [default: synthetic]"),
         click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
         click.option("--image-size", type=(int, int), metavar="H W",
                      help="Image height and width the model sees.  [default: 56 72]"),
         click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]"),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -131,10 +131,19 @@ def _markdown(header, body) -> list[str]:
     return lines + [""]
 
 
-def headline_table(rows, dataset, method_names) -> list[str]:
+def manifest_headline(split: str, task: str, test_split: str | None = None) -> dict:
+    """The headline of a manifest's comparison: ``task``'s accuracy on ``split`` (the
+    accuracies of ``test_split``, the first test split by default, must stay high)."""
+    return {"measure": (split, f"accuracy:{task}"), "label": f"{split} {task} accuracy",
+            "test": test_split or split, "threshold": 0.5}
+
+
+def headline_table(rows, dataset, method_names, spec: dict | None = None) -> list[str]:
     """Per seed the headline measure; its mean, the seeds above the threshold, the
-    lowest test accuracy of any task, and the paired difference to lambda=0."""
-    spec = HEADLINES[dataset]
+    lowest test accuracy of any task, and the paired difference to lambda=0.
+
+    ``spec`` (in the layout of :data:`HEADLINES`) defaults to the data set's."""
+    spec = spec or HEADLINES[dataset]
     split, measure = spec["measure"]
     seeds = sorted({int(r["seed"]) for r in rows})
     baseline = _by_seed(rows, BASELINE, split, measure)
@@ -238,6 +247,33 @@ def us_sim_tables(table, method_names) -> list[str]:
     return lines
 
 
+def manifest_tables(table, method_names, splits) -> list[str]:
+    """The paper's Table 2 layout for any manifest: per evaluation split, each task's
+    per-class and overall accuracy (columns no method has, such as a task without
+    labels in a split, are left out), then the probes."""
+    lines = []
+    tasks = sorted({k.split(":", 1)[1] for (_, _, k) in table if k.startswith("accuracy:") and "|" not in k})
+    for split in splits:
+        columns = []
+        for task in tasks:
+            classes = sorted({k.split("|", 1)[1] for (_, s, k) in table
+                              if s == split and k.startswith(f"accuracy:{task}|")})
+            columns += [(f"{task} {c}", f"accuracy:{task}|{c}") for c in classes]
+            columns.append((f"{task} OA", f"accuracy:{task}"))
+        columns = [(name, key) for name, key in columns if any((m, split, key) in table for m in method_names)]
+        if not columns:
+            continue
+        body = [[m, *[_cell(table.get((m, split, k), []), percent=True) for _, k in columns]] for m in method_names]
+        lines += [f"## Table 2 layout, {split}: accuracy % per task and class (OA: overall)", ""]
+        lines += _markdown(["method", *[name for name, _ in columns]], body)
+    pairs = sorted({k.split(":", 1)[1] for (_, _, k) in table if k.startswith("probe_chance:")})
+    for split in splits[1:]:
+        lines += [f"## Leakage probes on {split} (balanced accuracy; fitted on val; "
+                  "'within': mean over classes of the features' own task)", ""]
+        lines += _probe_table(table, method_names, pairs, split)
+    return lines
+
+
 def _grid_choices(rows) -> list[str]:
     chosen: dict[str, list[str]] = {}
     for r in rows:
@@ -255,7 +291,7 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
 
     Args:
         path: the file to write.
-        dataset: ``"synthetic"`` or ``"us-sim"``.
+        dataset: ``"synthetic"``, ``"us-sim"`` or ``"csv"``.
         rows: the results rows.
         method_names: the methods in table order.
         info: ``{"parts": [{"methods", "seeds", "seconds", "selection", "settings"}]}``,
@@ -272,9 +308,19 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
                   + ("oracle selection (the unseen-combination validation set)" if part["selection"] == "oracle"
                      else "validation split") + ".", ""]
         lines += ["Settings: `" + json.dumps(part["settings"]) + "`", ""]
-    lines += headline_table(rows, dataset, method_names)
-    lines += _grid_choices(rows)
-    lines += synthetic_tables(table, method_names) if dataset == "synthetic" else us_sim_tables(table, method_names)
+    if dataset == "csv":
+        headline = next((part["headline"] for part in info.get("parts", []) if part.get("headline")), None)
+        splits = list(dict.fromkeys(r["split"] for r in rows if not r["measure"].startswith(("chosen:", "selection"))))
+        if headline is not None:
+            tests = [s for s in splits if s != "val"]
+            lines += headline_table(rows, dataset, method_names,
+                                    manifest_headline(*headline, test_split=tests[0] if tests else None))
+        lines += _grid_choices(rows)
+        lines += manifest_tables(table, method_names, ["val", *[s for s in splits if s != "val"]])
+    else:
+        lines += headline_table(rows, dataset, method_names)
+        lines += _grid_choices(rows)
+        lines += synthetic_tables(table, method_names) if dataset == "synthetic" else us_sim_tables(table, method_names)
     pathlib.Path(path).write_text("\n".join(lines))
 
 

@@ -75,14 +75,50 @@ EXPERIMENTS = {
 
 SELECTIONS = ("validation", "oracle")
 
+#: The data sets a comparison runs on: the generated ones, and ``csv``, a user's manifest
+#: (its tasks and evaluation splits are read from the data: :func:`manifest_experiment`).
+DATASETS = (*EXPERIMENTS, "csv")
 
-def resolve_methods(dataset: str, names) -> list[Method]:
-    """The methods ``names`` call for on ``dataset`` (``all``: every one).
+
+def manifest_experiment(data: DatasetSplits) -> dict:
+    """The experiment of a user's manifest, in the layout of :data:`EXPERIMENTS`.
+
+    One single-task baseline per task (``"<task> only"``, with two tasks or more),
+    every evaluation split scored (the validation split and each test split in the
+    manifest's order, as the paper's Test seen, LVOT(W S) and Artifacts(OTHS)), the PCA
+    figure on the first test split; no oracle row (a manifest has no generated images
+    of an unseen combination).
+    """
+    tasks = [task.name for task in data.tasks]
+    single = {f"{task} only": task for task in tasks} if len(tasks) > 1 else {}
+    tests = [name for name in data.evaluation if name != "val"]
+    return {
+        "single": single,
+        "splits": ("val", *tests),
+        "figure_split": tests[0] if tests else "val",
+        "default_methods": (*single, "lambda=0", "lambda=0 precise-bn", "paper", "recommended"),
+        "oracle_split": None,
+        "oracle_selection": None,
+    }
+
+
+def experiment_of(dataset: str, data: DatasetSplits | None = None) -> dict:
+    """The experiment of ``dataset``; ``csv`` needs its loaded ``data``."""
+    if dataset == "csv":
+        if data is None:
+            raise ValueError("the csv experiment is read from its data: pass data")
+        return manifest_experiment(data)
+    return EXPERIMENTS[dataset]
+
+
+def resolve_methods(dataset: str, names, data: DatasetSplits | None = None) -> list[Method]:
+    """The methods ``names`` call for on ``dataset`` (``all``: every one); ``data`` is
+    the loaded manifest for ``csv`` (its tasks name the single-task baselines).
 
     Raises:
         UserError: for an unknown name, or one the data set cannot run.
     """
-    experiment = EXPERIMENTS[dataset]
+    experiment = experiment_of(dataset, data)
     # A single-task baseline has no adversary and no penalty: every method key at its neutral
     # value, except the batch-norm statistics, recomputed after training as the recommended
     # setting's (on the simulated ultrasound the moving averages lag the weights and a
@@ -145,16 +181,18 @@ def model_outputs(model, splits: dict, batch_size: int = 100) -> dict:
     return {name: predict_outputs(model, data, batch_size) for name, data in splits.items()}
 
 
-def load_experiment_data(dataset: str, config: RunConfig):
+def load_experiment_data(dataset: str, config: RunConfig, data: DatasetSplits | None = None):
     """The data set of one seed with the splits the experiment scores, and the oracle's extra images.
+
+    A manifest (``csv``) is the same for every seed: pass it once as ``data``.
 
     Returns:
         ``(data, oracle_extra)``: a :class:`~disentangle_tf.data.dataset_splits.DatasetSplits`
         whose ``evaluation`` holds the experiment's splits, and the images of the unseen
         combination the oracle row adds to training (None where there are none).
     """
-    experiment = EXPERIMENTS[dataset]
-    data = load_dataset(config.data)
+    data = load_dataset(config.data) if data is None else dataclasses.replace(data, evaluation=dict(data.evaluation))
+    experiment = experiment_of(dataset, data)
     oracle_extra = None
     if dataset == "synthetic":
         extra = {name: make_synthetic_split(name, tuple(config.data.image_size), config.data.seed)
@@ -189,7 +227,7 @@ def selection_score(result, dataset: str, selection: str) -> float:
 
 
 def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method], output_dir: pathlib.Path,
-             selection: str = "validation", echo=print) -> tuple[list[dict], dict]:
+             selection: str = "validation", echo=print, data: DatasetSplits | None = None) -> tuple[list[dict], dict]:
     """Train and score every method on one seed; figures for seed 0.
 
     Returns:
@@ -200,9 +238,9 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
     from ..evaluation.probes import leakage_probes
     from ..run.training import run
 
-    experiment = EXPERIMENTS[dataset]
     config = base.replace({"seed": seed})
-    data, oracle_extra = load_experiment_data(dataset, config)
+    data, oracle_extra = load_experiment_data(dataset, config, data)
+    experiment = experiment_of(dataset, data)
     evaluated = list(data.evaluation)
     score_splits = [s for s in evaluated if s != "val"]
     if seed == 0:
@@ -260,17 +298,21 @@ def _slug(name: str) -> str:
 
 
 def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig, method_list: Sequence[Method],
-              selection: str = "validation", echo=print) -> list[dict]:
+              selection: str = "validation", echo=print, data: DatasetSplits | None = None,
+              headline: tuple[str, str] | None = None) -> list[dict]:
     """Run the comparison and write ``results.csv``, ``run.json``, ``summary.md`` and ``figures/``.
 
     Args:
-        dataset: ``"synthetic"`` or ``"us-sim"``.
+        dataset: ``"synthetic"``, ``"us-sim"`` or ``"csv"`` (a manifest, ``config.data``).
         seeds: the seeds.
         output_dir: the (prepared) output directory.
         config: settings shared by every run (``dataset`` and ``seed`` are set here).
         method_list: the rows (:func:`resolve_methods`).
         selection: ``"validation"`` or ``"oracle"`` (see the module's docstring).
         echo: called with one line of progress per trained method.
+        data: the loaded manifest (``csv``; loaded from ``config.data`` if None).
+        headline: ``(split, task)`` whose accuracy heads ``summary.md`` with the paired
+            differences to ``lambda=0`` (``csv``; the generated data sets have theirs).
 
     Returns:
         The rows written to ``results.csv``.
@@ -280,12 +322,17 @@ def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig,
     output_dir = pathlib.Path(output_dir)
     (output_dir / "figures").mkdir(parents=True, exist_ok=True)
     config = config.replace({"dataset": dataset})
+    if dataset == "csv" and data is None:
+        data = load_dataset(config.data)
     rows = []
     started = time.time()
     part = {"methods": [m.name for m in method_list], "seeds": [], "seconds": 0.0, "selection": selection,
             "settings": config.to_flat_dict()}
+    if headline is not None:
+        part["headline"] = list(headline)
     for seed in seeds:
-        seed_rows, histories = run_seed(dataset, config, seed, list(method_list), output_dir, selection, echo=echo)
+        seed_rows, histories = run_seed(dataset, config, seed, list(method_list), output_dir, selection, echo=echo,
+                                        data=data)
         rows.extend(seed_rows)
         part["seeds"].append(seed)
         part["seconds"] = time.time() - started
