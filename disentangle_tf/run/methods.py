@@ -106,6 +106,9 @@ METHODS: dict[str, Method] = {
         _method("recommended 25 epochs", {**RECOMMENDED, "epochs": 25},
                 "the recommended setting trained 25 epochs instead of 15 (oracle selection: it lifted the "
                 "hardest selection seeds)"),
+        _method("recommended block maps", {**RECOMMENDED, "independence_layers": "block_maps"},
+                "the recommended setting with the penalty also on every block's output map (2 x 2 grid cells as "
+                "samples; oracle selection: it lifted the hardest selection seeds)"),
         _method("lambda=0 precise-bn", {"precise_batch_norm": 30},
                 "lambda=0 with the recommended setting's batch-norm statistics"),
         _method("oracle", {"precise_batch_norm": 30},
