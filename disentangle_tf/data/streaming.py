@@ -54,8 +54,8 @@ class HDF5ImageSource:
     """The ``(N, H, W, C)`` images of one data set of an HDF5 file, read by rows.
 
     The file is opened on first read, once per process (a copy or an unpickled object
-    in another process opens its own handle), and read with h5py's point selections
-    in increasing order, as h5py requires.
+    in another process opens its own handle), and read in increasing row order, one
+    slice per run of consecutive rows.
 
     Args:
         path: the HDF5 file.
@@ -106,13 +106,15 @@ class HDF5ImageSource:
         if len(rows) == 0:
             return np.empty((0, *self.shape[1:]), _FLOAT32)
         images = self._images()
-        first, last = int(rows[0]), int(rows[-1])
+        # One slice per run of consecutive rows: h5py's point selections (images[rows])
+        # are 15 to 80 times slower than reading the same rows slice by slice.
+        starts = np.flatnonzero(np.diff(rows, prepend=rows[0] - 2) != 1)
+        stops = np.append(starts[1:], len(rows))
+        values = np.empty((len(rows), *self.shape[1:]), _FLOAT32)
         with self._lock:  # one h5py handle, used by the pipeline's threads in turn
-            if last - first + 1 == len(rows):
-                values = images[first:last + 1]
-            else:
-                values = images[rows]
-        return np.asarray(values, dtype=_FLOAT32)
+            for start, stop in zip(starts, stops):
+                values[start:stop] = images[int(rows[start]):int(rows[stop - 1]) + 1]
+        return values
 
     def __repr__(self) -> str:
         return f"HDF5ImageSource({str(self.path)!r}, {self.dataset!r})"
