@@ -27,7 +27,7 @@ from ..run.run_settings import resolve_config
 MANIFEST_OPTIONS = (
     "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
     "val_split", "test_split", "validation_fraction", "group_column", "separator", "extension", "channels",
-    "missing_labels",
+    "missing_labels", "memory_budget",
 )
 DATA_OPTIONS = MANIFEST_OPTIONS + ("scale",)
 
@@ -84,6 +84,10 @@ def manifest_options(command):
         click.option("--separator", help="Manifest field separator.  [default: ,]"),
         click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
         click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),
+        click.option("--memory-budget", metavar="SIZE",
+                     help="Decoded images a manifest or HDF5 file may hold in memory (8GiB, 500MB, bytes; "
+                          "unlimited); larger splits are streamed from their files.  [default: auto, half "
+                          "the memory]"),
     ])
 
 

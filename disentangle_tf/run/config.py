@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .config_values import coerce
+from .config_values import coerce, memory_budget_bytes
 from ..data.arguments import DEFAULT_IMAGE_SIZE, SAMPLING
 from ..data.manifest_options import MISSING_LABELS
 from .distribution import STRATEGIES
@@ -82,6 +82,13 @@ class DataConfig:
         extension: appended to image paths that lack it (``.png``).
         channels: 1 (greyscale, the paper) or 3.
         scale: size of the simulated ultrasound set relative to the paper's Table 1.
+        memory_budget: how many decoded images a manifest or HDF5 data set may hold in
+            memory (float32, all splits together); the largest splits that do not fit
+            are streamed from their files in the input pipeline, with the same batches
+            (:mod:`disentangle_tf.data.streaming`). ``"auto"``: half the physical
+            memory (or of the container's limit); ``"unlimited"``: everything in
+            memory; or a size such as ``"8GiB"``, ``"500MB"`` or a number of bytes
+            (``0`` streams every split).
     """
 
     dataset: str = "synthetic"
@@ -106,6 +113,7 @@ class DataConfig:
     extension: str = ""
     channels: int = 1
     scale: float = 0.5
+    memory_budget: str = "auto"
 
 
 @dataclasses.dataclass
@@ -289,6 +297,10 @@ class RunConfig:
         repeated = sorted({v for v in flat["test_split"] if flat["test_split"].count(v) > 1})
         if repeated:
             raise ConfigError(f"{source}: test_split names {repeated[0]!r} twice; expected distinct values")
+        try:
+            memory_budget_bytes(flat["memory_budget"])
+        except ValueError as error:
+            raise ConfigError(f"{source}: {error}") from None
         if not 0 < flat["scale"] <= 1:
             raise ConfigError(f"{source}: scale must be in (0, 1]; got {flat['scale']}")
         positive = ("batch_size", "epochs", "stem_filters")

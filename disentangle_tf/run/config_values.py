@@ -1,7 +1,9 @@
-"""One configuration value checked against its field's annotated type (no TensorFlow here)."""
+"""One configuration value checked against its field's annotated type, and the sizes a value may
+name (no TensorFlow here)."""
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any
 
@@ -71,3 +73,32 @@ def _describe(hint: Any) -> str:
             return f"a list of {name}"
         return f"a list of {len(args)} {name}"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_budget_bytes(text) -> int | None:
+    """``memory_budget`` in bytes: None for ``"unlimited"``, half the memory for ``"auto"``.
+
+    Raises:
+        ValueError: naming memory_budget and what it expects.
+    """
+    value = str(text).strip().lower()
+    if value == "unlimited":
+        return None
+    if value == "auto":
+        from ..data.streaming import default_memory_budget
+
+        return default_memory_budget()
+    number = value.rstrip("kmgtib")
+    unit = value[len(number):].strip()
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = float("nan")
+    if unit not in _UNITS or not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"memory_budget must be auto, unlimited or a size such as 8GiB, 500MB or a number of "
+                         f"bytes; got {text!r}")
+    return int(amount * _UNITS[unit])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pathlib
 
-from .config import DataConfig
+from .config import DataConfig, memory_budget_bytes
 from ..data import synthetic, ultrasound_sim
 from ..data.dataset_splits import DatasetSplits
 from ..errors import ConfigError
@@ -88,7 +88,8 @@ def load_csv(config: DataConfig) -> DatasetSplits:
     """Images listed in a CSV manifest (PNG, JPEG, BMP; DICOM with pydicom)."""
     from ..data.manifest import load_manifest  # pandas and TensorFlow: imported when chosen
 
-    return load_manifest(config.data, manifest_options(config), tuple(config.image_size), config.channels)
+    return load_manifest(config.data, manifest_options(config), tuple(config.image_size), config.channels,
+                         memory_budget=memory_budget_bytes(config.memory_budget))
 
 
 def load_hdf5_file(config: DataConfig) -> DatasetSplits:
@@ -98,7 +99,7 @@ def load_hdf5_file(config: DataConfig) -> DatasetSplits:
     path = pathlib.Path(config.data)
     if not path.is_file():
         raise ConfigError(f"--data {path}: no such HDF5 file")
-    data = read_hdf5(path)
+    data = read_hdf5(path, memory_budget=memory_budget_bytes(config.memory_budget))
     stored = data.train.image_shape[:2]
     if tuple(stored) != tuple(config.image_size):
         raise ConfigError(
