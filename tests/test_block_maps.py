@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from conftest import build_random_data, build_tiny_model, clone_model
 from disentangle_tf.models import objectives
-from disentangle_tf.models.disentangler import grid_cells
+from disentangle_tf.models.block_maps import grid_cells
 
 
 def _batch(data):

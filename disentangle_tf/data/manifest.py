@@ -37,6 +37,7 @@ from .arguments import DEFAULT_IMAGE_SIZE
 from .dataset_splits import DatasetSplits
 from .images import ImageReadError, check_image_files, iter_image_batches, read_images
 from .labelled_images import MISSING_LABEL, LabelledImages
+from .manifest_cells import _first_line, _quote_list, _refuse_missing, _sorted_labels, _where, is_missing
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
 from .manifest_splits import carve_validation, rare_classes, spanning_groups
@@ -54,64 +55,6 @@ __all__ = [
     "load_manifest",
     "read_manifest",
 ]
-
-
-
-def _where(source: pathlib.Path, index: int) -> str:
-    """``"<manifest> row R (line L)"`` for the data row at 0-based ``index``."""
-    return f"{source} row {index + 1} (line {index + 2})"
-
-
-def _quote_list(values) -> str:
-    values = [repr(v) for v in values]
-    if len(values) > 12:
-        values = values[:12] + [f"... ({len(values) - 12} more)"]
-    return ", ".join(values)
-
-
-def _first_line(text: object) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(text).__name__
-
-
-def _sorted_labels(values) -> tuple[str, ...]:
-    """Distinct labels, sorted numerically if they are all integers."""
-    distinct = set(values)
-    try:
-        return tuple(sorted(distinct, key=lambda v: (int(v), v)))
-    except ValueError:
-        return tuple(sorted(distinct))
-
-
-def is_missing(cells) -> np.ndarray:
-    """Which cells hold no value: empty, or a marker of :data:`MISSING_VALUES`.
-
-    Every decision on missing cells is taken here.
-
-    Args:
-        cells: the cells of a manifest column, as strings.
-
-    Returns:
-        A boolean array of the shape of ``cells``, True where a cell is missing.
-    """
-    cells = np.asarray(cells, dtype=object)
-    flags = [str(cell).strip().lower() in MISSING_VALUES for cell in cells.ravel()]
-    return np.array(flags, dtype=bool).reshape(cells.shape)
-
-
-def _refuse_missing(source: pathlib.Path, cells, column: str, what: str, needed: str) -> None:
-    """Raise a :class:`ManifestError` naming the first missing cell of a column, if any.
-
-    ``what`` follows the column's name (``" (task 'plane')"``); ``needed`` ends the
-    message (what every row must have).
-    """
-    missing = is_missing(cells)
-    if missing.any():
-        index = int(np.flatnonzero(missing)[0])
-        cell = cells[index]
-        state = "is empty" if cell == "" else f"is missing: {cell!r} marks a missing value"
-        raise ManifestError(f"{_where(source, index)}: column {column!r}{what} {state}; {needed}")
-
 
 
 

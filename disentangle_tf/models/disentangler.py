@@ -17,7 +17,8 @@ from keras import ops
 from ..data.labelled_images import MISSING_LABEL
 from ..task_spec import TaskSpec
 from .compiling import Compiling
-from .defaults import BLOCK_MAP_GRID, Architecture
+from .block_maps import grid_cells
+from .defaults import Architecture
 from .dense_head import DenseHead
 from .example_weights import ExampleWeights
 from .fit_arguments import FitArguments
@@ -35,21 +36,6 @@ def _reverse_gradient(features, scale):
         return -scale * upstream, tf.zeros_like(scale)
 
     return tf.identity(features), gradient
-
-
-def grid_cells(maps, grid: int = BLOCK_MAP_GRID):
-    """Feature maps averaged over a grid of cells: ``(N, H, W, C)`` -> ``(N, G, C)``.
-
-    The map is cut into ``min(grid, H)`` x ``min(grid, W)`` cells of ``H // rows`` x
-    ``W // columns`` pixels (the last rows and columns that do not fill a cell are left
-    out); ``G`` is the number of cells, in row-major order.
-    """
-    height, width = maps.shape[1], maps.shape[2]
-    rows, columns = min(grid, height), min(grid, width)
-    cell = (height // rows, width // columns)
-    maps = maps[:, : rows * cell[0], : columns * cell[1], :]
-    pooled = ops.average_pool(maps, pool_size=cell, strides=cell, padding="valid")
-    return ops.reshape(pooled, (-1, rows * columns, maps.shape[-1]))
 
 
 def pair_name(features_task: str, label_task: str) -> str:
