@@ -48,3 +48,14 @@ def check_seed(seed: int) -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     return int(seed)
+
+
+def check_split_request(splits, names: Sequence[str], image_size, seed) -> list[str]:
+    """``splits`` (one name or several) as a list, every name, ``image_size`` and
+    ``seed`` checked before any image is made; ValueError naming the first bad one."""
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    for split in splits:
+        check_split(split, names)
+    check_image_size(image_size)
+    check_seed(seed)
+    return splits

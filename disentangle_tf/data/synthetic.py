@@ -41,7 +41,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .arguments import DEFAULT_IMAGE_SIZE, check_image_size, check_seed, check_split
+from .arguments import DEFAULT_IMAGE_SIZE, check_image_size, check_seed, check_split, check_split_request
 from .labelled_images import LabelledImages
 
 __all__ = [
@@ -364,9 +364,5 @@ def make_synthetic_splits(
         >>> {name: len(images) for name, images in data.items()}
         {'train': 1200, 'unseen': 100}
     """
-    splits = [splits] if isinstance(splits, str) else list(splits)
-    for split in splits:
-        check_split(split, SPLITS)
-    check_image_size(image_size)
-    check_seed(seed)
+    splits = check_split_request(splits, SPLITS, image_size, seed)
     return {split: make_synthetic_split(split, image_size, seed) for split in splits}

@@ -8,7 +8,7 @@ from typing import Iterable
 import numpy as np
 
 from ...task_spec import TaskSpec
-from ..arguments import check_image_size, check_seed, check_split
+from ..arguments import check_image_size, check_seed, check_split, check_split_request
 from ..labelled_images import LabelledImages
 from ..normalization import standardize_per_image
 from .geometry import DEFAULT_IMAGE_SIZE, Geometry
@@ -254,12 +254,8 @@ def make_us_sim_splits(
         >>> {name: len(images) for name, images in data.items()}
         {'train': 31, 'val': 5}
     """
-    splits = [splits] if isinstance(splits, str) else list(splits)
-    for split in splits:
-        check_split(split, SPLITS)
-    check_image_size(image_size)
+    splits = check_split_request(splits, SPLITS, image_size, seed)
     _check_scale(scale)
-    check_seed(seed)
     return {split: make_us_sim_split(split, image_size, scale, seed) for split in splits}
 
 
