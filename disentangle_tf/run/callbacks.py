@@ -293,20 +293,42 @@ class ProgressDisplay(keras.callbacks.Callback):
             self._write(f"kept the weights of epoch {self._best_epoch}, the best mean validation accuracy\n")
 
 
+def _epoch_of(line: str) -> int:
+    """The epoch of a row of :class:`EpochLog` (its first column); -1 if unreadable."""
+    try:
+        return int(float(line.split(",", 1)[0]))
+    except ValueError:
+        return -1
+
+
 class EpochLog(keras.callbacks.CSVLogger):
     """Every value of Keras's epoch logs, one CSV row per epoch (``CSVLogger``).
 
     The columns are ``epoch`` (epochs done: 1 after the first), then every key of the
     logs in alphabetical order (training values, ``val_`` validation values, the
     adversaries, the penalty). An existing file is appended to, so that a resumed run
-    goes on where it stopped.
+    goes on where it stopped; its rows after epoch ``resumed_after`` (epochs an
+    interrupted run logged after the backup it resumes from) are dropped first, so that
+    every epoch has one row.
 
     Args:
         filename: the CSV file.
+        resumed_after: the epochs done when this training starts (``fit``'s
+            ``initial_epoch``).
     """
 
-    def __init__(self, filename):
+    def __init__(self, filename, resumed_after: int = 0):
         super().__init__(str(filename), append=True)
+        self.resumed_after = int(resumed_after)
+
+    def on_train_begin(self, logs=None):
+        path = pathlib.Path(self.filename)
+        if path.is_file():
+            lines = path.read_text().splitlines(keepends=True)
+            kept = lines[:1] + [line for line in lines[1:] if 0 < _epoch_of(line) <= self.resumed_after]
+            if kept != lines:
+                path.write_text("".join(kept))
+        super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch + 1, logs)

@@ -271,7 +271,7 @@ def run(
                             *sample_images(data.train, model.tasks, seed=config.data.seed))
         all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
         all_callbacks.append(EpochSummaries(logs, model.task_names))
-        all_callbacks.append(EpochLog(logs / "epochs.csv"))
+        all_callbacks.append(EpochLog(logs / "epochs.csv", resumed_after=initial_epoch))
     history = model.fit(
         train_dataset,
         epochs=training.epochs,
