@@ -126,8 +126,9 @@ def data_options(command):
               help="Median bandwidth of the penalty's kernel, within each class or over the batch.  "
                    "[default: class]")
 @click.option("--independence-layers", type=click.Choice(CHOICES["independence_layers"]),
-              help="The independence penalty reads the encoders' features, or also every residual block's "
-                   "averaged output.  [default: the method's]")
+              help="The independence penalty reads the encoders' features, also every residual block's "
+                   "averaged output (blocks), or also every block's output map on a 2 x 2 grid of cells "
+                   "(block_maps).  [default: the method's]")
 @click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
               help="Alternating updates (the paper) or a gradient reversal layer.  [default: the method's]")
 @click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),
