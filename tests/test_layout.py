@@ -96,8 +96,9 @@ def test_the_data_and_models_packages_keep_their_public_names():
     import disentangle_tf.data as data
     import disentangle_tf.models as models
 
-    assert data.__all__ == ["LabelledImages", "make_evaluation_dataset", "make_synthetic_split",
-                            "make_synthetic_splits", "make_training_dataset", "random_flip_batch"]
+    assert data.__all__ == ["LabelledImages", "LazyImages", "default_memory_budget", "make_evaluation_dataset",
+                            "make_synthetic_split", "make_synthetic_splits", "make_training_dataset",
+                            "random_flip_batch"]
     assert models.__all__ == ["DenseHead", "Disentangler", "FusedBatchNormalization", "MISSING_LABEL",
                               "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name"]
     assert isinstance(models.FusedBatchNormalization, type)
