@@ -67,7 +67,8 @@ def _score_figure(*keys: str):
 
         plot.__name__, plot.__qualname__, plot.__module__ = draw.__name__, draw.__qualname__, draw.__module__
         keys_text = ", ".join(f"``{key}``" for key in keys)
-        plot.__doc__ = draw.__doc__.rstrip() + "\n" + _SCORE_FIGURE_ARGUMENTS.format(keys=keys_text)
+        if draw.__doc__ is not None:  # None under python -OO
+            plot.__doc__ = draw.__doc__.rstrip() + "\n" + _SCORE_FIGURE_ARGUMENTS.format(keys=keys_text)
         return plot
 
     return decorate
