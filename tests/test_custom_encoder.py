@@ -26,6 +26,19 @@ def data(count=12, seed=0):
     return images, {"a": np.arange(count) % 2, "b": np.arange(count) % 3}
 
 
+def fit_save_and_load(model, images, labels, batch_size, encoder, path):
+    """Fit one epoch (the ``encoder``-th encoder's weights must move), save, load; the loaded model,
+    whose weights must equal the saved ones."""
+    before = [v.numpy().copy() for v in model.encoders[encoder].trainable_variables]
+    model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.encoders[encoder].trainable_variables))
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    for saved, restored in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(saved, restored)
+    return loaded
+
+
 def test_heads_are_sized_from_each_encoders_features():
     encoders = {"a": small_encoder(TASKS[0], width=6), "b": small_encoder(TASKS[1], width=10)}
     model = Disentangler(TASKS, encoders=encoders, head_units=(8,))
@@ -42,16 +55,9 @@ def test_a_custom_encoder_trains_saves_and_loads_with_its_weights(tmp_path):
     images, labels = data()
     model = Disentangler(TASKS, encoders=small_encoder, head_units=(8,))
     model.compile(adversary_batches="same", adversary_steps=1)
-    before = [v.numpy().copy() for v in model.encoders[0].trainable_variables]
-    model.fit(images, labels, batch_size=6, epochs=1, verbose=0)
-    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.encoders[0].trainable_variables))
-
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
+    loaded = fit_save_and_load(model, images, labels, 6, 0, tmp_path / "model.keras")
     assert type(loaded.encoders[0]) is keras.Sequential  # not rebuilt as the paper's encoder
     assert loaded.encoders[0].name == "a_small_encoder"
-    for saved, restored in zip(model.get_weights(), loaded.get_weights()):
-        np.testing.assert_array_equal(saved, restored)
     expected, got = model(images), loaded(images)
     for task in model.task_names:
         np.testing.assert_allclose(keras.ops.convert_to_numpy(got[task]),
@@ -113,15 +119,8 @@ def test_a_keras_applications_backbone_trains_saves_loads_and_exports(tmp_path):
     labels = {"a": np.arange(8) % 2, "b": np.arange(8) % 3}
     model = Disentangler(TASKS, encoders=backbone, head_units=(8,))
     model.compile(adversary_batches="same", adversary_steps=1)
-    before = [v.numpy().copy() for v in model.encoders[1].trainable_variables]
-    model.fit(images, labels, batch_size=4, epochs=1, verbose=0)
-    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.encoders[1].trainable_variables))
-
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
+    loaded = fit_save_and_load(model, images, labels, 4, 1, tmp_path / "model.keras")
     assert loaded.encoders[0].name == "a_mobilenet"
-    for saved, restored in zip(model.get_weights(), loaded.get_weights()):
-        np.testing.assert_array_equal(saved, restored)
     model.export(str(tmp_path / "exported"), verbose=False)
     served = keras.layers.TFSMLayer(str(tmp_path / "exported"), call_endpoint="serve")(images)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(served["a"]),

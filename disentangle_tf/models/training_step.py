@@ -129,8 +129,9 @@ class TrainingStep:
         # With lambda = 0 the reversal layer still stands (of scale 0), so that the
         # adversaries' loss never reaches the encoders un-reversed.
         reverse = self.adversarial_weight * scale if reverse_gradient else None
-        with_blocks = self.independence_weight > 0 and self.independence_layers != "features" and \
-            self.independence_layers
+        # False, "blocks" or "block_maps": how _encode pools the residual blocks' outputs.
+        penalised = self.independence_weight > 0 and self.independence_layers != "features"
+        with_blocks = self.independence_layers if penalised else False
         features, block_means = self._encode(images, training, with_blocks=with_blocks)
         features, task_logits, adversary_logits = self._forward(
             images, training=training, labels=labels, reverse_gradient_scale=reverse, features=features)
