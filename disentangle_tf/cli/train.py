@@ -37,7 +37,7 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
     "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "restore_best_weights",
-    "precise_batch_norm", "conditional_adversaries",
+    "precise_batch_norm", "last_layer_retraining", "conditional_adversaries",
     "jit_compile", "strategy", "deterministic", "threads",
 )
 
@@ -142,6 +142,9 @@ def data_options(command):
 @click.option("--precise-batch-norm", type=int, metavar="BATCHES",
               help="After training, recompute the batch-norm statistics over this many training batches with "
                    "the final weights (0: off).  [default: the method's]")
+@click.option("--last-layer-retraining/--no-last-layer-retraining", default=None,
+              help="After training, refit each classifier's last layer on the frozen features of the training "
+                   "split (class-balanced logistic regression).  [default: the method's]")
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),

@@ -168,6 +168,11 @@ class TrainConfig:
             this many training batches, computed with the final weights
             (:func:`~disentangle_tf.models.precise_batch_norm.precise_batch_norm`);
             0 keeps the moving averages of training (the paper).
+        last_layer_retraining: after training (and the batch-norm statistics), refit
+            every classifier's last dense layer on the frozen features of the training
+            split, a class-then-group balanced logistic regression
+            (:func:`~disentangle_tf.models.last_layer.retrain_last_layer`; Kirichenko
+            et al., ICLR 2023); false keeps the trained layer (the paper).
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -194,6 +199,7 @@ class TrainConfig:
     penalty_schedule: str = "constant"
     restore_best_weights: bool = False
     precise_batch_norm: int = 30
+    last_layer_retraining: bool = True
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False

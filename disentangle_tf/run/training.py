@@ -27,6 +27,7 @@ from ..evaluation.evaluate import evaluate_splits, write_evaluation
 from ..export import export_saved_model
 from ..models import Disentangler
 from ..models.compiling import default_adversary_optimizer, default_optimizer
+from ..models.last_layer import retrain_last_layer
 from ..models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from ..fast.threads import configure_threads
@@ -287,6 +288,8 @@ def run(
     if training.precise_batch_norm:
         precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
                            batch_size=min(config.data.batch_size, len(data.train)), seed=config.data.seed)
+    if training.last_layer_retraining:
+        retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
     metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
     if output_dir is not None:
         model.save(output_dir / "model.keras")
