@@ -328,8 +328,9 @@ def test_run_restores_the_best_validation_epoch(monkeypatch):
                                   "adversary_steps": 1, "adversary_batches": "same", "batch_size": 100,
                                   "restore_best_weights": True, "threads": "tensorflow",
                                   # The validation scores of the restored epoch, as they were
-                                  # measured: no batch-norm statistics recomputed afterwards.
-                                  "precise_batch_norm": 0})
+                                  # measured: no batch-norm statistics recomputed and no last
+                                  # layer refitted afterwards.
+                                  "precise_batch_norm": 0, "last_layer_retraining": False})
     result = run(config, verbose=0)
     history = result.history
     scores = [(a + b) / 2 for a, b in zip(history["val_background_accuracy"], history["val_shape_accuracy"])]

@@ -101,3 +101,29 @@ def test_the_refit_survives_saving(tmp_path):
     for task in ("a", "b"):
         np.testing.assert_allclose(np.asarray(loaded(data.images)[task]), np.asarray(model(data.images)[task]),
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_refits_after_the_batch_norm_statistics_only_when_asked(monkeypatch, enabled):
+    import disentangle_tf.run.training as training
+    from disentangle_tf.run.config import RunConfig
+
+    calls = []
+    monkeypatch.setattr(training, "precise_batch_norm", lambda *a, **k: calls.append("precise_batch_norm"))
+    monkeypatch.setattr(training, "retrain_last_layer",
+                        lambda model, images, labels, **k: calls.append(("retrain", len(images), sorted(labels))))
+    config = RunConfig().replace({"epochs": 1, "image_size": [16, 20], "encoder_filters": [4, 8],
+                                  "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
+                                  "batch_size": 100, "threads": "tensorflow", "last_layer_retraining": enabled})
+    training.run(config, verbose=0)
+    expected = ["precise_batch_norm"] + ([("retrain", 1200, ["background", "shape"])] if enabled else [])
+    assert calls == expected
+
+
+def test_the_command_line_option_and_the_methods_decide_it():
+    from disentangle_tf.run.run_settings import resolve_config
+
+    assert resolve_config(None, {}, "recommended").training.last_layer_retraining is True
+    assert resolve_config(None, {"last_layer_retraining": False}, "recommended").training.last_layer_retraining is False
+    assert resolve_config(None, {}, "lambda=0").training.last_layer_retraining is False
+    assert resolve_config(None, {}, "lambda=0 retrained").training.last_layer_retraining is True

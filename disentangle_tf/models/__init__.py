@@ -10,5 +10,6 @@ lazy_package(globals(), {
     "dense_head": ["DenseHead"],
     "disentangler": ["MISSING_LABEL", "Disentangler", "TaskSpec", "pair_name"],
     "disentangle_tf.fast.batch_normalization": ["FusedBatchNormalization"],
+    "last_layer": ["retrain_last_layer"],
     "residual_encoder": ["ResidualEncoder", "ZeroPadChannels"],
 })
