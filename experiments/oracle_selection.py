@@ -19,7 +19,8 @@ import time
 #: The settings every candidate shares (the package defaults at the time of the choice).
 BASE = {"image_size": [56, 72], "feature_pooling": "average", "epochs": 15, "batch_size": 50,
         "adversarial_weight": 0.0, "adversary_batches": "same", "independence_weight": 0.0,
-        "independence_layers": "features", "sampling": "uniform", "precise_batch_norm": 0}
+        "independence_layers": "features", "sampling": "uniform", "precise_batch_norm": 0,
+        "last_layer_retraining": False}
 
 #: The recommended setting of the first round (blocks, group-balanced, weight 10, batch-norm
 #: statistics recomputed over 30 batches).
@@ -55,6 +56,9 @@ CANDIDATES = {
                                            "independence_weight": 30.0},
     # Fifth round: the block maps (weight 10, the better of the two on seeds 23-25) trained longer.
     "recommended, block maps, 25 epochs": {**RECOMMENDED, "independence_layers": "block_maps", "epochs": 25},
+    # Seventh round: with last-layer retraining (experiments/last_layer_analysis.py), 15 and 25 epochs.
+    "recommended, last-layer retraining": {**RECOMMENDED, "last_layer_retraining": True},
+    "recommended, last-layer retraining, 25 epochs": {**RECOMMENDED, "last_layer_retraining": True, "epochs": 25},
 }
 
 
