@@ -59,6 +59,11 @@ CANDIDATES = {
     # Seventh round: with last-layer retraining (experiments/last_layer_analysis.py), 15 and 25 epochs.
     "recommended, last-layer retraining": {**RECOMMENDED, "last_layer_retraining": True},
     "recommended, last-layer retraining, 25 epochs": {**RECOMMENDED, "last_layer_retraining": True, "epochs": 25},
+    # Eighth round: the refit on features made more invariant (block maps; weight 30).
+    "recommended, last-layer retraining, block maps": {**RECOMMENDED, "last_layer_retraining": True,
+                                                       "independence_layers": "block_maps"},
+    "recommended, last-layer retraining, weight 30": {**RECOMMENDED, "last_layer_retraining": True,
+                                                      "independence_weight": 30.0},
 }
 
 
