@@ -13,7 +13,8 @@ Writes ``model.keras`` (the Keras model) and ``saved_model/`` (a TF SavedModel w
 output directory. This is what ``python -m disentangle_tf.train --dataset synthetic``
 does with its default, recommended method (docs/method.rst), spelled out: no adversarial
 term, a class-conditional HSIC penalty on every residual block, group-balanced batches,
-and batch-norm statistics recomputed with the final weights.
+batch-norm statistics recomputed with the final weights, and each classifier's last layer
+refitted on the frozen features.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import tensorflow as tf  # noqa: E402
 
 from disentangle_tf import Disentangler, TaskSpec  # noqa: E402
 from disentangle_tf.models.precise_batch_norm import precise_batch_norm  # noqa: E402
+from disentangle_tf.models.last_layer import retrain_last_layer  # noqa: E402
 from disentangle_tf.export import export_saved_model  # noqa: E402
 from disentangle_tf.data import (  # noqa: E402
     make_evaluation_dataset,
@@ -106,6 +108,8 @@ def main() -> None:
     )
     # Batch-norm statistics recomputed with the final weights (the moving averages lag them).
     precise_batch_norm(model, splits["train"].images, batches=30, batch_size=BATCH_SIZE, seed=args.seed)
+    # Each classifier's last layer refitted on the frozen features (class-balanced logistic regression).
+    retrain_last_layer(model, splits["train"].images, splits["train"].labels, batch_size=BATCH_SIZE)
 
     # Evaluation: the seen combinations (test) and the unseen one (circles on black).
     for split in ("test", "unseen"):
