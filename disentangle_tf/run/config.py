@@ -195,7 +195,7 @@ class TrainConfig:
     independence_weight: float = 10.0
     independence_bandwidth: str = "class"
     adversarial_training: str = "alternating"
-    independence_layers: str = "blocks"
+    independence_layers: str = "block_maps"
     penalty_schedule: str = "constant"
     restore_best_weights: bool = False
     precise_batch_norm: int = 30
