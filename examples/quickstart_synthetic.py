@@ -12,9 +12,9 @@ Writes ``model.keras`` (the Keras model) and ``saved_model/`` (a TF SavedModel w
 ``serving_default`` signature returns per-task probabilities and features) into the
 output directory. This is what ``python -m disentangle_tf.train --dataset synthetic``
 does with its default, recommended method (docs/method.rst), spelled out: no adversarial
-term, a class-conditional HSIC penalty on every residual block, group-balanced batches,
-batch-norm statistics recomputed with the final weights, and each classifier's last layer
-refitted on the frozen features.
+term, a class-conditional HSIC penalty on every residual block's grid cells, group-balanced
+batches, batch-norm statistics recomputed with the final weights, and each classifier's
+last layer refitted on the frozen features.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
         adversary_steps=ADVERSARY_STEPS,   # adversary updates per main update
         adversary_batches="same",          # the adversaries read the main batch's features
         independence_weight=10.0,          # conditional HSIC: shape features ~ background | shape
-        independence_layers="blocks",      # ... on every residual block, not only the features
+        independence_layers="block_maps",  # ... on every residual block's 2 x 2 grid cells too
     )
     print("adversaries:", ", ".join(model.adversary_names))
 

@@ -83,6 +83,8 @@ def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
     assert paper["independence_weight"] == 0.0 and paper["sampling"] == "uniform"
     # Every method decides every key of NEUTRAL, so no row inherits another's choice.
     assert all(set(NEUTRAL) <= set(m.settings) for m in METHODS.values())
+    # ``--methods`` splits its value at commas: no name may hold one.
+    assert not [name for name in METHODS if "," in name]
     config_file = tmp_path / "c.yaml"
     config_file.write_text("independence_weight: 3.0\nsampling: uniform\n")
     layered = resolve_config(str(config_file), {"sampling": "group_balanced"}, "recommended").to_flat_dict()
