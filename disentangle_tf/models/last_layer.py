@@ -133,16 +133,13 @@ def retrain_last_layer(model, images, labels: dict, batch_size: int = 50, c: flo
             accuracy[task] = None
             continue
         mean, std = h[known].mean(axis=0), h[known].std(axis=0) + 1e-6
-        fit = LogisticRegression(C=c, max_iter=5000)
-        fit.fit((h[known] - mean) / std, y[known], sample_weight=weights[known])
-        coef, intercept = _full_coefficients(fit, classifier.layers[-1].units)
-        kernel = coef.T / std[:, None]
-        bias = intercept - (mean / std) @ coef.T
+        standardised = (h[known] - mean) / std
+        fit = LogisticRegression(C=c, max_iter=5000).fit(standardised, y[known], sample_weight=weights[known])
         last = classifier.layers[-1]
-        last.kernel.assign(kernel.astype(last.kernel.dtype))
-        last.bias.assign(bias.astype(last.bias.dtype))
-        predicted = fit.predict((h[known] - mean) / std)
-        accuracy[task] = float(np.average(predicted == y[known], weights=weights[known]))
+        coef, intercept = _full_coefficients(fit, last.units)
+        last.kernel.assign((coef.T / std[:, None]).astype(last.kernel.dtype))
+        last.bias.assign((intercept - (mean / std) @ coef.T).astype(last.bias.dtype))
+        accuracy[task] = float(np.average(fit.predict(standardised) == y[known], weights=weights[known]))
     return accuracy
 
 
@@ -150,7 +147,7 @@ def _full_coefficients(fit, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``(num_classes, D)`` coefficients and ``(num_classes,)`` intercepts of a fitted
     logistic regression: a binary fit's single row becomes the logits ``(-z/2, z/2)``;
     a class absent from the refit gets a logit far below the others."""
-    coef = np.full((num_classes, fit.coef_.shape[1]), 0.0)
+    coef = np.zeros((num_classes, fit.coef_.shape[1]))
     intercept = np.full(num_classes, -1e4)
     classes = fit.classes_
     if len(classes) == 2:
