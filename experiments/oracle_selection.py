@@ -64,6 +64,9 @@ CANDIDATES = {
                                                        "independence_layers": "block_maps"},
     "recommended, last-layer retraining, weight 30": {**RECOMMENDED, "last_layer_retraining": True,
                                                       "independence_weight": 30.0},
+    # Ninth round: the penalty on both the blocks' averages and their grid cells.
+    "recommended, last-layer retraining, block pyramid": {**RECOMMENDED, "last_layer_retraining": True,
+                                                          "independence_layers": "block_pyramid"},
 }
 
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
 from conftest import build_random_data, build_tiny_model, clone_model
 from disentangle_tf.models import objectives
@@ -65,7 +66,7 @@ def test_block_maps_add_one_term_per_block_on_top_of_the_features():
     images, labels = _batch(data)
     base = build_tiny_model(("a", "b"))
     losses = {}
-    for layers in ("features", "blocks", "block_maps"):
+    for layers in ("features", "blocks", "block_maps", "block_pyramid"):
         model = clone_model(base)
         variables = len(model.weights)
         model.compile(optimizer=keras.optimizers.SGD(0.0), independence_weight=1.0, independence_layers=layers,
@@ -79,6 +80,12 @@ def test_block_maps_add_one_term_per_block_on_top_of_the_features():
         for k in range(len(maps[0])))
     assert losses["block_maps"] == pytest.approx(expected, rel=1e-4)
     assert losses["block_maps"] != pytest.approx(losses["blocks"], rel=1e-3)
+    # The pyramid adds, per block, both the global average's term and the cells' term.
+    averages = sum(float(model._independence_loss([ops.mean(maps[0][k], axis=(1, 2)),
+                                                   ops.mean(maps[1][k], axis=(1, 2))], labels_list))
+                   for k in range(len(maps[0])))
+    assert losses["blocks"] == pytest.approx(losses["features"] + averages, rel=1e-4)
+    assert losses["block_pyramid"] == pytest.approx(expected + averages, rel=1e-4)
 
 
 def test_block_maps_penalty_reaches_the_stem_and_descending_it_lowers_it():

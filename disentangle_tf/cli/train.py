@@ -127,8 +127,8 @@ def data_options(command):
                    "[default: class]")
 @click.option("--independence-layers", type=click.Choice(CHOICES["independence_layers"]),
               help="The independence penalty reads the encoders' features, also every residual block's "
-                   "averaged output (blocks), or also every block's output map on a 2 x 2 grid of cells "
-                   "(block_maps).  [default: the method's]")
+                   "averaged output (blocks), also every block's output map on a 2 x 2 grid of cells "
+                   "(block_maps), or both (block_pyramid).  [default: the method's]")
 @click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
               help="Alternating updates (the paper) or a gradient reversal layer.  [default: the method's]")
 @click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),

@@ -113,7 +113,11 @@ class Compiling:
                 ``"block_maps"``: also every block's output map averaged to a grid of
                 up to 2 x 2 cells, each cell of each image a sample (labelled as its
                 image), so that the local features, wherever they are, do not carry
-                the nuisance within a class.
+                the nuisance within a class; ``"block_pyramid"``: both, the block's
+                global average and its grid cells (a two-level spatial pyramid, as in
+                He et al., "Spatial pyramid pooling in deep convolutional networks",
+                ECCV 2014), so that neither the image-level nor the local features
+                carry the nuisance.
             jit_compile: compile the training step with XLA.
             steps_per_execution: training steps run per call of the compiled function.
             run_eagerly: run the steps eagerly (debugging).
@@ -187,7 +191,7 @@ class Compiling:
         self.independence_bandwidth = independence_bandwidth
         self.adversarial_training = adversarial_training
         self.independence_layers = independence_layers
-        self._block_taps = self._build_block_taps() if independence_layers in ("blocks", "block_maps") else []
+        self._block_taps = self._build_block_taps() if independence_layers != "features" else []
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._penalty = objectives.get_objective(adversarial_objective)
         # Build each optimizer on its own variables only, so that neither keeps slots

@@ -72,9 +72,10 @@ ADVERSARY_BATCHES = ("fresh", "same")
 ADVERSARIAL_TRAINING = ("alternating", "gradient_reversal")
 
 #: Where the independence penalty reads each encoder: its features only, also the
-#: globally averaged output of every residual block, or also every block's output map,
-#: each cell of a grid of :data:`BLOCK_MAP_GRID` cells a sample of local features.
-INDEPENDENCE_LAYERS = ("features", "blocks", "block_maps")
+#: globally averaged output of every residual block, also every block's output map,
+#: each cell of a grid of :data:`BLOCK_MAP_GRID` cells a sample of local features, or
+#: also both (a two-level spatial pyramid: the global average and the grid cells).
+INDEPENDENCE_LAYERS = ("features", "blocks", "block_maps", "block_pyramid")
 
 #: Rows and columns of the grid a block's output map is averaged to for
 #: ``independence_layers="block_maps"`` (fewer where the map is smaller).

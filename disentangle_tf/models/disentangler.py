@@ -267,22 +267,24 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
         """Every encoder's features and, ``with_blocks``, its blocks' pooled outputs.
 
         Args:
-            with_blocks: False, ``"blocks"`` (global averages) or ``"block_maps"``
-                (averages over a grid of cells, :func:`grid_cells`).
+            with_blocks: False, ``"blocks"`` (global averages), ``"block_maps"``
+                (averages over a grid of cells, :func:`grid_cells`) or
+                ``"block_pyramid"`` (both).
 
         Returns:
             ``(features, blocks)``: per task the features, and per task a list with,
-            per residual block, its ``(N, C_b)`` global average or ``(N, G_b, C_b)``
-            grid-cell averages (None without ``with_blocks``).
+            per residual block, its ``(N, C_b)`` global average and / or its
+            ``(N, G_b, C_b)`` grid-cell averages (None without ``with_blocks``).
         """
         if not with_blocks:
             return [encoder(images, training=training) for encoder in self.encoders], None
-        pool = grid_cells if with_blocks == "block_maps" else (lambda m: ops.mean(m, axis=(1, 2)))
+        pools = {"blocks": (_global_mean,), "block_maps": (grid_cells,),
+                 "block_pyramid": (_global_mean, grid_cells)}[with_blocks]
         features, blocks = [], []
         for tap in self._block_taps:
             *maps, final = tap(images, training=training)
             features.append(final)
-            blocks.append([pool(m) for m in maps])
+            blocks.append([pool(m) for pool in pools for m in maps])
         return features, blocks
 
     def _forward(self, images, training, labels=None, reverse_gradient_scale=None, features=None):
@@ -394,3 +396,8 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
             if config.get(key) is not None:
                 config[key] = [keras.saving.deserialize_keras_object(model) for model in config[key]]
         return cls(**config)
+
+
+def _global_mean(maps):
+    """``(N, H, W, C)`` -> ``(N, C)``: the map averaged over its positions."""
+    return ops.mean(maps, axis=(1, 2))

@@ -129,7 +129,7 @@ class TrainingStep:
         # With lambda = 0 the reversal layer still stands (of scale 0), so that the
         # adversaries' loss never reaches the encoders un-reversed.
         reverse = self.adversarial_weight * scale if reverse_gradient else None
-        # False, "blocks" or "block_maps": how _encode pools the residual blocks' outputs.
+        # False, "blocks", "block_maps" or "block_pyramid": how _encode pools the residual blocks' outputs.
         penalised = self.independence_weight > 0 and self.independence_layers != "features"
         with_blocks = self.independence_layers if penalised else False
         features, block_means = self._encode(images, training, with_blocks=with_blocks)

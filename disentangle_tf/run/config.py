@@ -156,7 +156,9 @@ class TrainConfig:
         adversarial_training: ``"alternating"`` updates (the paper) or
             ``"gradient_reversal"`` (Ganin & Lempitsky 2015).
         independence_layers: ``"features"`` (the penalty reads each encoder's
-            features) or ``"blocks"`` (also every residual block's averaged output).
+            features), ``"blocks"`` (also every residual block's averaged output),
+            ``"block_maps"`` (also every block's output map on a grid of up to 2 x 2
+            cells) or ``"block_pyramid"`` (both the averages and the cells).
         penalty_schedule: ``"constant"`` lambda and independence weight, or
             ``"dann"``: both warmed up by ``2 / (1 + exp(-10 p)) - 1`` over the
             training progress ``p`` (Ganin & Lempitsky 2015).
