@@ -83,12 +83,15 @@ def test_class_balance_moves_the_boundary_to_the_rare_class():
     assert rates["none"] <= 0.1 and rates["class"] >= 0.3
 
 
-def test_a_task_with_one_class_present_keeps_its_layer():
+@pytest.mark.parametrize("label", [0, -1], ids=["one class", "no label"])
+def test_a_task_with_fewer_than_two_classes_labelled_keeps_its_layer(label):
     model = build_tiny_model(("a", "b"))
     data = build_random_data(("a", "b"), count=8)
-    data.labels["b"] = np.zeros(8, "int64")
+    data.labels["a"] = np.arange(8) % 2
+    data.labels["b"] = np.full(8, label, "int64")
     before = values(model.classifiers[1].weights)
-    assert retrain_last_layer(model, data.images, data.labels)["b"] is None
+    accuracy = retrain_last_layer(model, data.images, data.labels)
+    assert accuracy["b"] is None and accuracy["a"] is not None
     assert all(np.array_equal(a, b) for a, b in zip(before, values(model.classifiers[1].weights)))
 
 

@@ -89,7 +89,8 @@ def retrain_last_layer(model, images, labels: dict, batch_size: int = 50, c: flo
     logistic regression is fitted on ``(h - mean) / std`` with the weights of
     :func:`balanced_weights` and inverse L2 strength ``c``; the standardisation is folded
     into the layer's new kernel ``W / std`` and bias ``b - (mean / std) @ W``. Nothing
-    else changes; a task with a single class present keeps its layer.
+    else changes; a task with fewer than two classes labelled (one class, or no label
+    at all) keeps its layer, and its features are not computed.
 
     Args:
         model: a trained :class:`~disentangle_tf.models.Disentangler`.
@@ -117,21 +118,22 @@ def retrain_last_layer(model, images, labels: dict, batch_size: int = 50, c: flo
 
     if not c > 0:
         raise ValueError(f"c must be > 0; got {c!r}")
-    inputs = [last_dense_inputs(classifier) for classifier in model.classifiers]
-    hidden = [[] for _ in model.classifiers]
+    accuracy = {task: None for task in model.task_names}
+    # Only tasks with two classes or more labelled are refitted; the others keep their layer.
+    refitted = [i for i, task in enumerate(model.task_names)
+                if len(np.unique(_known(labels[task]))) >= 2]
+    inputs = {i: last_dense_inputs(model.classifiers[i]) for i in refitted}
+    hidden = {i: [] for i in refitted}
     for start in range(0, len(images), batch_size):
         batch = np.asarray(images[start:start + batch_size], dtype="float32")
-        for i, encoder in enumerate(model.encoders):
-            hidden[i].append(np.asarray(inputs[i](encoder(batch, training=False), training=False)))
-    accuracy = {}
-    for i, (task, classifier) in enumerate(zip(model.task_names, model.classifiers)):
+        for i in refitted:
+            hidden[i].append(np.asarray(inputs[i](model.encoders[i](batch, training=False), training=False)))
+    for i in refitted:
+        task, classifier = model.task_names[i], model.classifiers[i]
         h = np.concatenate(hidden[i]).astype("float64")
         y = np.asarray(labels[task]).astype("int64")
         weights = balanced_weights(labels, task, balance)
         known = weights > 0
-        if len(np.unique(y[known])) < 2:
-            accuracy[task] = None
-            continue
         mean, std = h[known].mean(axis=0), h[known].std(axis=0) + 1e-6
         standardised = (h[known] - mean) / std
         fit = LogisticRegression(C=c, max_iter=5000).fit(standardised, y[known], sample_weight=weights[known])
@@ -141,6 +143,12 @@ def retrain_last_layer(model, images, labels: dict, batch_size: int = 50, c: flo
         last.bias.assign((intercept - (mean / std) @ coef.T).astype(last.bias.dtype))
         accuracy[task] = float(np.average(fit.predict(standardised) == y[known], weights=weights[known]))
     return accuracy
+
+
+def _known(y) -> np.ndarray:
+    """The labels of ``y`` that are not missing."""
+    y = np.asarray(y).astype("int64")
+    return y[y != MISSING_LABEL]
 
 
 def _full_coefficients(fit, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
