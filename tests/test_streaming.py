@@ -329,3 +329,37 @@ def test_fit_on_a_streamed_set_trains_as_on_the_in_memory_set(written):
     assert any(not np.array_equal(a, b) for a, b in zip(trained["streamed"], initial))  # it trained
     for a, b in zip(trained["streamed"], trained["memory"]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("when", ["between epochs", "when training ends"])
+def test_a_streamed_file_damaged_during_a_run_stops_it_with_one_error_naming_it(tmp_path, when):
+    import keras
+
+    from disentangle_tf.errors import DataError
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.training import run
+
+    data = load_manifest(_write_manifest(tmp_path), image_size=(16, 20), memory_budget=0)
+    target = tmp_path / "02.png"  # a training row
+
+    class Damage(keras.callbacks.Callback):
+        def _damage(self):
+            target.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if when == "between epochs" and epoch == 0:
+                self._damage()
+
+        def on_train_end(self, logs=None):
+            if when == "when training ends":
+                self._damage()
+
+    config = RunConfig().replace({"image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2],
+                                  "stem_filters": 4, "head_units": [8], "batch_size": 4, "epochs": 3,
+                                  "precise_batch_norm": 2, "last_layer_retraining": True})
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=r"02\.png: .*read while training.*changed or removed") as info:
+        run(config, output_dir=out, data=data, verbose=0, callbacks=[Damage()])
+    assert "\n" not in str(info.value)
+    # The run stopped before writing a model; its backup is kept for a resume.
+    assert not (out / "model.keras").exists() and (out / "backup").is_dir()

@@ -26,12 +26,15 @@ same either way, so a streamed run sees exactly the batches of an in-memory one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 import tensorflow as tf
 
+from ..errors import DataError
 from .arguments import SAMPLING
+from .images import ImageReadError
 from .labelled_images import LabelledImages
 from .streaming import LazyImages, read_rows
 
@@ -145,12 +148,50 @@ def _image_gatherer(images):
         images = np.asarray(images).astype("float32", copy=False)
     image_shape = tuple(int(d) for d in images.shape[1:])
 
+    def read(index):
+        try:
+            return read_rows(images, index)
+        except ImageReadError as error:
+            _READ_FAILURES.append(error)  # TensorFlow re-raises it as an OpError
+            raise
+
     def gather(index):
-        batch = tf.numpy_function(lambda i: read_rows(images, i), [index], tf.float32, stateful=False)
+        batch = tf.numpy_function(read, [index], tf.float32, stateful=False)
         batch.set_shape(index.shape.concatenate(image_shape))
         return batch
 
     return gather
+
+
+#: The image-read failures inside the pipelines' ``tf.numpy_function`` since the last
+#: :func:`streamed_image_errors` began.
+_READ_FAILURES: list = []
+
+
+@contextlib.contextmanager
+def streamed_image_errors():
+    """Report a streamed image that cannot be read any more as one :class:`DataError`.
+
+    Streamed images are decoded once when the data are loaded, then again as each batch
+    is made; a file changed or removed in between fails inside a ``tf.data`` pipeline,
+    where TensorFlow would report it as an ``OpError`` with a traceback. Within this
+    context such a failure, or an :class:`~disentangle_tf.data.images.ImageReadError`
+    raised outside a pipeline, becomes a ``DataError`` naming the file.
+
+    Raises:
+        DataError: ``"<path>: <reason> (read while training; ...)"``.
+    """
+    del _READ_FAILURES[:]
+    try:
+        yield
+    except (ImageReadError, tf.errors.OpError) as error:
+        failure = error if isinstance(error, ImageReadError) else (_READ_FAILURES or [None])[-1]
+        if failure is None:
+            raise
+        raise DataError(f"{failure} (read while training; the file could be read when the data were loaded: "
+                        "was it changed or removed since?)") from None
+    finally:
+        del _READ_FAILURES[:]
 
 
 def make_training_dataset(

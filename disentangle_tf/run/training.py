@@ -20,7 +20,7 @@ from .config import RunConfig
 from .backup import check_data_description, describe_data, find_checkpoint, write_data_description
 from .callbacks import (EpochLog, PenaltySchedule, ProgressDisplay, RestoreBestValidation, SafeBackupAndRestore,
                         StopOnNonFiniteLoss)
-from ..data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch
+from ..data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch, streamed_image_errors
 from ..data.dataset_splits import DatasetSplits
 from .datasets import load_dataset
 from ..evaluation.evaluate import evaluate_splits, write_evaluation
@@ -273,24 +273,26 @@ def run(
         all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
         all_callbacks.append(EpochSummaries(logs, model.task_names))
         all_callbacks.append(EpochLog(logs / "epochs.csv", resumed_after=initial_epoch))
-    history = model.fit(
-        train_dataset,
-        epochs=training.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch(data.train, config.data.batch_size),
-        validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
-        callbacks=all_callbacks,
-        verbose=0,
-    )
-    if guard.diverged:
-        kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
-        raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
-    if training.precise_batch_norm:
-        precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
-                           batch_size=min(config.data.batch_size, len(data.train)), seed=config.data.seed)
-    if training.last_layer_retraining:
-        retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
-    metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
+    # A streamed image that can no longer be read stops the run with one DataError.
+    with streamed_image_errors():
+        history = model.fit(
+            train_dataset,
+            epochs=training.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch(data.train, config.data.batch_size),
+            validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
+            callbacks=all_callbacks,
+            verbose=0,
+        )
+        if guard.diverged:
+            kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
+            raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
+        if training.precise_batch_norm:
+            precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
+                               batch_size=min(config.data.batch_size, len(data.train)), seed=config.data.seed)
+        if training.last_layer_retraining:
+            retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
+        metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
     if output_dir is not None:
         model.save(output_dir / "model.keras")
         export_saved_model(model, output_dir / "saved_model")
