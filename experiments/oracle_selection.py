@@ -64,9 +64,13 @@ CANDIDATES = {
                                                        "independence_layers": "block_maps"},
     "recommended, last-layer retraining, weight 30": {**RECOMMENDED, "last_layer_retraining": True,
                                                       "independence_weight": 30.0},
-    # Ninth round: the penalty on both the blocks' averages and their grid cells.
+    # Ninth round: the penalty on both the blocks' averages and their grid cells; the
+    # block maps at weight 20.
     "recommended, last-layer retraining, block pyramid": {**RECOMMENDED, "last_layer_retraining": True,
                                                           "independence_layers": "block_pyramid"},
+    "recommended, last-layer retraining, block maps, weight 20": {**RECOMMENDED, "last_layer_retraining": True,
+                                                                  "independence_layers": "block_maps",
+                                                                  "independence_weight": 20.0},
 }
 
 
