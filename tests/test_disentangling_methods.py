@@ -264,7 +264,7 @@ def test_block_penalty_moves_the_first_layers_more():
     for layers in ("features", "blocks"):
         model.compile(independence_weight=1.0, independence_layers=layers, adversary_steps=0)
         with tf.GradientTape() as tape:
-            features, blocks = model._encode(images, training=True, with_blocks=layers == "blocks")
+            features, blocks = model._encode(images, training=True, with_blocks=layers if layers == "blocks" else False)
             loss = model._independence_loss(features, labels_list)
             for level in zip(*blocks) if blocks else ():
                 loss += model._independence_loss(list(level), labels_list)

@@ -1,4 +1,5 @@
-"""Block output maps as samples of the independence penalty (``independence_layers="block_maps"``)."""
+"""Block output maps pooled for the independence penalty (``independence_layers`` ``"blocks"``,
+``"block_maps"``, ``"block_pyramid"``)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,11 @@ def grid_cells(maps, grid: int = BLOCK_MAP_GRID):
     maps = maps[:, : rows * cell[0], : columns * cell[1], :]
     pooled = ops.average_pool(maps, pool_size=cell, strides=cell, padding="valid")
     return ops.reshape(pooled, (-1, rows * columns, maps.shape[-1]))
+
+
+def global_average(maps):
+    """Feature maps averaged over their positions: ``(N, H, W, C)`` -> ``(N, C)``.
+
+    The pooling of ``independence_layers="blocks"`` (one sample per image).
+    """
+    return ops.mean(maps, axis=(1, 2))

@@ -17,7 +17,7 @@ from keras import ops
 from ..data.labelled_images import MISSING_LABEL
 from ..task_spec import TaskSpec
 from .compiling import Compiling
-from .block_maps import grid_cells
+from .block_maps import global_average, grid_cells
 from .defaults import Architecture
 from .dense_head import DenseHead
 from .example_weights import ExampleWeights
@@ -278,8 +278,8 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
         """
         if not with_blocks:
             return [encoder(images, training=training) for encoder in self.encoders], None
-        pools = {"blocks": (_global_mean,), "block_maps": (grid_cells,),
-                 "block_pyramid": (_global_mean, grid_cells)}[with_blocks]
+        pools = {"blocks": (global_average,), "block_maps": (grid_cells,),
+                 "block_pyramid": (global_average, grid_cells)}[with_blocks]
         features, blocks = [], []
         for tap in self._block_taps:
             *maps, final = tap(images, training=training)
@@ -396,8 +396,3 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
             if config.get(key) is not None:
                 config[key] = [keras.saving.deserialize_keras_object(model) for model in config[key]]
         return cls(**config)
-
-
-def _global_mean(maps):
-    """``(N, H, W, C)`` -> ``(N, C)``: the map averaged over its positions."""
-    return ops.mean(maps, axis=(1, 2))
