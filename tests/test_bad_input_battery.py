@@ -347,6 +347,21 @@ def test_predict_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path, c
     check_refused(code, err, fragments, before, path)
 
 
+@pytest.mark.parametrize("case", ["output dir not empty", "output dir is a file"])
+def test_a_refused_output_dir_is_the_only_line_printed(case, tmp_path, capsys):
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.cli.train import main
+
+    arguments, _ = TRAIN_CASES[case][0](tmp_path)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        run_command(main, [*arguments, "--quiet"], prog_name="cmd")
+    captured = capsys.readouterr()
+    assert info.value.code == 2
+    assert captured.out == ""  # not the run's settings: the run never starts
+    assert len(captured.err.strip().splitlines()) == 1
+
+
 def _run_with(tmp_path, data, **overrides):
     from disentangle_tf.run.config import RunConfig
     from disentangle_tf.run.training import run

@@ -197,6 +197,8 @@ def test_config_summary_is_short_and_names_the_method_settings():
     assert "adversarial_weight 0.01" in lines[0] and "adversary_batches fresh" in lines[0]
     assert "adversarial_objective" not in lines[0]  # the neutral value is not listed
     assert any("7 epochs" in line for line in lines)
+    flat.update(epochs=1)
+    assert any("1 epoch, " in line for line in console.config_summary(flat, "paper", "runs/x"))
 
 
 class _Stream(io.StringIO):

@@ -45,6 +45,20 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
 DEFAULT_METHOD = "recommended"
 
 
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def method_default(key: str) -> str:
+    """``--help``'s default of a setting the method decides: its value under the default
+    method and, where it differs, under ``--method paper``."""
+    value, paper = (METHODS[name].settings[key] for name in (DEFAULT_METHOD, "paper"))
+    text = f"[default: {_shown(value)}"
+    return text + (f"; --method paper: {_shown(paper)}]" if paper != value else "]")
+
+
 def default_output_dir(dataset: str) -> pathlib.Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return pathlib.Path("runs") / f"{dataset}-{stamp}"
@@ -113,38 +127,42 @@ def data_options(command):
                    "the paper's method as published. The config file and options override them.")
 @click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
-@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  [default: the method's]")
-@click.option("--adversary-steps", type=int, help="Adversary updates per main update.  [default: the method's]")
+@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  " + method_default("adversarial_weight"))
+@click.option("--adversary-steps", type=int,
+              help="Adversary updates per main update.  " + method_default("adversary_steps"))
 @click.option("--adversary-batches", type=click.Choice(CHOICES["adversary_batches"]),
-              help="Fresh batches for each adversary step, or reuse the main batch.  [default: the method's]")
+              help="Fresh batches for each adversary step, or reuse the main batch.  "
+                   + method_default("adversary_batches"))
 @click.option("--adversarial-objective", type=click.Choice(CHOICES["adversarial_objective"]),
-              help="What the encoders do to the adversaries.  [default: the method's]")
+              help="What the encoders do to the adversaries.  " + method_default("adversarial_objective"))
 @click.option("--independence-weight", type=float,
               help="Weight of the class-conditional HSIC penalty between each task's features and "
-                   "the other tasks' labels (0: off, the paper).  [default: the method's]")
+                   "the other tasks' labels (0: off, the paper).  " + method_default("independence_weight"))
 @click.option("--independence-bandwidth", type=click.Choice(CHOICES["independence_bandwidth"]),
               help="Median bandwidth of the penalty's kernel, within each class or over the batch.  "
                    "[default: class]")
 @click.option("--independence-layers", type=click.Choice(CHOICES["independence_layers"]),
               help="The independence penalty reads the encoders' features, also every residual block's "
                    "averaged output (blocks), also every block's output map on a 2 x 2 grid of cells "
-                   "(block_maps), or both (block_pyramid).  [default: the method's]")
+                   "(block_maps), or both (block_pyramid).  " + method_default("independence_layers"))
 @click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
-              help="Alternating updates (the paper) or a gradient reversal layer.  [default: the method's]")
+              help="Alternating updates (the paper) or a gradient reversal layer.  "
+                   + method_default("adversarial_training"))
 @click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),
               help="Warm-up of lambda and the independence weight (dann: 2/(1+exp(-10p))-1).  "
-                   "[default: the method's]")
+                   + method_default("penalty_schedule"))
 @click.option("--conditional-adversaries/--no-conditional-adversaries", default=None,
-              help="Adversaries also read the one-hot label of the features' own task.  [default: the method's]")
+              help="Adversaries also read the one-hot label of the features' own task.  "
+                   + method_default("conditional_adversaries"))
 @click.option("--restore-best-weights/--no-restore-best-weights", default=None,
               help="Keep the epoch with the best mean validation accuracy of the tasks instead of the last.  "
-                   "[default: the method's]")
+                   + method_default("restore_best_weights"))
 @click.option("--precise-batch-norm", type=int, metavar="BATCHES",
               help="After training, recompute the batch-norm statistics over this many training batches with "
-                   "the final weights (0: off).  [default: the method's]")
+                   "the final weights (0: off).  " + method_default("precise_batch_norm"))
 @click.option("--last-layer-retraining/--no-last-layer-retraining", default=None,
               help="After training, refit each classifier's last layer on the frozen features of the training "
-                   "split (class-balanced logistic regression).  [default: the method's]")
+                   "split (class-balanced logistic regression).  " + method_default("last_layer_retraining"))
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),
@@ -152,7 +170,7 @@ def data_options(command):
 @click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
 @click.option("--sampling", type=click.Choice(CHOICES["sampling"]),
               help="Training batches: every image once per epoch, or every combination of task labels "
-                   "equally often.  [default: the method's]")
+                   "equally often.  " + method_default("sampling"))
 @click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
 @click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
 @click.option("--strategy", type=click.Choice(CHOICES["strategy"]),
@@ -177,10 +195,11 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
     options["tasks"] = options["tasks"] or None
     config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method)
     output_dir = output_dir or default_output_dir(config.data.dataset)
+    # Before the settings are shown, so that a refused directory is the only line printed;
+    # it writes nothing: the data are checked (and then the directory made) by the run.
+    check_output_dir(output_dir, overwrite, config.to_json())
     for line in config_summary(config.to_flat_dict(), method, output_dir):
         click.echo(line)
-
-    check_output_dir(output_dir, overwrite, config.to_json())  # writes nothing: the data are checked first
 
     def start_tensorflow():
         # The strategy comes first: a multi-worker one must be made at program start.

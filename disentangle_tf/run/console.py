@@ -72,7 +72,7 @@ def config_summary(flat_config: Mapping, method: str | None, output_dir, width: 
     channels = c.get("channels", 1)
     data += f", images {height}x{width_px}" + (f"x{channels}" if channels != 1 else "")
     data += f", batch {c['batch_size']}, seed {c['seed']}"
-    training = (f"{c['epochs']} epochs, learning rate {_value(c['learning_rate'])} "
+    training = (f"{c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}, learning rate {_value(c['learning_rate'])} "
                 f"(adversaries {_value(c['adversary_learning_rate'])}), strategy {c['strategy']}")
     lines = [
         f"method    {method or 'custom'}: {settings}",
