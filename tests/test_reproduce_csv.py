@@ -1,4 +1,4 @@
-"""``python -m disentangle_tf.reproduce csv``: the paper's Table 2 on a user's manifest."""
+"""``python -m disentangle_tf.reproduce csv`` / ``hdf5``: the paper's Table 2 on a user's files."""
 
 from __future__ import annotations
 
@@ -68,7 +68,38 @@ def test_reproduce_csv_refuses_bad_options_before_writing(tmp_path):
     out = tmp_path / "refused"
     result = run_module("disentangle_tf.reproduce", "synthetic", "--task", "plane", "--output-dir", out)
     assert result.returncode == 2
-    assert "--task: reads a manifest; only with the csv data set" in result.stderr and not out.exists()
+    assert "--task: only with the csv data set; got synthetic" in result.stderr and not out.exists()
     result = run_module("disentangle_tf.reproduce", "csv", "--output-dir", out)
     assert result.returncode == 2
     assert "dataset csv needs data (the --data file)" in result.stderr and not out.exists()
+
+
+def test_reproduce_hdf5_reads_a_converted_file_and_scores_its_splits(tmp_path):
+    data = _data(tmp_path)
+    converted = tmp_path / "data.h5"
+    manifest_options = [str(a) for a in data[1:data.index("--config")]]
+    result = run_module("disentangle_tf.convert", "--dataset", "csv", *manifest_options, "--image-size", "16", "20",
+                        "--output", converted)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "table2"
+    result = run_module("disentangle_tf.reproduce", "hdf5", "--data", converted, *data[data.index("--config"):],
+                        "--methods", "lambda=0", "--seeds", "1", "--headline", "lvot_with_shadow:plane",
+                        "--output-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "results.csv") as handle:
+        scored = {(r["method"], r["split"], r["measure"]) for r in csv.DictReader(handle)}
+    assert ("lambda=0", "lvot_with_shadow", "accuracy:plane|LVOT") in scored
+    assert ("lambda=0", "others", "accuracy:shadow|with") in scored
+    assert ("lambda=0", "others", "accuracy:plane") not in scored  # no plane label in the file either
+    summary = (out / "summary.md").read_text()
+    assert "## Headline: lvot_with_shadow plane accuracy per seed" in summary
+    assert json.loads((out / "run.json").read_text())["dataset"] == "hdf5"
+
+    # A manifest's column options mean nothing for a converted file; --headline nothing for a generated set.
+    for arguments, message in [(["hdf5", "--data", converted, "--task", "plane"], "--task: only with the csv data set"),
+                               (["synthetic", "--data", converted], "--data: only with the csv or hdf5 data set"),
+                               (["us-sim", "--headline", "val:plane"], "--headline: only with the csv or hdf5")]:
+        refused = tmp_path / "refused"
+        result = run_module("disentangle_tf.reproduce", *arguments, "--output-dir", refused)
+        assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+        assert not refused.exists()

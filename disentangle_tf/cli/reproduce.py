@@ -7,6 +7,7 @@ Example::
     python -m disentangle_tf.reproduce csv --data manifest.csv --task plane --task shadow \
         --test-split test_seen --test-split lvot_with_shadow --test-split others --missing-labels allow \
         --headline lvot_with_shadow:plane --output-dir runs/table2
+    python -m disentangle_tf.reproduce hdf5 --data data.h5 --image-size 224 288 --output-dir runs/table2
 
 What runs, how models are selected and what is written: :mod:`disentangle_tf.experiments.reproduce`.
 Every option, method name and the output directory are checked before TensorFlow loads
@@ -21,8 +22,8 @@ import time
 import click
 
 from ..errors import ConfigError
-from ..experiments.reproduce import (DATASETS, DEFAULT_US_SIM_SCALE, OUTPUT_NAMES, SELECTIONS, experiment_of,
-                                     reproduce, resolve_methods)
+from ..experiments.reproduce import (DATASETS, DEFAULT_US_SIM_SCALE, FILE_DATASETS, OUTPUT_NAMES, SELECTIONS,
+                                     experiment_of, reproduce, resolve_methods)
 from ..run.methods import METHODS
 from ..run.outputs import prepare_output_dir
 from ..run.run_settings import resolve_config
@@ -30,6 +31,9 @@ from .common import UserError, quiet_tensorflow
 from .train import MANIFEST_OPTIONS, manifest_options
 
 DEFAULT_SEEDS = 10
+
+#: The options each file data set reads; every other manifest option is the csv data set's.
+FILE_OPTIONS = {"csv": MANIFEST_OPTIONS, "hdf5": ("data", "memory_budget")}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -82,12 +86,13 @@ def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
 @click.option("--scale", type=float,
               help="Size of us-sim relative to the paper's Table 1 (0.05: a tiny check).  "
-                   f"[default: {DEFAULT_US_SIM_SCALE:g}]")
+                   f"[default: {DEFAULT_US_SIM_SCALE:g}, the paper's size for its table; the train command's "
+                   "default, 0.5, is for a quicker single run]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML or JSON file of settings shared by every run (keys as in the train command); a "
                    "method's own settings take precedence.")
 @click.option("--headline", metavar="SPLIT:TASK",
-              help="csv: the task accuracy on an evaluation split that heads the summary with each method's "
+              help="csv, hdf5: the task accuracy on an evaluation split that heads the summary with each method's "
                    "paired difference to lambda=0 (the paper's LVOT(W S): lvot_with_shadow:plane).")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in --output-dir.")
 @manifest_options
@@ -95,23 +100,28 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
          config_file, headline, overwrite, **manifest):
     """Compare methods over several seeds (Meng et al., 2019, and the package's variants).
 
-    DATASET is synthetic, us-sim, or csv: a manifest read with the train command's
-    options (--data, --task, --test-split, ...), every test split scored per task and class.
+    DATASET is synthetic, us-sim, csv (a manifest read with the train command's options:
+    --data, --task, --test-split, ...) or hdf5 (a file of the convert command, --data);
+    every test split of a user's file is scored per task and class.
     """
     names = [n.strip() for text in method_names for n in text.split(",") if n.strip()]
     seeds = parse_seeds(seed_text)
     manifest["tasks"] = manifest["tasks"] or None
     flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
-    given = [flags[key] for key in MANIFEST_OPTIONS if manifest[key] is not None]
-    if dataset != "csv" and (given or headline):
-        raise UserError(f"{(given or ['--headline'])[0]}: reads a manifest; only with the csv data set")
+    for key in MANIFEST_OPTIONS:
+        if manifest[key] is not None and key not in FILE_OPTIONS.get(dataset, ()):
+            allowed = [name for name in FILE_DATASETS if key in FILE_OPTIONS[name]]
+            raise UserError(f"{flags[key]}: only with the {' or '.join(allowed)} data set; got {dataset}")
+    if headline is not None and dataset not in FILE_DATASETS:
+        raise UserError(f"--headline: only with the {' or '.join(FILE_DATASETS)} data set (the generated data sets "
+                        f"have theirs); got {dataset}")
     options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale, **manifest}
     config = resolve_config(config_file, {**options, "dataset": dataset}, defaults={"scale": DEFAULT_US_SIM_SCALE})
     data = None
-    if dataset == "csv":
+    if dataset in FILE_DATASETS:
         from ..run.datasets import load_dataset
 
-        quiet_tensorflow()  # the manifest's reader loads it
+        quiet_tensorflow()  # the readers load it
         try:
             data = load_dataset(config.data)  # every image decoded and checked before anything is written
         except ValueError as error:

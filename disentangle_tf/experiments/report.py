@@ -291,7 +291,7 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
 
     Args:
         path: the file to write.
-        dataset: ``"synthetic"``, ``"us-sim"`` or ``"csv"``.
+        dataset: ``"synthetic"``, ``"us-sim"``, ``"csv"`` or ``"hdf5"``.
         rows: the results rows.
         method_names: the methods in table order.
         info: ``{"parts": [{"methods", "seeds", "seconds", "selection", "settings"}]}``,
@@ -308,7 +308,7 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
                   + ("oracle selection (the unseen-combination validation set)" if part["selection"] == "oracle"
                      else "validation split") + ".", ""]
         lines += ["Settings: `" + json.dumps(part["settings"]) + "`", ""]
-    if dataset == "csv":
+    if dataset not in HEADLINES:  # a user's file: its splits and headline are read from the rows
         headline = next((part["headline"] for part in info.get("parts", []) if part.get("headline")), None)
         splits = list(dict.fromkeys(r["split"] for r in rows if not r["measure"].startswith(("chosen:", "selection"))))
         if headline is not None:

@@ -75,9 +75,12 @@ EXPERIMENTS = {
 
 SELECTIONS = ("validation", "oracle")
 
-#: The data sets a comparison runs on: the generated ones, and ``csv``, a user's manifest
-#: (its tasks and evaluation splits are read from the data: :func:`manifest_experiment`).
-DATASETS = (*EXPERIMENTS, "csv")
+#: The data sets a comparison runs on: the generated ones, and a user's file (its tasks
+#: and evaluation splits are read from the data: :func:`manifest_experiment`).
+#: The data sets read from a user's file (a CSV manifest, or an HDF5 file of ``convert``).
+FILE_DATASETS = ("csv", "hdf5")
+
+DATASETS = (*EXPERIMENTS, *FILE_DATASETS)
 
 
 def manifest_experiment(data: DatasetSplits) -> dict:
@@ -103,17 +106,17 @@ def manifest_experiment(data: DatasetSplits) -> dict:
 
 
 def experiment_of(dataset: str, data: DatasetSplits | None = None) -> dict:
-    """The experiment of ``dataset``; ``csv`` needs its loaded ``data``."""
-    if dataset == "csv":
+    """The experiment of ``dataset``; a file data set (``csv``, ``hdf5``) needs its loaded ``data``."""
+    if dataset in FILE_DATASETS:
         if data is None:
-            raise ValueError("the csv experiment is read from its data: pass data")
+            raise ValueError(f"the {dataset} experiment is read from its data: pass data")
         return manifest_experiment(data)
     return EXPERIMENTS[dataset]
 
 
 def resolve_methods(dataset: str, names, data: DatasetSplits | None = None) -> list[Method]:
     """The methods ``names`` call for on ``dataset`` (``all``: every one); ``data`` is
-    the loaded manifest for ``csv`` (its tasks name the single-task baselines).
+    the loaded file data set for ``csv`` and ``hdf5`` (its tasks name the single-task baselines).
 
     Raises:
         UserError: for an unknown name, or one the data set cannot run.
@@ -184,7 +187,7 @@ def model_outputs(model, splits: dict, batch_size: int = 100) -> dict:
 def load_experiment_data(dataset: str, config: RunConfig, data: DatasetSplits | None = None):
     """The data set of one seed with the splits the experiment scores, and the oracle's extra images.
 
-    A manifest (``csv``) is the same for every seed: pass it once as ``data``.
+    A user's file (``csv``, ``hdf5``) is the same for every seed: pass it once as ``data``.
 
     Returns:
         ``(data, oracle_extra)``: a :class:`~disentangle_tf.data.dataset_splits.DatasetSplits`
@@ -303,16 +306,17 @@ def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig,
     """Run the comparison and write ``results.csv``, ``run.json``, ``summary.md`` and ``figures/``.
 
     Args:
-        dataset: ``"synthetic"``, ``"us-sim"`` or ``"csv"`` (a manifest, ``config.data``).
+        dataset: ``"synthetic"``, ``"us-sim"``, ``"csv"`` (a manifest) or ``"hdf5"`` (a file
+            of the convert command), the last two read from ``config.data``.
         seeds: the seeds.
         output_dir: the (prepared) output directory.
         config: settings shared by every run (``dataset`` and ``seed`` are set here).
         method_list: the rows (:func:`resolve_methods`).
         selection: ``"validation"`` or ``"oracle"`` (see the module's docstring).
         echo: called with one line of progress per trained method.
-        data: the loaded manifest (``csv``; loaded from ``config.data`` if None).
+        data: the loaded file data set (``csv``, ``hdf5``; loaded from ``config.data`` if None).
         headline: ``(split, task)`` whose accuracy heads ``summary.md`` with the paired
-            differences to ``lambda=0`` (``csv``; the generated data sets have theirs).
+            differences to ``lambda=0`` (file data sets; the generated ones have theirs).
 
     Returns:
         The rows written to ``results.csv``.
@@ -322,7 +326,7 @@ def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig,
     output_dir = pathlib.Path(output_dir)
     (output_dir / "figures").mkdir(parents=True, exist_ok=True)
     config = config.replace({"dataset": dataset})
-    if dataset == "csv" and data is None:
+    if dataset in FILE_DATASETS and data is None:
         data = load_dataset(config.data)
     rows = []
     started = time.time()
