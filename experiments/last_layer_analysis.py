@@ -21,6 +21,9 @@ shape classifier, the inputs of its last layer are saved next to the output file
 
     python experiments/last_layer_analysis.py --seeds 20,21 --output experiments/last_layer_analysis.jsonl
 
+``--data-seed N`` generates every run's images with seed ``N`` while each run's own seed
+sets its initialisation and batch order: whether a failure follows the data or the training.
+
 ``--sweep`` instead refits, from the saved files of ``--output``, the shape classifier
 on the features (``z``) and on the inputs of its last layer (``h``) at several inverse
 L2 strengths ``C``, and prints the unseen_val / test shape accuracy of each.
@@ -45,6 +48,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="20,21", help="Comma-separated seeds (not those of the headline table).")
     parser.add_argument("--settings", default="{}", help="JSON object of settings laid over BASE.")
+    parser.add_argument("--data-seed", type=int,
+                        help="Generate every run's images with this seed (default: each run's seed), so that "
+                             "runs differ only in initialisation and batch order.")
     parser.add_argument("--output", type=pathlib.Path, required=True, help="JSON-lines file to append to.")
     parser.add_argument("--sweep", action="store_true", help="Refit from the saved files at several C.")
     args = parser.parse_args()
@@ -64,8 +70,9 @@ def main():
     settings = json.loads(args.settings)
     for seed in (int(s) for s in args.seeds.split(",")):
         config = RunConfig().replace({**BASE, **settings, "seed": seed})
-        data = load_dataset(config.data)
-        unseen_val = make_synthetic_split("unseen_val", tuple(config.data.image_size), seed)
+        data_seed = seed if args.data_seed is None else args.data_seed
+        data = load_dataset(config.replace({"seed": data_seed}).data)
+        unseen_val = make_synthetic_split("unseen_val", tuple(config.data.image_size), data_seed)
         data.evaluation = {"val": data.validation, "test": data.evaluation["test"], "unseen_val": unseen_val}
         started = time.time()
         result = run(config, data=data, verbose=0)
@@ -86,9 +93,11 @@ def main():
         zuv, luv, huv = forward(unseen_val)
         ys, yb = data.train.labels["shape"], data.train.labels["background"]
         yte = data.evaluation["test"].labels["shape"]
-        np.savez(str(args.output).replace(".jsonl", f"-{seed}.npz"), ztr=ztr, zte=zte, zuv=zuv, ltr=ltr, lte=lte,
+        suffix = f"-{seed}" if args.data_seed is None else f"-{data_seed}-{seed}"
+        np.savez(str(args.output).replace(".jsonl", f"{suffix}.npz"), ztr=ztr, zte=zte, zuv=zuv, ltr=ltr, lte=lte,
                  luv=luv, htr=htr, hte=hte, huv=huv, ys=ys, yb=yb, yte=yte)
-        record = {"seed": seed, "settings": settings, "seconds": round(time.time() - started),
+        record = {"seed": seed, **({"data_seed": data_seed} if args.data_seed is not None else {}),
+                  "settings": settings, "seconds": round(time.time() - started),
                   "test": result.metrics["test"]["accuracy"], "unseen_val": result.metrics["unseen_val"]["accuracy"]["shape"]}
         record["shift_log2_uv"] = float(np.mean((luv[:, 1] - luv[:, 0] - np.log(2)) < 0))
         record["shift_log2_test"] = float(np.mean(((lte[:, 1] - lte[:, 0] - np.log(2)) > 0) == (yte == 1)))
