@@ -2,9 +2,10 @@
 
 For each seed, trains one model of the synthetic shapes (the recommended setting's
 training unless ``--settings`` changes it; ``--settings '{"last_layer_retraining": false}'``
-keeps the trained classifiers) and scores, on ``unseen_val`` (a separately generated
-set of circles on black: *oracle selection*; the ``unseen`` test split is not
-evaluated):
+keeps the trained classifiers; ``"weight_averaging": 0.995`` ends training on the moving
+average of the weights, :mod:`disentangle_tf.run.weight_averaging`) and scores, on
+``unseen_val`` (a separately generated set of circles on black: *oracle selection*; the
+``unseen`` test split is not evaluated):
 
 - ``unseen_val``: the model as the run leaves it;
 - ``shift_log2_uv``: its shape logits with ``log 2`` added to the circle's (the class
@@ -65,9 +66,11 @@ def main():
     from disentangle_tf.run.config import RunConfig
     from disentangle_tf.run.datasets import load_dataset
     from disentangle_tf.run.training import run
+    from disentangle_tf.run.weight_averaging import WeightAveraging
 
     quiet_tensorflow()
     settings = json.loads(args.settings)
+    averaging = {key: settings.pop(key) for key in ["weight_averaging"] if key in settings}  # a callback, not a key
     for seed in (int(s) for s in args.seeds.split(",")):
         config = RunConfig().replace({**BASE, **settings, "seed": seed})
         data_seed = seed if args.data_seed is None else args.data_seed
@@ -75,7 +78,8 @@ def main():
         unseen_val = make_synthetic_split("unseen_val", tuple(config.data.image_size), data_seed)
         data.evaluation = {"val": data.validation, "test": data.evaluation["test"], "unseen_val": unseen_val}
         started = time.time()
-        result = run(config, data=data, verbose=0)
+        callbacks = [WeightAveraging(averaging["weight_averaging"])] if averaging else []
+        result = run(config, data=data, verbose=0, callbacks=callbacks)
         model = result.model
         head_inputs = last_dense_inputs(model.classifiers[1])
 
@@ -97,7 +101,7 @@ def main():
         np.savez(str(args.output).replace(".jsonl", f"{suffix}.npz"), ztr=ztr, zte=zte, zuv=zuv, ltr=ltr, lte=lte,
                  luv=luv, htr=htr, hte=hte, huv=huv, ys=ys, yb=yb, yte=yte)
         record = {"seed": seed, **({"data_seed": data_seed} if args.data_seed is not None else {}),
-                  "settings": settings, "seconds": round(time.time() - started),
+                  "settings": {**settings, **averaging}, "seconds": round(time.time() - started),
                   "test": result.metrics["test"]["accuracy"], "unseen_val": result.metrics["unseen_val"]["accuracy"]["shape"]}
         record["shift_log2_uv"] = float(np.mean((luv[:, 1] - luv[:, 0] - np.log(2)) < 0))
         record["shift_log2_test"] = float(np.mean(((lte[:, 1] - lte[:, 0] - np.log(2)) > 0) == (yte == 1)))
