@@ -71,6 +71,13 @@ CANDIDATES = {
     "recommended, last-layer retraining, block maps, weight 20": {**RECOMMENDED, "last_layer_retraining": True,
                                                                   "independence_layers": "block_maps",
                                                                   "independence_weight": 20.0},
+    # Tenth round: twice the samples per penalty estimate (batch 100, the same images per
+    # epoch); the moving average of the weights over about the last 200 steps.
+    "recommended, last-layer retraining, block maps, batch 100": {**RECOMMENDED, "last_layer_retraining": True,
+                                                                  "independence_layers": "block_maps",
+                                                                  "batch_size": 100},
+    "recommended, last-layer retraining, block maps, weight averaging 0.995": {
+        **RECOMMENDED, "last_layer_retraining": True, "independence_layers": "block_maps", "weight_averaging": 0.995},
 }
 
 
