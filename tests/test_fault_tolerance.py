@@ -294,3 +294,62 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_backup(tmp_path)
         np.testing.assert_array_equal(saved.numpy(), good)
     assert (out / "logs" / "train").is_dir()
     assert not (out / "metrics.json").exists()
+
+
+def test_without_output_dir_the_same_command_resumes_the_newest_interrupted_run(tmp_path):
+    from disentangle_tf.cli.train import default_output_dir
+
+    runs, config = tmp_path / "runs", '{"a": 1}'
+
+    def interrupted(name, config_json=config, finished=False):
+        folder = runs / name
+        (folder / "backup").mkdir(parents=True)
+        (folder / "config.json").write_text(config_json)
+        if finished:
+            (folder / "metrics.json").write_text("{}")
+        return folder
+
+    fresh = default_output_dir("synthetic", config, runs)
+    assert fresh.parent == runs and fresh.name.startswith("synthetic-") and not fresh.exists()
+    older = interrupted("synthetic-20260101-000000")
+    newer = interrupted("synthetic-20260102-000000")
+    interrupted("synthetic-20260103-000000", config_json='{"a": 2}')  # another configuration
+    interrupted("synthetic-20260104-000000", finished=True)  # a finished run
+    interrupted("hdf5-20260105-000000")  # another data set
+    assert default_output_dir("synthetic", config, runs) == newer
+    (newer / "metrics.json").write_text("{}")
+    assert default_output_dir("synthetic", config, runs) == older
+    assert default_output_dir("synthetic", '{"a": 3}', runs) not in {older, newer}
+
+
+def test_a_terminated_run_says_how_to_resume_and_the_same_command_resumes_it(tmp_path):
+    from disentangle_tf.data.hdf5 import write_hdf5
+
+    write_hdf5(tmp_path / "tiny.h5", tiny_splits())
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**TINY, "dataset": "hdf5", "data": str(tmp_path / "tiny.h5")}))
+    driver, marker = tmp_path / "driver.py", tmp_path / "writing"
+    driver.write_text(DRIVER)
+    env = {key: value for key, value in os.environ.items() if key != "SLOW_BACKUP"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    command = [sys.executable, str(driver), "--config", str(config), "--epochs", "4", "--quiet"]
+    # Stopped (SIGTERM) while epoch 3's backup is written, slowly: epoch 2's is the last whole one.
+    process = subprocess.Popen(command, cwd=tmp_path, env={**env, "SLOW_BACKUP": str(marker)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not marker.is_file():
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    (out,) = tmp_path.glob("runs/hdf5-*")
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted: the same command resumes after the last finished epoch (or --output-dir runs/{out.name})")
+    assert "Traceback" not in stderr
+
+    resumed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming the interrupted run in runs/{out.name} after epoch 2" in resumed.stdout
+    assert list(tmp_path.glob("runs/hdf5-*")) == [out]
+    assert (out / "metrics.json").is_file() and not (out / "backup").exists()

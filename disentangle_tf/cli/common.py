@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import click
@@ -11,6 +14,26 @@ import click
 from ..errors import ConfigError, DataWarning, TrainingDiverged, UserError
 
 USAGE_ERROR = 2
+#: Exit code of a command stopped by SIGINT or SIGTERM (128 + SIGINT, the shells' convention).
+INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def interrupt_on_termination():
+    """Within the block, SIGTERM (``kill``, a scheduler's stop) raises KeyboardInterrupt as
+    Ctrl-C does, so that a command can say how to resume; the earlier handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    earlier = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
 
 
 def quiet_tensorflow(initialise=None, verbose: bool = False):

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import sys
 
 import click
 
-from .common import UserError, quiet_tensorflow
+from .common import INTERRUPTED, UserError, interrupt_on_termination, quiet_tensorflow
 from ..run.config import CHOICES
 from ..run.console import config_summary, results_table
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS
-from ..run.outputs import check_output_dir
+from ..run.outputs import check_output_dir, is_resumable
 from ..run.run_settings import resolve_config
 
 #: Command-line options that map one to one onto configuration keys.
@@ -59,9 +60,16 @@ def method_default(key: str) -> str:
     return text + (f"; --method paper: {_shown(paper)}]" if paper != value else "]")
 
 
-def default_output_dir(dataset: str) -> pathlib.Path:
+def default_output_dir(dataset: str, config_json: str, runs: pathlib.Path = pathlib.Path("runs")) -> pathlib.Path:
+    """``runs/DATASET-TIMESTAMP``; or, so that the same command resumes a killed run, the
+    newest ``runs/DATASET-*`` holding an interrupted run with exactly this configuration."""
+    if runs.is_dir():
+        earlier = sorted((d for d in runs.glob(f"{dataset}-*") if d.is_dir()), reverse=True)
+        for candidate in earlier:
+            if is_resumable(candidate, config_json):
+                return candidate
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return pathlib.Path("runs") / f"{dataset}-{stamp}"
+    return runs / f"{dataset}-{stamp}"
 
 
 def _apply(command, options):
@@ -194,7 +202,7 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
     options["head_units"] = options["head_units"] or None
     options["tasks"] = options["tasks"] or None
     config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method)
-    output_dir = output_dir or default_output_dir(config.data.dataset)
+    output_dir = output_dir or default_output_dir(config.data.dataset, config.to_json())
     # Before the settings are shown, so that a refused directory is the only line printed;
     # it writes nothing: the data are checked (and then the directory made) by the run.
     check_output_dir(output_dir, overwrite, config.to_json())
@@ -211,8 +219,15 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
         raise UserError(str(error)) from None
     from ..run.training import run
 
-    result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
-                 strategy=strategy, notify=click.echo, hparams={"method": method})
+    try:
+        with interrupt_on_termination():
+            result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
+                         strategy=strategy, notify=click.echo, hparams={"method": method})
+    except KeyboardInterrupt:
+        # The backup of the last finished epoch is intact (run.backup): say how to go on.
+        click.echo(f"\ninterrupted: the same command resumes after the last finished epoch "
+                   f"(or --output-dir {output_dir})", err=True)
+        sys.exit(INTERRUPTED)
     click.echo()
     for line in results_table(result.metrics):
         click.echo(line)
