@@ -127,6 +127,29 @@ def test_oracle_trains_on_the_unseen_combination(monkeypatch, tmp_path, tiny_con
     assert recommended == [{"circle-white", "rectangle-white", "rectangle-black"}]
 
 
+def test_an_ensemble_row_trains_its_members_on_the_seed_s_data_and_scores_them_as_one(monkeypatch, tmp_path,
+                                                                                     tiny_config):
+    import disentangle_tf.run.training as training
+
+    seen = []
+    real_run = training.run
+
+    def spy(config, *args, data=None, **kwargs):
+        seen.append((config.training.ensemble_size, config.training.ensemble_member, config.data.seed, id(data)))
+        return real_run(config, *args, data=data, **kwargs)
+
+    monkeypatch.setattr(training, "run", spy)
+    output = tmp_path / "out"
+    _run(["synthetic", "--methods", "recommended ensemble", "--seeds", "1", *TINY_ARGS,
+          "--config", str(tiny_config), "--output-dir", str(output)])
+    assert [s[:3] for s in seen] == [(3, 0, 0), (1, 0, 0), (1, 1, 0), (1, 2, 0)]
+    assert len({s[3] for s in seen}) == 1  # one data set for the ensemble and its members
+    rows = _read(output / "results.csv")
+    measured = {(r["split"], r["measure"]) for r in rows if r["method"] == "recommended ensemble"}
+    assert {("test", "accuracy:shape"), ("unseen", "accuracy:shape")} <= measured
+    assert _is_png(output / "figures" / "pca_recommended_ensemble.png")
+
+
 def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_config):
     output = tmp_path / "oracle"
     _run(["synthetic", "--methods", "paper grid", "--seeds", "1", "--selection", "oracle", *TINY_ARGS,

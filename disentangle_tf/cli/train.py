@@ -38,7 +38,7 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
     "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
     "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "restore_best_weights",
-    "precise_batch_norm", "last_layer_retraining", "conditional_adversaries",
+    "precise_batch_norm", "last_layer_retraining", "ensemble_size", "conditional_adversaries",
     "jit_compile", "strategy", "deterministic", "threads",
 )
 
@@ -171,6 +171,10 @@ def data_options(command):
 @click.option("--last-layer-retraining/--no-last-layer-retraining", default=None,
               help="After training, refit each classifier's last layer on the frozen features of the training "
                    "split (class-balanced logistic regression).  " + method_default("last_layer_retraining"))
+@click.option("--ensemble-size", type=int, metavar="MODELS",
+              help="Train this many models from different seeds on the same data and average their "
+                   "probabilities (a deep ensemble; each model costs a whole run).  "
+                   + method_default("ensemble_size"))
 @click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
 @click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
 @click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),

@@ -287,9 +287,12 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
                                        method=method.name, seed=seed, outputs=outputs))
             if seed == 0:
                 split = experiment["figure_split"]
-                plot_pca(model, method_data.evaluation[split], output_dir / "figures" / f"pca_{_slug(method.name)}.png",
-                         title=f"{method.name} (seed {seed}, {split}): PCA of the heads' hidden features",
-                         outputs=outputs[split])
+                # An ensemble's heads are its members': the figure shows the first one's.
+                members = getattr(model, "members", None)
+                shown, of = (model, "") if members is None else (members[0], ", first member")
+                plot_pca(shown, method_data.evaluation[split], output_dir / "figures" / f"pca_{_slug(method.name)}.png",
+                         title=f"{method.name} (seed {seed}{of}, {split}): PCA of the heads' hidden features",
+                         outputs=outputs[split] if members is None else None)
         histories[method.name] = result.history
         chosen = ", ".join(f"{k} {v:g}" for k, v in point.items() if isinstance(method.settings.get(k), list))
         echo(f"seed {seed}: {method.name}{f' ({chosen})' if chosen else ''} in {time.time() - started:.0f} s")

@@ -175,6 +175,13 @@ class TrainConfig:
             split, a class-then-group balanced logistic regression
             (:func:`~disentangle_tf.models.last_layer.retrain_last_layer`; Kirichenko
             et al., ICLR 2023); false keeps the trained layer (the paper).
+        ensemble_size: how many models to train, from different seeds on the same data,
+            whose class probabilities are averaged (a deep ensemble, Lakshminarayanan et
+            al., NeurIPS 2017; :mod:`disentangle_tf.run.ensemble`); 1 trains one model.
+            Each member costs a whole run.
+        ensemble_member: which member of an ensemble this run trains (from 0): its
+            initialisation, batch order and flips use seed ``seed + 100 k``, its data
+            those of ``seed``; set by the ensemble's run for each member.
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -202,6 +209,8 @@ class TrainConfig:
     restore_best_weights: bool = False
     precise_batch_norm: int = 30
     last_layer_retraining: bool = True
+    ensemble_size: int = 1
+    ensemble_member: int = 0
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False
@@ -311,7 +320,7 @@ class RunConfig:
             raise ConfigError(f"{source}: {error}") from None
         if not 0 < flat["scale"] <= 1:
             raise ConfigError(f"{source}: scale must be in (0, 1]; got {flat['scale']}")
-        positive = ("batch_size", "epochs", "stem_filters")
+        positive = ("batch_size", "epochs", "stem_filters", "ensemble_size")
         for key in positive:
             if flat[key] < 1:
                 raise ConfigError(f"{source}: {key} must be >= 1; got {flat[key]}")
@@ -324,6 +333,8 @@ class RunConfig:
             raise ConfigError(f"{source}: adversary_momentum must be in [0, 1); got {flat['adversary_momentum']}")
         if flat["precise_batch_norm"] < 0:
             raise ConfigError(f"{source}: precise_batch_norm must be >= 0; got {flat['precise_batch_norm']}")
+        if flat["ensemble_member"] < 0:
+            raise ConfigError(f"{source}: ensemble_member must be >= 0; got {flat['ensemble_member']}")
         if flat["adversary_steps"] < 0:
             raise ConfigError(f"{source}: adversary_steps must be >= 0; got {flat['adversary_steps']}")
         for key in ("learning_rate", "adversary_learning_rate"):

@@ -32,26 +32,14 @@ from ..models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
+from .ensemble import run_ensemble
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
+from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_final_results, write_run_start
 from ..task_spec import TaskSpec
 
-@dataclasses.dataclass
-class RunResult:
-    """What a run produced.
-
-    Attributes:
-        model: the trained model.
-        metrics: per evaluated split, task and adversary accuracies (``metrics.json``).
-        history: per-epoch values of every tracked metric.
-        output_dir: where the files were written (None if nothing was written).
-    """
-
-    model: Disentangler
-    metrics: dict
-    history: dict
-    output_dir: pathlib.Path | None
-
+#: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
+MEMBER_SEED_STRIDE = 100
 
 def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
                 synchronized_batch_norm: bool = False) -> Disentangler:
@@ -79,6 +67,29 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         independence_layers=training.independence_layers,
         jit_compile=training.jit_compile,
     )
+    return model
+
+
+def training_seed(config: RunConfig) -> int:
+    """The seed of initialisation, batch order and flips: ``seed``, or ``seed + 100 k`` for
+    member ``k`` of an ensemble (the data stay those of ``seed``)."""
+    return config.data.seed + MEMBER_SEED_STRIDE * config.training.ensemble_member
+
+
+def checked_model(config: RunConfig, data: DatasetSplits, strategy: tf.distribute.Strategy) -> Disentangler:
+    """The run's model, built under ``strategy``'s scope, once the data are known to fit it.
+
+    Raises:
+        DataError: as :func:`check_splits` and :func:`check_split_labels`.
+    """
+    with strategy.scope():
+        model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
+                            synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
+    try:
+        check_splits(data, config.data.batch_size)
+        check_split_labels(model, data)
+    except ValueError as error:
+        raise DataError(str(error)) from None
     return model
 
 
@@ -211,6 +222,13 @@ def run(
         tf.config.experimental.enable_op_determinism()
     strategy = strategy or make_strategy(training.strategy)
     replicated = strategy.num_replicas_in_sync > 1 or training.strategy != "one-device"
+    if training.ensemble_size > 1:
+        def train_member(settings, member_dir, member_data):
+            return run(settings, member_dir, overwrite=overwrite, data=member_data, verbose=verbose,
+                       callbacks=callbacks, strategy=strategy, notify=notify, hparams=hparams)
+
+        return run_ensemble(config, train_member, lambda checked: checked_model(config, checked, strategy),
+                            output_dir=output_dir, overwrite=overwrite, data=data, notify=notify)
     resume = False
     if output_dir is not None:
         output_dir = pathlib.Path(output_dir)
@@ -219,14 +237,10 @@ def run(
     if data is None:
         data = load_dataset(config.data)
     configure_threads(training.threads, len(data.tasks))
-    with strategy.scope():
-        model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
-                            synchronized_batch_norm=strategy.num_replicas_in_sync > 1)
-    try:
-        check_splits(data, config.data.batch_size)
-        check_split_labels(model, data)
-    except ValueError as error:
-        raise DataError(str(error)) from None
+    seed = training_seed(config)
+    if seed != config.data.seed:  # an ensemble's member: the same data, its own initialisation
+        keras.utils.set_random_seed(seed)
+    model = checked_model(config, data, strategy)
 
     # The input is good: only now is anything written.
     backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
@@ -251,7 +265,7 @@ def run(
         adversary_steps=training.adversary_steps if fresh else 0,
         flip=config.data.flip,
         sampling=config.data.sampling,
-        seed=config.data.seed,
+        seed=seed,
         device=None if replicated else "auto",
         epochs=training.epochs,
         initial_epoch=initial_epoch,
@@ -289,7 +303,7 @@ def run(
             raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
         if training.precise_batch_norm:
             precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
-                               batch_size=min(config.data.batch_size, len(data.train)), seed=config.data.seed)
+                               batch_size=min(config.data.batch_size, len(data.train)), seed=seed)
         if training.last_layer_retraining:
             retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
         metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)

@@ -1,0 +1,116 @@
+"""A run of a deep ensemble: its members trained one after another on the same data, then
+scored and saved as one model.
+
+:func:`disentangle_tf.run.training.run` calls :func:`run_ensemble` for a configuration
+with ``ensemble_size`` above 1. Member ``k`` is an ordinary run of the configuration with
+``ensemble_size: 1, ensemble_member: k``: the same data (those of ``seed``), its own
+initialisation, batch order and flips (seed ``seed + 100 k``), written to
+``OUTPUT/members/k`` as a complete run. A killed ensemble resumes where it stopped:
+finished members are loaded, an interrupted one resumes from its backup.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+from typing import Callable
+
+import keras
+
+from .config import RunConfig
+from ..data.pipeline import streamed_image_errors
+from .datasets import load_dataset
+from ..evaluation.evaluate import evaluate_splits, write_evaluation
+from ..export import export_saved_model
+from ..fast.threads import configure_threads
+from ..models.ensemble import DisentanglerEnsemble
+from .result import RunResult
+from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, prepare_output_dir
+from .summaries import write_final_results
+
+#: Where an ensemble's output directory keeps its members' runs.
+MEMBERS_NAME = "members"
+
+
+def member_config(config: RunConfig, member: int) -> RunConfig:
+    """The configuration of member ``member`` (from 0) of ``config``'s ensemble."""
+    return config.replace({"ensemble_size": 1, "ensemble_member": member})
+
+
+def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable,
+                 output_dir: str | pathlib.Path | None = None, overwrite: bool = False, data=None,
+                 notify: Callable[[str], None] = print):
+    """Train ``config.training.ensemble_size`` members and score their ensemble.
+
+    Args:
+        config: the ensemble's configuration.
+        train_member: ``train_member(member_config, member_dir, data)`` trains one member
+            and returns its :class:`~disentangle_tf.run.result.RunResult`.
+        check_data: ``check_data(data)`` raises
+            :class:`~disentangle_tf.errors.DataError` for data the configuration cannot
+            train on; called before anything is written.
+        output_dir: the ensemble's directory: ``members/k/`` (each member's run), and,
+            for the ensemble, ``model.keras``
+            (a :class:`~disentangle_tf.models.ensemble.DisentanglerEnsemble`),
+            ``saved_model/``, ``metrics.json``, ``figures/``, ``logs/`` (final results)
+            and ``config.json``; None writes nothing.
+        overwrite: replace an earlier run's files, members included.
+        data: the data set; None loads ``config.data.dataset``.
+        notify: called with a one-line notice for each member loaded rather than trained.
+
+    Returns:
+        A :class:`~disentangle_tf.run.result.RunResult`: the ensemble, its scores, the
+        history of the first member trained by this call (empty if every member was
+        loaded) and the output directory.
+
+    Raises:
+        ConfigError: as :func:`~disentangle_tf.run.outputs.check_output_dir`.
+        DataError: from ``check_data``, before anything is written.
+    """
+    training = config.training
+    if output_dir is not None:
+        output_dir = pathlib.Path(output_dir)
+        check_output_dir(output_dir, overwrite, config.to_json())  # writes nothing
+    keras.utils.set_random_seed(config.data.seed)
+    if data is None:
+        if config.data.tasks:
+            configure_threads(training.threads, len(config.data.tasks))
+        data = load_dataset(config.data)
+    configure_threads(training.threads, len(data.tasks))
+    check_data(data)
+    if output_dir is not None:
+        # An unfinished ensemble keeps a (empty) backup folder, so that it is resumable.
+        prepare_output_dir(output_dir, overwrite, config.to_json(), names=(*OUTPUT_NAMES, MEMBERS_NAME))
+        (output_dir / BACKUP_NAME).mkdir(exist_ok=True)
+        (output_dir / "config.json").write_text(config.to_json())
+    results, members = [], []
+    for k in range(training.ensemble_size):
+        settings = member_config(config, k)
+        member_dir = None if output_dir is None else output_dir / MEMBERS_NAME / str(k)
+        if member_dir is not None and _finished(member_dir, settings):
+            notify(f"member {k} of the ensemble: trained before, loaded from {member_dir}")
+            members.append(keras.saving.load_model(member_dir / "model.keras"))
+            continue
+        result = train_member(settings, member_dir, data)
+        results.append(result)
+        members.append(result.model)
+    ensemble = DisentanglerEnsemble(members)
+    with streamed_image_errors():
+        metrics = evaluate_splits(ensemble, data.evaluation, config.data.batch_size)
+    if output_dir is not None:
+        ensemble.save(output_dir / "model.keras")
+        export_saved_model(ensemble, output_dir / "saved_model")
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_final_results(output_dir / "logs", metrics, step=training.epochs)
+        write_evaluation(metrics, output_dir, step=training.epochs)
+        shutil.rmtree(output_dir / BACKUP_NAME)  # last: a run killed before this point resumes
+    history = results[0].history if results else {}
+    return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir)
+
+
+def _finished(member_dir: pathlib.Path, settings: RunConfig) -> bool:
+    """Whether ``member_dir`` holds a finished run of exactly ``settings``."""
+    config_file = member_dir / "config.json"
+    return ((member_dir / "metrics.json").is_file() and (member_dir / "model.keras").is_file()
+            and config_file.is_file() and config_file.read_text() == settings.to_json())
