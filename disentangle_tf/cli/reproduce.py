@@ -33,7 +33,7 @@ from .train import MANIFEST_OPTIONS, manifest_options
 DEFAULT_SEEDS = 10
 
 #: The options each file data set reads; every other manifest option is the csv data set's.
-FILE_OPTIONS = {"csv": MANIFEST_OPTIONS, "hdf5": ("data", "memory_budget")}
+FILE_OPTIONS = {"csv": MANIFEST_OPTIONS, "hdf5": ("data", "memory_budget", "channels")}
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -105,7 +105,8 @@ def manifest_options(command):
                           "takes whole groups.  [default: none; Patient_num for fetal_planes_db]"),
         click.option("--separator", help="Manifest field separator.  [default: ,]"),
         click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
-        click.option("--channels", type=int, help="1 (greyscale) or 3.  [default: 1]"),
+        click.option("--channels", type=int, help="1 (greyscale) or 3: a manifest's images are converted to it, "
+                                                  "an HDF5 file's must have it.  [default: 1]"),
         click.option("--memory-budget", metavar="SIZE",
                      help="Decoded images a manifest or HDF5 file may hold in memory (8GiB, 500MB, bytes; "
                           "unlimited); larger splits are streamed from their files.  [default: auto, half "

@@ -17,6 +17,7 @@ from ..task_spec import TaskSpec
 
 def load_synthetic(config: DataConfig) -> DatasetSplits:
     """The paper's synthetic shapes with its split (train / val / test / unseen)."""
+    check_one_channel(config)
     splits = synthetic.make_synthetic_splits(image_size=tuple(config.image_size), seed=config.seed)
     tasks = [
         TaskSpec(task, len(synthetic.CLASS_NAMES[task]), class_names=synthetic.CLASS_NAMES[task])
@@ -32,6 +33,7 @@ def load_synthetic(config: DataConfig) -> DatasetSplits:
 
 def load_us_sim(config: DataConfig) -> DatasetSplits:
     """Simulated fetal ultrasound with the paper's Table 1 split, scaled by ``scale``."""
+    check_one_channel(config)
     return ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale)
 
 
@@ -100,12 +102,22 @@ def load_hdf5_file(config: DataConfig) -> DatasetSplits:
     if not path.is_file():
         raise ConfigError(f"--data {path}: no such HDF5 file")
     data = read_hdf5(path, memory_budget=memory_budget_bytes(config.memory_budget))
-    stored = data.train.image_shape[:2]
+    *stored, channels = data.train.image_shape
     if tuple(stored) != tuple(config.image_size):
         raise ConfigError(
             f"--data {path}: images are {stored[0]} x {stored[1]}; pass --image-size {stored[0]} {stored[1]}"
         )
+    if channels != config.channels:
+        raise ConfigError(f"--data {path}: images have {channels} channel{'s' * (channels != 1)}; "
+                          f"pass --channels {channels}")
     return data
+
+
+def check_one_channel(config: DataConfig) -> None:
+    """Refuse ``--channels`` other than 1 for a generated (greyscale) data set."""
+    if config.channels != 1:
+        raise ConfigError(f"--channels {config.channels}: the {config.dataset} images have 1 channel; "
+                          "leave --channels out")
 
 
 LOADERS = {"synthetic": load_synthetic, "us-sim": load_us_sim, "csv": load_csv, "hdf5": load_hdf5_file}
