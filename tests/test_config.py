@@ -107,3 +107,20 @@ def test_the_defaults_are_the_recommended_method_so_library_and_command_line_agr
     flat = RunConfig().to_flat_dict()
     settings = dict(get_method("recommended").settings)
     assert {key: flat[key] for key in settings} == settings
+
+
+def test_relative_file_paths_are_made_absolute_so_config_json_works_from_anywhere(tmp_path, monkeypatch):
+    from disentangle_tf.run.run_settings import resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    config = resolve_config(None, {"dataset": "csv", "data": "data/manifest.csv", "image_root": "images",
+                                   "tasks": ("plane",)})
+    assert config.data.data == str(tmp_path / "data" / "manifest.csv")
+    assert config.data.image_root == str(tmp_path / "images")
+    # The written configuration read from another directory names the same files.
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(config.to_json())
+    monkeypatch.chdir(tmp_path / "run")
+    again = resolve_config("config.json", {})
+    assert again.data.data == str(tmp_path / "data" / "manifest.csv") and again == config
+    assert resolve_config(None, {"dataset": "csv", "data": "/abs/m.csv", "tasks": ("plane",)}).data.data == "/abs/m.csv"

@@ -6,6 +6,7 @@ into a checked :class:`~disentangle_tf.run.config.RunConfig`.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 from .config import ConfigError, RunConfig, load_config_file
@@ -15,7 +16,8 @@ from .methods import GRID_KEYS, get_method
 def resolve_config(config_file: str | None, options: Mapping[str, Any], method: str | None = None,
                    defaults: Mapping[str, Any] | None = None) -> RunConfig:
     """The package's defaults, overridden by ``defaults``, the method's settings, the
-    config file, then the options given (None values are options not given).
+    config file, then the options given (None values are options not given). A relative
+    ``data`` or ``image_root`` path is made absolute from the current directory.
 
     Args:
         config_file: a YAML or JSON file of flat settings, or None.
@@ -46,4 +48,8 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
     config = RunConfig.from_flat_dict(values, source=config_file or (f"method {method}" if method else "defaults"))
     if given:
         config = config.replace(given, source="command line")
-    return config
+    # Files by absolute path (from the current directory), so that the run's config.json
+    # is a valid --config file wherever it is used.
+    paths = {key: os.path.abspath(getattr(config.data, key)) for key in ("data", "image_root")
+             if getattr(config.data, key) and not os.path.isabs(getattr(config.data, key))}
+    return config.replace(paths, source="command line") if paths else config
