@@ -106,6 +106,17 @@ def test_files_directories_patterns_and_a_run_directory(run_dir, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["more", "preds.csv", "scans", "single.png"]
 
 
+def test_a_file_of_a_directory_named_as_an_image_that_is_none_is_refused_not_skipped(run_dir, tmp_path):
+    scans = tmp_path / "scans"
+    write_png(scans / "a.png", 1)
+    (scans / "notes.txt").write_text("not an image")  # not named as an image: left out
+    (scans / "bad.PNG").write_text("a text file with an image's name")
+    result = run_predict("--model", run_dir, "--output", tmp_path / "p.csv", scans)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{scans / 'bad.PNG'}: cannot decode" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "p.csv").exists()
+
+
 @pytest.mark.parametrize("kind", ["empty directory", "pattern"])
 def test_images_that_name_no_file(run_dir, tmp_path, kind):
     (tmp_path / "empty").mkdir()

@@ -52,8 +52,13 @@ def check_output_file(output: pathlib.Path, overwrite: bool) -> None:
         raise UserError(f"--output {output}: file exists; choose another or pass --overwrite")
 
 
+#: Names that promise an image: a file so named is read (and refused if it is not one).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"})
+
+
 def _is_image_file(path: pathlib.Path) -> bool:
-    """Whether ``path`` is a file of one of the formats the image reader knows, by content.
+    """Whether ``path`` is a file of one of the formats the image reader knows, by content,
+    or named as an image (so that a damaged image is reported, not skipped).
 
     A file that cannot be read counts as one, so that reading it names the problem.
     """
@@ -61,6 +66,8 @@ def _is_image_file(path: pathlib.Path) -> bool:
 
     if not path.is_file():
         return False
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
     try:
         with open(path, "rb") as stream:
             return sniff_format(stream.read(132)) is not None  # it reads a file's first 132 bytes
@@ -90,7 +97,8 @@ def expand_image_arguments(arguments) -> list[str]:
     """Image file names from IMAGES: files as given, directories and glob patterns expanded.
 
     A directory stands for the image files directly inside it (recognised by their
-    content, :func:`disentangle_tf.data.images.sniff_format`), sorted by name; a glob
+    content, :func:`disentangle_tf.data.images.sniff_format`, or by a name in
+    :data:`IMAGE_SUFFIXES`: a damaged ``.png`` is refused, a ``notes.txt`` left out), sorted by name; a glob
     pattern (``*``, ``?``, ``[...]``, ``**`` for any depth of subdirectories) for its
     matches, sorted, each a file or a directory. A path that exists is never read as a
     pattern. Files are listed in the order of the arguments.
@@ -125,7 +133,8 @@ def write_csv_atomically(table, output: pathlib.Path, overwrite: bool) -> None:
               help="SavedModel directory, or the training run's directory that holds saved_model/.")
 @click.option("--output", required=True, type=click.Path(path_type=pathlib.Path),
               help="CSV file to write; its directory must exist.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Images per forward pass (memory, not results).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @click.argument("images", nargs=-1, required=True)
 def main(model_dir, output, batch_size, overwrite, images):
