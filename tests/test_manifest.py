@@ -316,6 +316,19 @@ def test_class_absent_from_training_is_warned_about(tmp_path):
     ]
 
 
+def test_class_names_that_differ_only_in_case_are_warned_about(tmp_path):
+    rows = [(f"img/{k}.png", "train", ("3VV", "LVOT", "3vv", "LVOT ")[k % 4], "x") for k in range(8)]
+    rows += [("img/v0.png", "val", "3VV", "x"), ("img/v1.png", "val", "LVOT", "y"), ("img/t0.png", "test", "3VV", "x")]
+    for row in rows:
+        _write_png(tmp_path / row[0], seed=0)
+    manifest = _write_manifest(tmp_path, rows)
+    messages = _caught(manifest, ManifestOptions(tasks=("plane",)))
+    lookalikes = [m for m in messages if "differ only in case" in m]
+    # Surrounding spaces are read away ('LVOT ' is 'LVOT'); case is kept, and warned about.
+    assert len(lookalikes) == 1 and lookalikes[0].startswith(f"{manifest}: task 'plane': classes ")
+    assert "'3VV' and '3vv'" in lookalikes[0] or "'3vv' and '3VV'" in lookalikes[0]
+
+
 # ------------------------------------------------------------------------ groups
 
 

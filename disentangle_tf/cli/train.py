@@ -122,10 +122,12 @@ def data_options(command):
                           "an HDF5 file.  [default: synthetic]"),
         click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
         click.option("--image-size", type=(int, int), metavar="H W",
-                     help="Image height and width the model sees.  [default: 56 72]"),
-        click.option("--seed", type=int, help="Seed of data, initialisation and shuffling.  [default: 0]"),
+                     help="Image height and width: the model's input (convert: the stored images').  "
+                          "[default: 56 72]"),
+        click.option("--seed", type=int, help="Seed of the generated data sets and the validation carve-out; "
+                                              "in training also of initialisation and shuffling.  [default: 0]"),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                     help="YAML or JSON file whose keys mirror these options (batch_size for --batch-size)."),
+                     help="YAML or JSON file whose keys mirror these options (image_size for --image-size)."),
     ])
 
 

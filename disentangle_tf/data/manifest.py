@@ -40,7 +40,7 @@ from .labelled_images import MISSING_LABEL, LabelledImages
 from .manifest_cells import _first_line, _quote_list, _refuse_missing, _sorted_labels, _where, is_missing
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
-from .manifest_splits import carve_validation, rare_classes, spanning_groups
+from .manifest_splits import carve_validation, lookalike_classes, rare_classes, spanning_groups
 from .streaming import FileImageSource, LazyImages, check_memory_budget, decoded_bytes, streamed_splits
 
 __all__ = [
@@ -242,7 +242,8 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     except ImageReadError as error:
         raise ManifestError(f"{_where(source, error.index)}: {error}") from None
 
-    for note in notes + rare_classes(source, frame, class_names, options.tasks):
+    for note in (notes + rare_classes(source, frame, class_names, options.tasks)
+                 + lookalike_classes(source, class_names, options.tasks)):
         warnings.warn(note, DataWarning, stacklevel=2)
     frame.attrs["class_names"] = class_names
     frame.attrs["splits"] = options.split_names

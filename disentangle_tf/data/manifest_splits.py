@@ -104,3 +104,19 @@ def rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) 
                     "(fewer than 2)"
                 )
     return messages
+
+
+def lookalike_classes(source: pathlib.Path, class_names, tasks) -> list[str]:
+    """One warning per set of class names of a task that differ only in case (``3VV``
+    and ``3vv``): most likely one class spelt two ways, trained as two."""
+    messages = []
+    for task in tasks:
+        spellings: dict[str, list[str]] = {}
+        for name in class_names[task]:
+            spellings.setdefault(str(name).casefold(), []).append(str(name))
+        for names in spellings.values():
+            if len(names) > 1:
+                listed = " and ".join(repr(n) for n in names)
+                messages.append(f"{source}: task {task!r}: classes {listed} differ only in case and are "
+                                "trained as different classes; if they are one, spell them alike in the manifest")
+    return messages
