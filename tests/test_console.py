@@ -72,6 +72,8 @@ def test_console_shows_settings_one_row_per_epoch_and_a_results_table(console_ru
     metrics = json.loads((out / "metrics.json").read_text())
     header = lines.index(next(line for line in lines if line.startswith("accuracy ")))
     assert lines[header].split()[:4] == ["accuracy", "images", "background", "shape"]
+    # precise_batch_norm 0 in this run; the recommended setting's refit is on.
+    assert lines[header - 1] == "results after training, with last layers refitted on the frozen features:"
     rows = {line.split()[0]: line.split() for line in lines[header + 1:header + 1 + len(metrics)]}
     assert set(rows) == {"val", "test", "unseen"}
     for split, values in metrics.items():
@@ -185,6 +187,21 @@ def test_epoch_row_wraps_many_tasks_within_the_width():
     assert len(rows) > 1 and max(map(len, rows)) <= 120
     assert rows[0].startswith("epoch  3/10  1:05")
     assert " ".join(rows).count("0.500/-") == 6 and rows[1].startswith(" " * len("epoch  3/10  1:05"))
+
+
+def test_the_line_before_the_results_names_what_changed_the_model_after_the_last_epoch():
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.console import after_training
+
+    def line(**settings):
+        return after_training(RunConfig().replace(settings).training)
+
+    assert line(precise_batch_norm=0, last_layer_retraining=False) is None
+    assert line(precise_batch_norm=30, last_layer_retraining=False) == (
+        "results after training, with batch-norm statistics recomputed over 30 batches")
+    assert line(ensemble_size=3, precise_batch_norm=30, last_layer_retraining=True) == (
+        "results after training, with the 3 members' probabilities averaged, batch-norm statistics recomputed "
+        "over 30 batches and last layers refitted on the frozen features")
 
 
 def test_config_summary_is_short_and_names_the_method_settings():

@@ -18,7 +18,7 @@ import click
 
 from .common import INTERRUPTED, UserError, interrupt_on_termination, quiet_tensorflow
 from ..run.config import CHOICES
-from ..run.console import config_summary, results_table
+from ..run.console import after_training, config_summary, results_table
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS
 from ..run.outputs import check_output_dir, is_resumable
@@ -236,6 +236,9 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
                    f"(or --output-dir {output_dir})", err=True)
         sys.exit(INTERRUPTED)
     click.echo()
+    note = after_training(config.training)
+    if note:
+        click.echo(note + ":")
     for line in results_table(result.metrics):
         click.echo(line)
     click.echo(f"wrote {output_dir}")

@@ -226,3 +226,18 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
         for row, split in enumerate(splits):
             lines.append("  ".join([split.ljust(first), *(cells[row].rjust(w) for _, w, cells in table)]))
     return lines + [text for line in note for text in wrap(line, width)]
+
+
+def after_training(training) -> str | None:
+    """The line that says what changed the model between the last epoch's display and the
+    results (recomputed batch-norm statistics, refitted last layers, an ensemble), or None."""
+    steps = []
+    if training.ensemble_size > 1:
+        steps.append(f"the {training.ensemble_size} members' probabilities averaged")
+    if training.precise_batch_norm:
+        steps.append(f"batch-norm statistics recomputed over {training.precise_batch_norm} batches")
+    if training.last_layer_retraining:
+        steps.append("last layers refitted on the frozen features")
+    if not steps:
+        return None
+    return "results after training, with " + ", ".join(steps[:-1]) + (" and " if len(steps) > 1 else "") + steps[-1]

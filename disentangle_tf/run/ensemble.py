@@ -29,6 +29,9 @@ from .result import RunResult
 from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, prepare_output_dir
 from .summaries import write_final_results
 
+#: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
+MEMBER_SEED_STRIDE = 100
+
 #: Where an ensemble's output directory keeps its members' runs.
 MEMBERS_NAME = "members"
 
@@ -57,7 +60,8 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
             and ``config.json``; None writes nothing.
         overwrite: replace an earlier run's files, members included.
         data: the data set; None loads ``config.data.dataset``.
-        notify: called with a one-line notice for each member loaded rather than trained.
+        notify: called with a one-line notice before each member is trained or when it
+            is loaded (trained before).
 
     Returns:
         A :class:`~disentangle_tf.run.result.RunResult`: the ensemble, its scores, the
@@ -92,6 +96,8 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
             notify(f"member {k} of the ensemble: trained before, loaded from {member_dir}")
             members.append(keras.saving.load_model(member_dir / "model.keras"))
             continue
+        notify(f"member {k} of the ensemble ({k + 1} of {training.ensemble_size}): seed "
+               f"{config.data.seed + MEMBER_SEED_STRIDE * k} for initialisation and batch order")
         result = train_member(settings, member_dir, data)
         results.append(result)
         members.append(result.model)

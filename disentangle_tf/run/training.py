@@ -32,14 +32,11 @@ from ..models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
-from .ensemble import run_ensemble
+from .ensemble import MEMBER_SEED_STRIDE, run_ensemble
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
 from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_final_results, write_run_start
 from ..task_spec import TaskSpec
-
-#: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
-MEMBER_SEED_STRIDE = 100
 
 def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
                 synchronized_batch_norm: bool = False) -> Disentangler:
