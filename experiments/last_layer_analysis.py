@@ -25,6 +25,11 @@ shape classifier, the inputs of its last layer are saved next to the output file
 ``--data-seed N`` generates every run's images with seed ``N`` while each run's own seed
 sets its initialisation and batch order: whether a failure follows the data or the training.
 
+``--ensemble`` instead reads, from the saved files of ``--data-seed`` runs, each data
+seed's models and prints their ``unseen_val`` / test shape accuracies one by one and as
+a deep ensemble (the mean of their softmax probabilities), for every set of members
+given by ``--members`` (offsets from the data seed, e.g. ``100,200,300``).
+
 ``--sweep`` instead refits, from the saved files of ``--output``, the shape classifier
 on the features (``z``) and on the inputs of its last layer (``h``) at several inverse
 L2 strengths ``C``, and prints the unseen_val / test shape accuracy of each.
@@ -54,9 +59,14 @@ def main():
                              "runs differ only in initialisation and batch order.")
     parser.add_argument("--output", type=pathlib.Path, required=True, help="JSON-lines file to append to.")
     parser.add_argument("--sweep", action="store_true", help="Refit from the saved files at several C.")
+    parser.add_argument("--ensemble", action="store_true", help="Score the saved models of each data seed as ensembles.")
+    parser.add_argument("--members", action="append", default=[],
+                        help="Comma-separated seed offsets of one ensemble's members (repeat for more ensembles).")
     args = parser.parse_args()
     if args.sweep:
         return sweep(args.output)
+    if args.ensemble:
+        return ensembles(args.output, [[int(k) for k in m.split(",")] for m in args.members or ["0,100,200"]])
 
     from sklearn.linear_model import LogisticRegression
 
@@ -132,6 +142,39 @@ def main():
         with open(args.output, "a") as handle:
             handle.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
+
+
+def ensembles(output: pathlib.Path, member_sets) -> None:
+    """Print, per data seed, each member's and each ensemble's unseen_val / test shape accuracy,
+    then the means over the data seeds that have every member of a set."""
+    import glob
+    import re
+
+    from scipy.special import softmax
+
+    saved = {}
+    for path in glob.glob(str(output).replace(".jsonl", "-*-*.npz")):
+        data_seed, seed = map(int, re.findall(r"-(\d+)-(\d+)\.npz$", path)[0])
+        saved.setdefault(data_seed, {})[seed - data_seed] = np.load(path)
+    totals = {tuple(m): [] for m in member_sets}
+    for data_seed in sorted(saved):
+        cells = []
+        for members in member_sets:
+            if not all(k in saved[data_seed] for k in members):
+                continue
+            runs = [saved[data_seed][k] for k in members]
+            single = [float(np.mean(np.argmax(r["luv"], 1) == 0)) for r in runs]  # every unseen_val image a circle
+            unseen = float(np.mean(np.argmax(np.mean([softmax(r["luv"], 1) for r in runs], 0), 1) == 0))
+            test = float(np.mean(np.argmax(np.mean([softmax(r["lte"], 1) for r in runs], 0), 1) == runs[0]["yte"]))
+            totals[tuple(members)].append((np.mean(single), unseen, test))
+            cells.append(f"members +{',+'.join(map(str, members))}: {' '.join(f'{a:.2f}' for a in single)} "
+                         f"-> ensemble {unseen:.2f} (test {test:.3f})")
+        print(f"data seed {data_seed}: " + "; ".join(cells))
+    for members, rows in totals.items():
+        if rows:
+            single, unseen, test = np.mean(rows, axis=0)
+            print(f"members +{',+'.join(map(str, members))} over {len(rows)} data seeds: mean member {single:.3f}, "
+                  f"ensemble {unseen:.3f}, ensemble test {test:.3f} (lowest {min(r[2] for r in rows):.3f})")
 
 
 def sweep(output: pathlib.Path, strengths=(1.0, 10.0, 100.0, 1000.0)):
