@@ -11,9 +11,7 @@ finished members are loaded, an interrupted one resumes from its backup.
 
 from __future__ import annotations
 
-import json
 import pathlib
-import shutil
 from typing import Callable
 
 import keras
@@ -21,13 +19,11 @@ import keras
 from .config import RunConfig
 from ..data.pipeline import streamed_image_errors
 from .datasets import load_dataset
-from ..evaluation.evaluate import evaluate_splits, write_evaluation
-from ..export import export_saved_model
+from ..evaluation.evaluate import evaluate_splits
 from ..fast.threads import configure_threads
 from ..models.ensemble import DisentanglerEnsemble
 from .result import RunResult
-from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, prepare_output_dir
-from .summaries import write_final_results
+from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, prepare_output_dir, write_results
 
 #: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
 MEMBER_SEED_STRIDE = 100
@@ -105,12 +101,7 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
     with streamed_image_errors():
         metrics = evaluate_splits(ensemble, data.evaluation, config.data.batch_size)
     if output_dir is not None:
-        ensemble.save(output_dir / "model.keras")
-        export_saved_model(ensemble, output_dir / "saved_model")
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        write_final_results(output_dir / "logs", metrics, step=training.epochs)
-        write_evaluation(metrics, output_dir, step=training.epochs)
-        shutil.rmtree(output_dir / BACKUP_NAME)  # last: a run killed before this point resumes
+        write_results(ensemble, metrics, output_dir, step=training.epochs)
     history = results[0].history if results else {}
     return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -94,3 +95,19 @@ def prepare_output_dir(
     if not os.access(output_dir, os.W_OK):
         raise ConfigError(f"--output-dir {output_dir}: not writable")
     return False
+
+
+def write_results(model, metrics: dict, output_dir: pathlib.Path, step: int) -> None:
+    """Write a finished run's files: ``model.keras``, ``saved_model/``, ``metrics.json``, the
+    final results in ``logs/`` (TensorBoard, at ``step``) and ``figures/``; then remove the
+    backup, last, so that a run killed before this point resumes."""
+    from ..evaluation.evaluate import write_evaluation  # TensorFlow: loaded by then
+    from ..export import export_saved_model
+    from .summaries import write_final_results
+
+    model.save(output_dir / "model.keras")
+    export_saved_model(model, output_dir / "saved_model")
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_final_results(output_dir / "logs", metrics, step=step)
+    write_evaluation(metrics, output_dir, step=step)
+    shutil.rmtree(output_dir / BACKUP_NAME)

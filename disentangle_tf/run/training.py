@@ -7,9 +7,7 @@ command line.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
-import shutil
 from typing import Callable, Mapping, Sequence
 
 import keras
@@ -23,8 +21,7 @@ from .callbacks import (EpochLog, PenaltySchedule, ProgressDisplay, RestoreBestV
 from ..data.pipeline import make_evaluation_dataset, make_training_dataset, steps_per_epoch, streamed_image_errors
 from ..data.dataset_splits import DatasetSplits
 from .datasets import load_dataset
-from ..evaluation.evaluate import evaluate_splits, write_evaluation
-from ..export import export_saved_model
+from ..evaluation.evaluate import evaluate_splits
 from ..models import Disentangler
 from ..models.compiling import default_adversary_optimizer, default_optimizer
 from ..models.last_layer import retrain_last_layer
@@ -33,9 +30,9 @@ from .distribution import make_strategy
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
 from .ensemble import MEMBER_SEED_STRIDE, run_ensemble
-from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir
+from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir, write_results
 from .result import RunResult
-from .summaries import EpochSummaries, final_tags, write_final_results, write_run_start
+from .summaries import EpochSummaries, final_tags, write_run_start
 from ..task_spec import TaskSpec
 
 def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
@@ -305,10 +302,5 @@ def run(
             retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
         metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
     if output_dir is not None:
-        model.save(output_dir / "model.keras")
-        export_saved_model(model, output_dir / "saved_model")
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        write_final_results(output_dir / "logs", metrics, step=training.epochs)
-        write_evaluation(metrics, output_dir, step=training.epochs)
-        shutil.rmtree(backup_dir)  # last: a run killed before this point resumes
+        write_results(model, metrics, output_dir, step=training.epochs)
     return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)
