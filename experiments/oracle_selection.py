@@ -78,6 +78,10 @@ CANDIDATES = {
                                                                   "batch_size": 100},
     "recommended, last-layer retraining, block maps, weight averaging 0.995": {
         **RECOMMENDED, "last_layer_retraining": True, "independence_layers": "block_maps", "weight_averaging": 0.995},
+    # Eleventh round: three runs of the setting from other seeds on the same images, their
+    # probabilities averaged (experiments/last_layer_analysis.py --data-seed, --ensemble).
+    "recommended, last-layer retraining, block maps, ensemble of 3": {
+        **RECOMMENDED, "last_layer_retraining": True, "independence_layers": "block_maps", "ensemble_size": 3},
 }
 
 
