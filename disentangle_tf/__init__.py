@@ -60,7 +60,7 @@ _MOVED = {
 }
 alias_moved_modules(__name__, _MOVED)
 
-_KERAS_SERIALIZABLE = ("models.disentangler", "fast.batch_normalization", "fast.optimizers")
+_KERAS_SERIALIZABLE = ("models.disentangler", "models.ensemble", "fast.batch_normalization", "fast.optimizers")
 """Modules whose import registers every class of the package Keras can deserialise."""
 
 
