@@ -99,8 +99,8 @@ def test_the_data_and_models_packages_keep_their_public_names():
     assert data.__all__ == ["LabelledImages", "LazyImages", "default_memory_budget", "make_evaluation_dataset",
                             "make_synthetic_split", "make_synthetic_splits", "make_training_dataset",
                             "random_flip_batch"]
-    assert models.__all__ == ["DenseHead", "Disentangler", "FusedBatchNormalization", "MISSING_LABEL",
-                              "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name", "retrain_last_layer"]
+    assert models.__all__ == ["DenseHead", "Disentangler", "DisentanglerEnsemble", "FusedBatchNormalization",
+                              "MISSING_LABEL", "ResidualEncoder", "TaskSpec", "ZeroPadChannels", "pair_name", "retrain_last_layer"]
     assert isinstance(models.FusedBatchNormalization, type)
     assert models.FusedBatchNormalization.__module__ == "disentangle_tf.fast.batch_normalization"
 
