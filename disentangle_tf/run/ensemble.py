@@ -32,6 +32,12 @@ MEMBER_SEED_STRIDE = 100
 MEMBERS_NAME = "members"
 
 
+def training_seed(config: RunConfig) -> int:
+    """The seed of initialisation, batch order and flips: ``seed``, or ``seed + 100 k`` for
+    member ``k`` of an ensemble (the data stay those of ``seed``)."""
+    return config.data.seed + MEMBER_SEED_STRIDE * config.training.ensemble_member
+
+
 def member_config(config: RunConfig, member: int) -> RunConfig:
     """The configuration of member ``member`` (from 0) of ``config``'s ensemble."""
     return config.replace({"ensemble_size": 1, "ensemble_member": member})
@@ -93,7 +99,7 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
             members.append(keras.saving.load_model(member_dir / "model.keras"))
             continue
         notify(f"member {k} of the ensemble ({k + 1} of {training.ensemble_size}): seed "
-               f"{config.data.seed + MEMBER_SEED_STRIDE * k} for initialisation and batch order")
+               f"{training_seed(settings)} for initialisation and batch order")
         result = train_member(settings, member_dir, data)
         results.append(result)
         members.append(result.model)

@@ -29,7 +29,7 @@ from ..models.precise_batch_norm import precise_batch_norm
 from .distribution import make_strategy
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
-from .ensemble import MEMBER_SEED_STRIDE, run_ensemble
+from .ensemble import run_ensemble, training_seed
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir, write_results
 from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_run_start
@@ -62,12 +62,6 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         jit_compile=training.jit_compile,
     )
     return model
-
-
-def training_seed(config: RunConfig) -> int:
-    """The seed of initialisation, batch order and flips: ``seed``, or ``seed + 100 k`` for
-    member ``k`` of an ensemble (the data stay those of ``seed``)."""
-    return config.data.seed + MEMBER_SEED_STRIDE * config.training.ensemble_member
 
 
 def checked_model(config: RunConfig, data: DatasetSplits, strategy: tf.distribute.Strategy) -> Disentangler:
