@@ -91,6 +91,15 @@ def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
     assert layered["independence_weight"] == 3.0 and layered["sampling"] == "group_balanced"
 
 
+def test_the_ensemble_methods_are_the_recommended_setting_with_more_members():
+    from disentangle_tf.run.methods import METHODS
+
+    recommended = dict(METHODS["recommended"].settings)
+    assert recommended["ensemble_size"] == 1
+    for name, members in [("recommended ensemble", 3), ("recommended ensemble of 5", 5)]:
+        assert dict(METHODS[name].settings) == {**recommended, "ensemble_size": members}, name
+
+
 def test_a_grid_method_needs_its_value_on_the_command_line():
     from disentangle_tf.run.run_settings import resolve_config
 
