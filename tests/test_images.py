@@ -98,3 +98,40 @@ def test_channels_other_than_one_or_three_are_refused(mixed_files):
     paths, _ = mixed_files
     with pytest.raises(ValueError, match="channels must be 1 or 3"):
         read_images(paths[:1], SIZE, channels=2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_constant_images_are_reported_by_index_and_no_other(tmp_path, seed):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    paths, expected = [], {1: [], 3: []}  # constant indices when read as grey / as RGB
+    for index in range(12):
+        kind = rng.choice(["random", "constant grey", "constant 16-bit", "one pixel", "one pixel differs",
+                           "constant colour"])
+        height, width = (1, 1) if kind == "one pixel" else tuple(rng.integers(2, 30, size=2))
+        path = tmp_path / f"{index}.png"
+        if kind == "random":
+            Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8), "L").save(path)
+        elif kind in ("constant grey", "one pixel"):
+            Image.fromarray(np.full((height, width), rng.integers(0, 256), np.uint8), "L").save(path)
+        elif kind == "constant 16-bit":
+            Image.fromarray(np.full((height, width), rng.integers(0, 65536), np.uint16)).save(path)
+        elif kind == "one pixel differs":
+            pixels = np.full((height, width), 100, np.uint8)
+            pixels[rng.integers(height), rng.integers(width)] = 101
+            Image.fromarray(pixels, "L").save(path)
+        else:  # one colour everywhere whose channels differ: constant in grey, not in RGB
+            colour = rng.choice(256, size=3, replace=False).astype(np.uint8)
+            Image.fromarray(np.broadcast_to(colour, (height, width, 3)).copy(), "RGB").save(path)
+        paths.append(str(path))
+        for channels in (1, 3):
+            if kind in ("constant grey", "one pixel", "constant 16-bit") or (kind == "constant colour" and channels == 1):
+                expected[channels].append(index)
+    for channels in (1, 3):
+        found = []
+        images = read_images(paths, (8, 10), channels, constant=found)
+        assert sorted(found) == expected[channels], channels
+        # Those images, and only those, are read as zeros, exactly (not the resize's rounding, magnified).
+        zeros = [i for i in range(len(paths)) if not np.any(images[i])]
+        assert zeros == expected[channels]

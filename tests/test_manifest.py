@@ -329,6 +329,38 @@ def test_class_names_that_differ_only_in_case_are_warned_about(tmp_path):
     assert "'3VV' and '3vv'" in lookalikes[0] or "'3vv' and '3VV'" in lookalikes[0]
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("memory_budget", [None, 0])  # decoded into memory, or checked and read on demand
+def test_constant_images_are_warned_about_naming_the_first_row_and_file(tmp_path, seed, memory_budget):
+    rng = np.random.default_rng(seed)
+    rows = [(f"img/{k}.png", ["train", "train", "val", "test"][k % 4], "ab"[k % 2], "xy"[k // 4 % 2]) for k in range(12)]
+    flat = sorted(rng.choice(len(rows), size=int(rng.integers(1, 4)), replace=False).tolist())
+    for k, row in enumerate(rows):
+        if k in flat:
+            shape = (1, 1) if rng.random() < 0.5 else tuple(rng.integers(2, 30, size=2))
+            path = tmp_path / row[0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(tf.io.encode_png(np.full((*shape, 1), rng.integers(256), np.uint8)).numpy())
+        else:
+            _write_png(tmp_path / row[0], seed=k)
+    manifest = _write_manifest(tmp_path, rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_manifest(manifest, ManifestOptions(tasks=("plane", "shadow")), image_size=SIZE,
+                             memory_budget=memory_budget)
+    notes = [str(w.message) for w in caught if "is constant" in str(w.message)]
+    others = len(flat) - 1
+    more = f", as are the images of {others} other row{'s' if others > 1 else ''}" if others else ""
+    assert notes == [f"{manifest} row {flat[0] + 1} (line {flat[0] + 2}): image {tmp_path / rows[flat[0]][0]} is "
+                     f"constant (every pixel the same){more}: such an image is read as zeros and tells the model "
+                     "nothing; check the files"]
+    # Read as zeros, exactly; the other images are not.
+    for name, split in [("train", data.train), *data.evaluation.items()]:
+        members = [k for k, row in enumerate(rows) if row[1] == name]
+        images = np.asarray(split.images)
+        assert [k for k, image in zip(members, images) if not np.any(image)] == [k for k in members if k in flat]
+
+
 # ------------------------------------------------------------------------ groups
 
 

@@ -181,3 +181,29 @@ def test_csv_replaces_a_file_only_with_overwrite(tmp_path):
         write_csv_atomically(table, output, overwrite=False)
     assert output.read_text() == "someone else's file\n"
     assert [p.name for p in tmp_path.iterdir()] == ["preds.csv"]
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_constant_images_are_predicted_with_one_warning_line(run_dir, tmp_path, seed):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(3, 7))
+    flat = sorted(rng.choice(count, size=int(rng.integers(1, count)), replace=False).tolist())
+    paths = []
+    for k in range(count):
+        path = tmp_path / "scans" / f"{k}.png"
+        if k in flat:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            side = (1, 1) if rng.random() < 0.5 else (24, 30)
+            Image.fromarray(np.full(side, rng.integers(256), np.uint8), "L").save(path, format="PNG")
+        else:
+            write_png(path, seed=k)
+        paths.append(path)
+    output = tmp_path / "preds.csv"
+    result = run_predict("--model", run_dir, "--output", output, "--batch-size", 2, tmp_path / "scans")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"Warning: {len(flat)} of the {count} images are constant (every pixel the same; first: "
+                     f"{paths[flat[0]]}): such an image is read as zeros, so its prediction says nothing about it"]
+    assert list(pd.read_csv(output)["path"]) == [str(p) for p in paths]

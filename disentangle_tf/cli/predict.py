@@ -24,9 +24,11 @@ from __future__ import annotations
 import glob
 import os
 import pathlib
+import warnings
 
 import click
 
+from ..errors import DataWarning
 from .common import UserError, quiet_tensorflow
 
 _GLOB_CHARACTERS = "*?["
@@ -161,12 +163,15 @@ def main(model_dir, output, batch_size, overwrite, images):
         raise UserError(f"--model {error}") from None
     height, width, channels = model.image_shape
     rows = {"path": paths}
+    constant = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
+        found = []
         try:
-            batch = load_images(chunk, (height, width), channels)
+            batch = load_images(chunk, (height, width), channels, constant=found)
         except ValueError as error:
             raise UserError(str(error)) from None
+        constant += [start + index for index in found]
         outputs = model(batch)
         for task in model.task_names:
             probabilities = outputs[f"{task}_probabilities"]
@@ -174,6 +179,10 @@ def main(model_dir, output, batch_size, overwrite, images):
             for k, name in enumerate(names):
                 rows.setdefault(f"{task}_probability_{name}", []).extend(probabilities[:, k].tolist())
             rows.setdefault(f"{task}_predicted", []).extend(names[k] for k in probabilities.argmax(1))
+    if constant:
+        warnings.warn(f"{len(constant)} of the {len(paths)} images are constant (every pixel the same; first: "
+                      f"{paths[min(constant)]}): such an image is read as zeros, so its prediction says "
+                      "nothing about it", DataWarning, stacklevel=2)
     write_csv_atomically(pd.DataFrame(rows), output, overwrite)
     click.echo(f"wrote {output} ({len(paths)} images)")
 

@@ -313,13 +313,26 @@ def _result(index: int, future):
         raise
 
 
-def _standardized(group, image_size):
+def _is_constant(pixels: np.ndarray) -> bool:
+    """Whether every pixel is the same, to float rounding (a colour converted to grey
+    may differ in its last bit from pixel to pixel); a millionth of the largest value is
+    far below one level of a 16-bit image."""
+    low, high = float(pixels.min()), float(pixels.max())
+    return high - low <= 1e-6 * max(abs(low), abs(high))
+
+
+def _standardized(group, image_size, constant=None):
     indices = np.array([index for index, _ in group], np.int64)
-    batch = standardize_images(np.stack([pixels for _, pixels in group]), image_size)
-    return indices, batch.numpy()
+    flat = np.array([_is_constant(pixels) for _, pixels in group])
+    batch = standardize_images(np.stack([pixels for _, pixels in group]), image_size).numpy()
+    batch[flat] = 0.0  # exactly: resizing leaves rounding noise that z-scoring would magnify
+    if constant is not None:
+        constant.extend(indices[flat].tolist())
+    return indices, batch
 
 
-def iter_image_batches(paths, image_size, channels: int = 1, batch_size: int = DECODE_BATCH_SIZE):
+def iter_image_batches(paths, image_size, channels: int = 1, batch_size: int = DECODE_BATCH_SIZE,
+                       constant: list | None = None):
     """Batches of ``(indices, images)`` read from image files, each file once.
 
     Files are decoded in parallel (:func:`read_pixels`); images of the same decoded size
@@ -333,6 +346,10 @@ def iter_image_batches(paths, image_size, channels: int = 1, batch_size: int = D
         image_size: ``(height, width)`` of the outputs.
         channels: 1 (grey) or 3 (RGB).
         batch_size: the most images resized at once.
+        constant: a list to which the index of every *constant* image is appended
+            (every decoded pixel the same, a 1 x 1 image among them). Such an image
+            is returned as zeros (z-scoring would magnify the resize's rounding into
+            noise); it carries no information.
 
     Yields:
         ``(int64 (n,), float32 (n, height, width, channels))`` numpy arrays.
@@ -346,17 +363,18 @@ def iter_image_batches(paths, image_size, channels: int = 1, batch_size: int = D
         group = groups.setdefault(pixels.shape, [])
         group.append((index, pixels))
         if len(group) >= batch_size:
-            yield _standardized(groups.pop(pixels.shape), image_size)
+            yield _standardized(groups.pop(pixels.shape), image_size, constant)
     for group in groups.values():
-        yield _standardized(group, image_size)
+        yield _standardized(group, image_size, constant)
 
 
-def read_images(paths, image_size, channels: int = 1, check: bool = True) -> np.ndarray:
+def read_images(paths, image_size, channels: int = 1, check: bool = True, constant: list | None = None) -> np.ndarray:
     """Read image files as one ``(N, H, W, channels)`` float32 array, in the order given.
 
     Every image is decoded (:func:`read_pixels`), resized bilinearly with antialiasing
     to ``image_size`` and z-scored on its own (``tf.image.per_image_standardization``),
-    as the training images are.
+    as the training images are. A constant image (every pixel the same) is read as
+    zeros.
 
     Args:
         paths: image files of any of :data:`FORMATS`.
@@ -364,6 +382,8 @@ def read_images(paths, image_size, channels: int = 1, check: bool = True) -> np.
         channels: 1 (grey) or 3 (RGB).
         check: check every file up front (:func:`check_image_files`) before decoding
             any; pass False when that was just done.
+        constant: a list to which the index of every constant image is appended
+            (:func:`iter_image_batches`).
 
     Raises:
         ImageReadError: a ``ValueError`` naming the first file, in order, that is
@@ -377,12 +397,12 @@ def read_images(paths, image_size, channels: int = 1, check: bool = True) -> np.
         check_image_files(paths)
     height, width = (int(side) for side in image_size)
     images = np.empty((len(paths), height, width, channels), np.float32)
-    for indices, batch in iter_image_batches(paths, (height, width), channels):
+    for indices, batch in iter_image_batches(paths, (height, width), channels, constant=constant):
         images[indices] = batch
     return images
 
 
-def load_images(paths, image_size, channels: int = 1) -> tf.Tensor:
+def load_images(paths, image_size, channels: int = 1, constant: list | None = None) -> tf.Tensor:
     """Load image files as one ``(N, H, W, channels)`` float32 tensor, in the order given.
 
     As :func:`read_images`, as a tensor.
@@ -390,4 +410,4 @@ def load_images(paths, image_size, channels: int = 1) -> tf.Tensor:
     Raises:
         ValueError: naming the first file that is missing or cannot be decoded.
     """
-    return tf.constant(read_images(paths, image_size, channels))
+    return tf.constant(read_images(paths, image_size, channels, constant=constant))

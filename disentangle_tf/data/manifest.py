@@ -268,6 +268,10 @@ def _decode_rows(frame: pd.DataFrame, rows: np.ndarray, image_size, channels: in
     float32; the files were checked by :func:`read_manifest`. With ``keep=False`` each
     image is decoded to check it and dropped (memory stays bounded), returning None.
 
+    Warns:
+        DataWarning: naming the row and file of the first constant image (every pixel
+            the same), which z-scoring makes all zeros, and how many there are.
+
     Raises:
         ManifestError: naming the row and file of the first image, in row order, that
             cannot be decoded.
@@ -275,14 +279,25 @@ def _decode_rows(frame: pd.DataFrame, rows: np.ndarray, image_size, channels: in
     source = frame.attrs.get("source", "manifest")
     positions = np.flatnonzero(rows)
     paths = frame["path"].to_numpy()[positions].tolist()
+    constant = []
     try:
         if keep:
-            return read_images(paths, image_size, channels, check=False)
-        for _ in iter_image_batches(paths, image_size, channels):
-            pass
-        return None
+            images = read_images(paths, image_size, channels, check=False, constant=constant)
+        else:
+            images = None
+            for _ in iter_image_batches(paths, image_size, channels, constant=constant):
+                pass
     except ImageReadError as error:
         raise _decode_failure(source, frame, int(positions[error.index]), error.reason) from None
+    if constant:
+        first = int(positions[min(constant)])
+        others = len(constant) - 1
+        more = f", as are the images of {others} other row{'s' if others > 1 else ''}" if others else ""
+        warnings.warn(
+            f"{_where(pathlib.Path(source), int(frame['row'].iloc[first]) - 1)}: image {frame['path'].iloc[first]} "
+            f"is constant (every pixel the same){more}: such an image is read as zeros and tells the model "
+            "nothing; check the files", DataWarning, stacklevel=3)
+    return images
 
 
 def load_manifest(
