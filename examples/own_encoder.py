@@ -20,18 +20,13 @@ import argparse
 import os
 import pathlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import disentangle_tf  # noqa: E402,F401  (registers the package's Keras classes)
-from disentangle_tf import Disentangler, TaskSpec  # noqa: E402
-from disentangle_tf.data import make_evaluation_dataset, make_synthetic_splits, make_training_dataset  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read when TensorFlow loads, in main()
 
 
 def mobilenet_encoder(task, image_shape):
     """A MobileNetV3-Small mapping ``image_shape`` images to pooled features."""
+    import keras
+
     return keras.applications.MobileNetV3Small(
         input_shape=image_shape, weights=None, include_top=False, pooling="avg",
         include_preprocessing=False, minimalistic=True, alpha=0.75, name=f"{task.name}_mobilenet",
@@ -46,6 +41,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.output_dir.exists() and any(args.output_dir.iterdir()):
         parser.error(f"--output-dir {args.output_dir}: not empty; choose a new directory")
+    # TensorFlow loads here, once the options are known good: --help and a mistake answer at once.
+    import keras
+    import numpy as np
+
+    import disentangle_tf  # noqa: F401  (registers the package's Keras classes)
+    from disentangle_tf import Disentangler, TaskSpec
+    from disentangle_tf.data import make_evaluation_dataset, make_synthetic_splits, make_training_dataset
 
     splits = make_synthetic_splits(image_size=tuple(args.image_size), seed=0)
     image_shape = splits["train"].image_shape

@@ -33,14 +33,9 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from disentangle_tf import Disentangler, LabelledImages, TaskSpec  # noqa: E402
-from disentangle_tf.data import make_evaluation_dataset, make_training_dataset  # noqa: E402
-from disentangle_tf.data.normalization import standardize_per_image  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read when TensorFlow loads, in main()
 
 SIZE = 32
 SQUARE = 8
@@ -60,6 +55,8 @@ def make_arrays(count: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[
     for image, row, column in zip(images, rows, columns):
         image[row:row + SQUARE, column:column + SQUARE] += 1.0
     # Per-image z-scoring, as the package's models expect.
+    from disentangle_tf.data.normalization import standardize_per_image
+
     return standardize_per_image(images), {"side": side, "noise": noise}
 
 
@@ -77,6 +74,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # TensorFlow loads here, once the options are known good: --help and a mistake answer at once.
+    import keras
+
+    from disentangle_tf import Disentangler, LabelledImages, TaskSpec
+    from disentangle_tf.data import make_evaluation_dataset, make_training_dataset
+
     start = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)

@@ -25,21 +25,7 @@ import pathlib
 import shutil
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from disentangle_tf import Disentangler, TaskSpec  # noqa: E402
-from disentangle_tf.models.precise_batch_norm import precise_batch_norm  # noqa: E402
-from disentangle_tf.models.last_layer import retrain_last_layer  # noqa: E402
-from disentangle_tf.export import export_saved_model  # noqa: E402
-from disentangle_tf.data import (  # noqa: E402
-    make_evaluation_dataset,
-    make_synthetic_splits,
-    make_training_dataset,
-)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read when TensorFlow loads, in main()
 
 IMAGE_SIZE = (56, 72)
 BATCH_SIZE = 50
@@ -64,8 +50,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def accuracies(model: Disentangler, data) -> tuple[dict, dict]:
-    """Task accuracies and adversary accuracies of ``model`` on ``data``."""
+def accuracies(model, data) -> tuple[dict, dict]:
+    """Task accuracies and adversary accuracies of the Disentangler ``model`` on ``data``."""
+    from disentangle_tf.data import make_evaluation_dataset
+
     scores = model.evaluate(make_evaluation_dataset(data, BATCH_SIZE), return_dict=True, verbose=0)
     tasks = {task: scores[f"{task}_accuracy"] for task in model.task_names}
     adversaries = {name: scores[f"adversary_{name}_accuracy"] for name in model.adversary_names}
@@ -74,6 +62,17 @@ def accuracies(model: Disentangler, data) -> tuple[dict, dict]:
 
 def main() -> None:
     args = parse_args()
+    # TensorFlow loads here, once the options are known good: --help and a mistake answer at once.
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from disentangle_tf import Disentangler, TaskSpec
+    from disentangle_tf.data import make_evaluation_dataset, make_synthetic_splits, make_training_dataset
+    from disentangle_tf.export import export_saved_model
+    from disentangle_tf.models.last_layer import retrain_last_layer
+    from disentangle_tf.models.precise_batch_norm import precise_batch_norm
+
     start = time.perf_counter()
     keras.utils.set_random_seed(args.seed)
 
