@@ -178,14 +178,17 @@ def ensembles(output: pathlib.Path, member_sets) -> None:
 
 
 def sweep(output: pathlib.Path, strengths=(1.0, 10.0, 100.0, 1000.0)):
-    """Print, per saved seed, the refit's unseen_val / test shape accuracy at each C."""
+    """Print, per saved seed, the refit's unseen_val / test shape accuracy at each C (the files of
+    ``--data-seed`` runs, ``<output>-<data seed>-<seed>.npz``, are left to ``--ensemble``)."""
     import glob
+    import re
 
     from sklearn.linear_model import LogisticRegression
 
     from disentangle_tf.models.last_layer import balanced_weights
 
-    for path in sorted(glob.glob(str(output).replace(".jsonl", "-*.npz"))):
+    paths = glob.glob(str(output).replace(".jsonl", "-*.npz"))
+    for path in sorted(p for p in paths if re.search(r"-\d+\.npz$", p) and not re.search(r"-\d+-\d+\.npz$", p)):
         saved = np.load(path)
         weights = balanced_weights({"background": saved["yb"], "shape": saved["ys"]}, "shape")
         cells = []
