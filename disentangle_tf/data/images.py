@@ -4,10 +4,11 @@ Training (manifests), conversion and prediction all read files here, in two step
 
 1. Decode (:func:`read_pixels`): the decoder is chosen from the file's first bytes,
    not its name (:func:`sniff_format`): PNG, JPEG, BMP, GIF and TIFF are decoded with
-   Pillow, DICOM with pydicom (:mod:`disentangle_tf.data.dicom`). Pixels keep their full
-   precision (16-bit grey stays 16-bit) and their colour model is applied: palettes
-   are looked up, CMYK and YCbCr become RGB, an alpha channel is dropped, and the EXIF
-   orientation tag is applied. The result is converted to the model's channels:
+   Pillow (:mod:`~disentangle_tf.data.pillow_images`), DICOM with pydicom
+   (:mod:`~disentangle_tf.data.dicom`). Pixels keep their full precision (16-bit grey
+   stays 16-bit) and their colour model is applied: palettes are looked up, CMYK and
+   YCbCr become RGB, an alpha channel is dropped, and the EXIF orientation tag is
+   applied. The result is converted to the model's channels:
    1 = grey (ITU-R BT.601 luma, ``0.2989 R + 0.5870 G + 0.1140 B``, as
    ``tf.image.rgb_to_grayscale``), 3 = RGB (grey repeated). A file whose pixels cannot
    be interpreted is refused with :class:`ImageReadError`, never read as something
@@ -32,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..cpus import available_cpus
-from . import dicom
+from . import dicom, pillow_images
 from .dicom import first_line
 
 __all__ = [
@@ -66,25 +67,6 @@ _SIGNATURES = (
 _DICOM_MAGIC_OFFSET = 128  # DICOM PS3.10 7.1: a 128-byte preamble, then "DICM"
 
 _GREY_TO_RGB = np.array([0.2989, 0.5870, 0.1140], np.float32)  # tf.image.rgb_to_grayscale
-
-# Pillow modes and what they become.
-_GREY_MODES = ("1", "L", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
-_RGB_MODES = ("RGB", "RGBA", "RGBX")
-_CONVERTED_TO_RGB = ("P", "PA", "CMYK", "YCbCr")
-_ORIENTATION_TAG = 0x0112  # EXIF / TIFF 6.0 Orientation
-
-# EXIF Orientation value -> the transposition that shows the image upright, the
-# same as PIL.ImageOps.exif_transpose (rows first axis, columns second).
-_ORIENT = {
-    2: lambda a: a[:, ::-1],  # mirrored left-right
-    3: lambda a: a[::-1, ::-1],  # rotated 180 degrees
-    4: lambda a: a[::-1],  # mirrored top-bottom
-    5: lambda a: a.swapaxes(0, 1),  # transposed
-    6: lambda a: np.rot90(a, -1),  # rotated 90 degrees clockwise to show
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # transversed
-    8: lambda a: np.rot90(a, 1),  # rotated 90 degrees counterclockwise to show
-}
-
 
 class ImageReadError(ValueError):
     """An image file that cannot be read: ``"<path>: <reason>"`` on one line.
@@ -173,66 +155,6 @@ def check_image_files(paths) -> list[str]:
     return formats
 
 
-def _png_colour_16_bit(path) -> bool:
-    """True for a 16-bit PNG with colour or alpha, which Pillow would cut to 8 bits.
-
-    Reads the IHDR chunk, always first (PNG specification 11.2.2): bit depth at byte 24,
-    colour type (2 RGB, 4 grey + alpha, 6 RGBA) at byte 25.
-    """
-    head = _head(path)
-    return len(head) > 25 and head[24] == 16 and head[25] in (2, 4, 6)
-
-
-def _pillow_pixels(image) -> np.ndarray | None:
-    """A decoded Pillow image as grey ``(h, w)`` or RGB ``(h, w, 3)`` float32 pixels.
-
-    None for a mode whose colour model is not read (LAB, HSV, ...).
-    """
-    mode = image.mode
-    if mode in _GREY_MODES:
-        pixels = np.asarray(image)
-    elif mode == "LA":
-        pixels = np.asarray(image)[..., 0]
-    elif mode in _RGB_MODES:
-        pixels = np.asarray(image)[..., :3]
-    elif mode in _CONVERTED_TO_RGB:
-        pixels = np.asarray(image.convert("RGB"))
-    else:
-        return None
-    return pixels.astype(np.float32)
-
-
-def _read_with_pillow(path, kind: str) -> np.ndarray:
-    """Grey or RGB float32 pixels of a PNG / JPEG / BMP / GIF / TIFF file, upright."""
-    from PIL import Image
-
-    try:
-        with Image.open(path, formats=(kind,)) as image:
-            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-            if kind == "PNG" and _png_colour_16_bit(path):
-                pixels = tf.io.decode_png(tf.io.read_file(str(path)), dtype=tf.uint16).numpy()
-                pixels = pixels[..., 0] if pixels.shape[-1] == 2 else pixels[..., :3]
-                pixels = pixels.astype(np.float32)
-            else:
-                image.load()
-                pixels = _pillow_pixels(image)
-                if pixels is None:
-                    raise ImageReadError(
-                        path, f"{kind} with Pillow image mode {image.mode!r}, a colour model not supported"
-                    )
-    except ImageReadError:
-        raise
-    except tf.errors.OpError as error:
-        raise ImageReadError(path, f"cannot decode as {kind}: {first_line(error.message)}") from None
-    except Exception as error:  # Pillow raises many kinds of errors on broken files
-        raise ImageReadError(path, f"cannot decode as {kind}: {first_line(error)}") from None
-    try:
-        transpose = _ORIENT.get(int(orientation))
-    except (TypeError, ValueError):
-        transpose = None
-    return transpose(pixels) if transpose else pixels
-
-
 def _to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     """Grey ``(h, w)`` or RGB ``(h, w, 3)`` pixels as ``(h, w, channels)`` float32."""
     if pixels.ndim == 2:
@@ -269,7 +191,10 @@ def read_pixels(path, channels: int = 1) -> np.ndarray:
         except dicom.DicomError as error:
             raise ImageReadError(path, str(error)) from None
     else:
-        pixels = _read_with_pillow(path, kind)
+        try:
+            pixels = pillow_images.read_with_pillow(path, kind)
+        except pillow_images.PillowError as error:
+            raise ImageReadError(path, str(error)) from None
     return _to_channels(pixels, channels)
 
 
