@@ -35,9 +35,10 @@ from ..errors import ConfigError, DataWarning
 from ..task_spec import TaskSpec
 from .arguments import DEFAULT_IMAGE_SIZE
 from .dataset_splits import DatasetSplits
-from .images import ImageReadError, check_image_files, iter_image_batches, read_images
+from .images import ImageReadError, check_image_files
 from .labelled_images import MISSING_LABEL, LabelledImages
 from .manifest_cells import _first_line, _quote_list, _refuse_missing, _sorted_labels, _where, is_missing
+from .manifest_images import decode_rows, warn_constant
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
 from .manifest_splits import carve_validation, lookalike_classes, rare_classes, spanning_groups
@@ -251,55 +252,6 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     return frame
 
 
-# ------------------------------------------------------------------------- decoding
-
-
-def _decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> ManifestError:
-    return ManifestError(
-        f"{_where(pathlib.Path(source), int(frame['row'].iloc[index]) - 1)}: cannot decode image "
-        f"{frame['path'].iloc[index]}: {reason}"
-    )
-
-
-def _decode_rows(frame: pd.DataFrame, rows: np.ndarray, image_size, channels: int, keep: bool = True):
-    """The images of the manifest rows selected by the boolean ``rows``, in row order.
-
-    Read by :func:`~disentangle_tf.data.images.read_images` as ``(n, H, W, channels)``
-    float32; the files were checked by :func:`read_manifest`. With ``keep=False`` each
-    image is decoded to check it and dropped (memory stays bounded), returning None.
-
-    Warns:
-        DataWarning: naming the row and file of the first constant image (every pixel
-            the same), which z-scoring makes all zeros, and how many there are.
-
-    Raises:
-        ManifestError: naming the row and file of the first image, in row order, that
-            cannot be decoded.
-    """
-    source = frame.attrs.get("source", "manifest")
-    positions = np.flatnonzero(rows)
-    paths = frame["path"].to_numpy()[positions].tolist()
-    constant = []
-    try:
-        if keep:
-            images = read_images(paths, image_size, channels, check=False, constant=constant)
-        else:
-            images = None
-            for _ in iter_image_batches(paths, image_size, channels, constant=constant):
-                pass
-    except ImageReadError as error:
-        raise _decode_failure(source, frame, int(positions[error.index]), error.reason) from None
-    if constant:
-        first = int(positions[min(constant)])
-        others = len(constant) - 1
-        more = f", as are the images of {others} other row{'s' if others > 1 else ''}" if others else ""
-        warnings.warn(
-            f"{_where(pathlib.Path(source), int(frame['row'].iloc[first]) - 1)}: image {frame['path'].iloc[first]} "
-            f"is constant (every pixel the same){more}: such an image is read as zeros and tells the model "
-            "nothing; check the files", DataWarning, stacklevel=3)
-    return images
-
-
 def load_manifest(
     csv_path,
     options: ManifestOptions | None = None,
@@ -338,6 +290,10 @@ def load_manifest(
         for a missing label). A missing label is
         :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL` (-1).
 
+    Warns:
+        DataWarning: once, naming the row and file of the first constant image
+            (every pixel the same, read as zeros) and how many others there are.
+
     Raises:
         ManifestError: as :func:`read_manifest`, or naming the row and file of an
             image that cannot be decoded.
@@ -367,9 +323,11 @@ def load_manifest(
     held = np.ones(len(frame), bool)  # rows of the splits kept in memory
     for name in streamed:
         held &= ~masks[name]
+    constant = np.zeros(0, np.int64)
     if streamed:
-        _decode_rows(frame, ~held, (height, width), channels, keep=False)
-    images = _decode_rows(frame, held, (height, width), channels)
+        _, constant = decode_rows(frame, ~held, (height, width), channels, keep=False)
+    images, held_constant = decode_rows(frame, held, (height, width), channels)
+    warn_constant(frame, np.concatenate([constant, held_constant]))
     groups = np.array(
         ["-".join(MISSING_GROUP_NAME if k == MISSING_LABEL else class_names[t][k] for t, k in zip(options.tasks, ks))
          for ks in zip(*(frame[t].to_numpy() for t in options.tasks))]
