@@ -23,7 +23,7 @@ from ..evaluation.evaluate import evaluate_splits
 from ..fast.threads import configure_threads
 from ..models.ensemble import DisentanglerEnsemble
 from .result import RunResult
-from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, prepare_output_dir, write_results
+from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, is_finished, prepare_output_dir, write_results
 
 #: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
 MEMBER_SEED_STRIDE = 100
@@ -94,7 +94,7 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
     for k in range(training.ensemble_size):
         settings = member_config(config, k)
         member_dir = None if output_dir is None else output_dir / MEMBERS_NAME / str(k)
-        if member_dir is not None and _finished(member_dir, settings):
+        if member_dir is not None and is_finished(member_dir, settings.to_json()):
             notify(f"member {k} of the ensemble: trained before, loaded from {member_dir}")
             members.append(keras.saving.load_model(member_dir / "model.keras"))
             continue
@@ -110,10 +110,3 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
         write_results(ensemble, metrics, output_dir, step=training.epochs)
     history = results[0].history if results else {}
     return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir)
-
-
-def _finished(member_dir: pathlib.Path, settings: RunConfig) -> bool:
-    """Whether ``member_dir`` holds a finished run of exactly ``settings``."""
-    config_file = member_dir / "config.json"
-    return ((member_dir / "metrics.json").is_file() and (member_dir / "model.keras").is_file()
-            and config_file.is_file() and config_file.read_text() == settings.to_json())

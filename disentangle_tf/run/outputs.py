@@ -16,15 +16,22 @@ OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "figures", "metrics.json",
 BACKUP_NAME = "backup"
 
 
+def _holds_config(output_dir: pathlib.Path, config_json: str) -> bool:
+    """Whether ``output_dir``'s ``config.json`` is exactly ``config_json``."""
+    config_file = output_dir / "config.json"
+    return config_file.is_file() and config_file.read_text() == config_json
+
+
 def is_resumable(output_dir: pathlib.Path, config_json: str) -> bool:
     """Whether ``output_dir`` holds an interrupted run with exactly this configuration."""
-    config_file = output_dir / "config.json"
-    return (
-        (output_dir / BACKUP_NAME).is_dir()
-        and config_file.is_file()
-        and not (output_dir / "metrics.json").exists()
-        and config_file.read_text() == config_json
-    )
+    return ((output_dir / BACKUP_NAME).is_dir() and not (output_dir / "metrics.json").exists()
+            and _holds_config(output_dir, config_json))
+
+
+def is_finished(output_dir: pathlib.Path, config_json: str) -> bool:
+    """Whether ``output_dir`` holds a finished run (results and model written) of exactly this configuration."""
+    return ((output_dir / "metrics.json").is_file() and (output_dir / "model.keras").is_file()
+            and _holds_config(output_dir, config_json))
 
 
 def check_output_dir(output_dir: pathlib.Path, overwrite: bool, config_json: str | None = None) -> bool:
