@@ -19,10 +19,10 @@ from .images import ImageReadError, iter_image_batches, read_images
 from .manifest_cells import _where
 from .manifest_options import ManifestError
 
-__all__ = ["decode_failure", "decode_rows", "warn_constant"]
+__all__ = ["decode_rows", "warn_constant"]
 
 
-def decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> ManifestError:
+def _decode_failure(source, frame: pd.DataFrame, index: int, reason: str) -> ManifestError:
     """The error naming the manifest row at position ``index`` of ``frame``, its file and ``reason``."""
     return ManifestError(
         f"{_where(pathlib.Path(source), int(frame['row'].iloc[index]) - 1)}: cannot decode image "
@@ -60,7 +60,7 @@ def decode_rows(frame: pd.DataFrame, rows: np.ndarray, image_size, channels: int
             for _ in iter_image_batches(paths, image_size, channels, constant=constant):
                 pass
     except ImageReadError as error:
-        raise decode_failure(source, frame, int(positions[error.index]), error.reason) from None
+        raise _decode_failure(source, frame, int(positions[error.index]), error.reason) from None
     return images, positions[sorted(constant)]
 
 
