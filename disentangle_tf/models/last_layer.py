@@ -50,7 +50,7 @@ def balanced_weights(labels: dict, task: str, balance: str = "class_group") -> n
     if balance not in LAST_LAYER_BALANCE:
         raise ValueError(f"balance must be one of {', '.join(LAST_LAYER_BALANCE)}; got {balance!r}")
     y = np.asarray(labels[task]).astype("int64")
-    known = y != MISSING_LABEL
+    known = _known(y)
     if not known.any():
         raise ValueError(f"task {task!r}: no labelled example to refit its last layer on")
     weights = known.astype("float64")
@@ -121,7 +121,7 @@ def retrain_last_layer(model, images, labels: dict, batch_size: int = 50, c: flo
     accuracy = {task: None for task in model.task_names}
     # Only tasks with two classes or more labelled are refitted; the others keep their layer.
     refitted = [i for i, task in enumerate(model.task_names)
-                if len(np.unique(_known(labels[task]))) >= 2]
+                if len(np.unique(np.asarray(labels[task])[_known(labels[task])])) >= 2]
     inputs = {i: last_dense_inputs(model.classifiers[i]) for i in refitted}
     hidden = {i: [] for i in refitted}
     for start in range(0, len(images), batch_size):
@@ -146,9 +146,8 @@ def retrain_last_layer(model, images, labels: dict, batch_size: int = 50, c: flo
 
 
 def _known(y) -> np.ndarray:
-    """The labels of ``y`` that are not missing."""
-    y = np.asarray(y).astype("int64")
-    return y[y != MISSING_LABEL]
+    """``(N,)`` bool: where ``y``'s label is given (not :data:`MISSING_LABEL`)."""
+    return np.asarray(y).astype("int64") != MISSING_LABEL
 
 
 def _full_coefficients(fit, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
