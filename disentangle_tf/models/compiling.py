@@ -63,9 +63,11 @@ class Compiling:
         """Configure the two optimizers and the adversarial game.
 
         The defaults are the paper's method (Sect. 2 and the authors' code); the
-        package's recommended setting is ``adversarial_weight=0.0,
+        package's recommended setting compiles with ``adversarial_weight=0.0,
         adversary_batches="same", independence_weight=10.0,
-        independence_layers="blocks"`` (``docs/method.rst``).
+        independence_layers="block_maps"`` and adds, outside
+        ``compile``, group-balanced batches, recomputed batch-norm statistics and a
+        refit of the last layers (``--method recommended``, ``docs/method.rst``).
 
         Args:
             optimizer: optimizer of encoders and classifiers (Eq. 1): an instance, or a

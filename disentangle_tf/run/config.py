@@ -132,7 +132,9 @@ class TrainConfig:
 
     The defaults are the package's recommended setting (``--method recommended``,
     :mod:`disentangle_tf.run.methods`): no adversarial term, the class-conditional HSIC
-    penalty at every residual block, batch-norm statistics recomputed after training.
+    penalty on every residual block's output map (averaged and on a 2 x 2 grid),
+    group-balanced batches, batch-norm statistics recomputed and the last layers refitted
+    after training.
     ``--method paper`` gives the paper's (lambda 0.01, five adversary steps on fresh
     batches).
 
