@@ -193,15 +193,30 @@ def test_the_line_before_the_results_names_what_changed_the_model_after_the_last
     from disentangle_tf.run.config import RunConfig
     from disentangle_tf.run.console import after_training
 
-    def line(**settings):
+    def lines(**settings):
         return after_training(RunConfig().replace(settings).training)
 
-    assert line(precise_batch_norm=0, last_layer_retraining=False) is None
-    assert line(precise_batch_norm=30, last_layer_retraining=False) == (
-        "results after training, with batch-norm statistics recomputed over 30 batches")
-    assert line(ensemble_size=3, precise_batch_norm=30, last_layer_retraining=True) == (
-        "results after training, with the 3 members' probabilities averaged, batch-norm statistics recomputed "
-        "over 30 batches and last layers refitted on the frozen features")
+    assert lines(precise_batch_norm=0, last_layer_retraining=False) == []
+    assert lines(precise_batch_norm=30, last_layer_retraining=False) == [
+        "results after training, with batch-norm statistics recomputed over 30 batches:"]
+    # Every combination, with many-digit counts: the sentence is whole, ends in ':', and no
+    # line is wider than the console's 120 characters (the recommended setting's is 126 long).
+    for size in (1, 3, 12345):
+        for batches in (0, 30, 987654):
+            for refit in (False, True):
+                text = lines(ensemble_size=size, precise_batch_norm=batches, last_layer_retraining=refit)
+                if size == 1 and not batches and not refit:
+                    continue
+                assert max(map(len, text)) <= 120 and text[-1].endswith(":")
+                joined = " ".join(line.strip() for line in text)
+                assert joined.startswith("results after training, with ")
+                assert (f"the {size} members' probabilities averaged" in joined) == (size > 1)
+                assert (f"recomputed over {batches} batches" in joined) == (batches > 0)
+                assert ("last layers refitted on the frozen features" in joined) == refit
+    assert lines(ensemble_size=3, precise_batch_norm=30, last_layer_retraining=True) == [
+        "results after training, with the 3 members' probabilities averaged, batch-norm statistics recomputed over 30 "
+        "batches and",  # 120 characters
+        "  last layers refitted on the frozen features:"]
 
 
 def test_config_summary_is_short_and_names_the_method_settings():

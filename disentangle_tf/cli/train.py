@@ -236,10 +236,7 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
                    f"(or --output-dir {output_dir})", err=True)
         sys.exit(INTERRUPTED)
     click.echo()
-    note = after_training(config.training)
-    if note:
-        click.echo(note + ":")
-    for line in results_table(result.metrics):
+    for line in [*after_training(config.training), *results_table(result.metrics)]:
         click.echo(line)
     click.echo(f"wrote {output_dir}")
     click.echo(f"tensorboard --logdir {output_dir / 'logs'}")

@@ -228,9 +228,10 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
     return lines + [text for line in note for text in wrap(line, width)]
 
 
-def after_training(training) -> str | None:
-    """The line that says what changed the model between the last epoch's display and the
-    results (recomputed batch-norm statistics, refitted last layers, an ensemble), or None."""
+def after_training(training, width: int = WIDTH) -> list[str]:
+    """The lines that say what changed the model between the last epoch's display and the
+    results (recomputed batch-norm statistics, refitted last layers, an ensemble), ending
+    in ``:``, each at most ``width`` characters; none if nothing did."""
     steps = []
     if training.ensemble_size > 1:
         steps.append(f"the {training.ensemble_size} members' probabilities averaged")
@@ -239,5 +240,6 @@ def after_training(training) -> str | None:
     if training.last_layer_retraining:
         steps.append("last layers refitted on the frozen features")
     if not steps:
-        return None
-    return "results after training, with " + ", ".join(steps[:-1]) + (" and " if len(steps) > 1 else "") + steps[-1]
+        return []
+    return wrap("results after training, with " + ", ".join(steps[:-1]) + (" and " if len(steps) > 1 else "")
+                + steps[-1] + ":", width)
