@@ -207,3 +207,32 @@ def test_constant_images_are_predicted_with_one_warning_line(run_dir, tmp_path, 
     assert lines == [f"Warning: {len(flat)} of the {count} images are constant (every pixel the same; first: "
                      f"{paths[flat[0]]}): such an image is read as zeros, so its prediction says nothing about it"]
     assert list(pd.read_csv(output)["path"]) == [str(p) for p in paths]
+
+
+def test_a_file_named_by_several_arguments_is_predicted_once_at_its_first_place(tmp_path, monkeypatch):
+    from disentangle_tf.cli.predict import expand_image_arguments
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    names = [f"scans/{k}.png" for k in range(6)]
+    for k, name in enumerate(names):
+        write_png(tmp_path / name, k, size=(4, 4))
+    # Ways to name the files: the directory, a pattern, every file by itself under two spellings.
+    spellings = {"scans": sorted(names), "scans/*.png": sorted(names),
+                 **{name: [name] for name in names}, **{f"./{name}": [name] for name in names}}
+    for _ in range(30):
+        arguments = list(rng.choice(list(spellings), size=int(rng.integers(1, 8))))
+        expected, seen = [], set()
+        for argument in arguments:
+            for name in spellings[argument]:
+                if name not in seen:
+                    seen.add(name)
+                    expected.append(name)
+        got = expand_image_arguments(arguments)
+        assert [os.path.normpath(path) for path in got] == expected, arguments
+        first = {}  # the spelling of each file's first appearance is kept
+        for argument in arguments:
+            for name in spellings[argument]:
+                first.setdefault(name, argument if argument.startswith("./") else None)
+        for path, name in zip(got, expected):
+            assert path.startswith("./") == (first[name] is not None), (arguments, path)

@@ -103,12 +103,18 @@ def expand_image_arguments(arguments) -> list[str]:
     :data:`IMAGE_SUFFIXES`: a damaged ``.png`` is refused, a ``notes.txt`` left out), sorted by name; a glob
     pattern (``*``, ``?``, ``[...]``, ``**`` for any depth of subdirectories) for its
     matches, sorted, each a file or a directory. A path that exists is never read as a
-    pattern. Files are listed in the order of the arguments.
+    pattern. Files are listed in the order of the arguments, each once: a file that
+    several arguments name (a directory and a pattern inside it, ``a.png`` and
+    ``./a.png``) keeps its first place and the name it had there.
 
     Raises:
         UserError: for a directory without image files or a pattern that matches nothing.
     """
-    return [path for argument in arguments for path in _expand_one(str(argument))]
+    paths = {}
+    for argument in arguments:
+        for path in _expand_one(str(argument)):
+            paths.setdefault(os.path.normpath(os.path.abspath(path)), path)
+    return list(paths.values())
 
 
 def write_csv_atomically(table, output: pathlib.Path, overwrite: bool) -> None:
