@@ -140,9 +140,9 @@ def one_line_error(result, fragment):
         (["--dataset", "mnist"], "Invalid value for '--dataset': 'mnist'"),
         (["--image-size", "64"], "--image-size"),
         (["--image-size", "a", "b"], "'a' is not a valid integer"),
-        (["--image-size", "8", "8"], "image_size must be two integers HEIGHT WIDTH, each >= 16"),
-        (["--batch-size", "0"], "batch_size must be >= 1"),
-        (["--epochs", "-1"], "epochs must be >= 1"),
+        (["--image-size", "8", "8"], "--image-size must be two integers HEIGHT WIDTH, each >= 16"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--epochs", "-1"], "--epochs must be >= 1"),
     ],
 )
 def test_bad_options_give_one_line_and_exit_2(tmp_path, args, fragment):

@@ -133,3 +133,33 @@ def test_relative_file_paths_are_made_absolute_so_config_json_works_from_anywher
     again = resolve_config("config.json", {})
     assert again.data.data == str(tmp_path / "data" / "manifest.csv") and again == config
     assert resolve_config(None, {"dataset": "csv", "data": "/abs/m.csv", "tasks": ("plane",)}).data.data == "/abs/m.csv"
+
+
+#: A bad value of each setting given on the command line, and the option as the user types it.
+BAD_OPTIONS = {
+    "epochs": (-3, "--epochs"), "batch_size": (0, "--batch-size"), "image_size": ((0, 72), "--image-size"),
+    "learning_rate": (0.0, "--learning-rate"), "adversary_learning_rate": (-1.0, "--adversary-learning-rate"),
+    "adversarial_weight": (-0.5, "--adversarial-weight"), "adversary_steps": (-1, "--adversary-steps"),
+    "independence_weight": (float("inf"), "--independence-weight"), "channels": (2, "--channels"),
+    "validation_fraction": (1.5, "--validation-fraction"), "head_units": ([0], "--head-units"),
+    "ensemble_size": (0, "--ensemble-size"), "precise_batch_norm": (-2, "--precise-batch-norm"),
+    "scale": (2.0, "--scale"), "sampling": ("sometimes", "--sampling"), "layout": ("tall", "--layout"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(BAD_OPTIONS))
+def test_a_bad_value_given_on_the_command_line_is_named_by_its_option(key):
+    from disentangle_tf.cli.train import main
+    from disentangle_tf.run.run_settings import resolve_config
+
+    value, option = BAD_OPTIONS[key]
+    # The option named is one the train command has.
+    assert option in {name for parameter in main.params for name in parameter.opts}
+    with pytest.raises(ConfigError) as info:
+        resolve_config(None, {"seed": None, key: value})  # None: an option not given
+    assert str(info.value).startswith(f"{option} "), str(info.value)
+    assert "command line" not in str(info.value)
+    # The same value from a file is named by the file and the key, as before.
+    with pytest.raises(ConfigError) as info:
+        RunConfig().replace({key: value}, source="c.yaml")
+    assert str(info.value).startswith(f"c.yaml: {key} "), str(info.value)

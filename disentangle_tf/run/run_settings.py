@@ -47,9 +47,32 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
             values[key] = given[key]
     config = RunConfig.from_flat_dict(values, source=config_file or (f"method {method}" if method else "defaults"))
     if given:
-        config = config.replace(given, source="command line")
+        try:
+            config = config.replace(given, source="command line")
+        except ConfigError as error:
+            raise ConfigError(_as_option(str(error), given)) from None
     # Files by absolute path (from the current directory), so that the run's config.json
     # is a valid --config file wherever it is used.
     paths = {key: os.path.abspath(getattr(config.data, key)) for key in ("data", "image_root")
              if getattr(config.data, key) and not os.path.isabs(getattr(config.data, key))}
     return config.replace(paths, source="command line") if paths else config
+
+
+#: Configuration keys whose command-line option is not ``--`` and the key with dashes.
+_OPTION_NAMES = {"tasks": "--task"}
+
+
+def option_name(key: str) -> str:
+    """The command-line option of configuration key ``key`` (``batch_size``: ``--batch-size``)."""
+    return _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
+
+
+def _as_option(message: str, given: Mapping[str, Any]) -> str:
+    """``message`` about a value given on the command line, naming the option as typed
+    (``command line: epochs must be >= 1`` becomes ``--epochs must be >= 1``)."""
+    prefix = "command line: "
+    if message.startswith(prefix):
+        key = message[len(prefix):].split(" ", 1)[0]
+        if key in given:
+            return option_name(key) + message[len(prefix) + len(key):]
+    return message
