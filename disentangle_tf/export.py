@@ -204,9 +204,14 @@ def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
     Looks at the file system only (nothing is loaded).
 
     Raises:
-        ValueError: if neither ``path`` nor ``path/saved_model`` holds ``saved_model.pb``.
+        ValueError: if ``path`` does not exist, is a file, or neither it nor
+            ``path/saved_model`` holds ``saved_model.pb``.
     """
     path = pathlib.Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such directory; expected a SavedModel directory or a training run's")
+    if not path.is_dir():
+        raise ValueError(f"{path}: is a file; expected a SavedModel directory or a training run's")
     if (path / "saved_model.pb").is_file():
         return path
     if (path / "saved_model" / "saved_model.pb").is_file():

@@ -279,6 +279,8 @@ PREDICT_CASES = {
     "image not decodable": (_predict(_file("bad.png", b"\x89PNG not really")), ["bad.png", "cannot decode"]),
     "output exists": (_predict(_png, output_exists=True), ["p.csv", "file exists"]),
     "not a SavedModel": (_predict(_png, model=lambda tmp: tmp), ["not a SavedModel directory"]),
+    "model missing": (_predict(_png, model=lambda tmp: tmp / "gone"), ["gone: no such directory"]),
+    "model is a file": (_predict(_png, model=_png), ["--model", "x.png", "is a file"]),
     "batch size zero": (_predict(_png, extra=("--batch-size", "0")), ["--batch-size"]),
 }
 
@@ -432,6 +434,12 @@ def _api_schedule(tmp):
     PenaltySchedule("sometimes")
 
 
+def _api_load_exported(path):
+    from disentangle_tf.export import load_exported_model
+
+    return load_exported_model(path)
+
+
 API_CASES = {
     "config NaN learning rate": (_api_config({"learning_rate": math.nan}), ValueError, ["learning_rate", "finite"]),
     "config zero head units": (_api_config({"head_units": [8, 0]}), ValueError, ["head_units", ">= 1"]),
@@ -445,6 +453,9 @@ API_CASES = {
     "load_dataset of a missing manifest": (_api_load_manifest, ValueError, ["none.csv", "not found"]),
     "task with one class": (_api_task_spec, ValueError, ["num_classes"]),
     "unknown penalty schedule": (_api_schedule, ValueError, ["schedule must be one of"]),
+    "exported model missing": (lambda tmp: _api_load_exported(tmp / "gone"), ValueError, ["gone: no such directory"]),
+    "exported model is a file": (lambda tmp: _api_load_exported(_png(tmp)), ValueError,
+                                 ["x.png: is a file; expected a SavedModel directory"]),
 }
 
 
