@@ -242,11 +242,11 @@ class _Stream(io.StringIO):
         return self.tty
 
 
-def _drive(display, epochs=2, steps=3):
+def _drive(display, epochs=2, steps=3, initial_epoch=0):
     """Call ``display`` as fit would, with made-up logs."""
     display.set_params({"epochs": epochs, "steps": steps, "verbose": 0})
     display.on_train_begin()
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         display.on_epoch_begin(epoch)
         for step in range(steps):
             display.on_train_batch_end(step, {"a_accuracy": 0.25, "a_loss": 1.5, "adversary_loss": 9.0})
@@ -268,6 +268,19 @@ def test_progress_display_writes_one_row_per_epoch_when_not_a_terminal():
     assert lines[1].endswith("a 0.500/1.000 | 0.750/0.500")
     assert lines[3] == "kept the weights of epoch 1, the best mean validation accuracy"
     assert len(lines) == 4
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_a_run_resumed_with_no_epoch_left_prints_no_epoch_header(tty):
+    from disentangle_tf.run.callbacks import ProgressDisplay
+
+    stream = _Stream(tty=tty)
+    _drive(ProgressDisplay(["a"], stream=stream), epochs=5, initial_epoch=5)
+    assert stream.getvalue() == ""
+    stream = _Stream(tty=False)
+    _drive(ProgressDisplay(["a"], stream=stream), epochs=5, initial_epoch=4)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == console.EPOCH_HEADER and lines[1].split()[:2] == ["epoch", "5/5"]
 
 
 def test_progress_display_draws_a_bar_on_a_terminal():

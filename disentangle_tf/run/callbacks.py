@@ -239,6 +239,7 @@ class ProgressDisplay(keras.callbacks.Callback):
         self._logs = {}
         self._best_epoch = None
         self._bar = False
+        self._header = False
 
     def _width(self) -> int:
         if not self._bar:
@@ -262,9 +263,12 @@ class ProgressDisplay(keras.callbacks.Callback):
         self._out = self.stream or sys.stdout
         self._bar = self.bar if self.bar is not None else bool(getattr(self._out, "isatty", lambda: False)())
         self._best_epoch = None
-        self._write(console.EPOCH_HEADER + "\n")
+        self._header = False
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self._header:  # over the first epoch's row: none when no epoch is left to train
+            self._write(console.EPOCH_HEADER + "\n")
+            self._header = True
         self._epoch, self._step, self._logs = epoch, 0, {}
         self._epoch_start = time.monotonic()
         if self._bar:
