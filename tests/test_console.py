@@ -63,6 +63,8 @@ def test_console_shows_settings_one_row_per_epoch_and_a_results_table(console_ru
     assert any(line.startswith("data      synthetic") and "images 16x20" in line for line in lines)
     assert any(line.startswith("training  2 epochs") for line in lines)
     assert any(line.startswith("output    ") and str(out) in line for line in lines)
+    # Printed before the data are checked, the settings claim no file; only the last lines do.
+    assert [line for line in lines if "config.json" in line] == [lines[-2]]
     assert not any('"dataset"' in line for line in lines)  # the configuration is not dumped
     epoch_rows = [line for line in lines if line.startswith("epoch ")]
     assert [row.split()[1] for row in epoch_rows] == ["1/2", "2/2"]
@@ -79,7 +81,7 @@ def test_console_shows_settings_one_row_per_epoch_and_a_results_table(console_ru
     for split, values in metrics.items():
         assert rows[split][1] == str(values["images"])
         assert rows[split][2:4] == [f"{values['accuracy'][t]:.3f}" for t in ("background", "shape")]
-    assert lines[-2] == f"wrote {out}" and lines[-1] == f"tensorboard --logdir {out / 'logs'}"
+    assert lines[-2] == f"wrote {out} (every setting in its config.json)" and lines[-1] == f"tensorboard --logdir {out / 'logs'}"
 
 
 def _tags(directory):

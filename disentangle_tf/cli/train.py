@@ -238,6 +238,6 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
     click.echo()
     for line in [*after_training(config.training), *results_table(result.metrics)]:
         click.echo(line)
-    click.echo(f"wrote {output_dir}")
+    click.echo(f"wrote {output_dir} (every setting in its config.json)")
     click.echo(f"tensorboard --logdir {output_dir / 'logs'}")
 

@@ -78,7 +78,7 @@ def config_summary(flat_config: Mapping, method: str | None, output_dir, width: 
         f"method    {method or 'custom'}: {settings}",
         f"data      {data}",
         f"training  {training}",
-        f"output    {output_dir} (every setting: config.json there)",
+        f"output    {output_dir}",
     ]
     return [part for line in lines for part in wrap(line, width, indent=" " * 10)]
 
