@@ -74,5 +74,5 @@ def test_a_streamed_run_ends_as_an_in_memory_one(tmp_path):
     refused = run_module("disentangle_tf.train", *data, *TINY, "--memory-budget", "lots",
                          "--output-dir", tmp_path / "refused")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "memory_budget must be auto, unlimited or a size such as 8GiB" in refused.stderr
+    assert "--memory-budget must be auto, unlimited or a size such as 8GiB" in refused.stderr
     assert not (tmp_path / "refused").exists()
