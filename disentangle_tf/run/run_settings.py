@@ -43,7 +43,7 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
             if key not in given:
                 raise ConfigError(
                     f"--method {method}: {key} is a grid {values[key]}; choose one value with "
-                    f"--{key.replace('_', '-')} (python -m disentangle_tf.reproduce selects it)")
+                    f"{option_name(key)} (python -m disentangle_tf.reproduce selects it)")
             values[key] = given[key]
     config = RunConfig.from_flat_dict(values, source=config_file or (f"method {method}" if method else "defaults"))
     if given:
