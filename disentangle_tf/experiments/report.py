@@ -55,7 +55,9 @@ def read_results(path) -> list[dict]:
     try:
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
-            if tuple(reader.fieldnames or ()) != FIELDS:
+            if reader.fieldnames is None:
+                raise UserError(f"{path}: empty file; expected the columns {', '.join(FIELDS)}")
+            if tuple(reader.fieldnames) != FIELDS:
                 raise UserError(f"{path}: expected the columns {', '.join(FIELDS)}; got {reader.fieldnames}")
             rows = []
             for number, row in enumerate(reader, start=2):
@@ -307,7 +309,8 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
                   f"{', '.join(str(s) for s in part['seeds'])}; {part['seconds']:.0f} s; model selection: "
                   + ("oracle selection (the unseen-combination validation set)" if part["selection"] == "oracle"
                      else "validation split") + ".", ""]
-        lines += ["Settings: `" + json.dumps(part["settings"]) + "`", ""]
+        lines += ["Settings shared by the part's methods (each method's own settings, "
+                  "`disentangle_tf.run.methods`, replace theirs): `" + json.dumps(part["settings"]) + "`", ""]
     if dataset not in HEADLINES:  # a user's file: its splits and headline are read from the rows
         headline = next((part["headline"] for part in info.get("parts", []) if part.get("headline")), None)
         splits = list(dict.fromkeys(r["split"] for r in rows if not r["measure"].startswith(("chosen:", "selection"))))
@@ -325,14 +328,36 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
 
 
 # ---------------------------------------------------------------------- merging
+#: Settings that parts of one comparison must share: the data, the network and its training.
+#: (A method's own settings are not among a part's recorded settings, which are those
+#: before the method's.)
+SHARED_SETTINGS = ("dataset", "data", "scale", "tasks", "image_size", "channels", "batch_size", "epochs",
+                   "learning_rate", "adversary_learning_rate", "feature_pooling", "head_units",
+                   "stem_filters", "encoder_filters", "encoder_strides")
+
+
+def _check_shared_settings(parts_of: list) -> None:
+    """UserError naming the first shared setting two directories' parts differ in."""
+    first = {}
+    for directory, part in parts_of:
+        for key in SHARED_SETTINGS:
+            value = (part.get("settings") or {}).get(key)
+            if key not in first:
+                first[key] = (value, directory)
+            elif value != first[key][0]:
+                raise UserError(f"{directory}: {key} {json.dumps(value)} where {first[key][1]} has "
+                                f"{json.dumps(first[key][0])}; the parts of one comparison must share it")
+
+
 def collect(directories) -> tuple[str, list[dict], list[dict]]:
     """The data set, rows and parts of several reproduce runs (parts of one comparison).
 
     Raises:
-        UserError: if a directory lacks its files, the runs are of different data sets,
-            or two runs hold the same method and seed.
+        UserError: if a directory lacks its files, the runs are of different data sets or
+            differ in a setting of :data:`SHARED_SETTINGS` (image size, epochs, ...), or two
+            runs hold the same method and seed.
     """
-    rows, parts, datasets, owner = [], [], set(), {}
+    rows, parts, datasets, owner, parts_of = [], [], set(), {}, []
     resolved = [pathlib.Path(d).resolve() for d in directories]
     for number, path in enumerate(resolved):
         if path in resolved[:number]:
@@ -347,14 +372,18 @@ def collect(directories) -> tuple[str, list[dict], list[dict]]:
             directory_parts = list(info["parts"])
         except (ValueError, KeyError, TypeError):
             raise UserError(f"{info_path}: not the run.json of a reproduce run") from None
+        if len(datasets) != 1:
+            raise UserError(f"the runs are of different data sets: {', '.join(sorted(datasets))}")
+        parts_of += [(directory, part) for part in directory_parts if isinstance(part, dict)]
+        _check_shared_settings(parts_of)
         for row in read_results(directory / "results.csv"):
             key = (row["method"], row["seed"])
             if owner.setdefault(key, directory) != directory:
                 raise UserError(f"{directory}: method {row['method']!r} seed {row['seed']} is also in {owner[key]}")
             rows.append(row)
         parts.extend(directory_parts)
-    if len(datasets) != 1:
-        raise UserError(f"the runs are of different data sets: {', '.join(sorted(datasets))}")
+    if not datasets:
+        raise UserError("no reproduce run given")
     return datasets.pop(), rows, parts
 
 

@@ -1,0 +1,58 @@
+"""Merging reproduce runs (``python -m disentangle_tf.report``): what parts of one comparison
+must share, checked on run directories written here by hand (no training)."""
+
+import json
+
+import pytest
+
+from disentangle_tf.cli.common import UserError
+from disentangle_tf.experiments.report import FIELDS, collect
+
+BASE = {"dataset": "synthetic", "data": None, "scale": 0.5, "tasks": None, "image_size": [56, 72], "channels": 1,
+        "batch_size": 50, "epochs": 15, "learning_rate": 0.001, "independence_weight": 10.0}
+
+
+def write_run(directory, method="lambda=0", seed=0, dataset="synthetic", **settings):
+    directory.mkdir(parents=True)
+    rows = [{"method": method, "seed": seed, "split": "unseen", "measure": "accuracy:shape", "value": 0.5}]
+    with open(directory / "results.csv", "w") as handle:
+        handle.write(",".join(FIELDS) + "\n")
+        for row in rows:
+            handle.write(",".join(str(row[field]) for field in FIELDS) + "\n")
+    part = {"methods": [method], "seeds": [seed], "seconds": 1.0, "selection": "validation",
+            "settings": {**BASE, "dataset": dataset, **settings}}
+    (directory / "run.json").write_text(json.dumps({"dataset": dataset, "parts": [part]}))
+    return directory
+
+
+@pytest.mark.parametrize("key, other", [("image_size", [32, 40]), ("epochs", 8), ("batch_size", 25),
+                                        ("scale", 1.0), ("learning_rate", 0.01)])
+def test_parts_that_differ_in_a_shared_setting_are_refused_naming_it_and_both_runs(tmp_path, key, other):
+    first = write_run(tmp_path / "a")
+    second = write_run(tmp_path / "b", method="recommended", **{key: other})
+    with pytest.raises(UserError) as info:
+        collect([first, second])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{second}: {key} {json.dumps(other)} where {first} has {json.dumps(BASE[key])}")
+
+
+def test_parts_may_differ_in_what_their_methods_set(tmp_path):
+    first = write_run(tmp_path / "a")
+    second = write_run(tmp_path / "b", method="recommended", independence_weight=0.0, seed=1)
+    dataset, rows, parts = collect([first, second])
+    assert dataset == "synthetic" and len(rows) == 2 and len(parts) == 2
+
+
+def test_runs_of_different_data_sets_are_refused_as_such_even_when_method_and_seed_overlap(tmp_path):
+    first = write_run(tmp_path / "a")
+    second = write_run(tmp_path / "b", dataset="us-sim")  # the same method and seed
+    with pytest.raises(UserError, match="^the runs are of different data sets: synthetic, us-sim$"):
+        collect([first, second])
+
+
+def test_an_empty_results_file_is_named_as_empty(tmp_path):
+    run = write_run(tmp_path / "a")
+    (run / "results.csv").write_text("")
+    with pytest.raises(UserError, match=r"results\.csv: empty file; expected the columns method, seed, split"):
+        collect([run])
