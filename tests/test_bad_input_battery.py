@@ -294,6 +294,8 @@ def _reproduce(*arguments, existing=False):
 
 REPRODUCE_CASES = {
     "unknown method": (_reproduce("--methods", "magic"), ["magic"]),
+    "empty methods": (_reproduce("--methods", ""), ["--methods: no method named in ''"]),
+    "only commas in methods": (_reproduce("--methods", " , ,"), ["--methods: no method named in ' , ,'"]),
     "bad seeds": (_reproduce("--seeds", "a-b"), ["--seeds"]),
     "epochs zero": (_reproduce("--epochs", "0"), ["--epochs must be >= 1"]),
     "output dir not empty": (_reproduce(existing=True), ["directory is not empty"]),

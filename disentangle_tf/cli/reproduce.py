@@ -105,6 +105,9 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
     every test split of a user's file is scored per task and class.
     """
     names = [n.strip() for text in method_names for n in text.split(",") if n.strip()]
+    if method_names and not names:
+        raise UserError(f"--methods: no method named in {', '.join(map(repr, method_names))}; expected names "
+                        "such as lambda=0,recommended (leave the option out for the default rows)")
     seeds = parse_seeds(seed_text)
     manifest["tasks"] = manifest["tasks"] or None
     flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
