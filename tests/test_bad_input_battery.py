@@ -84,6 +84,15 @@ def _train_h5(extra=(), **h5):
     return build
 
 
+def _h5_without_training_labels(tmp):
+    import h5py
+
+    path = tiny_h5(tmp)
+    with h5py.File(path, "r+") as file:
+        del file[f"splits/{file.attrs['train']}/labels/b"]  # the group the file trains on
+    return h5_args(path, tmp / "out"), tmp / "out"
+
+
 def _train_option(*extra):
     return _train_manifest(extra=extra)
 
@@ -193,7 +202,10 @@ TRAIN_CASES = {
     "us-sim with --channels 3": (lambda tmp: (["--dataset", "us-sim", "--channels", "3", *TINY_OPTIONS,
                                                "--output-dir", str(tmp / "out")], tmp / "out"),
                                  ["--channels 3", "us-sim images have 1 channel"]),
-    "HDF5 label out of range": (_train_h5(labels_b_offset=1), ["labels['b']", "[0, 2)"]),
+    "HDF5 label out of range": (_train_h5(labels_b_offset=1),
+                                ["tiny.h5: training split: labels['b']", "[0, 2)"]),
+    "HDF5 training split without a task's labels": (_h5_without_training_labels,
+                                                    ["tiny.h5: training split: labels: missing task 'b'"]),
     "learning rate zero": (_train_option("--learning-rate", "0"), ["--learning-rate must be > 0"]),
     "learning rate negative": (_train_option("--learning-rate", "-0.1"), ["--learning-rate must be > 0"]),
     "learning rate NaN": (_train_option("--learning-rate", "nan"), ["--learning-rate", "finite"]),

@@ -68,7 +68,8 @@ def checked_model(config: RunConfig, data: DatasetSplits, strategy: tf.distribut
     """The run's model, built under ``strategy``'s scope, once the data are known to fit it.
 
     Raises:
-        DataError: as :func:`check_splits` and :func:`check_split_labels`.
+        DataError: as :func:`check_splits` and :func:`check_split_labels`, after the data
+            file's name when the data came from one (``--data``).
     """
     with strategy.scope():
         model = build_model(config, data.tasks, channels=data.train.image_shape[-1],
@@ -77,7 +78,7 @@ def checked_model(config: RunConfig, data: DatasetSplits, strategy: tf.distribut
         check_splits(data, config.data.batch_size)
         check_split_labels(model, data)
     except ValueError as error:
-        raise DataError(str(error)) from None
+        raise DataError(f"{config.data.data}: {error}" if config.data.data else str(error)) from None
     return model
 
 
@@ -102,8 +103,11 @@ def check_split_labels(model: Disentangler, data: DatasetSplits) -> None:
     Raises:
         ValueError: naming the split, the task and what was expected.
     """
-    model.check_data(data.train)
-    model.check_data(data.validation)
+    for name, split in (("training split", data.train), ("validation split", data.validation)):
+        try:
+            model.check_data(split)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
     for name, split in data.evaluation.items():
         if split is data.train or split is data.validation:
             continue
