@@ -117,7 +117,7 @@ def test_output_dir_that_cannot_be_created(tmp_path):
     ("epochs: [1, 2]\n", "epochs must be an integer"),
     ("image_size: [8, 8]\n", "image_size must be two integers"),
     ("image_size: [40, 40]\nencoder_strides: [2, 2, 2, 2, 2, 2]\n", "smaller than the encoder's total stride 64"),
-    ("dataset: csv\n", "dataset csv needs data"),
+    ("dataset: csv\n", "c.yaml: the csv data set needs a file: pass --data (or set data in the config file)"),
     (": : :\n", "not valid YAML or JSON"),
 ])
 def test_bad_config_files_through_the_command_line(tmp_path, content, fragment):

@@ -71,7 +71,8 @@ def test_reproduce_csv_refuses_bad_options_before_writing(tmp_path):
     assert "--task: only with the csv data set; got synthetic" in result.stderr and not out.exists()
     result = run_module("disentangle_tf.reproduce", "csv", "--output-dir", out)
     assert result.returncode == 2
-    assert "dataset csv needs data (the --data file)" in result.stderr and not out.exists()
+    assert "the csv data set needs a file: pass --data" in result.stderr and not out.exists()
+    assert "--dataset" not in result.stderr  # reproduce takes the data set as an argument, not an option
 
 
 def test_reproduce_hdf5_reads_a_converted_file_and_scores_its_splits(tmp_path):

@@ -308,7 +308,8 @@ class RunConfig:
                     f"{source}: {key} must be one of {', '.join(map(str, allowed))}; got {flat[key]!r}"
                 )
         if flat["dataset"] in ("csv", "hdf5") and not flat["data"]:
-            raise ConfigError(f"{source}: dataset {flat['dataset']} needs data (the --data file)")
+            raise ConfigError(f"{source}: the {flat['dataset']} data set needs a file: pass --data (or set data "
+                              "in the config file)")
         if not 0 <= flat["validation_fraction"] < 1:
             raise ConfigError(
                 f"{source}: validation_fraction must be in [0, 1); got {flat['validation_fraction']}"
