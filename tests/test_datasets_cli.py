@@ -150,12 +150,13 @@ def write_patient_set(root):
         image = np.full((24, 30, 1), 20, np.uint8)
         row, column = divmod(patient, 4)
         image[row * 6:row * 6 + 6, column * 7:column * 7 + 7] = 220
-        name = f"images/p{patient:02d}.png"
         (root / "images").mkdir(exist_ok=True)
-        tf.io.write_file(str(root / name), tf.io.encode_png(image))
         view = "c" if patient == 12 else "ab"[patient % 2]
         part = "test" if patient in (10, 11) else "train"
-        lines += [f"{name},{patient},{view},{part}"] * (1 if patient == 12 else 3)
+        for frame in range(1 if patient == 12 else 3):  # a file per frame, the frames alike
+            name = f"images/p{patient:02d}_{frame}.png"
+            tf.io.write_file(str(root / name), tf.io.encode_png(image))
+            lines.append(f"{name},{patient},{view},{part}")
     manifest = root / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest

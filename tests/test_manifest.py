@@ -372,11 +372,12 @@ def test_constant_images_are_warned_about_naming_the_first_row_and_file(tmp_path
 
 
 def _write_grouped(root: pathlib.Path, groups, planes, splits, name="manifest.csv") -> pathlib.Path:
-    """A manifest of rows (group, plane, split); every row lists the same tiny PNG."""
-    if not (root / "img.png").exists():
-        _write_png(root / "img.png", seed=0, shape=(16, 20))
+    """A manifest of rows (group, plane, split); every row lists a tiny PNG of its own."""
+    for index in range(len(groups)):
+        if not (root / f"img{index}.png").exists():
+            _write_png(root / f"img{index}.png", seed=index, shape=(16, 20))
     lines = ["path,patient,plane,split"] + [
-        f"img.png,{g},{p},{s}" for g, p, s in zip(groups, planes, splits)
+        f"img{index}.png,{g},{p},{s}" for index, (g, p, s) in enumerate(zip(groups, planes, splits))
     ]
     path = root / name
     path.write_text("\n".join(lines) + "\n")
@@ -646,3 +647,51 @@ def test_rare_class_warnings_do_not_count_missing_labels(generic):
 def test_fetal_planes_db_options_pass_missing_labels_on():
     assert fetal_planes_db_options(missing_labels="allow").missing_labels == "allow"
     assert fetal_planes_db_options().missing_labels == "refuse"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_image_files_listed_twice_are_warned_about_by_split(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    count = 12
+    for index in range(count):
+        _write_png(tmp_path / f"f{index}.png", seed=index, shape=(16, 20))
+    # Rows: every file once in a random split, then some files again in a random split.
+    splits = ["train"] * 6 + list(rng.choice(["train", "val", "test"], size=count - 6))
+    files = list(range(count)) + list(rng.choice(count, size=int(rng.integers(1, 6)), replace=False))
+    splits += list(rng.choice(["train", "val", "test"], size=len(files) - count))
+    splits, files = [str(s) for s in splits], [int(f) for f in files]
+    planes = ["AB"[i % 2] for i in range(len(files))]
+    lines = ["path,plane,split"] + [f"f{f}.png,{p},{s}" for f, p, s in zip(files, planes, splits)]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    messages = [m for m in _caught(manifest, ManifestOptions(tasks=("plane",))) if "image file(s)" in m]
+
+    expected = []
+    in_train = {f for f, s in zip(files, splits) if s == "train"}
+    for name in dict.fromkeys(s for s in splits if s != "train"):
+        shared = [f for f in dict.fromkeys(f for f, s in zip(files, splits) if s == name) if f in in_train]
+        if shared:
+            expected.append(f"{manifest}: {len(shared)} image file(s) are listed in split 'train' and in split "
+                            f"{name!r} (first: {tmp_path / f'f{shared[0]}.png'}); {name!r} is not independent "
+                            "of training")
+    rows = {}
+    for row, key in enumerate(zip(splits, files), start=1):
+        rows.setdefault(key, []).append(row)
+    twice = [(key, found) for key, found in rows.items() if len(found) > 1]
+    if twice:
+        (name, f), found = twice[0]
+        expected.append(f"{manifest}: {len(twice)} image file(s) are listed more than once within a split "
+                        f"(first: {tmp_path / f'f{f}.png'}, rows {found[0]} and {found[1]}, both in split "
+                        f"{name!r}); each row counts as an image of its own")
+    assert messages == expected
+
+
+def test_a_directory_where_an_image_file_is_expected_is_named_as_such(generic):
+    manifest, _ = generic
+    lines = manifest.read_text().splitlines()
+    first = lines[1].split(",")[0]
+    path = manifest.parent / first
+    path.unlink()
+    path.mkdir()
+    message = _error(manifest)
+    assert message == f"{manifest} row 1 (line 2): {path} is a directory; expected an image file"

@@ -41,7 +41,7 @@ from .manifest_cells import _first_line, _quote_list, _refuse_missing, _sorted_l
 from .manifest_images import decode_rows, warn_constant
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
-from .manifest_splits import carve_validation, lookalike_classes, rare_classes, spanning_groups
+from .manifest_splits import carve_validation, lookalike_classes, rare_classes, repeated_paths, spanning_groups
 from .streaming import FileImageSource, LazyImages, check_memory_budget, decoded_bytes, streamed_splits
 
 __all__ = [
@@ -234,6 +234,8 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             cell += extension
         path = pathlib.Path(cell).expanduser()
         path = (path if path.is_absolute() else root / path).absolute()
+        if path.is_dir():
+            raise ManifestError(f"{_where(source, index)}: {path} is a directory; expected an image file")
         if not path.is_file():
             raise ManifestError(f"{_where(source, index)}: image file not found: {path}")
         paths.append(str(path))
@@ -243,7 +245,7 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     except ImageReadError as error:
         raise ManifestError(f"{_where(source, error.index)}: {error}") from None
 
-    for note in (notes + rare_classes(source, frame, class_names, options.tasks)
+    for note in (notes + repeated_paths(source, frame) + rare_classes(source, frame, class_names, options.tasks)
                  + lookalike_classes(source, class_names, options.tasks)):
         warnings.warn(note, DataWarning, stacklevel=2)
     frame.attrs["class_names"] = class_names

@@ -79,6 +79,34 @@ def spanning_groups(source: pathlib.Path, frame: pd.DataFrame, groups: np.ndarra
     return messages
 
 
+def repeated_paths(source: pathlib.Path, frame: pd.DataFrame) -> list[str]:
+    """Warnings about image files listed in more than one row of the manifest (after the
+    validation split is carved out): one per split that shares files with training (as
+    :func:`spanning_groups` for groups), and one for files repeated within a split. Each
+    row stays an image of its own; the warning says that it is not a new one."""
+    split = frame["split"].to_numpy()
+    paths = frame["path"].to_numpy()
+    in_train = set(paths[split == "train"])
+    messages = []
+    for name in dict.fromkeys(split):
+        if name == "train":
+            continue
+        shared = [p for p in dict.fromkeys(paths[split == name]) if p in in_train]
+        if shared:
+            messages.append(f"{source}: {len(shared)} image file(s) are listed in split 'train' and in split "
+                            f"{name!r} (first: {shared[0]}); {name!r} is not independent of training")
+    rows: dict[tuple, list[int]] = {}
+    for index, key in enumerate(zip(split, paths)):
+        rows.setdefault(key, []).append(index)
+    repeated = [(key, found) for key, found in rows.items() if len(found) > 1]
+    if repeated:
+        (name, path), found = repeated[0]
+        messages.append(f"{source}: {len(repeated)} image file(s) are listed more than once within a split "
+                        f"(first: {path}, rows {found[0] + 1} and {found[1] + 1}, both in split {name!r}); "
+                        "each row counts as an image of its own")
+    return messages
+
+
 def rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) -> list[str]:
     """One warning per class with fewer than two training images."""
     split = frame["split"].to_numpy()
