@@ -61,22 +61,24 @@ def carve_validation(
     return np.sort(train[chosen[group_of]])
 
 
+def _shared_with_training(split: np.ndarray, values: np.ndarray) -> dict:
+    """Per split other than ``"train"``, the values (groups, paths) it shares with the
+    training split, in the order of their first row; splits sharing none are left out."""
+    in_train = set(values[split == "train"])
+    shared = {}
+    for name in dict.fromkeys(split):
+        if name != "train":
+            found = [v for v in dict.fromkeys(values[split == name]) if v in in_train]
+            if found:
+                shared[name] = found
+    return shared
+
+
 def spanning_groups(source: pathlib.Path, frame: pd.DataFrame, groups: np.ndarray, column: str) -> list[str]:
     """One warning per split sharing groups with the training split of the manifest."""
-    split = frame["split"].to_numpy()
-    in_train = set(groups[split == "train"])
-    messages = []
-    for name in dict.fromkeys(split):
-        if name == "train":
-            continue
-        shared = sorted(in_train & set(groups[split == name]))
-        if shared:
-            messages.append(
-                f"{source}: {len(shared)} group(s) of column {column!r} have rows in split "
-                f"'train' and in split {name!r} (first: {shared[0]!r}); {name!r} is not "
-                "independent of training"
-            )
-    return messages
+    return [f"{source}: {len(shared)} group(s) of column {column!r} have rows in split 'train' and in split "
+            f"{name!r} (first: {sorted(shared)[0]!r}); {name!r} is not independent of training"
+            for name, shared in _shared_with_training(frame["split"].to_numpy(), groups).items()]
 
 
 def repeated_paths(source: pathlib.Path, frame: pd.DataFrame) -> list[str]:
@@ -86,15 +88,9 @@ def repeated_paths(source: pathlib.Path, frame: pd.DataFrame) -> list[str]:
     row stays an image of its own; the warning says that it is not a new one."""
     split = frame["split"].to_numpy()
     paths = frame["path"].to_numpy()
-    in_train = set(paths[split == "train"])
-    messages = []
-    for name in dict.fromkeys(split):
-        if name == "train":
-            continue
-        shared = [p for p in dict.fromkeys(paths[split == name]) if p in in_train]
-        if shared:
-            messages.append(f"{source}: {len(shared)} image file(s) are listed in split 'train' and in split "
-                            f"{name!r} (first: {shared[0]}); {name!r} is not independent of training")
+    messages = [f"{source}: {len(shared)} image file(s) are listed in split 'train' and in split {name!r} "
+                f"(first: {shared[0]}); {name!r} is not independent of training"
+                for name, shared in _shared_with_training(split, paths).items()]
     rows: dict[tuple, list[int]] = {}
     for index, key in enumerate(zip(split, paths)):
         rows.setdefault(key, []).append(index)
