@@ -20,7 +20,8 @@ from .common import INTERRUPTED, UserError, interrupt_on_termination, quiet_tens
 from ..run.config import CHOICES
 from ..run.console import after_training, config_summary, results_table
 from ..run.distribution import make_strategy
-from ..run.methods import METHODS
+from ..run.methods import METHODS, SELECTION_GRID
+from ..selection.grid import HELD_OUT_COMBINATION
 from ..run.outputs import check_output_dir, is_resumable
 from ..run.run_settings import resolve_config
 
@@ -44,6 +45,9 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
 
 
 DEFAULT_METHOD = "recommended"
+
+#: ``--selection``: train the configuration as given, or choose from a grid first.
+SELECTIONS = ("none", HELD_OUT_COMBINATION)
 
 
 def _shown(value) -> str:
@@ -136,6 +140,10 @@ def data_options(command):
 @click.option("--method", type=click.Choice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
               help="Named settings (docs/method.rst): recommended generalises to unseen combinations; paper is "
                    "the paper's method as published. The config file and options override them.")
+@click.option("--selection", type=click.Choice(SELECTIONS), default="none", show_default=True,
+              help="held-out-combination: first choose the penalty's weight and place from a grid of four by "
+                   "training without combinations of labels that stand in for an unseen one (about nine "
+                   "trainings; docs/method.rst); --method selected implies it.")
 @click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
 @click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  " + method_default("adversarial_weight"))
@@ -204,7 +212,7 @@ def data_options(command):
 @click.option("-v", "--verbose", is_flag=True,
               help="Also TensorFlow's own log lines (device probing, CPU instructions); "
                    "TF_CPP_MIN_LOG_LEVEL=0 does the same.")
-def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
+def main(config_file, method, selection, output_dir, overwrite, quiet, verbose, **options):
     """Train a Disentangler (Meng et al., 2019) and export it for inference."""
     options["head_units"] = options["head_units"] or None
     options["tasks"] = options["tasks"] or None
@@ -226,10 +234,17 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
         raise UserError(str(error)) from None
     from ..run.training import run
 
+    points = METHODS[method].points or (SELECTION_GRID if selection == HELD_OUT_COMBINATION else ())
     try:
         with interrupt_on_termination():
-            result = run(config, output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
-                         strategy=strategy, notify=click.echo, hparams={"method": method})
+            arguments = dict(output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
+                             strategy=strategy, notify=click.echo, hparams={"method": method})
+            if points:
+                from ..selection.selected_run import run_selected
+
+                result, chosen = run_selected(config, points, echo=click.echo, **arguments)
+            else:
+                result, chosen = run(config, **arguments), None
     except KeyboardInterrupt:
         # The backup of the last finished epoch is intact (run.backup): say how to go on.
         click.echo(f"\ninterrupted: the same command resumes after the last finished epoch "
@@ -238,6 +253,9 @@ def main(config_file, method, output_dir, overwrite, quiet, verbose, **options):
     click.echo()
     for line in [*after_training(config.training), *results_table(result.metrics)]:
         click.echo(line)
+    if chosen is not None:
+        click.echo(f"expected {chosen.estimate.relevant} accuracy on an unseen combination: "
+                   f"{chosen.estimate.estimate:.3f} (held-out-combination estimate, selection.json)")
     click.echo(f"wrote {output_dir} (every setting in its config.json)")
     click.echo(f"tensorboard --logdir {output_dir / 'logs'}")
 

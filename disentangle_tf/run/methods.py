@@ -29,15 +29,20 @@ class Method:
         description: one line for ``--help`` and the docs.
         oracle: trains with the unseen combination added to the training split (a
             ceiling, not a method a user can apply).
+        points: explicit grid points, each a mapping of keys laid over ``settings``
+            (a grid over several keys at once); empty for none.
     """
 
     name: str
     settings: Mapping
     description: str
     oracle: bool = False
+    points: tuple = ()
 
     def grid(self) -> list[dict]:
-        """The settings of every grid point (one when no value is a list)."""
+        """The settings of every grid point (one when no value is a list and there are no ``points``)."""
+        if self.points:
+            return [{**self.settings, **point} for point in self.points]
         points = [{}]
         for key, value in self.settings.items():
             options = value if isinstance(value, (list, tuple)) and key in GRID_KEYS else [value]
@@ -83,8 +88,22 @@ _BLOCKS = {**RECOMMENDED, "independence_layers": "blocks"}
 _PAPER = {"adversarial_objective": "maximize_cross_entropy", "adversary_batches": "fresh", "adversary_steps": 5}
 
 
-def _method(name, settings, description, oracle=False) -> Method:
-    return Method(name, {**NEUTRAL, **settings}, description, oracle)
+#: The grid ``selected`` chooses from by held-out-combination validation
+#: (:mod:`disentangle_tf.selection`): the recommended setting with no penalty, the penalty on the
+#: features alone, and on the block maps at two weights.
+SELECTION_GRID = (
+    {"independence_weight": 0.0, "independence_layers": "features"},
+    {"independence_weight": 10.0, "independence_layers": "features"},
+    {"independence_weight": 2.0, "independence_layers": "block_maps"},
+    {"independence_weight": 10.0, "independence_layers": "block_maps"},
+)
+
+#: The keys :data:`SELECTION_GRID` varies (what a ``selected`` row reports as chosen).
+SELECTION_KEYS = ("independence_weight", "independence_layers")
+
+
+def _method(name, settings, description, oracle=False, points=()) -> Method:
+    return Method(name, {**NEUTRAL, **settings}, description, oracle, tuple(points))
 
 
 METHODS: dict[str, Method] = {
@@ -109,6 +128,13 @@ METHODS: dict[str, Method] = {
                                       "penalty_schedule": "dann", "adversary_steps": 1},
                 "one backward pass through a gradient reversal layer, lambda warmed up as in DANN"),
         _method("recommended", RECOMMENDED, "the setting measured to generalise (docs/method.rst)"),
+        _method("selected", RECOMMENDED,
+                "the recommended setting with the penalty's weight and place chosen from a grid of four "
+                "(weight 0; 10 on the features; 2 and 10 on the block maps) by held-out-combination "
+                "validation on the training data", points=SELECTION_GRID),
+        _method("group balanced", {"sampling": "group_balanced", "precise_batch_norm": 30},
+                "lambda=0 with batches in which every combination of labels is equally frequent "
+                "(group balancing alone), batch-norm statistics as the recommended setting's"),
         _method("recommended ensemble", {**RECOMMENDED, "ensemble_size": 3},
                 "the recommended setting trained three times from different seeds on the same data, "
                 "probabilities averaged (a deep ensemble; three times the training time)"),

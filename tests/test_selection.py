@@ -1,0 +1,167 @@
+"""Held-out-combination validation: which combinations are eligible, that their images never
+reach training, the selection rule, and a real tiny run through ``train --selection``."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from disentangle_tf.data.dataset_splits import DatasetSplits
+from disentangle_tf.data.labelled_images import LabelledImages
+from disentangle_tf.run.config import RunConfig
+from disentangle_tf.run.result import RunResult
+from disentangle_tf.selection import eligible_combinations, relevant_task_of, without_combination
+from disentangle_tf.selection.grid import choose, select_setting
+from disentangle_tf.selection.held_out import HeldOutEstimate, CombinationScore, sample_combinations
+from disentangle_tf.task_spec import TaskSpec
+
+PLANES = TaskSpec("plane", 3, class_names=("3VV", "LVOT", "Abd"))
+SHADOW = TaskSpec("shadow", 2, class_names=("without", "with"))
+
+
+def split_of(counts: dict, tasks, seed: int = 0) -> LabelledImages:
+    """Images whose pixel [0, 0] is a unique id, with ``counts[labels]`` images of each combination."""
+    labels = {task.name: [] for task in tasks}
+    for combination, count in counts.items():
+        for task, label in zip(tasks, combination):
+            labels[task.name] += [label] * count
+    total = sum(counts.values())
+    images = np.zeros((total, 4, 4, 1), np.float32)
+    images[:, 0, 0, 0] = np.arange(total) + 1000 * seed
+    return LabelledImages(images, {k: np.asarray(v, np.int64) for k, v in labels.items()})
+
+
+def names(combinations):
+    return sorted(c.describe() for c in combinations)
+
+
+def test_the_paper_layout_holds_out_the_shadowed_planes_that_mirror_the_missing_one():
+    train = split_of({(0, 0): 30, (0, 1): 20, (1, 0): 40, (2, 0): 30, (2, 1): 15}, [PLANES, SHADOW])
+    assert names(eligible_combinations(train, [PLANES, SHADOW], "plane")) == [
+        "plane 3VV, shadow with", "plane Abd, shadow with"]
+
+
+def test_the_two_by_two_shapes_have_no_eligible_combination_whichever_task_is_relevant():
+    background = TaskSpec("background", 2, class_names=("black", "white"))
+    shape = TaskSpec("shape", 2, class_names=("circle", "rectangle"))
+    train = split_of({(1, 0): 60, (1, 1): 10, (0, 1): 50}, [background, shape])
+    assert eligible_combinations(train, [background, shape], "shape") == []
+    assert eligible_combinations(train, [background, shape], "background") == []
+
+
+@pytest.mark.parametrize("classes", [3, 4, 6])
+def test_with_one_missing_cell_every_other_class_with_that_nuisance_is_eligible(classes):
+    digit = TaskSpec("digit", classes)
+    counts = {(d, s): 12 for d, s in itertools.product(range(classes), range(2)) if (d, s) != (1, 1)}
+    train = split_of(counts, [digit, SHADOW])
+    found = eligible_combinations(train, [digit, SHADOW], "digit")
+    assert sorted(c.labels for c in found) == [(d, 1) for d in range(classes) if d != 1]
+    assert all(c.count == 12 for c in found)
+
+
+def test_rules_that_exclude_a_combination():
+    digit = TaskSpec("digit", 3)
+    # (2, 1) has 9 images, fewer than the 10 a combination needs by default.
+    train = split_of({(0, 0): 20, (0, 1): 20, (1, 0): 20, (2, 0): 20, (2, 1): 9}, [digit, SHADOW])
+    assert [c.labels for c in eligible_combinations(train, [digit, SHADOW], "digit")] == [(0, 1)]
+    assert [c.labels for c in eligible_combinations(train, [digit, SHADOW], "digit", min_images=5)] == [(0, 1), (2, 1)]
+    # Removing the only shadowed combination would lose the class "with": nothing is eligible.
+    lone = split_of({(0, 0): 20, (0, 1): 20, (1, 0): 20, (2, 0): 20}, [digit, SHADOW])
+    assert eligible_combinations(lone, [digit, SHADOW], "digit") == []
+    # One task: nothing to hold out.
+    assert eligible_combinations(lone, [digit], "digit") == []
+
+
+def test_a_full_factorial_training_split_makes_every_combination_eligible():
+    digit = TaskSpec("digit", 3)
+    train = split_of({cell: 15 for cell in itertools.product(range(3), range(2))}, [digit, SHADOW])
+    assert len(eligible_combinations(train, [digit, SHADOW], "digit")) == 6
+
+
+def test_images_without_a_label_belong_to_no_combination():
+    digit = TaskSpec("digit", 3)
+    train = split_of({(0, 0): 20, (0, 1): 20, (1, 0): 20, (2, 0): 20, (2, 1): 20, (1, -1): 30}, [digit, SHADOW])
+    assert [c.labels for c in eligible_combinations(train, [digit, SHADOW], "digit")] == [(0, 1), (2, 1)]
+
+
+def test_the_relevant_task_defaults_to_the_one_with_most_classes():
+    assert relevant_task_of([SHADOW, PLANES]) == "plane"
+    assert relevant_task_of([TaskSpec("a", 2), TaskSpec("b", 2)]) == "a"
+    assert relevant_task_of([SHADOW, PLANES], "shadow") == "shadow"
+    with pytest.raises(ValueError, match="'nope' is not a task"):
+        relevant_task_of([SHADOW, PLANES], "nope")
+
+
+def _data(seed=0):
+    counts = {(0, 0): 30, (0, 1): 20, (1, 0): 40, (2, 0): 30, (2, 1): 15}
+    train, val = split_of(counts, [PLANES, SHADOW], seed), split_of(counts, [PLANES, SHADOW], seed + 1)
+    return DatasetSplits([PLANES, SHADOW], train, val, {"val": val})
+
+
+def test_the_held_out_images_are_exactly_the_combination_s_and_never_reach_training():
+    data = _data()
+    combination = eligible_combinations(data.train, data.tasks, "plane")[0]
+    reduced, held_out = without_combination(data, combination)
+    ids = lambda split: set(np.asarray(split.images)[:, 0, 0, 0].tolist())  # noqa: E731
+    assert len(held_out) == 20 + 20  # training and validation images of 3VV with shadow
+    assert not ids(held_out) & (ids(reduced.train) | ids(reduced.validation))
+    assert ids(held_out) | ids(reduced.train) | ids(reduced.validation) == ids(data.train) | ids(data.validation)
+    assert combination.mask(held_out.labels).all()
+    assert list(reduced.evaluation) == ["val"]
+
+
+def _score(accuracy, validation):
+    return CombinationScore(None, accuracy, 10, validation, None)
+
+
+def test_the_rule_takes_the_best_estimate_among_points_that_keep_validation_accuracy():
+    estimates = [HeldOutEstimate("d", (_score(0.30, 0.95),)),   # best validation
+                 HeldOutEstimate("d", (_score(0.60, 0.94),)),   # within 0.02: admissible, best estimate
+                 HeldOutEstimate("d", (_score(0.90, 0.80),))]   # best estimate, but costs 0.15
+    assert choose(estimates) == 1
+    assert choose(estimates, tolerance=0.2) == 2
+    tie = [HeldOutEstimate("d", (_score(0.5, 0.9),)), HeldOutEstimate("d", (_score(0.5, 0.9),))]
+    assert choose(tie) == 0
+
+
+def test_a_seeded_sample_is_repeatable_and_sorted():
+    population = list(range(9))
+    first = sample_combinations(population, 3, seed=4)
+    assert first == sample_combinations(population, 3, seed=4) == sorted(first)
+    assert len(set(first)) == 3
+    assert sample_combinations(population[:2], 3) == [0, 1]
+
+
+def test_selection_trains_every_point_without_each_combination_and_chooses_by_the_rule():
+    data = _data()
+    combinations = eligible_combinations(data.train, data.tasks, "plane")
+    held_out_ids = {int(i) for c in combinations
+                    for split in (data.train, data.validation)
+                    for i in np.asarray(split.images)[c.mask(split.labels), 0, 0, 0]}
+    calls = []
+
+    def fake_train(config, reduced):
+        seen = set(np.asarray(reduced.train.images)[:, 0, 0, 0].astype(int).tolist())
+        seen |= set(np.asarray(reduced.validation.images)[:, 0, 0, 0].astype(int).tolist())
+        held = set(np.asarray(reduced.evaluation["held_out"].images)[:, 0, 0, 0].astype(int).tolist())
+        assert held <= held_out_ids and not seen & held
+        weight = config.training.independence_weight
+        calls.append(weight)
+        # A made-up response: the penalty raises the held-out accuracy and, above 5, costs validation.
+        metrics = {"held_out": {"accuracy": {"plane": 0.2 + 0.05 * weight}},
+                   "val": {"accuracy": {"plane": 0.95 - (0.1 if weight > 5 else 0.0)},
+                           "class_accuracy": {"plane": {"3VV": 0.9, "Abd": 0.9}}}}
+        return RunResult(model=None, metrics=metrics, history={}, output_dir=None)
+
+    points = [{"independence_weight": w} for w in (0.0, 2.0, 10.0)]
+    selection = select_setting(RunConfig(), data, points, "plane", combinations, train=fake_train)
+    assert calls == [0.0, 0.0, 2.0, 2.0, 10.0, 10.0]
+    assert selection.chosen == 1 and selection.point == {"independence_weight": 2.0}
+    assert selection.estimate.estimate == pytest.approx(0.3)
+    assert selection.estimate.relative == pytest.approx(0.3 / 0.9)
+    described = selection.as_dict()
+    assert [p["admissible"] for p in described["points"]] == [True, True, False]
+    assert described["points"][0]["combinations"][0]["labels"] == {"plane": "3VV", "shadow": "with"}
