@@ -1,0 +1,217 @@
+"""Settings resolve as the defaults, then the config file, then the options, and are checked
+once, on the merged values: a file may leave to the options what it lacks, and keys that
+go together are judged on what the run will use. The train, convert and reproduce
+commands run in this process."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from disentangle_tf.run.config import CROSS_KEY_CHECKS, ConfigError, RunConfig
+from disentangle_tf.run.run_settings import resolve_config
+
+DEEP = {"encoder_filters": [4] * 6, "encoder_strides": [2] * 6}  # total stride 64
+
+#: For each pair of keys judged together: (what the file gives, what the options give),
+#: accepted whichever side each gives, and a merged combination that is refused with a
+#: fragment of its message.
+CROSS_KEY_CASES = {
+    ("dataset", "data"): {
+        "accepted": [({"dataset": "csv"}, {"data": "m.csv"}), ({"data": "m.csv"}, {"dataset": "hdf5"})],
+        "refused": ({"dataset": "csv"}, {"seed": 1},
+                    "c.yaml: the csv data set needs a file: pass --data (or set data in the config file)"),
+    },
+    ("encoder_filters", "encoder_strides"): {
+        "accepted": [({"encoder_filters": [4, 8]}, {"encoder_strides": (2, 2)}),
+                     ({"encoder_strides": [2, 1, 2]}, {"encoder_filters": (4, 4, 8)})],
+        "refused": ({"encoder_filters": [4, 8]}, {"encoder_strides": (2,)},
+                    "c.yaml and --encoder-strides: encoder_filters and encoder_strides must have the same length; "
+                    "got 2 and 1"),
+    },
+    ("image_size", "encoder_strides"): {
+        "accepted": [(DEEP, {"image_size": (128, 128)}),
+                     ({"image_size": [64, 80]}, {"encoder_strides": (2,) * 6, "encoder_filters": (4,) * 6})],
+        "refused": (DEEP, {"image_size": (32, 128)},
+                    "--image-size and c.yaml: image_size (32, 128) is smaller than the encoder's total stride 64; "
+                    "expected each side >= 64"),
+    },
+}
+
+
+def write_config(tmp_path, values, name="c.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(values))  # JSON is valid YAML
+    return name
+
+
+def test_every_check_of_keys_that_go_together_has_a_case():
+    assert set(CROSS_KEY_CASES) == set(CROSS_KEY_CHECKS)
+
+
+@pytest.mark.parametrize("keys", list(CROSS_KEY_CASES), ids="/".join)
+def test_a_file_and_options_giving_one_side_each_are_accepted(keys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for in_file, options in CROSS_KEY_CASES[keys]["accepted"]:
+        config = resolve_config(write_config(tmp_path, in_file), {"seed": None, **options}).to_flat_dict()
+        for key, value in {**in_file, **options}.items():
+            expected = str(tmp_path / value) if key == "data" else value
+            assert config[key] == (list(expected) if isinstance(expected, tuple) else expected), key
+        # The same values the other way round: the options still win over the file.
+        swapped = resolve_config(write_config(tmp_path, options), dict(in_file)).to_flat_dict()
+        assert {key: swapped[key] for key in in_file} == {key: config[key] for key in in_file}
+
+
+@pytest.mark.parametrize("keys", list(CROSS_KEY_CASES), ids="/".join)
+def test_a_bad_merged_combination_is_refused_in_one_line_naming_its_sources(keys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    in_file, options, message = CROSS_KEY_CASES[keys]["refused"]
+    with pytest.raises(ConfigError) as info:
+        resolve_config(write_config(tmp_path, in_file), options)
+    assert str(info.value) == message
+    assert "\n" not in str(info.value)
+
+
+def test_the_options_replace_the_file_before_ranges_are_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # A value out of range that an option replaces is never used.
+    name = write_config(tmp_path, {"epochs": 0, "image_size": [8, 8]})
+    config = resolve_config(name, {"epochs": 2, "image_size": (16, 20)})
+    assert config.training.epochs == 2 and config.data.image_size == (16, 20)
+    # Without the options, the file's values are refused naming the file.
+    with pytest.raises(ConfigError, match=r"^c.yaml: epochs must be >= 1; got 0$"):
+        resolve_config(name, {})
+    # A bad option value is named as typed, a bad file value by the file and key.
+    with pytest.raises(ConfigError, match=r"^--epochs must be >= 1; got -1$"):
+        resolve_config(write_config(tmp_path, {"epochs": 3}), {"epochs": -1})
+    # A key of the wrong type, or an unknown one, is an error of the file even when an
+    # option replaces it: the file is not what its writer thinks.
+    with pytest.raises(ConfigError, match=r"^c.yaml: epochs must be an integer; got 'three'$"):
+        resolve_config(write_config(tmp_path, {"epochs": "three"}), {"epochs": 2})
+    with pytest.raises(ConfigError, match=r"^c.yaml: unknown key 'epoch'"):
+        resolve_config(write_config(tmp_path, {"epoch": 3}), {"epochs": 2})
+    # A key written with dashes is the same key: the option still replaces it.
+    assert resolve_config(write_config(tmp_path, {"batch-size": 0}), {"batch_size": 4}).data.batch_size == 4
+
+
+def test_a_method_file_and_options_are_checked_together(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # A grid method's value given in the file, the stride in the options.
+    name = write_config(tmp_path, {"adversarial_weight": 0.1, **DEEP})
+    config = resolve_config(name, {"image_size": (64, 64)}, "paper grid")
+    assert config.training.adversarial_weight == 0.1 and config.data.image_size == (64, 64)
+    with pytest.raises(ConfigError, match=r"^c.yaml: image_size \(56, 72\) is smaller than"):
+        resolve_config(name, {}, "paper grid")
+
+
+def test_replace_still_checks_the_whole_configuration():
+    base = RunConfig.from_flat_dict(DEEP | {"image_size": [64, 64]}, source="deep.yaml")
+    assert base.replace({"image_size": [128, 96]}).data.image_size == (128, 96)
+    with pytest.raises(ConfigError, match=r"^option: image_size \(32, 32\) is smaller"):
+        base.replace({"image_size": [32, 32]})
+
+
+# The commands, in this process.
+
+def make_manifest(root: pathlib.Path) -> pathlib.Path:
+    """A manifest of 16 PNG images of 20 x 24: 8 training, 4 validation, 4 test rows."""
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    rows = ["path,split,plane,shadow"]
+    for k, split in enumerate(["train"] * 8 + ["val"] * 4 + ["test"] * 4):
+        pixels = (np.random.default_rng(k).random((20, 24)) * 255).astype(np.uint8)
+        Image.fromarray(pixels, "L").save(root / f"img/{k}.png")
+        rows.append(f"img/{k}.png,{split},{'ab'[k % 2]},{['no', 'yes'][(k // 2) % 2]}")
+    manifest = root / "m.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def run_cli(module, arguments, capsys):
+    """``(exit code, stdout, stderr)`` of a command run in this process."""
+    import importlib
+
+    from disentangle_tf.cli.common import run_command
+
+    capsys.readouterr()
+    try:
+        run_command(importlib.import_module(module).main, arguments, prog_name="cmd")
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+class Started(Exception):
+    """Raised by a stand-in for the training, once the command has resolved its settings."""
+
+
+def test_train_takes_the_data_set_from_the_file_and_the_file_from_the_options(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_manifest(tmp_path)
+    write_config(tmp_path, {"dataset": "csv", "tasks": ["plane", "shadow"]}, "layout.yaml")
+    write_config(tmp_path, DEEP, "deep.yaml")
+    started = []
+
+    def run(config, **kwargs):
+        started.append(config)
+        raise Started
+
+    import disentangle_tf.run.training
+
+    monkeypatch.setattr(disentangle_tf.run.training, "run", run)
+    with pytest.raises(Started):
+        run_cli("disentangle_tf.cli.train", ["--config", "layout.yaml", "--data", "m.csv", "--epochs", "1",
+                                             "--output-dir", "out1"], capsys)
+    assert started[-1].data.dataset == "csv" and started[-1].data.data == str(tmp_path / "m.csv")
+    with pytest.raises(Started):
+        run_cli("disentangle_tf.cli.train", ["--config", "deep.yaml", "--image-size", "128", "128",
+                                             "--output-dir", "out2"], capsys)
+    assert started[-1].data.image_size == (128, 128) and started[-1].model.encoder_strides == (2,) * 6
+    # Too small for the file's encoder: one line naming both, nothing written.
+    code, _, err = run_cli("disentangle_tf.cli.train", ["--config", "deep.yaml", "--image-size", "32", "32",
+                                                        "--output-dir", "out3"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: --image-size and deep.yaml: image_size (32, 32) is smaller than the encoder's total stride 64; "
+        "expected each side >= 64"]
+    assert not (tmp_path / "out3").exists()
+
+
+def test_convert_takes_the_data_set_from_the_file_and_the_file_from_the_options(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_manifest(tmp_path)
+    write_config(tmp_path, {"dataset": "csv", "tasks": ["plane", "shadow"], "image_size": [16, 20]}, "layout.yaml")
+    code, out, err = run_cli("disentangle_tf.cli.convert", ["--config", "layout.yaml", "--data", "m.csv",
+                                                            "--output", "d.h5"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "d.h5").is_file() and "train 8" in out
+    # Without --data, the file's data set is refused naming the file.
+    code, _, err = run_cli("disentangle_tf.cli.convert", ["--config", "layout.yaml", "--output", "e.h5"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: layout.yaml: the csv data set needs a file: pass --data (or set data in the config file)"]
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_reproduce_judges_the_file_with_its_options(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, {**DEEP, "epochs": 0}, "deep.yaml")
+    started = []
+
+    def reproduce(dataset, seeds, output_dir, config, *args, **kwargs):
+        started.append(config)
+
+    import disentangle_tf.cli.reproduce
+
+    monkeypatch.setattr(disentangle_tf.cli.reproduce, "reproduce", reproduce)
+    code, _, err = run_cli("disentangle_tf.cli.reproduce", ["synthetic", "--config", "deep.yaml", "--seeds", "1",
+                                                            "--image-size", "64", "64", "--epochs", "1",
+                                                            "--output-dir", "out"], capsys)
+    assert code == 0, err
+    assert started[-1].data.image_size == (64, 64) and started[-1].training.epochs == 1
+    code, _, err = run_cli("disentangle_tf.cli.reproduce", ["synthetic", "--config", "deep.yaml", "--seeds", "1",
+                                                            "--epochs", "1", "--output-dir", "out2"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: deep.yaml: image_size (56, 72) is smaller than the encoder's total stride 64; expected each side >= 64"]
+    assert not (tmp_path / "out2").exists()
