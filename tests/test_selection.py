@@ -165,3 +165,62 @@ def test_selection_trains_every_point_without_each_combination_and_chooses_by_th
     described = selection.as_dict()
     assert [p["admissible"] for p in described["points"]] == [True, True, False]
     assert described["points"][0]["combinations"][0]["labels"] == {"plane": "3VV", "shadow": "with"}
+
+
+TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
+        "epochs": 1, "image_size": [16, 16], "batch_size": 20, "precise_batch_norm": 2}
+
+
+def _random_three_by_two(seed=0):
+    """Random 16 x 16 images: 3 digits x 2 shadows, digit 1 never shadowed in training."""
+    digit = TaskSpec("digit", 3)
+    cells = {cell: 12 for cell in itertools.product(range(3), range(2)) if cell != (1, 1)}
+    rng = np.random.default_rng(seed)
+
+    def split(offset):
+        base = split_of(cells, [digit, SHADOW], seed + offset)
+        images = rng.normal(size=(len(base), 16, 16, 1)).astype(np.float32)
+        images[:, 0, 0, 0] = np.asarray(base.images)[:, 0, 0, 0]
+        return LabelledImages(images, base.labels)
+
+    train, val = split(0), split(1)
+    return DatasetSplits([digit, SHADOW], train, val, {"val": val})
+
+
+def test_run_selected_trains_the_chosen_point_and_records_the_estimate(tmp_path):
+    from disentangle_tf.selection.selected_run import run_selected
+
+    data = _random_three_by_two()
+    lines = []
+    points = [{"independence_weight": 0.0}, {"independence_weight": 1.0}]
+    config = RunConfig.from_flat_dict({**TINY, "independence_layers": "features"})
+    result, selection = run_selected(config, points, output_dir=tmp_path / "run", data=data, echo=lines.append,
+                                     verbose=0)
+    # 3 digits x 2 shadows minus the missing cell: (0, with) and (2, with) stand in for it.
+    assert [c.labels for c in (s.combination for s in selection.estimates[0].scores)] == [(0, 1), (2, 1)]
+    assert all(0.0 <= e.estimate <= 1.0 for e in selection.estimates)
+    written = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert written["chosen"] == selection.chosen and len(written["points"]) == 2
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["held_out_combination"]["estimate"] == pytest.approx(selection.estimate.estimate)
+    trained = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert trained["independence_weight"] == points[selection.chosen]["independence_weight"]
+    assert any("2 settings x 2 of 2 eligible combinations" in line for line in lines)
+    assert "val" in result.metrics
+
+
+def test_without_an_eligible_combination_train_says_so_in_one_line_and_trains_as_given(tmp_path):
+    from click.testing import CliRunner
+
+    from disentangle_tf.cli.train import main
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({k: v for k, v in TINY.items() if k != "image_size"}))
+    result = CliRunner().invoke(main, ["--dataset", "synthetic", "--image-size", "16", "20", "--config", str(config),
+                                       "--selection", "held-out-combination", "--output-dir", str(tmp_path / "out"),
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if "no combination of the training labels" in line]
+    assert len(said) == 1 and "relevant task" in said[0]
+    assert not (tmp_path / "out" / "selection.json").exists()
+    assert (tmp_path / "out" / "metrics.json").exists()

@@ -76,8 +76,11 @@ def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
 @click.option("--seeds", "seed_text", default=str(DEFAULT_SEEDS), show_default=True,
               help="A count N (seeds 0..N-1), a range A-B (one seed: 7-7) or a list A,B,C.")
 @click.option("--selection", type=click.Choice(SELECTIONS), default="validation", show_default=True,
-              help="Model selection of grid methods: the validation split, or oracle selection on a "
-                   "separately generated unseen-combination validation set (synthetic only).")
+              help="Model selection of grid methods (paper grid, selected): the validation split; "
+                   "held-out-combination, training without combinations of the training split that stand in "
+                   "for the unseen one (every point is also scored on every split, recorded, never used to "
+                   "choose); or oracle selection on a separately generated unseen-combination validation set "
+                   "(a labelled ceiling; generated data sets only).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path), required=True,
               help="Where to write results.csv, run.json, summary.md and figures/.")
 @click.option("--epochs", type=int, help="Epochs of every run.  [default: the train command's]")

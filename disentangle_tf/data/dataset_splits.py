@@ -19,9 +19,14 @@ class DatasetSplits:
         evaluation: every split evaluated at the end, by name (validation included).
             A split may lack the labels of some task (the simulated ultrasound
             "others" split has shadow labels only); that task is not scored there.
+        relevant_task: the task whose accuracy on an unseen combination matters (the
+            synthetic shapes: ``shape``; the simulated ultrasound: ``plane``); empty:
+            the task with the most classes
+            (:func:`disentangle_tf.selection.combinations.relevant_task_of`).
     """
 
     tasks: list[TaskSpec]
     train: LabelledImages
     validation: LabelledImages
     evaluation: dict[str, LabelledImages]
+    relevant_task: str = ""

@@ -44,6 +44,7 @@ from ..data.synthetic import make_synthetic_split
 from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
 from .report import write_all
+from ..selection.grid import HELD_OUT_COMBINATION
 
 #: us-sim at the paper's full Table 1 size: 1,502 training images.
 DEFAULT_US_SIM_SCALE = 1.0
@@ -73,7 +74,7 @@ EXPERIMENTS = {
     },
 }
 
-SELECTIONS = ("validation", "oracle")
+SELECTIONS = ("validation", "oracle", "held-out-combination")
 
 #: The data sets a comparison runs on: the generated ones, and a user's file (its tasks
 #: and evaluation splits are read from the data: :func:`manifest_experiment`).
@@ -153,6 +154,7 @@ def _only(data, tasks):
         train=keep(data.train),
         validation=keep(data.validation),
         evaluation={name: keep(split) for name, split in data.evaluation.items()},
+        relevant_task=data.relevant_task if data.relevant_task in tasks else "",
     )
 
 
@@ -262,22 +264,27 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         run_data = dataclasses.replace(method_data, evaluation={s: method_data.evaluation[s]
                                                                 for s in selection_splits})
         grid = method.grid()
-        best = None
-        for point in grid:
-            result = run(config.replace(point, source=f"method {method.name}"), data=run_data, verbose=0)
-            score = selection_score(result, dataset, selection)
-            if len(grid) > 1:
-                label = ",".join(f"{k}={v:g}" for k, v in point.items() if isinstance(method.settings[k], list))
-                rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
-                             "measure": f"selection_score:{label}", "value": score})
-            if best is None or score > best[0]:
-                best = (score, point, result)
-        _, point, result = best
+        if selection == HELD_OUT_COMBINATION and len(grid) > 1:
+            point, result, point_rows = select_by_held_out_combination(
+                config, method, grid, method_data, seed, echo)
+            rows.extend(point_rows)
+        else:
+            best = None
+            for point in grid:
+                result = run(config.replace(point, source=f"method {method.name}"), data=run_data, verbose=0)
+                score = selection_score(result, dataset, selection)
+                if len(grid) > 1:
+                    rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
+                                 "measure": f"selection_score:{grid_label(method, point)}", "value": score})
+                if best is None or score > best[0]:
+                    best = (score, point, result)
+            _, point, result = best
         model = result.model
-        for key, value in method.settings.items():
-            if isinstance(value, list):
-                rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
-                             "measure": f"chosen:{key}", "value": float(point[key])})
+        for key in grid_keys(method):
+            value = point[key]  # a choice among names is recorded as the measure chosen:<key>=<name>, value 1
+            rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
+                         "measure": f"chosen:{key}" + (f"={value}" if isinstance(value, str) else ""),
+                         "value": 1.0 if isinstance(value, str) else float(value)})
         outputs = model_outputs(model, data.evaluation)
         metrics = {name: evaluate_split(model, split, outputs=outputs[name])
                    for name, split in method_data.evaluation.items()}
@@ -294,9 +301,77 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
                          title=f"{method.name} (seed {seed}{of}, {split}): PCA of the heads' hidden features",
                          outputs=outputs[split] if members is None else None)
         histories[method.name] = result.history
-        chosen = ", ".join(f"{k} {v:g}" for k, v in point.items() if isinstance(method.settings.get(k), list))
+        chosen = ", ".join(f"{k} {v:g}" if not isinstance(v, str) else f"{k} {v}"
+                           for k, v in point.items() if k in grid_keys(method))
         echo(f"seed {seed}: {method.name}{f' ({chosen})' if chosen else ''} in {time.time() - started:.0f} s")
     return rows, histories
+
+
+def grid_keys(method: Method) -> list[str]:
+    """The keys a method's grid varies: its list values, or the keys of its explicit points."""
+    if method.points:
+        return list(dict.fromkeys(key for point in method.points for key in point))
+    return [key for key, value in method.settings.items() if isinstance(value, list)]
+
+
+def grid_label(method: Method, point) -> str:
+    """A grid point as text, its varied keys only (``independence_weight=10,independence_layers=features``)."""
+    from ..selection.grid import point_label
+
+    return point_label({key: point[key] for key in grid_keys(method)})
+
+
+def select_by_held_out_combination(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
+                                   seed: int, echo=print):
+    """Held-out-combination selection of one method's grid point on one seed.
+
+    Every point is also trained on all the data and scored on every split, so that the
+    estimate can be compared with the accuracy it stands for; those scores are recorded,
+    never used to choose. Where no combination is eligible, the point with the best mean
+    validation accuracy is chosen (the validation selection) and a line says so.
+
+    Returns:
+        ``(point, result, rows)``: the chosen point, its full run and the rows of every point
+        (``point:<label>|held_out_estimate``, ``|held_out_relative``, ``|held_out_validation``,
+        ``|leakage`` on ``selection``; ``point:<label>|accuracy:<task>`` on each split).
+    """
+    from ..evaluation.forward import predict_outputs
+    from ..run.training import run
+    from ..selection.grid import choose
+    from ..selection.held_out import held_out_estimate
+    from ..selection.leakage import within_class_leakage
+    from ..selection.selected_run import no_combination_line, plan
+
+    relevant, combinations, _ = plan(data, seed=seed)
+    rows, results, estimates = [], [], []
+
+    def add(split, measure, value):
+        if value is not None:
+            rows.append({"method": method.name, "seed": seed, "split": split, "measure": measure, "value": float(value)})
+
+    for point in grid:
+        settings = config.replace(point, source=f"method {method.name}")
+        result = run(settings, data=data, verbose=0)
+        results.append(result)
+        label = grid_label(method, point)
+        for split, values in result.metrics.items():
+            for task, accuracy in values["accuracy"].items():
+                add(split, f"point:{label}|accuracy:{task}", accuracy)
+        features = predict_outputs(result.model, data.validation)["features"][relevant]
+        add("selection", f"point:{label}|leakage", within_class_leakage(features, data.validation, data.tasks,
+                                                                         relevant, seed=seed))
+        if combinations:
+            estimate = held_out_estimate(settings, data, relevant, combinations)
+            estimates.append(estimate)
+            add("selection", f"point:{label}|held_out_estimate", estimate.estimate)
+            add("selection", f"point:{label}|held_out_relative", estimate.relative)
+            add("selection", f"point:{label}|held_out_validation", estimate.validation_accuracy)
+    if combinations:
+        chosen = choose(estimates)
+    else:
+        echo(no_combination_line(data, relevant))
+        chosen = max(range(len(grid)), key=lambda i: (np.mean(list(results[i].metrics["val"]["accuracy"].values())), -i))
+    return grid[chosen], results[chosen], rows
 
 
 def _slug(name: str) -> str:

@@ -6,10 +6,11 @@ configuration onto them.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 from .config import DataConfig, memory_budget_bytes
-from ..data import synthetic, ultrasound_sim
+from ..data import digits, synthetic, ultrasound_sim
 from ..data.dataset_splits import DatasetSplits
 from ..errors import ConfigError
 from ..task_spec import TaskSpec
@@ -28,13 +29,21 @@ def load_synthetic(config: DataConfig) -> DatasetSplits:
         train=splits["train"],
         validation=splits["val"],
         evaluation={name: splits[name] for name in ("val", "test", "unseen")},
+        relevant_task="shape",
     )
 
 
 def load_us_sim(config: DataConfig) -> DatasetSplits:
     """Simulated fetal ultrasound with the paper's Table 1 split, scaled by ``scale``."""
     check_one_channel(config)
-    return ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale)
+    data = ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale)
+    return dataclasses.replace(data, relevant_task="plane")
+
+
+def load_digits(config: DataConfig) -> DatasetSplits:
+    """Real handwritten digits 0-4 with a shadow or photograph nuisance; no 3 with class 1 in training."""
+    check_one_channel(config)
+    return digits.load_digits_dataset(config.dataset, tuple(config.image_size), seed=config.seed)
 
 
 def manifest_options(config: DataConfig):
@@ -120,7 +129,8 @@ def check_one_channel(config: DataConfig) -> None:
                           "leave --channels out")
 
 
-LOADERS = {"synthetic": load_synthetic, "us-sim": load_us_sim, "csv": load_csv, "hdf5": load_hdf5_file}
+LOADERS = {"synthetic": load_synthetic, "us-sim": load_us_sim, "digits-shadow": load_digits,
+           "digits-texture": load_digits, "csv": load_csv, "hdf5": load_hdf5_file}
 
 
 def load_dataset(config: DataConfig) -> DatasetSplits:

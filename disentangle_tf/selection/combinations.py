@@ -180,5 +180,5 @@ def without_combination(data: DatasetSplits, combination: Combination) -> tuple[
         held_out = _join(held_out, data.validation.subset(in_val))
     validation = data.validation.subset(~in_val)
     reduced = DatasetSplits(tasks=data.tasks, train=data.train.subset(~in_train), validation=validation,
-                            evaluation={"val": validation})
+                            evaluation={"val": validation}, relevant_task=data.relevant_task)
     return reduced, held_out

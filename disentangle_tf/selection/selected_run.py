@@ -24,10 +24,11 @@ from .held_out import HELD_OUT_COMBINATIONS, sample_combinations
 METRICS_KEY = "held_out_combination"
 
 
-def plan(data, relevant_task: str = "", count: int = HELD_OUT_COMBINATIONS, seed: int = 0):
-    """``(relevant, combinations, eligible)``: the relevant task, the seeded sample of
-    eligible combinations to hold out, and every eligible one (both empty when none is)."""
-    relevant = relevant_task_of(data.tasks, relevant_task)
+def plan(data, count: int = HELD_OUT_COMBINATIONS, seed: int = 0):
+    """``(relevant, combinations, eligible)``: the relevant task (the data set's, else
+    the one with the most classes), the seeded sample of eligible combinations to hold
+    out, and every eligible one (both empty when none is)."""
+    relevant = relevant_task_of(data.tasks, data.relevant_task)
     eligible = eligible_combinations(data.train, data.tasks, relevant)
     return relevant, sample_combinations(eligible, count, seed), eligible
 
