@@ -44,7 +44,10 @@ class DataConfig:
 
     Args:
         dataset: ``"synthetic"`` (the paper's shapes), ``"us-sim"`` (simulated
-            fetal ultrasound), ``"csv"`` (a manifest of image files) or ``"hdf5"``.
+            fetal ultrasound), ``"digits-shadow"`` or ``"digits-texture"`` (real
+            handwritten digits 0-4 with a dark band or a photograph behind them;
+            :mod:`disentangle_tf.data.digits`), ``"csv"`` (a manifest of image files)
+            or ``"hdf5"``.
         image_size: ``(height, width)`` the model sees (default 56 x 72, a quarter
             of the paper's 224 x 288 on each side; see ``docs/method.rst``).
         batch_size: images per main training step (paper: 50).
@@ -222,7 +225,7 @@ class TrainConfig:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 
 CHOICES = {
-    "dataset": ("synthetic", "us-sim", "csv", "hdf5"),
+    "dataset": ("synthetic", "us-sim", "digits-shadow", "digits-texture", "csv", "hdf5"),
     "layout": ("generic", "fetal_planes_db"),
     "missing_labels": MISSING_LABELS,
     "channels": (1, 3),
