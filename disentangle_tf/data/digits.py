@@ -471,7 +471,7 @@ def load_digits_dataset(
     Returns:
         A ``DatasetSplits`` with the tasks ``digit`` (five classes) and the nuisance (two),
         training on ``"train"``, validating on ``"val"`` and evaluating ``"val"``,
-        ``"test"`` and ``"unseen"``.
+        ``"test"`` and ``"unseen"``; its relevant task is ``"digit"``.
 
     Raises:
         ValueError: if an argument is invalid.
@@ -485,4 +485,5 @@ def load_digits_dataset(
         train=splits["train"],
         validation=splits["val"],
         evaluation={name: splits[name] for name in ("val", "test", "unseen")},
+        relevant_task="digit",
     )

@@ -4,7 +4,8 @@
 For every seed the same data set (generated with that seed) trains every method of
 ``--methods`` (the names of :mod:`disentangle_tf.run.methods`, and the data set's single-task
 baselines: ``shape only`` and ``background only`` on the synthetic shapes, ``plane
-only`` and ``artifacts only`` on the simulated ultrasound). A method whose settings
+only`` and ``artifacts only`` on the simulated ultrasound, ``digit only`` and ``shadow
+only`` or ``texture only`` on the digits). A method whose settings
 hold a grid (``paper grid``: lambda in 0.01 and 0.1) trains every value and keeps the
 one model selection prefers: the mean of the tasks' accuracies on the validation split,
 or, with ``--selection oracle`` and clearly labelled so, the shape accuracy on
@@ -40,6 +41,7 @@ from ..errors import UserError
 from ..run.config import RunConfig
 from ..data.dataset_splits import DatasetSplits
 from ..data.labelled_images import LabelledImages
+from ..data.digits import VARIANTS as DIGIT_VARIANTS, make_digits_split
 from ..data.synthetic import make_synthetic_split
 from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
@@ -72,6 +74,14 @@ EXPERIMENTS = {
         "oracle_split": None,
         "oracle_selection": None,
     },
+    **{name: {
+        "single": {"digit only": "digit", f"{task} only": task},
+        "splits": ("val", "test", "unseen", "unseen_val"),
+        "figure_split": "test",
+        "default_methods": ("lambda=0", "lambda=0 precise-bn", "paper", "recommended", "oracle"),
+        "oracle_split": "oracle",
+        "oracle_selection": ("unseen_val", "digit"),
+    } for name, task in DIGIT_VARIANTS.items()},
 }
 
 SELECTIONS = ("validation", "oracle", "held-out-combination")
@@ -199,13 +209,20 @@ def load_experiment_data(dataset: str, config: RunConfig, data: DatasetSplits | 
     data = load_dataset(config.data) if data is None else dataclasses.replace(data, evaluation=dict(data.evaluation))
     experiment = experiment_of(dataset, data)
     oracle_extra = None
-    if dataset == "synthetic":
-        extra = {name: make_synthetic_split(name, tuple(config.data.image_size), config.data.seed)
-                 for name in ("unseen_val", experiment["oracle_split"])}
+    if experiment["oracle_split"] is not None:
+        extra = {name: _generated_split(dataset, name, config) for name in ("unseen_val", experiment["oracle_split"])}
         data.evaluation["unseen_val"] = extra["unseen_val"]
         oracle_extra = extra[experiment["oracle_split"]]
     data.evaluation = {s: data.evaluation[s] for s in experiment["splits"] if s in data.evaluation}
     return data, oracle_extra
+
+
+def _generated_split(dataset: str, split: str, config: RunConfig) -> LabelledImages:
+    """One split of a generated data set with an oracle row (synthetic, digits) at the run's size and seed."""
+    size, seed = tuple(config.data.image_size), config.data.seed
+    if dataset in DIGIT_VARIANTS:
+        return make_digits_split(dataset, split, size, seed)
+    return make_synthetic_split(split, size, seed)
 
 
 def _with_extra_training(data, extra):
@@ -384,8 +401,9 @@ def reproduce(dataset: str, seeds: Sequence[int], output_dir, config: RunConfig,
     """Run the comparison and write ``results.csv``, ``run.json``, ``summary.md`` and ``figures/``.
 
     Args:
-        dataset: ``"synthetic"``, ``"us-sim"``, ``"csv"`` (a manifest) or ``"hdf5"`` (a file
-            of the convert command), the last two read from ``config.data``.
+        dataset: ``"synthetic"``, ``"us-sim"``, ``"digits-shadow"``, ``"digits-texture"``,
+            ``"csv"`` (a manifest) or ``"hdf5"`` (a file of the convert command), the
+            last two read from ``config.data``.
         seeds: the seeds.
         output_dir: the (prepared) output directory.
         config: settings shared by every run (``dataset`` and ``seed`` are set here).
