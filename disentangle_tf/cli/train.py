@@ -122,8 +122,9 @@ def data_options(command):
     """The options that choose and read a data set (shared with the convert command)."""
     return _apply(manifest_options(command), [
         click.option("--dataset", type=click.Choice(CHOICES["dataset"]),
-                     help="Data set: synthetic shapes, simulated fetal ultrasound, a CSV manifest or "
-                          "an HDF5 file.  [default: synthetic]"),
+                     help="Data set: synthetic shapes, simulated fetal ultrasound, handwritten digits with "
+                          "a shadow or a photograph behind them, a CSV manifest or an HDF5 file.  "
+                          "[default: synthetic]"),
         click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
         click.option("--image-size", type=(int, int), metavar="H W",
                      help="Image height and width: the model's input (convert: the stored images').  "
