@@ -71,7 +71,8 @@ def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
 @click.option("--methods", "method_names", multiple=True,
               help="Rows to run, comma-separated or repeated: " + ", ".join(METHODS)
                    + ", the single-task baselines, or all.  [default: synthetic: lambda=0, paper, recommended, "
-                     "oracle; us-sim: plane only, artifacts only, lambda=0, lambda=0 precise-bn, paper, recommended; csv: "
+                     "oracle; us-sim: plane only, artifacts only, lambda=0, lambda=0 precise-bn, paper, recommended; "
+                     "digits-shadow, digits-texture: lambda=0, lambda=0 precise-bn, paper, recommended, oracle; csv: "
                      "TASK only for every task, lambda=0, lambda=0 precise-bn, paper, recommended]")
 @click.option("--seeds", "seed_text", default=str(DEFAULT_SEEDS), show_default=True,
               help="A count N (seeds 0..N-1), a range A-B (one seed: 7-7) or a list A,B,C.")
@@ -103,8 +104,9 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
          config_file, headline, overwrite, **manifest):
     """Compare methods over several seeds (Meng et al., 2019, and the package's variants).
 
-    DATASET is synthetic, us-sim, csv (a manifest read with the train command's options:
-    --data, --task, --test-split, ...) or hdf5 (a file of the convert command, --data);
+    DATASET is synthetic, us-sim, digits-shadow, digits-texture, csv (a manifest read with
+    the train command's options: --data, --task, --test-split, ...) or hdf5 (a file of the
+    convert command, --data);
     every test split of a user's file is scored per task and class.
     """
     names = [n.strip() for text in method_names for n in text.split(",") if n.strip()]
