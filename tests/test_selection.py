@@ -224,3 +224,33 @@ def test_without_an_eligible_combination_train_says_so_in_one_line_and_trains_as
     assert len(said) == 1 and "relevant task" in said[0]
     assert not (tmp_path / "out" / "selection.json").exists()
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_reproduce_chooses_by_held_out_combination_and_records_every_point(tmp_path):
+    import csv
+
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.cli.reproduce import main
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({k: v for k, v in TINY.items() if k not in ("image_size", "epochs", "batch_size")}
+                                 | {"adversary_steps": 1}))
+    output = tmp_path / "out"
+    run_command(main, args=["digits-shadow", "--methods", "paper grid", "--seeds", "3-3", "--selection",
+                            "held-out-combination", "--epochs", "1", "--image-size", "16", "16", "--batch-size", "50",
+                            "--config", str(config), "--output-dir", str(output)],
+                prog_name="python -m disentangle_tf.reproduce")
+    with open(output / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    measures = {(row["split"], row["measure"]): float(row["value"]) for row in rows}
+    labels = ["adversarial_weight=0.01", "adversarial_weight=0.1"]
+    for label in labels:
+        assert 0 <= measures[("selection", f"point:{label}|held_out_estimate")] <= 1
+        assert ("selection", f"point:{label}|held_out_validation") in measures
+        # Every point's own model is scored on the unseen combination too (recorded, not used to choose).
+        assert ("unseen", f"point:{label}|accuracy:digit") in measures
+    estimates = [measures[("selection", f"point:{label}|held_out_estimate")] for label in labels]
+    validation = [measures[("selection", f"point:{label}|held_out_validation")] for label in labels]
+    admissible = [i for i in range(2) if validation[i] >= max(validation) - 0.02]
+    expected = max(admissible, key=lambda i: (estimates[i], -i))
+    assert measures[("val", "chosen:adversarial_weight")] == [0.01, 0.1][expected]

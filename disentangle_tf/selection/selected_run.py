@@ -36,8 +36,8 @@ def plan(data, count: int = HELD_OUT_COMBINATIONS, seed: int = 0):
 def no_combination_line(data, relevant: str) -> str:
     """The one line said when held-out-combination validation does not apply."""
     return (f"held-out-combination selection: no combination of the training labels can stand in for an unseen one "
-            f"(relevant task {relevant}, {len(data.tasks)} task{'s' * (len(data.tasks) != 1)}; docs/method.rst, "
-            "'Choosing a setting'); training the configuration as given")
+            f"(relevant task {relevant}, {len(data.tasks)} task{'s' * (len(data.tasks) != 1)}; "
+            "docs/generalisation.rst); training the configuration as given")
 
 
 def write_selection(output_dir: pathlib.Path, selection: Selection) -> None:
