@@ -67,6 +67,17 @@ def test_us_sim(tmp_path, encoder_config):
     assert set(metrics["test_seen"]["class_accuracy"]["plane"]) == {"3VV", "LVOT", "Abd"}
 
 
+def test_digits_texture(tmp_path, encoder_config):
+    out = tmp_path / "run"
+    # About a thousand training images: batches of 50 (the last --batch-size counts) keep the epoch short.
+    result = run_module("disentangle_tf.train", "--dataset", "digits-texture", "--config", encoder_config, *TINY,
+                        "--batch-size", 50, "--output-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = check_run(out, ["val", "test", "unseen"], ["digit", "texture"])
+    assert set(metrics["test"]["class_accuracy"]["digit"]) == {"0", "1", "2", "3", "4"}
+    assert metrics["unseen"]["images"] == 56  # the flower-texture 3s: two renderings of 28 source images
+
+
 def test_csv_manifest_then_hdf5(tmp_path, encoder_config):
     rows = make_png_set(tmp_path)
     manifest = tmp_path / "manifest.csv"
