@@ -153,6 +153,7 @@ def test_the_digits_stay_readable(variant):
 
 @pytest.mark.parametrize("call, fragment", [
     (lambda: make_digits_split("digits", "train"), "unknown variant 'digits'"),
+    (lambda: make_digits_split(["digits-shadow"], "train"), "unknown variant ['digits-shadow']"),
     (lambda: make_digits_split("digits-shadow", "training"), "unknown split 'training'"),
     (lambda: make_digits_split("digits-shadow", "train", (8, 16)), "image_size: expected"),
     (lambda: make_digits_split("digits-shadow", "train", seed=-1), "seed: expected"),

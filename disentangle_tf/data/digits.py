@@ -115,7 +115,7 @@ SPLIT_FRACTIONS: dict[str, dict[str, float]] = {
     "3": {"train": 0.45, "val": 0.1, "test": 0.15, "unseen": 0.15, "unseen_val": 0.075, "oracle": 0.075},
     "other": {"train": 0.6, "val": 0.15, "test": 0.25},
 }
-"""Fraction of each digit's source images in each split (``"other"``: the digits but 3)."""
+"""Fraction of each digit's source images in each split (``"other"``: every digit but 3)."""
 
 DEFAULT_IMAGE_SIZE: tuple[int, int] = (32, 32)
 """Default ``(height, width)``."""
@@ -186,7 +186,7 @@ def _smoothed_photographs(height: int) -> tuple[np.ndarray, float]:
 
 
 def _check_variant(variant: str) -> str:
-    if variant not in VARIANTS:
+    if not isinstance(variant, str) or variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of "
                          + ", ".join(repr(name) for name in VARIANTS))
     return VARIANTS[variant]
