@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import pathlib
 from typing import Any, Mapping
 
 import yaml
 
-from .config_values import coerce, memory_budget_bytes
+from .config_checks import COMMAND_LINE, CROSS_KEY_CHECKS, check_configuration, option_name
+from .config_values import coerce, memory_budget_bytes  # noqa: F401  (imported from here too)
 from ..data.arguments import DEFAULT_IMAGE_SIZE, SAMPLING
 from ..data.manifest_options import MISSING_LABELS
 from .distribution import STRATEGIES
@@ -246,21 +246,6 @@ CHOICES = {
 _OWNER = {field.name: section for section, section_cls in SECTIONS.items()
           for field in dataclasses.fields(section_cls)}
 
-#: The keys whose values :meth:`RunConfig.validate` judges together: a file may give one
-#: and the command line the other, so they are checked once, on the merged configuration.
-CROSS_KEY_CHECKS = (("dataset", "data"), ("encoder_filters", "encoder_strides"), ("image_size", "encoder_strides"))
-
-#: The source of values given as command-line options (:meth:`RunConfig.from_flat_dict`).
-COMMAND_LINE = "command line"
-
-#: Configuration keys whose command-line option is not ``--`` and the key with dashes.
-_OPTION_NAMES = {"tasks": "--task"}
-
-
-def option_name(key: str) -> str:
-    """The command-line option of configuration key ``key`` (``batch_size``: ``--batch-size``)."""
-    return _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
-
 
 @dataclasses.dataclass
 class RunConfig:
@@ -293,8 +278,9 @@ class RunConfig:
                 underscores. Missing keys keep their defaults.
             source: what to call the mapping in error messages (a file name).
             sources: where particular keys' values came from (a file name, or
-                :data:`COMMAND_LINE`), by key with underscores; an error about such a key
-                names its own source instead of ``source``.
+                :data:`~disentangle_tf.run.config_checks.COMMAND_LINE`), by key with
+                underscores; an error about such a key names its own source instead of
+                ``source``.
 
         Raises:
             ConfigError: for an unknown key or a value of the wrong type or range, or
@@ -350,103 +336,20 @@ class RunConfig:
 
     def validate(self, source: str = "config", sources: Mapping[str, str] | None = None) -> None:
         """Check ranges and choices, and the keys that depend on each other
-        (:data:`CROSS_KEY_CHECKS`), on the configuration as a whole.
+        (:data:`~disentangle_tf.run.config_checks.CROSS_KEY_CHECKS`), on the configuration as a
+        whole (:func:`~disentangle_tf.run.config_checks.check_configuration`).
 
         Args:
             source: what to call the values' origin in error messages (a file name).
             sources: where particular keys' values came from, as in
                 :meth:`from_flat_dict`. An error about keys of several sources names
-                each (``deep.yaml and command line: image_size ...``); keys without
+                each (``deep.yaml and --image-size: image_size ...``); keys without
                 one are ``source``'s, named only when no key of the error has its own.
 
         Raises:
             ConfigError: one line naming the source(s), the key and what was expected.
         """
-        flat = self.to_flat_dict()
-
-        def origin(*keys: str) -> str:
-            # The sources of the error's keys; values given as options are named by their
-            # option when the error has several sources (alone, "command line: key ...").
-            named = {key: sources[key] for key in keys if sources and key in sources}
-            if len(set(named.values())) == 1:
-                return next(iter(named.values()))
-            labels = (option_name(key) if label == COMMAND_LINE else label for key, label in named.items())
-            return " and ".join(dict.fromkeys(labels)) or source
-
-        for key, value in flat.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{origin(key)}: {key} must be a finite number; got {value}")
-        for key, allowed in CHOICES.items():
-            if flat[key] not in allowed:
-                raise ConfigError(
-                    f"{origin(key)}: {key} must be one of {', '.join(map(str, allowed))}; got {flat[key]!r}"
-                )
-        if flat["dataset"] in ("csv", "hdf5") and not flat["data"]:
-            raise ConfigError(f"{origin('dataset', 'data')}: the {flat['dataset']} data set needs a file: pass --data "
-                              "(or set data in the config file)")
-        if not 0 <= flat["validation_fraction"] < 1:
-            raise ConfigError(
-                f"{origin('validation_fraction')}: validation_fraction must be in [0, 1); "
-                f"got {flat['validation_fraction']}"
-            )
-        repeated = sorted({v for v in flat["test_split"] if flat["test_split"].count(v) > 1})
-        if repeated:
-            raise ConfigError(f"{origin('test_split')}: test_split names {repeated[0]!r} twice; "
-                              "expected distinct values")
-        try:
-            memory_budget_bytes(flat["memory_budget"])
-        except ValueError as error:
-            raise ConfigError(f"{origin('memory_budget')}: {error}") from None
-        if not 0 < flat["scale"] <= 1:
-            raise ConfigError(f"{origin('scale')}: scale must be in (0, 1]; got {flat['scale']}")
-        positive = ("batch_size", "epochs", "stem_filters", "ensemble_size")
-        for key in positive:
-            if flat[key] < 1:
-                raise ConfigError(f"{origin(key)}: {key} must be >= 1; got {flat[key]}")
-        for key in ("head_units", "encoder_filters", "encoder_strides"):
-            if any(value < 1 for value in flat[key]):
-                raise ConfigError(f"{origin(key)}: {key} must be integers >= 1; got {flat[key]}")
-        if not flat["encoder_filters"]:
-            raise ConfigError(f"{origin('encoder_filters')}: encoder_filters must list at least one residual "
-                              "block; got []")
-        if not flat["adversary_momentum"] < 1:
-            raise ConfigError(f"{origin('adversary_momentum')}: adversary_momentum must be in [0, 1); "
-                              f"got {flat['adversary_momentum']}")
-        if flat["precise_batch_norm"] < 0:
-            raise ConfigError(f"{origin('precise_batch_norm')}: precise_batch_norm must be >= 0; "
-                              f"got {flat['precise_batch_norm']}")
-        if flat["ensemble_member"] < 0:
-            raise ConfigError(f"{origin('ensemble_member')}: ensemble_member must be >= 0; "
-                              f"got {flat['ensemble_member']}")
-        if flat["adversary_steps"] < 0:
-            raise ConfigError(f"{origin('adversary_steps')}: adversary_steps must be >= 0; "
-                              f"got {flat['adversary_steps']}")
-        for key in ("learning_rate", "adversary_learning_rate"):
-            if flat[key] <= 0:
-                raise ConfigError(f"{origin(key)}: {key} must be > 0; got {flat[key]}")
-        for key in ("adversarial_weight", "independence_weight", "l2_weight", "adversary_momentum"):
-            if flat[key] < 0:
-                raise ConfigError(f"{origin(key)}: {key} must be >= 0; got {flat[key]}")
-        if len(flat["image_size"]) != 2 or min(flat["image_size"]) < 16:
-            raise ConfigError(
-                f"{origin('image_size')}: image_size must be two integers HEIGHT WIDTH, each >= 16; "
-                f"got {flat['image_size']}"
-            )
-        if len(flat["encoder_filters"]) != len(flat["encoder_strides"]):
-            raise ConfigError(
-                f"{origin('encoder_filters', 'encoder_strides')}: encoder_filters and encoder_strides must have "
-                "the same length; "
-                f"got {len(flat['encoder_filters'])} and {len(flat['encoder_strides'])}"
-            )
-        downsampling = 1
-        for stride in flat["encoder_strides"]:
-            downsampling *= stride
-        if min(flat["image_size"]) < downsampling:
-            raise ConfigError(
-                f"{origin('image_size', 'encoder_strides')}: image_size {tuple(flat['image_size'])} is smaller "
-                "than the encoder's "
-                f"total stride {downsampling}; expected each side >= {downsampling}"
-            )
+        check_configuration(self.to_flat_dict(), CHOICES, source, sources)
 
 
 def load_config_file(path: str | pathlib.Path) -> dict[str, Any]:
