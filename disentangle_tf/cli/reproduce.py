@@ -25,7 +25,8 @@ from ..errors import ConfigError
 from ..experiments.reproduce import (DATASETS, DEFAULT_US_SIM_SCALE, FILE_DATASETS, OUTPUT_NAMES, SELECTIONS,
                                      experiment_of, reproduce, resolve_methods)
 from ..run.methods import METHODS
-from ..run.outputs import prepare_output_dir
+from ..run.output_lock import hold_output_dir
+from ..run.outputs import check_output_dir, prepare_output_dir
 from ..run.run_settings import resolve_config
 from .common import UserError, quiet_tensorflow
 from .train import MANIFEST_OPTIONS, manifest_options
@@ -145,10 +146,12 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
                 config.replace(point, source=f"method {method.name}")
             except ConfigError as error:
                 raise UserError(str(error)) from None
-    prepare_output_dir(output_dir, overwrite, names=OUTPUT_NAMES)
-    quiet_tensorflow()
-    started = time.time()
-    reproduce(dataset, seeds, output_dir, config, method_list, selection, echo=click.echo, data=data,
-              headline=headline)
+    check_output_dir(output_dir, overwrite)  # writes nothing
+    with hold_output_dir(output_dir, "reproduce run"):  # no other command writes there until the results are
+        prepare_output_dir(output_dir, overwrite, names=OUTPUT_NAMES)
+        quiet_tensorflow()
+        started = time.time()
+        reproduce(dataset, seeds, output_dir, config, method_list, selection, echo=click.echo, data=data,
+                  headline=headline)
     click.echo(f"wrote {output_dir} in {time.time() - started:.0f} s")
 

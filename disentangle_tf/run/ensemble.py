@@ -23,6 +23,7 @@ from ..evaluation.evaluate import evaluate_splits
 from ..fast.threads import configure_threads
 from ..models.ensemble import DisentanglerEnsemble
 from .result import RunResult
+from .output_lock import hold_output_dir
 from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, is_finished, prepare_output_dir, write_results
 
 #: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
@@ -71,7 +72,8 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
         loaded) and the output directory.
 
     Raises:
-        ConfigError: as :func:`~disentangle_tf.run.outputs.check_output_dir`.
+        ConfigError: as :func:`~disentangle_tf.run.outputs.check_output_dir` (another live
+            process writing to ``output_dir`` included).
         DataError: from ``check_data``, before anything is written.
     """
     training = config.training
@@ -85,28 +87,31 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
         data = load_dataset(config.data)
     configure_threads(training.threads, len(data.tasks))
     check_data(data)
-    if output_dir is not None:
-        # An unfinished ensemble keeps a (empty) backup folder, so that it is resumable.
-        prepare_output_dir(output_dir, overwrite, config.to_json(), names=(*OUTPUT_NAMES, MEMBERS_NAME))
-        (output_dir / BACKUP_NAME).mkdir(exist_ok=True)
-        (output_dir / "config.json").write_text(config.to_json())
-    results, members = [], []
-    for k in range(training.ensemble_size):
-        settings = member_config(config, k)
-        member_dir = None if output_dir is None else output_dir / MEMBERS_NAME / str(k)
-        if member_dir is not None and is_finished(member_dir, settings.to_json()):
-            notify(f"member {k} of the ensemble: trained before, loaded from {member_dir}")
-            members.append(keras.saving.load_model(member_dir / "model.keras"))
-            continue
-        notify(f"member {k} of the ensemble ({k + 1} of {training.ensemble_size}): seed "
-               f"{training_seed(settings)} for initialisation and batch order")
-        result = train_member(settings, member_dir, data)
-        results.append(result)
-        members.append(result.model)
-    ensemble = DisentanglerEnsemble(members)
-    with streamed_image_errors():
-        metrics = evaluate_splits(ensemble, data.evaluation, config.data.batch_size)
-    if output_dir is not None:
-        write_results(ensemble, metrics, output_dir, step=training.epochs)
+    # The input is good: the ensemble's directory is this process's until its results are
+    # written (each member's run holds its own sub-directory's lock).
+    with hold_output_dir(output_dir, "training"):
+        if output_dir is not None:
+            # An unfinished ensemble keeps a (empty) backup folder, so that it is resumable.
+            prepare_output_dir(output_dir, overwrite, config.to_json(), names=(*OUTPUT_NAMES, MEMBERS_NAME))
+            (output_dir / BACKUP_NAME).mkdir(exist_ok=True)
+            (output_dir / "config.json").write_text(config.to_json())
+        results, members = [], []
+        for k in range(training.ensemble_size):
+            settings = member_config(config, k)
+            member_dir = None if output_dir is None else output_dir / MEMBERS_NAME / str(k)
+            if member_dir is not None and is_finished(member_dir, settings.to_json()):
+                notify(f"member {k} of the ensemble: trained before, loaded from {member_dir}")
+                members.append(keras.saving.load_model(member_dir / "model.keras"))
+                continue
+            notify(f"member {k} of the ensemble ({k + 1} of {training.ensemble_size}): seed "
+                   f"{training_seed(settings)} for initialisation and batch order")
+            result = train_member(settings, member_dir, data)
+            results.append(result)
+            members.append(result.model)
+        ensemble = DisentanglerEnsemble(members)
+        with streamed_image_errors():
+            metrics = evaluate_splits(ensemble, data.evaluation, config.data.batch_size)
+        if output_dir is not None:
+            write_results(ensemble, metrics, output_dir, step=training.epochs)
     history = results[0].history if results else {}
     return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir)

@@ -8,6 +8,7 @@ import pathlib
 import shutil
 
 from ..errors import ConfigError
+from .output_lock import LOCK_NAME, check_not_locked
 
 #: Everything a training run writes into its output directory.
 OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "figures", "metrics.json", "config.json", "backup")
@@ -42,15 +43,19 @@ def check_output_dir(output_dir: pathlib.Path, overwrite: bool, config_json: str
         ``config_json`` (and ``overwrite`` is false): the run resumes from its backup.
 
     Raises:
-        ConfigError: if the directory is not empty and ``overwrite`` is false, is a
-            file, or cannot be created or written.
+        ConfigError: if another live process is writing to the directory
+            (:mod:`~disentangle_tf.run.output_lock`; with ``overwrite`` too), or the
+            directory is not empty and ``overwrite`` is false, is a file, or cannot be
+            created or written.
     """
     output_dir = pathlib.Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"--output-dir {output_dir}: exists and is not a directory")
+    check_not_locked(output_dir)
     if config_json is not None and not overwrite and is_resumable(output_dir, config_json):
         return True
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+    # A lock file nobody holds is what a killed command leaves: it does not make the directory used.
+    if output_dir.is_dir() and any(p.name != LOCK_NAME for p in output_dir.iterdir()) and not overwrite:
         if (output_dir / BACKUP_NAME).is_dir():
             raise ConfigError(
                 f"--output-dir {output_dir}: holds an interrupted run with another configuration; "

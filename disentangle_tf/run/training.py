@@ -30,6 +30,7 @@ from .distribution import make_strategy
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
 from .ensemble import run_ensemble, training_seed
+from .output_lock import hold_output_dir
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir, write_results
 from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_run_start
@@ -196,7 +197,9 @@ def run(
             configuration or the model: an empty split, too few training images for
             one batch, labels out of range, images of another shape.
         ConfigError: (before anything is written) if ``output_dir`` is not empty and
-            holds no resumable run, and ``overwrite`` is false.
+            holds no resumable run, and ``overwrite`` is false, or another live process
+            is writing to it (``overwrite`` or not): a run holds its directory's lock
+            (:mod:`~disentangle_tf.run.output_lock`) while it writes.
         BackupError: if the backup to resume was made for other data (other tasks,
             classes, image shape or training labels) or is damaged with no intact
             previous copy; the backup is kept.
@@ -234,71 +237,75 @@ def run(
         keras.utils.set_random_seed(seed)
     model = checked_model(config, data, strategy)
 
-    # The input is good: only now is anything written.
-    backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
-    initial_epoch = 0
-    description = describe_data(data.tasks, data.train)
-    if resume:
-        check_data_description(backup_dir, description)
-        checkpoint = find_checkpoint(backup_dir)
-        initial_epoch = 0 if checkpoint is None else checkpoint.epoch
-        if checkpoint is not None and checkpoint.damaged_epoch is not None:
-            notify(f"the backup of epoch {checkpoint.damaged_epoch} in {backup_dir} is damaged; "
-                   f"resuming from the previous one, epoch {checkpoint.epoch}")
-        notify(f"resuming the interrupted run in {output_dir} after epoch {initial_epoch}")
-    elif output_dir is not None:
-        prepare_output_dir(output_dir, overwrite, config.to_json())
-        write_data_description(backup_dir, description)
-        (output_dir / "config.json").write_text(config.to_json())
-    fresh = training.adversary_batches == "fresh" and model.adversaries
-    train_dataset = make_training_dataset(
-        data.train,
-        batch_size=config.data.batch_size,
-        adversary_steps=training.adversary_steps if fresh else 0,
-        flip=config.data.flip,
-        sampling=config.data.sampling,
-        seed=seed,
-        device=None if replicated else "auto",
-        epochs=training.epochs,
-        initial_epoch=initial_epoch,
-    )
-    guard = StopOnNonFiniteLoss()
-    # First the callbacks that add values to the epoch's logs (the penalty's factor and
-    # weights, the best epoch), then those that show and write them.
-    all_callbacks = [PenaltySchedule(training.penalty_schedule), guard, *callbacks]
-    if training.restore_best_weights:
-        all_callbacks.insert(1, RestoreBestValidation(model.task_names))
-    if verbose != 0:
-        all_callbacks.append(ProgressDisplay(model.task_names, bar=False if verbose == 2 else None))
-    if output_dir is not None:
-        logs = output_dir / "logs"
-        if not resume:
-            write_run_start(logs, {**(hparams or {}), **config.to_flat_dict()},
-                            final_tags(list(data.evaluation), model.task_names, adversary_pairs(model)),
-                            *sample_images(data.train, model.tasks, seed=config.data.seed))
-        all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
-        all_callbacks.append(EpochSummaries(logs, model.task_names))
-        all_callbacks.append(EpochLog(logs / "epochs.csv", resumed_after=initial_epoch))
-    # A streamed image that can no longer be read stops the run with one DataError.
-    with streamed_image_errors():
-        history = model.fit(
-            train_dataset,
+    # The input is good: only now is anything written, by this process alone: it holds the
+    # directory's lock until the run ends (an earlier check may be out of date by now).
+    with hold_output_dir(output_dir, "training"):
+        if output_dir is not None:
+            resume = check_output_dir(output_dir, overwrite, config.to_json())
+        backup_dir = None if output_dir is None else output_dir / BACKUP_NAME
+        initial_epoch = 0
+        description = describe_data(data.tasks, data.train)
+        if resume:
+            check_data_description(backup_dir, description)
+            checkpoint = find_checkpoint(backup_dir)
+            initial_epoch = 0 if checkpoint is None else checkpoint.epoch
+            if checkpoint is not None and checkpoint.damaged_epoch is not None:
+                notify(f"the backup of epoch {checkpoint.damaged_epoch} in {backup_dir} is damaged; "
+                       f"resuming from the previous one, epoch {checkpoint.epoch}")
+            notify(f"resuming the interrupted run in {output_dir} after epoch {initial_epoch}")
+        elif output_dir is not None:
+            prepare_output_dir(output_dir, overwrite, config.to_json())
+            write_data_description(backup_dir, description)
+            (output_dir / "config.json").write_text(config.to_json())
+        fresh = training.adversary_batches == "fresh" and model.adversaries
+        train_dataset = make_training_dataset(
+            data.train,
+            batch_size=config.data.batch_size,
+            adversary_steps=training.adversary_steps if fresh else 0,
+            flip=config.data.flip,
+            sampling=config.data.sampling,
+            seed=seed,
+            device=None if replicated else "auto",
             epochs=training.epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch(data.train, config.data.batch_size),
-            validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
-            callbacks=all_callbacks,
-            verbose=0,
         )
-        if guard.diverged:
-            kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
-            raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
-        if training.precise_batch_norm:
-            precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
-                               batch_size=min(config.data.batch_size, len(data.train)), seed=seed)
-        if training.last_layer_retraining:
-            retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
-        metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
-    if output_dir is not None:
-        write_results(model, metrics, output_dir, step=training.epochs)
-    return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)
+        guard = StopOnNonFiniteLoss()
+        # First the callbacks that add values to the epoch's logs (the penalty's factor and
+        # weights, the best epoch), then those that show and write them.
+        all_callbacks = [PenaltySchedule(training.penalty_schedule), guard, *callbacks]
+        if training.restore_best_weights:
+            all_callbacks.insert(1, RestoreBestValidation(model.task_names))
+        if verbose != 0:
+            all_callbacks.append(ProgressDisplay(model.task_names, bar=False if verbose == 2 else None))
+        if output_dir is not None:
+            logs = output_dir / "logs"
+            if not resume:
+                write_run_start(logs, {**(hparams or {}), **config.to_flat_dict()},
+                                final_tags(list(data.evaluation), model.task_names, adversary_pairs(model)),
+                                *sample_images(data.train, model.tasks, seed=config.data.seed))
+            all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
+            all_callbacks.append(EpochSummaries(logs, model.task_names))
+            all_callbacks.append(EpochLog(logs / "epochs.csv", resumed_after=initial_epoch))
+        # A streamed image that can no longer be read stops the run with one DataError.
+        with streamed_image_errors():
+            history = model.fit(
+                train_dataset,
+                epochs=training.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch(data.train, config.data.batch_size),
+                validation_data=make_evaluation_dataset(data.validation, config.data.batch_size),
+                callbacks=all_callbacks,
+                verbose=0,
+            )
+            if guard.diverged:
+                kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
+                raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
+            if training.precise_batch_norm:
+                precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
+                                   batch_size=min(config.data.batch_size, len(data.train)), seed=seed)
+            if training.last_layer_retraining:
+                retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
+            metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
+        if output_dir is not None:
+            write_results(model, metrics, output_dir, step=training.epochs)
+        return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)
