@@ -162,6 +162,30 @@ def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_co
     assert "oracle selection" in (output / "summary.md").read_text()
 
 
+def test_digits_run_as_the_synthetic_shapes_with_an_oracle_row_and_the_unseen_digit_headline(
+        monkeypatch, tmp_path, tiny_config):
+    import disentangle_tf.run.training as training
+
+    seen = []
+    real_run = training.run
+
+    def spy(config, data=None, **kwargs):
+        seen.append(([t.name for t in data.tasks], "3-with" in set(data.train.groups.tolist())))
+        return real_run(config, data=data, **kwargs)
+
+    monkeypatch.setattr(training, "run", spy)
+    output = tmp_path / "digits"
+    _run(["digits-shadow", "--methods", "oracle,digit only", "--seeds", "1", *TINY_ARGS,
+          "--config", str(tiny_config), "--output-dir", str(output)])
+    # The oracle row trains with shadowed 3s; the single-task baseline never sees one.
+    assert seen == [(["digit", "shadow"], True), (["digit"], False)]
+    rows = _read(output / "results.csv")
+    assert {r["split"] for r in rows if r["measure"] == "accuracy:digit"} == {"val", "test", "unseen", "unseen_val"}
+    summary = (output / "summary.md").read_text()
+    assert "## Headline: unseen digit accuracy per seed" in summary
+    assert "| oracle |" in summary and "| digit only |" in summary
+
+
 def test_parts_merge_into_one_table(tmp_path, tiny_config, capsys):
     from disentangle_tf.cli.report import main as report_main
 
@@ -245,7 +269,7 @@ def test_us_sim_table_2_columns(tmp_path, tiny_config):
     assert "LVOT(W S) plane accuracy per seed" in summary
     assert _is_png(output / "figures" / "pca_paper.png")
     assert _is_png(output / "figures" / "samples.png")
-    assert set(EXPERIMENTS) == {"synthetic", "us-sim"}
+    assert set(EXPERIMENTS) == {"synthetic", "us-sim", "digits-shadow", "digits-texture"}
 
 
 def _png_size(path):
