@@ -168,20 +168,30 @@ class ExportedModel:
     Attributes:
         signature: the concrete serving function.
         image_shape: ``(H, W, C)`` the signature expects.
-        task_names: the tasks, in model order.
+        task_names: the tasks, in model order (by name for a SavedModel that does not
+            say the order).
         class_names: per task, the class names (``None`` if unknown).
+        input_name: the name of the signature's image input.
+        logit_outputs: per task whose signature output holds logits (a Keras
+            ``model.export()``), that output's name; the others have
+            ``<task>_probabilities`` outputs.
     """
 
     signature: tf.types.experimental.ConcreteFunction
     image_shape: tuple
     task_names: tuple
     class_names: dict
+    input_name: str = "images"
+    logit_outputs: dict = dataclasses.field(default_factory=dict)
 
     def __call__(self, images) -> dict:
-        """Outputs of the serving signature as numpy arrays.
+        """Outputs of the serving signature as numpy arrays, and for every task ``t``
+        ``t_probabilities``, float32 ``(N, classes)`` (the softmax of a task's logits
+        where the signature returns logits).
 
         Args:
-            images: float ``(N, H, W, C)`` of :attr:`image_shape`, ``N >= 1``; cast to float32.
+            images: float ``(N, H, W, C)`` of :attr:`image_shape`, ``N >= 1``; cast to the
+                signature's float dtype.
 
         Raises:
             ValueError: if ``images`` is not a float batch of the expected shape
@@ -194,8 +204,16 @@ class ExportedModel:
             images = check_image_batch(images, self.image_shape)
         except tf.errors.InvalidArgumentError as error:
             raise ValueError(error.message) from None
-        outputs = self.signature(images=tf.cast(images, tf.float32))
-        return {name: value.numpy() for name, value in outputs.items()}
+        dtype = self.signature.structured_input_signature[1][self.input_name].dtype
+        outputs = self.signature(**{self.input_name: tf.cast(images, dtype)})
+        result = {name: value.numpy() for name, value in outputs.items()}
+        for task, name in self.logit_outputs.items():
+            result[f"{task}_probabilities"] = tf.nn.softmax(tf.cast(outputs[name], tf.float32)).numpy()
+        return result
+
+
+#: A hint for a model that predict cannot read.
+_EXPORT_HINT = "export it with disentangle_tf.export.export_saved_model (a training run writes one in saved_model/)"
 
 
 def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
@@ -204,13 +222,16 @@ def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
     Looks at the file system only (nothing is loaded).
 
     Raises:
-        ValueError: if ``path`` does not exist, is a file, or neither it nor
-            ``path/saved_model`` holds ``saved_model.pb``.
+        ValueError: if ``path`` does not exist, is a file (a ``.keras`` file is named as
+            such), or neither it nor ``path/saved_model`` holds ``saved_model.pb``.
     """
     path = pathlib.Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such directory; expected a SavedModel directory or a training run's")
     if not path.is_dir():
+        if path.suffix == ".keras":
+            raise ValueError(f"{path}: is a Keras model file; expected a SavedModel directory or a training run's "
+                             f"(the run's directory, {path.parent}, if it holds saved_model/)")
         raise ValueError(f"{path}: is a file; expected a SavedModel directory or a training run's")
     if (path / "saved_model.pb").is_file():
         return path
@@ -222,34 +243,113 @@ def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
     )
 
 
+def _described(specs: dict) -> str:
+    """``name (N, 2) float32, ...`` for a signature's inputs or outputs."""
+    def shape(spec):
+        return "(" + ", ".join("N" if k == 0 and d is None else str(d) for k, d in enumerate(spec.shape)) + ")"
+
+    return ", ".join(f"{name} {shape(spec)} {spec.dtype.name}" for name, spec in specs.items()) or "none"
+
+
+def _image_input(path: pathlib.Path, signature) -> tuple[str, tuple]:
+    """The name and ``(H, W, C)`` of the signature's one input, a float batch of images.
+
+    Raises:
+        ValueError: naming the inputs, if there is not one such input.
+    """
+    args, inputs = signature.structured_input_signature
+    spec = next(iter(inputs.values())) if len(inputs) == 1 and not args else None
+    if (spec is None or spec.shape.rank != 4 or None in spec.shape[1:] or spec.shape[3] not in (1, 3)
+            or not spec.dtype.is_floating):
+        raise ValueError(f"{path}: its {SIGNATURE} signature takes {_described(inputs)}; expected one float batch "
+                         "of images (N, H, W, C) of a fixed size, C 1 or 3")
+    return next(iter(inputs)), tuple(int(side) for side in spec.shape[1:])
+
+
+def _holds_class_scores(spec) -> bool:
+    """Whether a signature output is a float ``(N, classes)`` with ``classes >= 2``."""
+    return spec.dtype.is_floating and spec.shape.rank == 2 and spec.shape[1] is not None and spec.shape[1] >= 2
+
+
+def _tasks(path: pathlib.Path, outputs: dict, metadata: dict | None) -> tuple[tuple, dict, dict]:
+    """The tasks, their class names and the outputs that hold logits.
+
+    A task's scores are its ``<task>_probabilities`` output or, failing that, an output
+    named as the task holding ``(N, classes)`` logits (Keras's ``model.export()`` of a
+    :class:`~disentangle_tf.models.Disentangler`); without the package's metadata file,
+    the tasks are those of the ``_probabilities`` outputs or, if there is none, every
+    output of class scores (named after the output: ``output_0`` for an unnamed one).
+
+    Raises:
+        ValueError: naming the outputs, if a task has no scores or there is no task.
+    """
+    suffix = "_probabilities"
+    if metadata is not None:
+        tasks = tuple(t["name"] for t in metadata["tasks"])
+        class_names = {t["name"]: t.get("class_names") for t in metadata["tasks"]}
+    elif any(name.endswith(suffix) for name in outputs):
+        tasks = tuple(name[: -len(suffix)] for name in outputs if name.endswith(suffix))
+        class_names = {}
+    else:
+        tasks = tuple(sorted(name for name, spec in outputs.items() if _holds_class_scores(spec)))
+        class_names = {}
+    logits = {}
+    for task in tasks:
+        if f"{task}{suffix}" not in outputs:
+            if task not in outputs or not _holds_class_scores(outputs[task]):
+                raise ValueError(f"{path}: its {SIGNATURE} signature has no {task}{suffix} output nor {task} "
+                                 f"logits (outputs: {_described(outputs)}); {_EXPORT_HINT}")
+            logits[task] = task
+    if not tasks:
+        raise ValueError(f"{path}: its {SIGNATURE} signature has no <task>{suffix} outputs nor outputs of class "
+                         f"scores (N, classes) (outputs: {_described(outputs)}); {_EXPORT_HINT}")
+    return tasks, {task: class_names.get(task) for task in tasks}, logits
+
+
 def load_exported_model(path: str | pathlib.Path) -> ExportedModel:
-    """Load a SavedModel written by :func:`export_saved_model` (no pickle involved).
+    """Load a SavedModel for prediction (no pickle involved).
+
+    Reads the package's SavedModel (:func:`export_saved_model`: ``<task>_probabilities``
+    outputs, tasks and class names in ``disentangle_tf.json``) and one written by Keras's
+    ``model.export()`` of a :class:`~disentangle_tf.models.Disentangler`, whose outputs
+    are each task's logits under the task's name (``output_0``, ... for a model with
+    unnamed outputs): the softmax of those is each task's probabilities, the tasks are
+    named after the outputs and their classes numbered from 0. Anything else is refused.
 
     Args:
         path: the SavedModel directory, or the directory of the training run that wrote
             it in ``saved_model/`` (:func:`find_saved_model`).
 
+    Returns:
+        An :class:`ExportedModel`; called on float32 images ``(N, H, W, C)`` it returns,
+        per task ``t``, ``t_probabilities`` ``(N, classes)``.
+
     Raises:
-        ValueError: if ``path`` is not such a SavedModel.
+        ValueError: one line naming ``path`` and what is missing: not a SavedModel, no
+            ``serving_default`` signature, a signature that does not take one float batch
+            of images ``(N, H, W, C)`` of a fixed size, or that returns no class scores.
     """
     path = find_saved_model(path)
-    loaded = tf.saved_model.load(str(path))
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path}: cannot load the SavedModel ({first_line})") from None
     if SIGNATURE not in loaded.signatures:
-        raise ValueError(f"{path}: SavedModel has no {SIGNATURE!r} signature")
+        raise ValueError(f"{path}: SavedModel has no {SIGNATURE!r} signature (signatures: "
+                         f"{', '.join(loaded.signatures) or 'none'}); {_EXPORT_HINT}")
     signature = loaded.signatures[SIGNATURE]
+    input_name, image_shape = _image_input(path, signature)
     metadata_path = path / METADATA_FILE
-    if metadata_path.is_file():
-        metadata = json.loads(metadata_path.read_text())
+    try:
+        metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else None
+    except ValueError:
+        raise ValueError(f"{metadata_path}: not valid JSON; expected the tasks and image shape that "
+                         "export_saved_model writes") from None
+    if metadata is not None:
         image_shape = tuple(metadata["image_shape"])
-        task_names = tuple(t["name"] for t in metadata["tasks"])
-        class_names = {t["name"]: t.get("class_names") for t in metadata["tasks"]}
-    else:
-        spec = signature.structured_input_signature[1]["images"]
-        image_shape = tuple(spec.shape[1:])
-        suffix = "_probabilities"
-        task_names = tuple(k[: -len(suffix)] for k in signature.structured_outputs if k.endswith(suffix))
-        class_names = {t: None for t in task_names}
+    task_names, class_names, logits = _tasks(path, signature.structured_outputs, metadata)
     # Keep a reference to the loaded object: the signature's variables live in it.
-    exported = ExportedModel(signature, image_shape, task_names, class_names)
+    exported = ExportedModel(signature, image_shape, task_names, class_names, input_name, logits)
     exported._loaded = loaded
     return exported

@@ -5,7 +5,10 @@ Example::
     python -m disentangle_tf.predict --model runs/demo --output preds.csv scans/ 'more/*.png' a.dcm
 
 ``--model`` is a SavedModel directory or the directory of the training run that wrote
-one (``runs/demo/saved_model``). IMAGES are image files, directories (the image files
+one (``runs/demo/saved_model``): the package's export, whose outputs are each task's
+probabilities, or Keras's ``model.export()`` of a Disentangler, whose outputs are each
+task's logits (softmaxed here; its classes are numbered); any other model is refused in
+one line (:func:`disentangle_tf.export.load_exported_model`). IMAGES are image files, directories (the image files
 directly inside, by name) and quoted glob patterns (``**`` descends into
 subdirectories). Every file is read by :func:`disentangle_tf.data.images.load_images`
 (PNG, JPEG, BMP, GIF, TIFF, DICOM), converted to the model's channels, resized to its
@@ -137,8 +140,9 @@ def write_csv_atomically(table, output: pathlib.Path, overwrite: bool) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False),
-              help="SavedModel directory, or the training run's directory that holds saved_model/.")
+@click.option("--model", "model_dir", required=True, type=click.Path(),
+              help="SavedModel directory (the package's, or a Disentangler's Keras model.export()), or the "
+                   "training run's directory that holds saved_model/.")
 @click.option("--output", required=True, type=click.Path(path_type=pathlib.Path),
               help="CSV file to write; its directory must exist.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
