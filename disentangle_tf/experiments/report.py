@@ -8,13 +8,12 @@ comparison can run in parts (``--methods``, ``--seeds``) whose directories
     python -m disentangle_tf.report runs/part1 runs/part2 --output-dir runs/merged
 
 Every cell is the mean ± sample standard deviation over seeds. Each method's gain over
-``lambda=0`` on the data set's headline measure (unseen shape accuracy; plane accuracy
-on LVOT with shadow; unseen digit accuracy) is the mean of the per-seed paired
-differences, with a 95 % percentile bootstrap confidence interval over seeds (Efron &
-Tibshirani, "An Introduction to the Bootstrap", 1993) and the two-sided Wilcoxon
-signed-rank p value; it is called significant when the interval excludes 0 and the
-Wilcoxon p value is below 0.05 (with few seeds the bootstrap interval alone is too
-narrow to trust).
+``lambda=0`` on the data set's headline measure (unseen shape or digit accuracy; plane
+accuracy on LVOT with shadow) is the mean of the per-seed paired differences, with a 95 %
+percentile bootstrap confidence interval over seeds (Efron & Tibshirani, "An
+Introduction to the Bootstrap", 1993) and the two-sided Wilcoxon signed-rank p value;
+it is called significant when the interval excludes 0 and the Wilcoxon p value is below
+0.05 (with few seeds the bootstrap interval alone is too narrow to trust).
 """
 
 from __future__ import annotations
@@ -296,8 +295,7 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
 
     Args:
         path: the file to write.
-        dataset: ``"synthetic"``, ``"us-sim"``, ``"digits-shadow"``, ``"digits-texture"``,
-            ``"csv"`` or ``"hdf5"``.
+        dataset: ``"synthetic"``, ``"us-sim"``, ``"digits-shadow"``, ``"digits-texture"``, ``"csv"`` or ``"hdf5"``.
         rows: the results rows.
         method_names: the methods in table order.
         info: ``{"parts": [{"methods", "seeds", "seconds", "selection", "settings"}]}``,
@@ -315,7 +313,8 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
                      else "validation split") + ".", ""]
         lines += ["Settings shared by the part's methods (each method's own settings, "
                   "`disentangle_tf.run.methods`, replace theirs): `" + json.dumps(part["settings"]) + "`", ""]
-    splits = list(dict.fromkeys(r["split"] for r in rows if not r["measure"].startswith(("chosen:", "selection"))))
+    splits = sorted(dict.fromkeys(r["split"] for r in rows if not r["measure"].startswith(("chosen:", "selection"))),
+                    key=lambda split: split != "val")  # val first, then the order of the rows
     if dataset not in HEADLINES:  # a user's file: its splits and headline are read from the rows
         headline = next((part["headline"] for part in info.get("parts", []) if part.get("headline")), None)
         if headline is not None:
@@ -327,10 +326,8 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
     else:
         lines += headline_table(rows, dataset, method_names)
         lines += _grid_choices(rows)
-        tables = {"synthetic": synthetic_tables, "us-sim": us_sim_tables}.get(dataset)
-        # The digits: per split, task and class, in a manifest's layout.
-        lines += tables(table, method_names) if tables else manifest_tables(
-            table, method_names, ["val", *[s for s in splits if s != "val"]])
+        tables = {"synthetic": synthetic_tables, "us-sim": us_sim_tables}.get(dataset)  # digits: as a manifest's
+        lines += tables(table, method_names) if tables else manifest_tables(table, method_names, splits)
     pathlib.Path(path).write_text("\n".join(lines))
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -210,19 +211,13 @@ def load_experiment_data(dataset: str, config: RunConfig, data: DatasetSplits | 
     experiment = experiment_of(dataset, data)
     oracle_extra = None
     if experiment["oracle_split"] is not None:
-        extra = {name: _generated_split(dataset, name, config) for name in ("unseen_val", experiment["oracle_split"])}
+        make = make_synthetic_split if dataset == "synthetic" else partial(make_digits_split, dataset)
+        extra = {name: make(name, tuple(config.data.image_size), config.data.seed)
+                 for name in ("unseen_val", experiment["oracle_split"])}
         data.evaluation["unseen_val"] = extra["unseen_val"]
         oracle_extra = extra[experiment["oracle_split"]]
     data.evaluation = {s: data.evaluation[s] for s in experiment["splits"] if s in data.evaluation}
     return data, oracle_extra
-
-
-def _generated_split(dataset: str, split: str, config: RunConfig) -> LabelledImages:
-    """One split of a generated data set with an oracle row (synthetic, digits) at the run's size and seed."""
-    size, seed = tuple(config.data.image_size), config.data.seed
-    if dataset in DIGIT_VARIANTS:
-        return make_digits_split(dataset, split, size, seed)
-    return make_synthetic_split(split, size, seed)
 
 
 def _with_extra_training(data, extra):
