@@ -37,7 +37,8 @@ from .arguments import DEFAULT_IMAGE_SIZE
 from .dataset_splits import DatasetSplits
 from .images import ImageReadError, check_image_files
 from .labelled_images import MISSING_LABEL, LabelledImages
-from .manifest_cells import _first_line, _quote_list, _refuse_missing, _sorted_labels, _where, is_missing
+from .manifest_cells import (_first_line, _quote_list, _refuse_missing, _sorted_labels, _where, class_labels,
+                             class_name, is_missing)
 from .manifest_images import decode_rows, warn_constant
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
@@ -72,7 +73,10 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         ``row`` (data row, from 1), ``path`` (absolute image path), ``split`` (split
         name) and one int64 column of class indices per task (-1,
         :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, where a label is
-        missing and ``options.missing_labels`` is ``"allow"``). ``frame.attrs`` holds
+        missing and ``options.missing_labels`` is ``"allow"``). Labels that spell one
+        number (``1``, ``1.0``, ``01``, ``+1``, ``1e0``) are one class, named by the
+        number's shortest spelling (``1``), in every split alike; a task whose labels
+        are all numbers has its classes in numeric order. ``frame.attrs`` holds
         ``"class_names"`` (per task, its classes in label order), ``"splits"`` (split
         names, training and validation first) and ``"source"`` (the manifest path).
 
@@ -83,7 +87,10 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             :data:`MISSING_VALUES`; naming row and column), or a label cell is
             (unless ``options.missing_labels`` is ``"allow"``; a row missing every
             label is refused even then); a task has fewer than two classes; a split value or a label is
-            unknown (naming row, column, value and the expected values); a split is
+            unknown (naming row, column, value and the expected values); two labels
+            may or may not be one number, which the manifest cannot decide (``1,0``
+            beside ``1``, naming both and their rows:
+            :func:`~disentangle_tf.data.manifest_cells.class_labels`); a split is
             empty; an image file is missing (naming row and path); or an image file
             cannot be read (its format is unknown; a DICOM file needs pydicom, has a
             photometric interpretation not read, or a transfer syntax whose decoder
@@ -166,12 +173,16 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
                 "every image needs a label for every task (pass --missing-labels allow for partial labels)",
             )
             given = np.ones(len(cells), dtype=bool)
-        names = options.class_names.get(task) or _sorted_labels(cells[given])
+        labels = class_labels(source, cells, given, column, task)  # 1, 1.0 and 01: one class
+        names = options.class_names.get(task) or _sorted_labels(labels[given])
         if len(names) < 2:
             found = f"a single class {names[0]!r}" if names else "no label (every cell is missing)"
             raise ManifestError(f"{source}: column {column!r} (task {task!r}) has {found}; a task needs at least two")
-        lookup = {name: k for k, name in enumerate(names)}
-        unknown = given & ~np.isin(cells, names)
+        lookup = {class_name(name): k for k, name in enumerate(names)}
+        if len(lookup) < len(names):
+            raise ManifestError(f"{source}: class_names of task {task!r} ({_quote_list(names)}) name one number "
+                                "twice; expected one name per class")
+        unknown = given & ~np.isin(labels, list(lookup))
         if unknown.any():
             index = int(np.flatnonzero(unknown)[0])
             raise ManifestError(
@@ -179,7 +190,7 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
                 f"not a class of task {task!r}; expected one of: {_quote_list(names)}"
             )
         frame[task] = np.array(
-            [lookup[c] if g else MISSING_LABEL for c, g in zip(cells, given)], dtype=np.int64
+            [lookup[c] if g else MISSING_LABEL for c, g in zip(labels, given)], dtype=np.int64
         )
         class_names[task] = tuple(names)
     unlabelled = (frame[list(options.tasks)].to_numpy() == MISSING_LABEL).all(axis=1)

@@ -7,6 +7,8 @@ on missing cells is taken by :func:`is_missing`.
 from __future__ import annotations
 
 import pathlib
+import re
+from decimal import Decimal
 
 import numpy as np
 
@@ -31,12 +33,93 @@ def _first_line(text: object) -> str:
 
 
 def _sorted_labels(values) -> tuple[str, ...]:
-    """Distinct labels, sorted numerically if they are all integers."""
+    """Distinct labels, sorted numerically if they are all numbers (:func:`label_number`)."""
     distinct = set(values)
-    try:
-        return tuple(sorted(distinct, key=lambda v: (int(v), v)))
-    except ValueError:
-        return tuple(sorted(distinct))
+    numbers = {value: label_number(value) for value in distinct}
+    if None not in numbers.values():
+        return tuple(sorted(distinct, key=lambda v: (numbers[v], v)))
+    return tuple(sorted(distinct))
+
+
+#: A label that is a number as a spreadsheet writes one: a sign, digits with a decimal
+#: point, an exponent (``1``, ``01``, ``+1``, ``1.0``, ``.50``, ``1E+3``).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+#: The same with a decimal comma (``1,0``): a number only if the comma is a decimal mark.
+_COMMA_NUMBER = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+
+
+def label_number(label: str) -> Decimal | None:
+    """The number a label spells (``1``, ``1.0``, ``01``, ``" 1 "`` and ``1e0`` all spell
+    1), or None for a label that is not a number in decimal notation."""
+    text = str(label).strip()
+    return Decimal(text) if _NUMBER.fullmatch(text) else None
+
+
+def number_name(number: Decimal) -> str:
+    """The class name of a number: its shortest decimal spelling (``1`` for ``1.0`` and
+    ``01``, ``0.5`` for ``.50``, ``1000`` for ``1E3``)."""
+    if abs(number.adjusted()) > 30:  # not spelt out in full
+        return str(number.normalize())
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+def class_name(label: str) -> str:
+    """The class a label names: a number's :func:`number_name`, any other label as it is."""
+    number = label_number(label)
+    return label if number is None else number_name(number)
+
+
+def class_labels(source: pathlib.Path, cells, given, column: str, task: str) -> np.ndarray:
+    """A task column's labels, each number spelt by :func:`number_name`, so that the
+    spellings of one number (``1``, ``1.0``, ``01``) are one class; other labels as written.
+
+    Args:
+        source: the manifest (for messages).
+        cells: the column's cells, stripped strings.
+        given: which cells hold a label (the others are left as they are).
+        column, task: the column and its task (for messages).
+
+    Returns:
+        An object array of the labels, of the shape of ``cells``.
+
+    Raises:
+        ManifestError: for two labels that may or may not be one number, which the
+            manifest cannot decide: a label with a decimal comma (``1,0``) whose number
+            another label spells (``1``), or two numbers that differ as written but not
+            once stored as a spreadsheet stores numbers (double precision). The message
+            names both labels and the first row of each.
+    """
+    labels = np.array(cells, dtype=object)
+    first: dict[str, int] = {}  # each spelling's first row
+    for index in np.flatnonzero(given):
+        labels[index] = class_name(cells[index])
+        first.setdefault(cells[index], index)
+    # The class names that each value takes: one number spelt alike, or look-alikes.
+    by_value: dict[float, dict[str, str]] = {}  # value -> class name -> its first spelling
+    for written in first:
+        number = label_number(written)
+        if number is not None:
+            name = number_name(number)
+        elif _COMMA_NUMBER.fullmatch(written):
+            number, name = Decimal(written.replace(",", ".")), written
+        else:
+            continue
+        by_value.setdefault(float(number), {}).setdefault(name, written)
+    for names in by_value.values():
+        if len(names) < 2:
+            continue
+        a, b = sorted(list(names.values())[:2], key=first.get)
+        why = ("with a decimal comma it is the number the other spells, and the manifest cannot tell whether "
+               "the comma is a decimal mark" if "," in a + b else
+               "they are one number once stored as a spreadsheet stores numbers (double precision) but not as "
+               "written")
+        raise ManifestError(f"{_where(source, first[b])}: column {column!r} (task {task!r}) has label {b!r}, "
+                            f"which looks like label {a!r} of row {first[a] + 1}: {why}; spell them alike if "
+                            "they are one class, apart if they are two")
+    return labels
 
 
 def is_missing(cells) -> np.ndarray:
