@@ -187,6 +187,10 @@ class TrainConfig:
         ensemble_member: which member of an ensemble this run trains (from 0): its
             initialisation, batch order and flips use seed ``seed + 100 k``, its data
             those of ``seed``; set by the ensemble's run for each member.
+        error_upweight: Just Train Twice (:mod:`disentangle_tf.run.jtt`; Liu et al., ICML
+            2021): 0 or 1 trains as usual; ``k`` >= 2 first trains an identification model
+            (plain, a fifth of the epochs) and repeats each training image whose relevant
+            label it gets wrong ``k`` times in all. Needs no nuisance labels.
         jit_compile: compile the training step with XLA.
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
@@ -216,6 +220,7 @@ class TrainConfig:
     last_layer_retraining: bool = True
     ensemble_size: int = 1
     ensemble_member: int = 0
+    error_upweight: int = 0
     jit_compile: bool = False
     strategy: str = "one-device"
     deterministic: bool = False

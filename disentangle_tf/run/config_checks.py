@@ -95,6 +95,8 @@ def check_configuration(flat: Mapping[str, Any], choices: Mapping[str, tuple], s
     if flat["precise_batch_norm"] < 0:
         raise ConfigError(f"{origin('precise_batch_norm')}: precise_batch_norm must be >= 0; "
                           f"got {flat['precise_batch_norm']}")
+    if flat["error_upweight"] < 0:
+        raise ConfigError(f"{origin('error_upweight')}: error_upweight must be >= 0; got {flat['error_upweight']}")
     if flat["ensemble_member"] < 0:
         raise ConfigError(f"{origin('ensemble_member')}: ensemble_member must be >= 0; "
                           f"got {flat['ensemble_member']}")

@@ -71,6 +71,7 @@ NEUTRAL = {
     "precise_batch_norm": 0,
     "last_layer_retraining": False,
     "ensemble_size": 1,
+    "error_upweight": 0,
 }
 
 #: The recommended setting: see docs/method.rst for what it is, why, and what it costs.
@@ -135,6 +136,10 @@ METHODS: dict[str, Method] = {
         _method("group balanced", {"sampling": "group_balanced", "precise_batch_norm": 30},
                 "lambda=0 with batches in which every combination of labels is equally frequent "
                 "(group balancing alone), batch-norm statistics as the recommended setting's"),
+        _method("jtt", {"error_upweight": 5, "precise_batch_norm": 30},
+                "Just Train Twice (Liu et al., ICML 2021): the training images a first model (a fifth of the "
+                "epochs) gets wrong repeated 5 times, then lambda=0 with recomputed batch-norm statistics; "
+                "needs no nuisance labels"),
         _method("recommended ensemble", {**RECOMMENDED, "ensemble_size": 3},
                 "the recommended setting trained three times from different seeds on the same data, "
                 "probabilities averaged (a deep ensemble; three times the training time)"),

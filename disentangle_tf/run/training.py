@@ -26,15 +26,17 @@ from ..models import Disentangler
 from ..models.compiling import default_adversary_optimizer, default_optimizer
 from ..models.last_layer import retrain_last_layer
 from ..models.precise_batch_norm import precise_batch_norm
+from ..models.training_combinations import count_combinations
 from .distribution import make_strategy
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
 from .ensemble import run_ensemble, training_seed
 from .output_lock import hold_output_dir
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir, write_results
+from .jtt import error_set, identification_epochs, upweighted
 from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_run_start
-from ..task_spec import TaskSpec
+from ..task_spec import TaskSpec, relevant_task_of
 
 def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
                 synchronized_batch_norm: bool = False) -> Disentangler:
@@ -148,6 +150,16 @@ def sample_images(data, tasks: Sequence[TaskSpec], count: int = 16, seed: int = 
     return np.asarray(data.images[chosen]), text
 
 
+def _with_upweighted_errors(config: RunConfig, data: DatasetSplits, strategy, notify) -> DatasetSplits:
+    """``data`` whose training split repeats the identification model's errors (:mod:`.jtt`)."""
+    errors = error_set(config, data, relevant_task_of(data.tasks, data.relevant_task),
+                       lambda settings, reduced: run(settings, data=reduced, verbose=0, strategy=strategy))
+    upweight = config.training.error_upweight
+    notify(f"just train twice: the identification model ({identification_epochs(config.training.epochs)} epochs) "
+           f"gets {int(errors.sum())} of {len(data.train)} training images wrong; each is repeated {upweight} times")
+    return dataclasses.replace(data, train=upweighted(data.train, errors, upweight))
+
+
 def run(
     config: RunConfig,
     output_dir: str | pathlib.Path | None = None,
@@ -185,7 +197,8 @@ def run(
         callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute`` strategy; None makes the one
             ``config.training.strategy`` names.
-        notify: called with a one-line notice when the run resumes.
+        notify: called with a one-line notice when the run resumes and, unless ``verbose``
+            is 0, before each step after the last epoch (``refitting the last layers...``).
         hparams: hyper-parameters for TensorBoard's HParams plugin besides the
             configuration's (e.g. ``{"method": "recommended"}``).
 
@@ -236,6 +249,10 @@ def run(
     if seed != config.data.seed:  # an ensemble's member: the same data, its own initialisation
         keras.utils.set_random_seed(seed)
     model = checked_model(config, data, strategy)
+    model.training_combinations = count_combinations(data.train.labels, model.task_names)
+    if training.error_upweight > 1:
+        data = _with_upweighted_errors(config, data, strategy, notify)
+        keras.utils.set_random_seed(seed)
 
     # The input is good: only now is anything written, by this process alone: it holds the
     # directory's lock until the run ends (an earlier check may be out of date by now).
@@ -300,12 +317,18 @@ def run(
             if guard.diverged:
                 kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
                 raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
+            step = notify if verbose != 0 else (lambda line: None)  # what is done after the last epoch
             if training.precise_batch_norm:
+                step(f"recomputing batch-norm statistics ({training.precise_batch_norm} batches)...")
                 precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
                                    batch_size=min(config.data.batch_size, len(data.train)), seed=seed)
             if training.last_layer_retraining:
+                step("refitting the last layers...")
                 retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
+            step(f"evaluating {', '.join(data.evaluation)}...")
             metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
         if output_dir is not None:
-            write_results(model, metrics, output_dir, step=training.epochs)
-        return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir)
+            write_results(model, metrics, output_dir, step=training.epochs, relevant_task=data.relevant_task,
+                          notify=step)
+        return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir,
+                         relevant_task=data.relevant_task)
