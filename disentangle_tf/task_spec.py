@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Sequence
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -70,3 +71,18 @@ class TaskSpec:
     @classmethod
     def from_config(cls, config: dict) -> "TaskSpec":
         return cls(**config)
+
+
+def relevant_task_of(tasks: Sequence["TaskSpec"], name: str = "") -> str:
+    """The task whose accuracy on an unseen combination matters: ``name`` if given, else the
+    task with the most classes (the first of those tied).
+
+    Raises:
+        ValueError: if ``name`` is not one of the tasks.
+    """
+    names = [task.name for task in tasks]
+    if name:
+        if name not in names:
+            raise ValueError(f"relevant task {name!r} is not a task; expected one of: {', '.join(names)}")
+        return name
+    return max(tasks, key=lambda task: (task.num_classes, -names.index(task.name))).name

@@ -27,6 +27,7 @@ LAYERS = [
     ("models", ["models", "optimizers"]),
     ("evaluation", ["evaluation", "export"]),
     ("run", ["run"]),
+    ("selection", ["selection"]),
     ("experiments", ["experiments"]),
     ("command lines", ["cli", "train", "predict", "convert", "reproduce", "report", "__main__"]),
     ("package", [""]),  # disentangle_tf/__init__.py alone

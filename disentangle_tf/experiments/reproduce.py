@@ -48,6 +48,7 @@ from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
 from .report import write_all
 from ..selection.grid import HELD_OUT_COMBINATION
+from .grid_selection import grid_keys, grid_label, select_by_held_out_combination
 
 #: us-sim at the paper's full Table 1 size: 1,502 training images.
 DEFAULT_US_SIM_SCALE = 1.0
@@ -317,73 +318,6 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
                            for k, v in point.items() if k in grid_keys(method))
         echo(f"seed {seed}: {method.name}{f' ({chosen})' if chosen else ''} in {time.time() - started:.0f} s")
     return rows, histories
-
-
-def grid_keys(method: Method) -> list[str]:
-    """The keys a method's grid varies: its list values, or the keys of its explicit points."""
-    if method.points:
-        return list(dict.fromkeys(key for point in method.points for key in point))
-    return [key for key, value in method.settings.items() if isinstance(value, list)]
-
-
-def grid_label(method: Method, point) -> str:
-    """A grid point as text, its varied keys only (``independence_weight=10,independence_layers=features``)."""
-    from ..selection.grid import point_label
-
-    return point_label({key: point[key] for key in grid_keys(method)})
-
-
-def select_by_held_out_combination(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
-                                   seed: int, echo=print):
-    """Held-out-combination selection of one method's grid point on one seed.
-
-    Every point is also trained on all the data and scored on every split, so that the
-    estimate can be compared with the accuracy it stands for; those scores are recorded,
-    never used to choose. Where no combination is eligible, the point with the best mean
-    validation accuracy is chosen (the validation selection) and a line says so.
-
-    Returns:
-        ``(point, result, rows)``: the chosen point, its full run and the rows of every point
-        (``point:<label>|held_out_estimate``, ``|held_out_relative``, ``|held_out_validation``,
-        ``|leakage`` on ``selection``; ``point:<label>|accuracy:<task>`` on each split).
-    """
-    from ..evaluation.forward import predict_outputs
-    from ..run.training import run
-    from ..selection.grid import choose
-    from ..selection.held_out import held_out_estimate
-    from ..selection.leakage import within_class_leakage
-    from ..selection.selected_run import no_combination_line, plan
-
-    relevant, combinations, _ = plan(data, seed=seed)
-    rows, results, estimates = [], [], []
-
-    def add(split, measure, value):
-        if value is not None:
-            rows.append({"method": method.name, "seed": seed, "split": split, "measure": measure, "value": float(value)})
-
-    for point in grid:
-        settings = config.replace(point, source=f"method {method.name}")
-        result = run(settings, data=data, verbose=0)
-        results.append(result)
-        label = grid_label(method, point)
-        for split, values in result.metrics.items():
-            for task, accuracy in values["accuracy"].items():
-                add(split, f"point:{label}|accuracy:{task}", accuracy)
-        features = predict_outputs(result.model, data.validation)["features"][relevant]
-        add("selection", f"point:{label}|leakage", within_class_leakage(features, data.validation, data.tasks,
-                                                                         relevant, seed=seed))
-        if combinations:
-            estimate = held_out_estimate(settings, data, relevant, combinations)
-            estimates.append(estimate)
-            add("selection", f"point:{label}|held_out_estimate", estimate.estimate)
-            add("selection", f"point:{label}|held_out_relative", estimate.relative)
-            add("selection", f"point:{label}|held_out_validation", estimate.validation_accuracy)
-    if combinations:
-        chosen = choose(estimates)
-    else:
-        echo(no_combination_line(data, relevant))
-        chosen = max(range(len(grid)), key=lambda i: (np.mean(list(results[i].metrics["val"]["accuracy"].values())), -i))
-    return grid[chosen], results[chosen], rows
 
 
 def _slug(name: str) -> str:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ..data.dataset_splits import DatasetSplits
 from ..data.labelled_images import MISSING_LABEL, LabelledImages
-from ..task_spec import TaskSpec
+from ..task_spec import TaskSpec, relevant_task_of  # noqa: F401  (part of this module's interface)
 
 #: Fewest training images an eligible combination needs (rule 5).
 MIN_IMAGES = 10
@@ -96,21 +96,6 @@ def absent_combinations(split: LabelledImages, tasks: Sequence[TaskSpec]) -> lis
 def _combination(tasks: Sequence[TaskSpec], labels: tuple[int, ...], count: int) -> Combination:
     return Combination(tuple(t.name for t in tasks), tuple(labels),
                        tuple(_name(t, label) for t, label in zip(tasks, labels)), count)
-
-
-def relevant_task_of(tasks: Sequence[TaskSpec], name: str = "") -> str:
-    """The task whose accuracy on an unseen combination matters: ``name`` if given, else the
-    task with the most classes (the first of those tied).
-
-    Raises:
-        ValueError: if ``name`` is not one of the tasks.
-    """
-    names = [task.name for task in tasks]
-    if name:
-        if name not in names:
-            raise ValueError(f"relevant task {name!r} is not a task; expected one of: {', '.join(names)}")
-        return name
-    return max(tasks, key=lambda task: (task.num_classes, -names.index(task.name))).name
 
 
 def eligible_combinations(split: LabelledImages, tasks: Sequence[TaskSpec], relevant: str,
