@@ -5,7 +5,13 @@ as the ``serve`` method), that takes a float32 batch of images ``(N, H, W, C)``,
 z-score normalised per image as in training, and returns for every task ``t``:
 
 - ``t_probabilities``: ``(N, classes)`` softmax probabilities;
-- ``t_features``: ``(N, D)`` the task encoder's features.
+- ``t_features``: ``(N, D)`` the task encoder's features;
+
+and, for a model that records the combinations of labels of its training data
+(:class:`~disentangle_tf.models.training_combinations.TrainingCombinations`, which a
+training run sets), ``combination_seen_in_training``: bool ``(N,)``, true where the
+image's predicted labels (the most probable class of every task) form a combination
+present in training. The combinations are a constant of the graph.
 
 The signature checks its input (:func:`check_image_batch`): a tensor of another rank or
 size, such as one image without its batch axis, raises ``InvalidArgumentError`` naming
@@ -21,7 +27,8 @@ with antialiasing and z-scored per image, exactly as the package's image reader 
 ``serving_default``.
 
 A ``disentangle_tf.json`` file beside ``saved_model.pb`` records the tasks, their class
-names and the image shape, for :mod:`disentangle_tf.cli.predict`.
+names, the image shape and the training combinations with their counts (None where the
+model does not record them), for :mod:`disentangle_tf.cli.predict`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import tensorflow as tf
 
 from .data.images import standardize_images
 from .models import Disentangler
+from .models.training_combinations import SEEN_OUTPUT, seen_combinations
 
 METADATA_FILE = "disentangle_tf.json"
 SIGNATURE = "serving_default"
@@ -113,7 +121,9 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
     """Write ``model`` as a TF SavedModel with a serving signature.
 
     Args:
-        model: a :class:`~disentangle_tf.models.Disentangler`.
+        model: a :class:`~disentangle_tf.models.Disentangler` (or an ensemble of them);
+            if its ``training_combinations`` are recorded, the signatures also return
+            ``combination_seen_in_training`` (bool ``(N,)``).
         path: directory to create; it must not exist yet.
 
     Returns:
@@ -129,6 +139,8 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
     if path.exists():
         raise FileExistsError(f"{path}: already exists; refusing to overwrite an exported model")
 
+    combinations = getattr(model, "training_combinations", None)
+
     def serve(images):
         images = check_image_batch(images, model.image_shape)
         logits, features = model(images, training=False, return_features=True)
@@ -136,6 +148,10 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
         for task in model.task_names:
             outputs[f"{task}_probabilities"] = tf.nn.softmax(tf.cast(logits[task], tf.float32))
             outputs[f"{task}_features"] = tf.cast(features[task], tf.float32)
+        if combinations is not None:
+            predicted = tf.stack([tf.argmax(logits[task], axis=-1, output_type=tf.int32)
+                                  for task in model.task_names], axis=1)
+            outputs[SEEN_OUTPUT] = seen_combinations(predicted, combinations)
         return outputs
 
     def serve_pixels(pixels):
@@ -156,6 +172,8 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
     metadata = {
         "image_shape": list(model.image_shape),
         "tasks": [dataclasses.asdict(task) for task in model.tasks],
+        "training_combinations": None if combinations is None else [
+            {"labels": list(labels), "images": images} for labels, images in combinations],
     }
     (path / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
     return path
@@ -184,10 +202,17 @@ class ExportedModel:
     input_name: str = "images"
     logit_outputs: dict = dataclasses.field(default_factory=dict)
 
+    @property
+    def flags_combinations(self) -> bool:
+        """Whether the signature returns ``combination_seen_in_training`` (the package's
+        export of a model that records its training combinations)."""
+        return SEEN_OUTPUT in self.signature.structured_outputs
+
     def __call__(self, images) -> dict:
         """Outputs of the serving signature as numpy arrays, and for every task ``t``
         ``t_probabilities``, float32 ``(N, classes)`` (the softmax of a task's logits
-        where the signature returns logits).
+        where the signature returns logits); with :attr:`flags_combinations`, also
+        ``combination_seen_in_training``, bool ``(N,)``.
 
         Args:
             images: float ``(N, H, W, C)`` of :attr:`image_shape`, ``N >= 1``; cast to the

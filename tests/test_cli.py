@@ -67,11 +67,11 @@ def test_tensorboard_logs_have_train_and_validation_scalars(trained_run):
         accumulator.Reload()
         tags[split] = set(accumulator.Tags()["scalars"]) | set(accumulator.Tags()["tensors"])
     for split in ("train", "validation"):
-        for name in ("task/shape_accuracy", "adversary/shape_to_background_accuracy",
-                     "loss/encoder", "loss/adversary"):
+        for name in ("1_task/shape_accuracy", "4_adversary/shape_to_background_accuracy",
+                     "2_loss/encoder", "2_loss/adversary"):
             assert name in tags[split], (split, name, sorted(tags[split]))
     # The default method's penalty, warmed up by the schedule: its factor and weight are logged.
-    for name in ("loss/independence", "penalty/scale", "penalty/independence_weight"):
+    for name in ("2_loss/independence", "3_penalty/scale", "3_penalty/independence_weight"):
         assert name in tags["train"], (name, sorted(tags["train"]))
 
 

@@ -103,23 +103,23 @@ def test_tensorboard_curves_are_grouped(console_run):
     train, validation = _tags(out / "logs" / "train"), _tags(out / "logs" / "validation")
     for accumulator in (train, validation):
         tags = set(accumulator.Tags()["tensors"])
-        for tag in ("task/shape_accuracy", "task/background_loss", "adversary/shape_to_background_accuracy",
-                    "loss/encoder", "loss/adversary", "loss/tasks"):
+        for tag in ("1_task/shape_accuracy", "1_task/background_loss", "4_adversary/shape_to_background_accuracy",
+                    "2_loss/encoder", "2_loss/adversary", "2_loss/tasks"):
             assert tag in tags, (tag, sorted(tags))
         assert not any(tag.startswith("epoch_") or "/" not in tag for tag in tags), sorted(tags)
     train_tags = set(train.Tags()["tensors"])
-    for tag in ("optimizer/learning_rate", "optimizer/adversary_learning_rate", "penalty/lambda",
-                "penalty/independence_weight", "penalty/scale"):
+    for tag in ("5_optimizer/learning_rate", "5_optimizer/adversary_learning_rate", "3_penalty/lambda",
+                "3_penalty/independence_weight", "3_penalty/scale"):
         assert tag in train_tags, (tag, sorted(train_tags))
     config = json.loads((out / "config.json").read_text())
-    assert _scalar(train, "optimizer/adversary_learning_rate") == [
+    assert _scalar(train, "5_optimizer/adversary_learning_rate") == [
         (1, pytest.approx(config["adversary_learning_rate"])), (2, pytest.approx(config["adversary_learning_rate"]))]
-    assert _scalar(train, "penalty/independence_weight") == [(1, 10.0), (2, 10.0)]  # constant schedule
+    assert _scalar(train, "3_penalty/independence_weight") == [(1, 10.0), (2, 10.0)]  # constant schedule
 
     rows = list(csv.DictReader((out / "logs" / "epochs.csv").open()))
     assert [row["epoch"] for row in rows] == ["1", "2"]
     assert [float(row["val_shape_accuracy"]) for row in rows] == pytest.approx(
-        [value for _, value in _scalar(validation, "task/shape_accuracy")])
+        [value for _, value in _scalar(validation, "1_task/shape_accuracy")])
     assert "adversary_shape_to_background_accuracy" in rows[0]
 
 
@@ -134,14 +134,16 @@ def test_tensorboard_holds_final_results_images_and_hparams(console_run):
         for task in ("background", "shape"):
             assert _scalar(run, f"final/{split}/{task}_accuracy") == [
                 (2, pytest.approx(metrics[split]["accuracy"][task]))]
-        assert _scalar(run, f"final/{split}/adversary_shape_to_background_accuracy") == [
-            (2, pytest.approx(metrics[split]["adversary_accuracy"]["shape->background"]))]
+    table = tf.make_ndarray(run.Tensors("final_results")[0].tensor_proto).item().decode()
+    header = next(line for line in table.splitlines() if line.startswith("| split |"))
+    assert "| background | shape | background->shape (chance) | shape->background (chance) |" in header
+    assert "| unseen | 100 |" in table
 
-    image = run.Tensors("data/training_images")
+    image = run.Tensors("7_data/training_images")
     assert len(image) == 1
     width, height = (int(v) for v in tf.make_ndarray(image[0].tensor_proto)[:2])
     assert (height, width) == (4 * 64 + 3 * 2, 4 * 80 + 3 * 2)  # 16 images of 16x20, enlarged 4 times
-    assert run.SummaryMetadata("data/training_images").plugin_data.plugin_name == "images"
+    assert run.SummaryMetadata("7_data/training_images").plugin_data.plugin_name == "images"
 
     content = run.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content
     hparams = metadata.parse_session_start_info_plugin_data(content).hparams
@@ -303,13 +305,13 @@ def test_tensorboard_tags_are_grouped_by_kind():
     from disentangle_tf.run.summaries import tag_of
 
     tasks = ["plane", "shadow"]
-    assert tag_of("plane_accuracy", tasks) == ("train", "task/plane_accuracy")
-    assert tag_of("val_shadow_loss", tasks) == ("validation", "task/shadow_loss")
-    assert tag_of("adversary_plane_to_shadow_loss", tasks) == ("train", "adversary/plane_to_shadow_loss")
-    assert tag_of("val_adversary_loss", tasks) == ("validation", "loss/adversary")
-    assert tag_of("loss", tasks) == ("train", "loss/tasks")
-    assert tag_of("effective_adversarial_weight", tasks) == ("train", "penalty/lambda")
-    assert tag_of("something_new", tasks) == ("train", "other/something_new")
+    assert tag_of("plane_accuracy", tasks) == ("train", "1_task/plane_accuracy")
+    assert tag_of("val_shadow_loss", tasks) == ("validation", "1_task/shadow_loss")
+    assert tag_of("adversary_plane_to_shadow_loss", tasks) == ("train", "4_adversary/plane_to_shadow_loss")
+    assert tag_of("val_adversary_loss", tasks) == ("validation", "2_loss/adversary")
+    assert tag_of("loss", tasks) == ("train", "2_loss/tasks")
+    assert tag_of("effective_adversarial_weight", tasks) == ("train", "3_penalty/lambda")
+    assert tag_of("something_new", tasks) == ("train", "8_other/something_new")
 
 
 def test_image_grid_rescales_each_image_for_display():
@@ -330,12 +332,11 @@ def test_image_grid_rescales_each_image_for_display():
 def test_final_results_are_written_under_the_tags_hparams_names(tmp_path):
     from disentangle_tf.run.summaries import final_tags, write_final_results
 
-    tags = final_tags(["test seen"], ["plane", "shadow"], ["plane->shadow"])
-    assert tags == ["final/test_seen/plane_accuracy", "final/test_seen/shadow_accuracy",
-                    "final/test_seen/adversary_plane_to_shadow_accuracy"]
+    tags = final_tags(["test seen"], ["plane", "shadow"])
+    assert tags == ["final/test_seen/plane_accuracy", "final/test_seen/shadow_accuracy"]
     metrics = {"test seen": {"images": 4, "accuracy": {"plane": 0.75},  # no shadow label in this split
                              "adversary_accuracy": {"plane->shadow": 0.5}}}
     write_final_results(tmp_path, metrics, step=3)
     run = _tags(tmp_path)
-    assert set(run.Tags()["tensors"]) == {tags[0], tags[2]}
-    assert _scalar(run, tags[0]) == [(3, 0.75)] and _scalar(run, tags[2]) == [(3, 0.5)]
+    assert set(run.Tags()["tensors"]) == {tags[0], "final_results"}
+    assert _scalar(run, tags[0]) == [(3, 0.75)]

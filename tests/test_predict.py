@@ -40,7 +40,9 @@ def run_dir(tmp_path_factory):
 
     run = tmp_path_factory.mktemp("predict") / "run"
     run.mkdir()
-    export_saved_model(build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE), run / "saved_model")
+    model = build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE)
+    model.training_combinations = [((0, 0), 5), ((1, 1), 5), ((1, 2), 2)]  # as a training run records them
+    export_saved_model(model, run / "saved_model")
     return run
 
 
@@ -101,8 +103,12 @@ def test_files_directories_patterns_and_a_run_directory(run_dir, tmp_path):
         probabilities = table[[f"{task}_probability_{k}" for k in range(classes)]].to_numpy()
         np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
         assert list(table[f"{task}_predicted"]) == list(probabilities.argmax(1))
+    seen = {(0, 0), (1, 1), (1, 2)}  # the fixture's training combinations
+    assert list(table["combination_seen_in_training"]) == [row in seen for row in zip(table["a_predicted"],
+                                                                                       table["b_predicted"])]
     # The images differ, and so do their predictions: rows are not copies of one another.
-    assert len({tuple(row) for row in table.drop(columns="path").to_numpy().round(6)}) == len(table)
+    probabilities = table.drop(columns=["path", "combination_seen_in_training"]).to_numpy(float).round(6)
+    assert len({tuple(row) for row in probabilities}) == len(table)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["more", "preds.csv", "scans", "single.png"]
 
 

@@ -15,7 +15,12 @@ subdirectories). Every file is read by :func:`disentangle_tf.data.images.load_im
 input size and z-scored per image, as in training.
 
 The CSV has one row per image: its path and, for every task, the probability of each
-class and the predicted class. ``--output`` is checked before the model is loaded or
+class and the predicted class; and, for a model that records the combinations of labels
+of its training data (the package's export of a training run), ``combination_seen_in_training``:
+``true`` where the predicted classes form a combination present in training, ``false``
+where the model predicts a combination it never saw (docs/serving.rst says what that can
+and cannot tell). For a model without the record (Keras's ``model.export()``) the column
+is left out and one line on stderr says so. ``--output`` is checked before the model is loaded or
 any image decoded (its directory must exist and be writable; an existing file is
 replaced only with ``--overwrite``), and written only once every image is predicted,
 through a temporary file renamed into place, so that a failure never leaves a partial
@@ -157,6 +162,7 @@ def main(model_dir, output, batch_size, overwrite, images):
 
     from ..data.images import check_image_files, load_images
     from ..export import find_saved_model, load_exported_model
+    from ..models.training_combinations import SEEN_OUTPUT
 
     try:
         model_dir = find_saved_model(model_dir)
@@ -171,6 +177,9 @@ def main(model_dir, output, batch_size, overwrite, images):
         model = load_exported_model(model_dir)
     except ValueError as error:
         raise UserError(f"--model {error}") from None
+    if not model.flags_combinations:
+        click.echo(f"--model {model_dir}: records no training combinations (as Keras's model.export()); "
+                   f"the CSV has no {SEEN_OUTPUT} column", err=True)
     height, width, channels = model.image_shape
     rows = {"path": paths}
     constant = []
@@ -189,6 +198,8 @@ def main(model_dir, output, batch_size, overwrite, images):
             for k, name in enumerate(names):
                 rows.setdefault(f"{task}_probability_{name}", []).extend(probabilities[:, k].tolist())
             rows.setdefault(f"{task}_predicted", []).extend(names[k] for k in probabilities.argmax(1))
+        if model.flags_combinations:
+            rows.setdefault(SEEN_OUTPUT, []).extend("true" if seen else "false" for seen in outputs[SEEN_OUTPUT])
     if constant:
         warnings.warn(f"{len(constant)} of the {len(paths)} images are constant (every pixel the same; first: "
                       f"{paths[min(constant)]}): such an image is read as zeros, so its prediction says "

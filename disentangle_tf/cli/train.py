@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import shlex
 import sys
 
 import click
 
 from .common import INTERRUPTED, UserError, interrupt_on_termination, quiet_tensorflow
 from ..run.config import CHOICES
-from ..run.console import after_training, config_summary, results_table
+from ..run.console import after_training, config_summary, results_table, sentence_lines
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS, SELECTION_GRID
 from ..selection.grid import HELD_OUT_COMBINATION
@@ -254,9 +255,12 @@ def main(config_file, method, selection, output_dir, overwrite, quiet, verbose, 
     click.echo()
     for line in [*after_training(config.training), *results_table(result.metrics)]:
         click.echo(line)
+    for sentence in result.headline:  # what was achieved, in words
+        for line in sentence_lines(sentence):
+            click.echo(line)
     if chosen is not None:
         click.echo(f"expected {chosen.estimate.relevant} accuracy on an unseen combination: "
                    f"{chosen.estimate.estimate:.3f} (held-out-combination estimate, selection.json)")
     click.echo(f"wrote {output_dir} (every setting in its config.json)")
-    click.echo(f"tensorboard --logdir {output_dir / 'logs'}")
+    click.echo(f"tensorboard --logdir {shlex.quote(str(output_dir / 'logs'))}")
 

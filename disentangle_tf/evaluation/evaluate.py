@@ -3,8 +3,9 @@
 Every task is scored on every split, on the images that have its label (a label of
 :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`, -1, or a split without the
 task's labels, leaves images out) by :func:`disentangle_tf.evaluation.scores.classification_scores`;
-:func:`write_evaluation` draws the confusion matrices and reliability diagrams and
-writes the scores to TensorBoard.
+so are the split's combinations of labels against those of training
+(:mod:`disentangle_tf.evaluation.combinations`). :func:`write_evaluation` draws the
+confusion matrices and reliability diagrams.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import pathlib
 import re
 
 import numpy as np
-import tensorflow as tf
 
 from ..data.labelled_images import MISSING_LABEL, LabelledImages
+from .combinations import majority_rate, predicted_absent_combination, true_combinations
 from .forward import predict_outputs, split_labels
 from ..models.disentangler import Disentangler
 from .plots import plot_confusion_matrix, plot_reliability
@@ -48,14 +49,18 @@ def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 
         "accuracy": {task: a}, "class_accuracy": {task: {class: recall}}`` (classes
         present only) ``, "scores": {task: classification_scores(...) or None},
         "adversary_accuracy": {"<features_task>-><label_task>": a},
-        "adversary_class_accuracy": {"<features_task>-><label_task>": {class: a}}}``
-        (classes present only), plain JSON
-        values (:func:`disentangle_tf.evaluation.scores.classification_scores` describes
-        ``scores``).
+        "adversary_class_accuracy": {"<features_task>-><label_task>": {class: a}}`` (classes
+        present only)``, "adversary_chance": {"<features_task>-><label_task>": the rate
+        of the label task's most frequent class among the images scored}, "true_combinations":
+        ..., "predicted_absent_combination": ...}``, plain JSON values
+        (:func:`disentangle_tf.evaluation.scores.classification_scores` describes
+        ``scores``; :func:`~disentangle_tf.evaluation.combinations.true_combinations` and
+        :func:`~disentangle_tf.evaluation.combinations.predicted_absent_combination` the
+        last two, None for a model that does not record its training combinations).
     """
     outputs = outputs or predict_outputs(model, data, batch_size)
     result = {"images": len(data), "labelled": {}, "accuracy": {}, "class_accuracy": {}, "scores": {},
-              "adversary_accuracy": {}, "adversary_class_accuracy": {}}
+              "adversary_accuracy": {}, "adversary_class_accuracy": {}, "adversary_chance": {}}
     for task in model.tasks:
         names = task.class_labels
         scores = classification_scores(split_labels(data, task.name),
@@ -80,6 +85,13 @@ def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 
                 name: float(np.mean(predictions[labels[given] == k] == k))
                 for k, name in enumerate(model.tasks[j].class_labels) if np.any(labels[given] == k)
             }
+            result["adversary_chance"][key] = majority_rate(labels)
+    combinations = getattr(model, "training_combinations", None)
+    labels = [split_labels(data, task) for task in model.task_names]
+    predicted = [np.argmax(outputs["logits"][task], axis=-1) for task in model.task_names]
+    result["true_combinations"] = true_combinations(model.tasks, labels, combinations)
+    result["predicted_absent_combination"] = predicted_absent_combination(model.task_names, labels, predicted,
+                                                                          combinations)
     return result
 
 
@@ -98,26 +110,17 @@ def final_tag(split: str, task: str, measure: str) -> str:
     return f"final/{_file_name(split)}/{_file_name(task)}_{'/'.join(map(_file_name, measure.split('/')))}"
 
 
-#: Scores written to TensorBoard besides the accuracy (which the run's logs already hold).
-TENSORBOARD_SCORES = ("balanced_accuracy", "roc_auc_mean", "expected_calibration_error")
-
-
-def write_evaluation(metrics: dict, output_dir, step: int = 0) -> list[pathlib.Path]:
-    """Figures of every scored task on every split, and its per-class scores in TensorBoard.
+def write_evaluation(metrics: dict, output_dir) -> list[pathlib.Path]:
+    """Figures of every scored task on every split.
 
     For each split and task with scores: ``figures/confusion_<split>_<task>.png`` (the
     confusion matrix) and ``figures/reliability_<split>_<task>.png`` (the reliability
-    diagram) in ``output_dir`` (:mod:`disentangle_tf.evaluation.plots`); and, in the logs' own
-    run (``output_dir/logs``, beside the ``final/<split>/<task>_accuracy`` of the
-    run), the scalars ``final/<split>/<task>_balanced_accuracy``, ``_roc_auc_mean``
-    (when defined), ``_expected_calibration_error`` and
-    ``final/<split>/<task>_class_accuracy/<class>`` (classes present) at ``step``.
-    Characters other than letters, digits and ``._-`` in a name become ``_``.
+    diagram) in ``output_dir`` (:mod:`disentangle_tf.evaluation.plots`). Characters
+    other than letters, digits and ``._-`` in a name become ``_``.
 
     Args:
         metrics: :func:`evaluate_splits`'s result (or a ``metrics.json`` read back).
-        output_dir: the run's directory (``figures`` and ``logs`` are made if missing).
-        step: the TensorBoard step of the scalars (the epochs trained).
+        output_dir: the run's directory (``figures`` is made if missing).
 
     Returns:
         The figure files written, in split and task order.
@@ -126,21 +129,12 @@ def write_evaluation(metrics: dict, output_dir, step: int = 0) -> list[pathlib.P
     figures = output_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     written = []
-    writer = tf.summary.create_file_writer(str(output_dir / "logs"))
-    with writer.as_default():
-        for split, values in metrics.items():
-            for task, scores in values.get("scores", {}).items():
-                if scores is None:
-                    continue
-                stem = f"{_file_name(split)}_{_file_name(task)}"
-                title = f"{task} on {split} ({scores['images']} images)"
-                written.append(plot_confusion_matrix(scores, figures / f"confusion_{stem}.png", title))
-                written.append(plot_reliability(scores, figures / f"reliability_{stem}.png", title))
-                for key in TENSORBOARD_SCORES:
-                    if scores[key] is not None:
-                        tf.summary.scalar(final_tag(split, task, key), scores[key], step=step)
-                for name, value in scores["class_accuracy"].items():
-                    if value is not None:
-                        tf.summary.scalar(final_tag(split, task, f"class_accuracy/{name}"), value, step=step)
-    writer.close()
+    for split, values in metrics.items():
+        for task, scores in values.get("scores", {}).items():
+            if scores is None:
+                continue
+            stem = f"{_file_name(split)}_{_file_name(task)}"
+            title = f"{task} on {split} ({scores['images']} images)"
+            written.append(plot_confusion_matrix(scores, figures / f"confusion_{stem}.png", title))
+            written.append(plot_reliability(scores, figures / f"reliability_{stem}.png", title))
     return written

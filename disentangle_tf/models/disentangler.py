@@ -24,6 +24,7 @@ from .example_weights import ExampleWeights
 from .fit_arguments import FitArguments
 from .given_models import encoder_input_shape, feature_dim, per_task
 from .residual_encoder import ResidualEncoder
+from .training_combinations import TrainingCombinations
 from .training_step import TrainingStep
 
 __all__ = ["MISSING_LABEL", "Disentangler", "TaskSpec", "pair_name"]
@@ -44,7 +45,7 @@ def pair_name(features_task: str, label_task: str) -> str:
 
 
 @keras.saving.register_keras_serializable(package="disentangle_tf")
-class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.Model):
+class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeights, Compiling, keras.Model):
     """One encoder and classifier per task, adversaries between every pair of tasks.
 
     For tasks ``t_1 .. t_n`` the model holds encoders ``Enc_i``, classifiers
@@ -97,7 +98,7 @@ class Disentangler(FitArguments, TrainingStep, ExampleWeights, Compiling, keras.
         adversaries: per pair ``(i, j)`` in :attr:`adversary_pairs` order, a model
             mapping task ``i``'s features (and, with conditional adversaries, the
             one-hot label) to task ``j``'s logits (default: :class:`DenseHead`).
-        **kwargs: passed to ``keras.Model`` (``name``).
+        **kwargs: ``training_combinations`` (:class:`.TrainingCombinations`), the rest to ``keras.Model``.
 
     Returns:
         Called on images, a dict of logits per task; with ``return_features=True``, a

@@ -59,6 +59,8 @@ class DisentanglerEnsemble(keras.Model):
         self.image_shape = tuple(first.image_shape)
         self.adversary_pairs = first.adversary_pairs
         self.adversary_names = first.adversary_names
+        # The members train on the same images: the first's record is the ensemble's.
+        self.training_combinations = first.training_combinations
         self.built = True  # the members are built (trained); nothing of its own to build
 
     def call(self, images, training=False, return_features=False):

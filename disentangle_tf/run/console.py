@@ -8,9 +8,11 @@ goes on over indented continuation lines (a table, over several tables).
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from typing import Mapping, Sequence
 
+from .headline import chance_note
 from .methods import NEUTRAL
 
 #: The widest line printed (characters).
@@ -172,12 +174,15 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
     """Accuracy of every task (columns) on every evaluated split (rows), at most ``width`` wide.
 
     The adversaries' accuracies (``features_task->label_task``) are further columns when
-    the whole table fits in ``width``; otherwise a last line says where they are. Tasks
-    too many for one table are split over several, each repeating the split column.
+    the whole table fits in ``width``, each followed in brackets by its chance level
+    where the scores have one (``adversary_chance``: the rate of the label task's most
+    frequent class in the split); otherwise a last line says where they are. Tasks too
+    many for one table are split over several, each repeating the split column.
 
     Args:
         metrics: per split, :func:`~disentangle_tf.evaluation.evaluate.evaluate_split`'s result
-            (``images``, ``accuracy``, ``adversary_accuracy``), as in ``metrics.json``.
+            (``images``, ``accuracy``, ``adversary_accuracy``, ``adversary_chance``), as in
+            ``metrics.json``.
         width: the widest line (characters).
 
     Returns:
@@ -196,6 +201,10 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
 
     def column(header, key, name):
         cells = [_number(metrics[s].get(key, {}).get(name)) for s in splits]
+        if key == "adversary_accuracy":  # with the chance level, where known
+            chances = [metrics[s].get("adversary_chance", {}).get(name) for s in splits]
+            cells = [cell + ("" if chance is None or cell == "-" else f" ({_number(chance)})")
+                     for cell, chance in zip(cells, chances)]
         return header, max([len(header), *map(len, cells)]), cells
 
     images = ("images", max(len("images"), *(len(str(metrics[s].get("images", "-"))) for s in splits)),
@@ -210,7 +219,9 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
     columns = [images, *task_columns]
     if pair_columns and line_width([*columns, *pair_columns]) + 2 <= width:
         columns = [*columns, ("|", 1, ["|"] * len(splits)), *pair_columns]
-        note = ["(a->b: the accuracy of the adversary that predicts task b from the features of task a)"]
+        chance = chance_note(metrics)
+        note = ["(a->b: the accuracy of the adversary that predicts task b from the features of task a"
+                + (f"; {chance})" if chance else ")")]
     elif pair_columns:
         note = ["(the adversaries' accuracies are in metrics.json)"]
     tables, current = [], []
@@ -226,6 +237,14 @@ def results_table(metrics: Mapping, width: int = WIDTH) -> list[str]:
         for row, split in enumerate(splits):
             lines.append("  ".join([split.ljust(first), *(cells[row].rjust(w) for _, w, cells in table)]))
     return lines + [text for line in note for text in wrap(line, width)]
+
+
+def sentence_lines(sentence: str, width: int = WIDTH) -> list[str]:
+    """A sentence of :func:`~disentangle_tf.run.headline.headline` in lines of at most
+    ``width`` characters, never breaking between a task and its accuracy."""
+    kept = re.sub(r"(\S+) (\d\.\d{3})( \(headline\))?",
+                  lambda m: m.group(0).replace(" ", "\xa0"), sentence)  # textwrap breaks at ASCII spaces only
+    return [line.replace("\xa0", " ") for line in wrap(kept, width)]
 
 
 def after_training(training, width: int = WIDTH) -> list[str]:

@@ -22,6 +22,7 @@ from .datasets import load_dataset
 from ..evaluation.evaluate import evaluate_splits
 from ..fast.threads import configure_threads
 from ..models.ensemble import DisentanglerEnsemble
+from .headline import headline, validation_name
 from .result import RunResult
 from .output_lock import hold_output_dir
 from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, is_finished, prepare_output_dir, write_results
@@ -64,7 +65,7 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
         overwrite: replace an earlier run's files, members included.
         data: the data set; None loads ``config.data.dataset``.
         notify: called with a one-line notice before each member is trained or when it
-            is loaded (trained before).
+            is loaded (trained before), and before the ensemble is evaluated and written.
 
     Returns:
         A :class:`~disentangle_tf.run.result.RunResult`: the ensemble, its scores, the
@@ -109,9 +110,12 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
             results.append(result)
             members.append(result.model)
         ensemble = DisentanglerEnsemble(members)
+        notify(f"evaluating the ensemble on {', '.join(data.evaluation)}...")
         with streamed_image_errors():
             metrics = evaluate_splits(ensemble, data.evaluation, config.data.batch_size)
+        words = headline(metrics, data.relevant_task, validation_name(data.evaluation, data.validation))
         if output_dir is not None:
-            write_results(ensemble, metrics, output_dir, step=training.epochs)
+            write_results(ensemble, metrics, output_dir, step=training.epochs, headline=words, notify=notify)
     history = results[0].history if results else {}
-    return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir)
+    return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir,
+                     relevant_task=data.relevant_task, headline=words)

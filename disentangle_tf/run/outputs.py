@@ -109,17 +109,22 @@ def prepare_output_dir(
     return False
 
 
-def write_results(model, metrics: dict, output_dir: pathlib.Path, step: int) -> None:
+def write_results(model, metrics: dict, output_dir: pathlib.Path, step: int, headline=(),
+                  notify=lambda line: None) -> None:
     """Write a finished run's files: ``model.keras``, ``saved_model/``, ``metrics.json``, the
-    final results in ``logs/`` (TensorBoard, at ``step``) and ``figures/``; then remove the
-    backup, last, so that a run killed before this point resumes."""
+    final results in ``logs/`` (TensorBoard, at ``step``, under the ``headline``
+    sentences of :func:`~disentangle_tf.run.headline.headline`) and ``figures/``; then
+    remove the backup, last, so that a run killed before this point resumes. ``notify``
+    is called with a line before each step."""
     from ..evaluation.evaluate import write_evaluation  # TensorFlow: loaded by then
     from ..export import export_saved_model
     from .summaries import write_final_results
 
+    notify("exporting...")
     model.save(output_dir / "model.keras")
     export_saved_model(model, output_dir / "saved_model")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_final_results(output_dir / "logs", metrics, step=step)
-    write_evaluation(metrics, output_dir, step=step)
+    notify("writing figures and TensorBoard's results...")
+    write_final_results(output_dir / "logs", metrics, step=step, headline=headline)
+    write_evaluation(metrics, output_dir)
     shutil.rmtree(output_dir / BACKUP_NAME)

@@ -3,19 +3,25 @@
 The logs of a run (``output_dir/logs``) hold three TensorBoard runs:
 
 - ``train`` and ``validation``: every value of Keras's epoch logs, one point per epoch
-  (step = epochs done), under grouped tags (:func:`tag_of`): ``task/<task>_accuracy``,
-  ``task/<task>_loss``, ``adversary/<a>_to_<b>_accuracy`` (the adversary reading task
-  a's features and predicting task b), ``loss/tasks`` (the sum of the task losses),
-  ``loss/encoder``, ``loss/adversary``, ``loss/independence``, ``penalty/lambda``,
-  ``penalty/independence_weight``, ``penalty/scale``, and in ``train``
-  ``optimizer/learning_rate`` and ``optimizer/adversary_learning_rate``;
+  (step = epochs done), under grouped tags (:func:`tag_of`): ``1_task/<task>_accuracy``,
+  ``1_task/<task>_loss``, ``2_loss/tasks`` (the sum of the task losses),
+  ``2_loss/encoder``, ``2_loss/adversary``, ``2_loss/independence``,
+  ``3_penalty/lambda``, ``3_penalty/independence_weight``, ``3_penalty/scale``,
+  ``4_adversary/<a>_to_<b>_accuracy`` and ``_loss`` (the adversary reading task a's
+  features and predicting task b), in ``train`` ``5_optimizer/learning_rate`` and
+  ``5_optimizer/adversary_learning_rate``, and ``6_selection/best_validation_epoch``;
 - ``.`` (the logs directory itself): a grid of training images
-  (``data/training_images``), the hyper-parameters (TensorBoard's HParams plugin) and
-  the final results ``final/<split>/<task>_accuracy`` and
-  ``final/<split>/adversary_<a>_to_<b>_accuracy`` of every evaluated split, the
-  HParams metrics (characters other than letters, digits and ``._-`` in a split's
-  name become ``_``, as in the scores :func:`~disentangle_tf.evaluation.evaluate.write_evaluation`
-  writes beside them).
+  (``7_data/training_images``), the hyper-parameters (TensorBoard's HParams plugin),
+  the final results as one markdown table (``final_results``, TensorBoard's Text
+  dashboard: every split's task and adversary accuracies, the adversaries' chance
+  levels and the images predicted on a combination absent from training, under what the
+  run achieved in words) and each task's accuracy on every evaluated split,
+  ``final/<split>/<task>_accuracy``, the HParams plugin's metrics (characters other
+  than letters, digits and ``._-`` in a split's name become ``_``).
+
+TensorBoard's Time Series dashboard orders the groups (a tag's part before its first
+``/``) by their names, digits first and compared as numbers, and opens the first two:
+the numbers put the tasks' curves first and the losses second.
 """
 
 from __future__ import annotations
@@ -29,22 +35,30 @@ import numpy as np
 import tensorflow as tf
 
 from ..evaluation.evaluate import final_tag
+from .results_markdown import results_markdown
+
+#: The groups of tags, in the order TensorBoard shows them (it sorts the names, digits first).
+GROUPS = {"task": "1_task", "loss": "2_loss", "penalty": "3_penalty", "adversary": "4_adversary",
+          "optimizer": "5_optimizer", "selection": "6_selection", "data": "7_data", "other": "8_other"}
 
 #: Keras log names (without ``val_``) of the run's summed losses and penalty, and their tags.
 FIXED_TAGS = {
-    "loss": "loss/tasks",
-    "encoder_loss": "loss/encoder",
-    "adversary_loss": "loss/adversary",
-    "independence_loss": "loss/independence",
-    "penalty_scale": "penalty/scale",
-    "effective_adversarial_weight": "penalty/lambda",
-    "effective_independence_weight": "penalty/independence_weight",
-    "learning_rate": "optimizer/learning_rate",
-    "best_validation_epoch": "selection/best_validation_epoch",
+    "loss": f"{GROUPS['loss']}/tasks",
+    "encoder_loss": f"{GROUPS['loss']}/encoder",
+    "adversary_loss": f"{GROUPS['loss']}/adversary",
+    "independence_loss": f"{GROUPS['loss']}/independence",
+    "penalty_scale": f"{GROUPS['penalty']}/scale",
+    "effective_adversarial_weight": f"{GROUPS['penalty']}/lambda",
+    "effective_independence_weight": f"{GROUPS['penalty']}/independence_weight",
+    "learning_rate": f"{GROUPS['optimizer']}/learning_rate",
+    "best_validation_epoch": f"{GROUPS['selection']}/best_validation_epoch",
 }
 
 #: Name of the image summary of training images.
-IMAGES_TAG = "data/training_images"
+IMAGES_TAG = f"{GROUPS['data']}/training_images"
+
+#: Name of the text summary of the final results (a markdown table).
+RESULTS_TAG = "final_results"
 
 
 def tag_of(name: str, task_names: Sequence[str]) -> tuple[str, str]:
@@ -62,7 +76,7 @@ def tag_of(name: str, task_names: Sequence[str]) -> tuple[str, str]:
     Example:
 
     >>> tag_of("val_adversary_shape_to_background_accuracy", ["background", "shape"])
-    ('validation', 'adversary/shape_to_background_accuracy')
+    ('validation', '4_adversary/shape_to_background_accuracy')
     """
     run = "train"
     if name.startswith("val_"):
@@ -71,28 +85,18 @@ def tag_of(name: str, task_names: Sequence[str]) -> tuple[str, str]:
         return run, FIXED_TAGS[name]
     for task in task_names:
         if name in (f"{task}_accuracy", f"{task}_loss"):
-            return run, f"task/{name}"
+            return run, f"{GROUPS['task']}/{name}"
     if name.startswith("adversary_"):
-        return run, f"adversary/{name[len('adversary_'):]}"
+        return run, f"{GROUPS['adversary']}/{name[len('adversary_'):]}"
     if name.endswith("_loss"):
-        return run, f"loss/{name[:-len('_loss')]}"
-    return run, f"other/{name}"
+        return run, f"{GROUPS['loss']}/{name[:-len('_loss')]}"
+    return run, f"{GROUPS['other']}/{name}"
 
 
-def final_tags(splits: Sequence[str], task_names: Sequence[str], adversary_pairs: Sequence[str] = ()) -> list[str]:
-    """The tags of the final results (:func:`write_final_results`) of ``splits``.
-
-    ``adversary_pairs`` are ``"<features_task>-><label_task>"``, as in ``metrics.json``.
-    """
-    tags = []
-    for split in splits:
-        tags += [final_tag(split, task, "accuracy") for task in task_names]
-        tags += [final_tag(split, _adversary_name(pair), "accuracy") for pair in adversary_pairs]
-    return tags
-
-
-def _adversary_name(pair: str) -> str:
-    return "adversary_" + pair.replace("->", "_to_")
+def final_tags(splits: Sequence[str], task_names: Sequence[str]) -> list[str]:
+    """The tags of each task's final accuracy on each of ``splits`` (:func:`write_final_results`):
+    the HParams plugin's metrics, ``final/<split>/<task>_accuracy``."""
+    return [final_tag(split, task, "accuracy") for split in splits for task in task_names]
 
 
 def image_grid(images, columns: int = 4, min_height: int = 64, gap: int = 2) -> np.ndarray:
@@ -149,7 +153,8 @@ def write_run_start(log_dir, hparams: Mapping, metric_tags: Sequence[str], image
     Args:
         log_dir: the run's ``logs`` directory.
         hparams: name -> value (lists are written as comma-separated text).
-        metric_tags: the HParams plugin's metrics: :func:`final_tags`.
+        metric_tags: the HParams plugin's metrics: :func:`final_tags` (each task's
+            accuracy on each evaluated split).
         images: ``(N, H, W, C)`` training images, shown by :func:`image_grid`; None: none.
         labels: the images' description in TensorBoard (their labels).
     """
@@ -167,21 +172,26 @@ def write_run_start(log_dir, hparams: Mapping, metric_tags: Sequence[str], image
     writer.close()
 
 
-def write_final_results(log_dir, metrics: Mapping, step: int) -> None:
-    """``final/<split>/<task>_accuracy`` and the adversaries' accuracies, at ``step``.
+def write_final_results(log_dir, metrics: Mapping, step: int, headline: Sequence[str] = ()) -> None:
+    """The final results at ``step``: one markdown table, and each task's accuracy per split.
+
+    Writes the text summary ``final_results`` (:func:`results_markdown`) and the scalars
+    ``final/<split>/<task>_accuracy``, the HParams plugin's metrics.
 
     Args:
         log_dir: the run's ``logs`` directory (the logs' own run, with the hyper-parameters).
         metrics: per split, :func:`~disentangle_tf.evaluation.evaluate.evaluate_split`'s result.
         step: the epochs trained.
+        headline: what the run achieved, in sentences
+            (:func:`~disentangle_tf.run.headline.headline`), above the table.
     """
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
+        tf.summary.text(RESULTS_TAG, results_markdown(metrics, headline), step=step,
+                        description="every evaluated split's accuracies (metrics.json has every score)")
         for split, values in metrics.items():
             for task, value in values.get("accuracy", {}).items():
                 tf.summary.scalar(final_tag(split, task, "accuracy"), value, step=step)
-            for pair, value in values.get("adversary_accuracy", {}).items():
-                tf.summary.scalar(final_tag(split, _adversary_name(pair), "accuracy"), value, step=step)
     writer.close()
 
 
@@ -196,7 +206,7 @@ class EpochSummaries(keras.callbacks.Callback):
     """Every value of the epoch's logs under a grouped tag (:func:`tag_of`), and the learning rates.
 
     Writes ``log_dir/train`` and ``log_dir/validation`` at step = epochs done; adds
-    ``optimizer/learning_rate`` and ``optimizer/adversary_learning_rate`` (the
+    ``5_optimizer/learning_rate`` and ``5_optimizer/adversary_learning_rate`` (the
     model's ``optimizer`` and ``adversary_optimizer``) to ``train``. Place it after
     the callbacks that add values to the logs (the penalty schedule, model selection).
 
@@ -222,8 +232,8 @@ class EpochSummaries(keras.callbacks.Callback):
             number = _number(value)
             if number is not None:
                 values.setdefault(tag_of(name, self.task_names)[0], {})[tag_of(name, self.task_names)[1]] = number
-        for tag, attribute in (("optimizer/learning_rate", "optimizer"),
-                               ("optimizer/adversary_learning_rate", "adversary_optimizer")):
+        for tag, attribute in ((f"{GROUPS['optimizer']}/learning_rate", "optimizer"),
+                               (f"{GROUPS['optimizer']}/adversary_learning_rate", "adversary_optimizer")):
             optimizer = getattr(self.model, attribute, None)
             if optimizer is not None:
                 number = _number(optimizer.learning_rate)

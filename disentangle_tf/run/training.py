@@ -28,6 +28,7 @@ from ..models.last_layer import retrain_last_layer
 from ..models.precise_batch_norm import precise_batch_norm
 from ..models.training_combinations import count_combinations
 from .distribution import make_strategy
+from .headline import headline, validation_name
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
 from .ensemble import run_ensemble, training_seed
@@ -120,11 +121,6 @@ def check_split_labels(model: Disentangler, data: DatasetSplits) -> None:
             model.check_data(dataclasses.replace(split, labels=present))
         except ValueError as error:
             raise ValueError(f"split {name!r}: {error}") from None
-
-
-def adversary_pairs(model: Disentangler) -> list[str]:
-    """The adversaries as ``metrics.json`` names them: ``"<features_task>-><label_task>"``."""
-    return [f"{model.task_names[i]}->{model.task_names[j]}" for i, j in model.adversary_pairs]
 
 
 def sample_images(data, tasks: Sequence[TaskSpec], count: int = 16, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -298,7 +294,7 @@ def run(
             logs = output_dir / "logs"
             if not resume:
                 write_run_start(logs, {**(hparams or {}), **config.to_flat_dict()},
-                                final_tags(list(data.evaluation), model.task_names, adversary_pairs(model)),
+                                final_tags(list(data.evaluation), model.task_names),
                                 *sample_images(data.train, model.tasks, seed=config.data.seed))
             all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
             all_callbacks.append(EpochSummaries(logs, model.task_names))
@@ -327,8 +323,8 @@ def run(
                 retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
             step(f"evaluating {', '.join(data.evaluation)}...")
             metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
+        words = headline(metrics, data.relevant_task, validation_name(data.evaluation, data.validation))
         if output_dir is not None:
-            write_results(model, metrics, output_dir, step=training.epochs, relevant_task=data.relevant_task,
-                          notify=step)
+            write_results(model, metrics, output_dir, step=training.epochs, headline=words, notify=step)
         return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir,
-                         relevant_task=data.relevant_task)
+                         relevant_task=data.relevant_task, headline=words)
