@@ -5,6 +5,8 @@ machine. ``python -m benchmarks.profile`` times the candidate optimisations of t
 training step against each other.
 """
 
-# The package sets TensorFlow's CPU options (oneDNN kernels) before TensorFlow loads;
-# importing it first measures the package as users run it.
-import disentangle_tf  # noqa: E402,F401
+# TensorFlow's CPU options (oneDNN kernels) as the commands set them, before TensorFlow
+# loads, so that the package is measured as users run it.
+from disentangle_tf.fast.onednn import prefer_onednn  # noqa: E402
+
+prefer_onednn()

@@ -77,7 +77,9 @@ def tf_environment() -> dict:
 
 def tf_worker(spec: dict) -> dict:
     """Step time of the ``lambda0`` model at every size, then TensorFlow's matmul peak."""
-    import disentangle_tf  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+    from disentangle_tf.fast.onednn import prefer_onednn
+
+    prefer_onednn()  # TF_ENABLE_ONEDNN_OPTS as the commands set it, before TensorFlow loads
 
     from .harness import (bench_matmul_peak, build_model, is_large, model_flops_per_image, step_runner,
                       timed, training_batch)

@@ -3,13 +3,14 @@
 A TensorFlow / Keras 3 implementation of Meng et al., "Representation Disentanglement
 for Multi-task Learning with application to Fetal Ultrasound" (PIPPI 2019).
 
-Importing the package registers its Keras-serialisable classes (the
-:class:`Disentangler`, its encoders and heads, the fused batch normalisation and the
-fused optimizers), so that ``keras.saving.load_model("run/model.keras")`` works after
-``import disentangle_tf``; this loads TensorFlow. The package's commands
-(``python -m disentangle_tf.<command>``) are the exception: they check their input
-before TensorFlow loads, and import what they use. Other public names are imported on
-first use.
+Importing the package loads no TensorFlow and leaves the process's environment
+variables and import system as they were: public names are imported on first use. Keras deserialises the package's classes (the :class:`Disentangler`, its
+encoders and heads, the fused batch normalisation and the fused optimizers) once they
+are registered, which importing the package does when Keras is already imported
+(``import keras, disentangle_tf``), and :func:`register_keras_classes` does in any
+case; then ``keras.saving.load_model("run/model.keras")`` works. The package's commands
+(``python -m disentangle_tf.<command>``) set the environment variables they use when
+they start (``docs/performance.rst``, "Environment variables").
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ import importlib
 import os
 import sys
 
-from .fast.onednn import prefer_onednn
-from .lazy import alias_moved_modules, lazy_exports
-
-# oneDNN's CPU kernels, unless the fast paths are off (disentangle_tf.fast): read when
-# TensorFlow loads, so this comes before anything imports it.
-prefer_onednn()
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -48,17 +44,7 @@ _PUBLIC = {
     "load_exported_model": "export",
 }
 
-__all__ = sorted(_PUBLIC)
-
-#: Modules that moved into the package's folders, importable by their former names
-#: (``disentangle_tf.config`` is :mod:`disentangle_tf.run.config`) for existing scripts.
-_MOVED = {
-    **{name: f"evaluation.{name}" for name in ("forward", "scores", "plots", "probes")},
-    **{name: f"run.{name}" for name in (
-        "backup", "callbacks", "config", "config_values", "console", "datasets", "distribution", "methods",
-        "outputs", "run_settings", "summaries", "threads", "training", "weight_averaging")},
-}
-alias_moved_modules(__name__, _MOVED)
+__all__ = sorted([*_PUBLIC, "register_keras_classes"])
 
 _KERAS_SERIALIZABLE = ("models.disentangler", "models.ensemble", "fast.batch_normalization", "fast.optimizers")
 """Modules whose import registers every class of the package Keras can deserialise."""
@@ -71,8 +57,17 @@ def _check_keras_backend(backend: str | None) -> None:
                           "set KERAS_BACKEND=tensorflow")
 
 
-def _register_keras_serializable() -> None:
-    """Import the modules whose classes are registered with Keras (package ``disentangle_tf``)."""
+def register_keras_classes() -> None:
+    """Register the package's Keras-serialisable classes with Keras (this imports TensorFlow).
+
+    Afterwards ``keras.saving.load_model`` reads a ``model.keras`` the package wrote (a
+    :class:`Disentangler` or an ensemble, with its encoders, heads, layers and
+    optimizers). Calling it again does nothing more. ``import disentangle_tf`` calls it
+    when Keras is already imported.
+
+    Raises:
+        ImportError: if Keras runs on a backend other than TensorFlow.
+    """
     import keras
 
     _check_keras_backend(keras.backend.backend())
@@ -80,13 +75,8 @@ def _register_keras_serializable() -> None:
         importlib.import_module(f".{name}", __name__)
 
 
-
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())
 
-
-# While ``python -m disentangle_tf.<command>`` locates its module, ``sys.argv[0]`` is
-# "-m" (Python's documented behaviour): the command checks its input before
-# TensorFlow loads, then imports the modules it needs.
 _check_keras_backend(os.environ.get("KERAS_BACKEND"))
-if getattr(sys, "argv", [])[:1] != ["-m"]:
-    _register_keras_serializable()
+if "keras" in sys.modules:  # TensorFlow has loaded already: registering costs nothing more
+    register_keras_classes()

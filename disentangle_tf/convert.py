@@ -1,10 +1,10 @@
-"""``python -m disentangle_tf.convert``: runs :func:`disentangle_tf.cli.convert.main`.
+"""``python -m disentangle_tf.convert`` and ``disentangle-convert``: the entry points of its command."""
 
-The command lives in :mod:`disentangle_tf.cli.convert`; this module is its entry point.
-"""
-
-from .cli.common import run_command
+from .cli.common import console_script, run_program
 from .cli.convert import main
 
+#: The ``disentangle-convert`` console script (``setup.cfg``): the same command, errors and exit codes.
+script = console_script(main, "disentangle-convert")
+
 if __name__ == "__main__":
-    run_command(main, prog_name="python -m disentangle_tf.convert")
+    run_program(main, prog_name="python -m disentangle_tf.convert")

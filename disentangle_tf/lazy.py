@@ -1,12 +1,12 @@
 """Public names of a package imported on first use (PEP 562), so that importing it stays light;
-and modules that moved, importable by their former names."""
+and the modules kept at the former paths of modules that moved."""
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
+import warnings
+from types import ModuleType
 from typing import Callable, Mapping, Sequence
 
 
@@ -61,35 +61,19 @@ def lazy_package(namespace: dict, modules: Mapping[str, Sequence[str]]) -> None:
     namespace["__getattr__"], namespace["__dir__"] = lazy_exports(namespace["__name__"], exports, namespace)
 
 
-class _ModuleAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports a module's former name as the module itself (the same object in ``sys.modules``)."""
+def moved_module(former_name: str, module: ModuleType) -> None:
+    """Make the module ``former_name`` be ``module``: called by a module kept at a former path.
 
-    def __init__(self, targets: Mapping[str, str]):
-        self.targets = dict(targets)
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in self.targets:
-            return None
-        return importlib.util.spec_from_loader(fullname, self)
-
-    def create_module(self, spec):
-        return None  # a placeholder, replaced in sys.modules by exec_module
-
-    def exec_module(self, module):
-        # The import system returns what sys.modules holds after this call: the module
-        # itself, its attributes (__spec__, __name__) unchanged.
-        sys.modules[module.__name__] = importlib.import_module(self.targets[module.__name__])
-
-
-def alias_moved_modules(package: str, moved: Mapping[str, str]) -> None:
-    """Make ``import package.<old>`` import ``package.<new>`` for each moved module.
-
-    The module is not loaded before its former name is imported; then both names are the
-    same module object, so that an attribute set through one is seen through the other.
+    Emits one ``DeprecationWarning`` naming both paths, attributed to the line that
+    imported the former name; then ``sys.modules[former_name]`` is ``module`` itself, so
+    that the import gives the same module object as the current path (an attribute set
+    through one name is seen through the other) and a later import of the former name
+    warns no more.
 
     Args:
-        package: the top package's ``__name__``.
-        moved: former module name -> current one, both relative to ``package``
-            (``{"config": "run.config"}``).
+        former_name: the calling module's ``__name__`` (``disentangle_tf.config``).
+        module: the module now at the current path (:mod:`disentangle_tf.run.config`).
     """
-    sys.meta_path.append(_ModuleAliases({f"{package}.{old}": f"{package}.{new}" for old, new in moved.items()}))
+    warnings.warn(f"{former_name} is now {module.__name__}; import that instead ({former_name} "
+                  "is removed in the next release)", DeprecationWarning, stacklevel=3)
+    sys.modules[former_name] = module

@@ -1,10 +1,10 @@
-"""``python -m disentangle_tf.predict``: runs :func:`disentangle_tf.cli.predict.main`.
+"""``python -m disentangle_tf.predict`` and ``disentangle-predict``: the entry points of its command."""
 
-The command lives in :mod:`disentangle_tf.cli.predict`; this module is its entry point.
-"""
-
-from .cli.common import run_command
+from .cli.common import console_script, run_program
 from .cli.predict import main
 
+#: The ``disentangle-predict`` console script (``setup.cfg``): the same command, errors and exit codes.
+script = console_script(main, "disentangle-predict")
+
 if __name__ == "__main__":
-    run_command(main, prog_name="python -m disentangle_tf.predict")
+    run_program(main, prog_name="python -m disentangle_tf.predict")

@@ -7,13 +7,19 @@ CPU cores in a few minutes.
 
 from __future__ import annotations
 
-import disentangle_tf  # noqa: F401  (first, so that TensorFlow loads with the package's settings)
-import keras
-import numpy as np
-import pytest
+from disentangle_tf.fast.onednn import prefer_onednn
 
-from disentangle_tf.data.labelled_images import LabelledImages
-from disentangle_tf.models import Disentangler, TaskSpec
+prefer_onednn()  # as the commands do, before TensorFlow loads
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import disentangle_tf  # noqa: E402
+from disentangle_tf.data.labelled_images import LabelledImages  # noqa: E402
+from disentangle_tf.models import Disentangler, TaskSpec  # noqa: E402
+
+disentangle_tf.register_keras_classes()  # so that the tests load the package's model.keras files
 
 IMAGE_SHAPE = (16, 16, 1)
 """``(height, width, channels)`` of the images of the tiny models."""

@@ -30,6 +30,9 @@ LAYERS = [
     ("selection", ["selection"]),
     ("experiments", ["experiments"]),
     ("command lines", ["cli", "train", "predict", "convert", "reproduce", "report", "__main__"]),
+    ("former paths", ["forward", "scores", "plots", "probes", "backup", "callbacks", "config", "config_values",
+                      "console", "datasets", "distribution", "methods", "outputs", "run_settings", "summaries",
+                      "threads", "training", "weight_averaging"]),
     ("package", [""]),  # disentangle_tf/__init__.py alone
 ]
 

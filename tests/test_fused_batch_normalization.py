@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -86,14 +82,3 @@ def test_unfusable_settings_fall_back_to_keras():
     keras_layer, fused_layer = _pair(shape, epsilon=1e-7)
     np.testing.assert_allclose(fused_layer(x * 1e-3, training=True), keras_layer(x * 1e-3, training=True),
                                rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("preset", [None, "0"])
-def test_package_import_enables_onednn_unless_the_user_chose(preset):
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    if preset is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = preset
-    code = "import os, disentangle_tf; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
-    completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                               check=True)
-    assert completed.stdout.strip() == (preset or "1")

@@ -54,7 +54,7 @@ def test_the_train_command_refuses_a_bad_value_before_tensorflow_loads(no_tensor
 
 
 def test_importing_a_folder_loads_no_tensorflow(no_tensorflow):
-    script = ("import sys; sys.argv = ['-m']; import disentangle_tf.cli, disentangle_tf.run, "
+    script = ("import sys; import disentangle_tf.cli, disentangle_tf.run, "
               "disentangle_tf.evaluation, disentangle_tf.experiments, disentangle_tf.data, disentangle_tf.models; "
               "print(sorted(disentangle_tf.evaluation.__all__))")
     result = _run_without_tensorflow(no_tensorflow, "-c", script)
@@ -155,7 +155,7 @@ def test_an_entry_point_only_runs_its_command(command):
 def test_a_moved_module_imports_by_its_former_name_as_the_same_module(old, new):
     # In a fresh process, so that neither name is imported beforehand; the former name
     # must not load the module before it is asked for.
-    script = (f"import sys; sys.argv = ['-m']; import disentangle_tf; "
+    script = (f"import sys; import disentangle_tf; "
               f"assert 'disentangle_tf.{new}' not in sys.modules; "
               f"import disentangle_tf.{old} as old; import disentangle_tf.{new} as new; "
               f"print(old is new, old.__name__, old.__spec__.name, disentangle_tf.{old} is new)")

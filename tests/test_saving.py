@@ -133,6 +133,7 @@ import json, sys
 import numpy as np
 import disentangle_tf
 import keras
+disentangle_tf.register_keras_classes()
 model = keras.saving.load_model(sys.argv[1])
 probabilities = model.predict_probabilities(np.load(sys.argv[2]))
 np.savez(sys.argv[3], **probabilities)
@@ -200,15 +201,15 @@ def test_model_keras_loads_in_a_new_process_after_importing_the_package(tmp_path
 
 
 def test_package_imports_with_docstrings_stripped():
-    result = _run_python("-OO", "-c", "import disentangle_tf, keras; "
+    result = _run_python("-OO", "-c", "import disentangle_tf, keras; disentangle_tf.register_keras_classes(); "
                          "print(keras.saving.get_registered_object('disentangle_tf>Disentangler').__name__)")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["Disentangler"]
 
 
 def test_commands_start_without_tensorflow():
-    # What ``python -m disentangle_tf.<command>`` sees while it locates the command.
-    script = "import sys; sys.argv = ['-m']; import disentangle_tf; print('tensorflow' in sys.modules)"
+    # ``python -m disentangle_tf.<command>`` imports the package first: it loads no TensorFlow.
+    script = "import sys; import disentangle_tf; print('tensorflow' in sys.modules)"
     result = _run_python("-c", script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["False"]

@@ -1,4 +1,5 @@
-"""Shared command-line plumbing: one-line errors with exit code 2, quiet TensorFlow."""
+"""Shared command-line plumbing: the environment of a command's process, one-line errors with
+exit code 2, quiet TensorFlow."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import warnings
 import click
 
 from ..errors import ConfigError, DataWarning, TrainingDiverged, UserError
+from ..fast.onednn import prefer_onednn
 
 USAGE_ERROR = 2
 #: Exit code of a command stopped by SIGINT or SIGTERM (128 + SIGINT, the shells' convention).
@@ -117,3 +119,35 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
     except TrainingDiverged as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
+
+
+def command_environment() -> None:
+    """Set the environment variables of a command's process; called as it starts, before
+    TensorFlow loads (TensorFlow reads them then).
+
+    ``TF_ENABLE_ONEDNN_OPTS=1``, TensorFlow's oneDNN CPU kernels
+    (:func:`~disentangle_tf.fast.onednn.prefer_onednn`), unless the variable is set
+    already or the fast paths are off (``DISENTANGLE_TF_FAST=0``). A value already in
+    the environment is kept. ``docs/performance.rst`` ("Environment variables") says
+    why, and how a Python program sets them itself.
+    """
+    prefer_onednn()
+
+
+def run_program(command: click.Command, prog_name: str | None = None) -> None:
+    """Run ``command`` as a whole process: :func:`command_environment`, then
+    :func:`run_command` (one-line errors, exit code 2). The commands' entry points call it."""
+    command_environment()
+    run_command(command, prog_name=prog_name)
+
+
+def console_script(command: click.Command, prog_name: str):
+    """A function without arguments that runs ``command`` as the program ``prog_name``
+    (:func:`run_program`): a console script's entry point, with the exit codes and
+    one-line errors of ``python -m disentangle_tf.<command>``."""
+
+    def script() -> None:
+        run_program(command, prog_name=prog_name)
+
+    script.__doc__ = f"Run the ``{prog_name}`` command (:func:`disentangle_tf.cli.common.run_program`)."
+    return script

@@ -11,7 +11,7 @@ With the switch on (the default) the package uses:
   (:mod:`~disentangle_tf.fast.factored_adversary_updates`);
 - TensorFlow's CPU thread pools split between the tasks' encoders
   (:func:`~disentangle_tf.fast.threads.configure_threads`);
-- TensorFlow's oneDNN CPU kernels (:func:`~disentangle_tf.fast.onednn.prefer_onednn`).
+- TensorFlow's oneDNN CPU kernels, in the commands (:func:`~disentangle_tf.fast.onednn.prefer_onednn`).
 
 Each computes what its plain counterpart computes, up to floating-point rounding
 (``docs/performance.rst`` gives the speed-ups). Setting the environment variable
@@ -19,7 +19,7 @@ Each computes what its plain counterpart computes, up to floating-point rounding
 (``keras.layers.BatchNormalization``, ``keras.optimizers.Adam`` / ``SGD``), the plain
 adversary updates and TensorFlow's own thread and oneDNN defaults. The switch is read
 when a model is built or compiled, when a run sizes its thread pools, and (for oneDNN)
-when the package is imported. This module loads no TensorFlow.
+when a command starts. This module loads no TensorFlow.
 """
 
 from __future__ import annotations

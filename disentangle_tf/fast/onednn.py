@@ -1,4 +1,4 @@
-"""TensorFlow's oneDNN CPU kernels, on by default when the fast paths are.
+"""TensorFlow's oneDNN CPU kernels, asked for by the package's commands when the fast paths are on.
 
 TensorFlow turns its oneDNN CPU kernels on by default only on CPUs with AVX-512 and
 newer instructions. On an AVX2 CPU, turning them off made the training step 1.73x
@@ -20,7 +20,10 @@ def prefer_onednn() -> None:
 
     Takes effect only if TensorFlow is not imported yet; a value the user set
     (``TF_ENABLE_ONEDNN_OPTS=0`` turns the kernels off) is kept, and with the fast
-    paths off TensorFlow's own default stands.
+    paths off TensorFlow's own default stands. The commands call it as they start
+    (:func:`~disentangle_tf.cli.common.command_environment`); importing the package
+    does not, so a Python program that wants the kernels calls it (or sets the
+    variable) before it imports TensorFlow or Keras.
     """
     if enabled():
         os.environ.setdefault(ONEDNN_VARIABLE, "1")
