@@ -58,3 +58,13 @@ def test_backup_callback_hooks_the_package_overrides_exist():
         "BackupAndRestore._save_model is gone: callbacks.SafeBackupAndRestore overrides it")
     assert hasattr(callback, "_current_epoch"), (
         "BackupAndRestore._current_epoch is gone: callbacks.SafeBackupAndRestore reads it")
+
+
+def test_the_op_determinism_functions_a_run_restores_with_exist():
+    # disentangle_tf.run.determinism reads and turns off op determinism with them
+    # (TensorFlow 2.21 exports only tf.config.experimental.enable_op_determinism).
+    from tensorflow.python.framework import config
+
+    for name in ("is_op_determinism_enabled", "enable_op_determinism", "disable_op_determinism"):
+        assert callable(getattr(config, name, None)), (
+            f"tensorflow.python.framework.config.{name} is gone: run/determinism.py uses it")

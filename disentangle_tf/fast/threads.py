@@ -9,7 +9,8 @@ the training step of the two-task model 1.08-1.16x faster at 32x40 on a two-core
 machine, and gave a one-task model no gain (0.996x and 1.09x as long;
 ``docs/performance.rst``); so one task keeps TensorFlow's defaults.
 
-The pools can only be sized before TensorFlow runs its first op.
+The pools can only be sized before TensorFlow runs its first op: once per process, and
+then they stay as they are for the rest of it (nothing can restore TensorFlow's defaults).
 """
 
 from __future__ import annotations

@@ -195,11 +195,13 @@ class TrainConfig:
         strategy: ``"one-device"``, ``"mirrored"`` (all local GPUs, or every
             logical CPU when there is no GPU) or ``"multi-worker"`` (``TF_CONFIG``).
         deterministic: deterministic TensorFlow ops, so that a run, interrupted or
-            not, gives the same result for the same seed.
+            not, gives the same result for the same seed (turned off again after the
+            run, if it was off before).
         threads: TensorFlow's CPU thread pools: ``"auto"`` splits the cores between
             the tasks' encoders on a machine without a GPU
-            (:func:`~disentangle_tf.fast.threads.configure_threads`); ``"tensorflow"``
-            keeps TensorFlow's defaults.
+            (:func:`~disentangle_tf.fast.threads.configure_threads`), once per process:
+            before TensorFlow's first op, and they stay so; ``"tensorflow"`` keeps
+            TensorFlow's defaults.
     """
 
     epochs: int = 15

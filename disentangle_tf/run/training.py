@@ -28,6 +28,7 @@ from ..models.last_layer import retrain_last_layer
 from ..models.precise_batch_norm import precise_batch_norm
 from ..models.training_combinations import count_combinations
 from .distribution import make_strategy
+from .determinism import restores_op_determinism
 from .headline import headline, validation_name
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
@@ -156,6 +157,7 @@ def _with_upweighted_errors(config: RunConfig, data: DatasetSplits, strategy, no
     return dataclasses.replace(data, train=upweighted(data.train, errors, upweight))
 
 
+@restores_op_determinism
 def run(
     config: RunConfig,
     output_dir: str | pathlib.Path | None = None,
@@ -177,6 +179,14 @@ def run(
     classes, image shape and training labels. Every epoch's data order is a function of the
     seed and the epoch, so with ``deterministic`` the resumed run ends exactly as an
     uninterrupted one would.
+
+    TensorFlow's settings of the whole process: with ``deterministic`` the run turns op
+    determinism on, and back to what it was when it returns or raises
+    (:mod:`~disentangle_tf.run.determinism`). With ``threads="auto"`` it sizes
+    TensorFlow's CPU thread pools (:func:`~disentangle_tf.fast.threads.configure_threads`)
+    if no TensorFlow op has run yet in the process; TensorFlow cannot resize them after
+    that, so they stay so for the rest of the process (later runs and models included),
+    and a run that starts after an op leaves them as they are.
 
     Args:
         config: the run's configuration.
