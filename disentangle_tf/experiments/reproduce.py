@@ -48,6 +48,7 @@ from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
 from .report import write_all
 from ..selection.grid import HELD_OUT_COMBINATION
+from .group_scores import group_rows
 from .grid_selection import grid_keys, grid_label, select_by_held_out_combination
 
 #: us-sim at the paper's full Table 1 size: 1,502 training images.
@@ -302,6 +303,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         metrics = {name: evaluate_split(model, split, outputs=outputs[name])
                    for name, split in method_data.evaluation.items()}
         rows.extend(score_rows(metrics, method.name, seed))
+        rows.extend(group_rows(outputs, data.evaluation, data.tasks, method.name, seed))
         if len(model.task_names) > 1:
             rows.extend(leakage_probes(model, method_data.evaluation, fit_split="val", score_splits=score_splits,
                                        method=method.name, seed=seed, outputs=outputs))

@@ -1,0 +1,96 @@
+"""How well each selection score ranks the settings of a grid by their real unseen accuracy.
+
+Reads the ``results.csv`` of ``python -m disentangle_tf.reproduce ... --selection
+held-out-combination`` (every grid point is trained on all the data and scored on every
+split; its held-out-combination estimate, validation accuracy and within-class leakage are
+recorded) and prints, per data set, a Markdown table:
+
+- per score, the Spearman rank correlation between the score and the point's real accuracy
+  on the unseen combination, per seed, and its mean over seeds (the leakage score is
+  negated: lower leakage should mean higher accuracy);
+- the estimate's error: held-out estimate minus the real unseen accuracy, per point, mean
+  and mean absolute value;
+- which point each rule would choose and the unseen accuracy it would get, beside the
+  oracle choice (the best real unseen accuracy: a ceiling, never a procedure).
+
+Usage::
+
+    python experiments/selection_scores.py experiments/results/pilot/digits-shadow [...]
+"""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+import sys
+from collections import defaultdict
+
+import numpy as np
+from scipy.stats import spearmanr
+
+TOLERANCE = 0.02
+
+
+def read_points(directory: pathlib.Path, method: str = "selected", task: str = "digit") -> dict:
+    """``{seed: {label: {quantity: value}}}`` of every grid point of ``method``."""
+    points: dict = defaultdict(lambda: defaultdict(dict))
+    with open(directory / "results.csv") as handle:
+        for row in csv.DictReader(handle):
+            if row["method"] != method or not row["measure"].startswith("point:"):
+                continue
+            label, quantity = row["measure"][len("point:"):].split("|", 1)
+            if quantity.startswith("accuracy:"):
+                if quantity != f"accuracy:{task}":
+                    continue
+                quantity = f"{row['split']}_accuracy"
+            points[int(row["seed"])][label][quantity] = float(row["value"])
+    return points
+
+
+def _spearman(x, y) -> float:
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def choose(values: dict, score: str, sign: float = 1.0, validation: str = "held_out_validation") -> str:
+    """The label a rule picks: best ``sign * score`` among the points within TOLERANCE of the best validation."""
+    best = max(v[validation] for v in values.values())
+    admissible = [label for label, v in values.items() if v[validation] >= best - TOLERANCE and score in v]
+    return max(admissible, key=lambda label: sign * values[label][score])
+
+
+def summary(directory: pathlib.Path, task: str = "digit") -> list[str]:
+    points = read_points(directory, task=task)
+    scores = {"held-out estimate": ("held_out_estimate", 1.0), "held-out relative": ("held_out_relative", 1.0),
+              "least leakage": ("leakage", -1.0), "validation accuracy": ("val_accuracy", 1.0)}
+    lines = [f"### {directory.name}", "", "| score | Spearman per seed | mean | chosen unseen accuracy per seed | mean |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, (key, sign) in scores.items():
+        rhos, chosen = [], []
+        for seed, values in sorted(points.items()):
+            labels = [label for label in values if key in values[label]]
+            rhos.append(_spearman([sign * values[l][key] for l in labels], [values[l]["unseen_accuracy"] for l in labels]))
+            pick = choose(values, key, sign) if key != "val_accuracy" else max(values, key=lambda l: values[l][key])
+            chosen.append(values[pick]["unseen_accuracy"])
+        lines.append(f"| {name} | {', '.join(f'{r:+.2f}' for r in rhos)} | {np.nanmean(rhos):+.2f} | "
+                     f"{', '.join(f'{c:.2f}' for c in chosen)} | {np.mean(chosen):.3f} |")
+    oracle = [max(v["unseen_accuracy"] for v in values.values()) for _, values in sorted(points.items())]
+    lines.append(f"| oracle choice (ceiling) | | | {', '.join(f'{c:.2f}' for c in oracle)} | {np.mean(oracle):.3f} |")
+    errors = [v["held_out_estimate"] - v["unseen_accuracy"] for values in points.values() for v in values.values()
+              if "held_out_estimate" in v]
+    lines += ["", f"Held-out estimate minus real unseen accuracy over {len(errors)} points: mean {np.mean(errors):+.3f}, "
+              f"mean absolute {np.mean(np.abs(errors)):.3f}.", "",
+              "| seed | point | held-out estimate | relative | held-out validation | leakage | val | test | unseen |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for seed, values in sorted(points.items()):
+        for label, v in values.items():
+            cells = [v.get(k) for k in ("held_out_estimate", "held_out_relative", "held_out_validation", "leakage",
+                                        "val_accuracy", "test_accuracy", "unseen_accuracy")]
+            lines.append(f"| {seed} | {label} | " + " | ".join("" if c is None else f"{c:.3f}" for c in cells) + " |")
+    return lines + [""]
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        print("\n".join(summary(pathlib.Path(argument))))
