@@ -40,3 +40,26 @@ class DataWarning(UserWarning):
 
 class DataError(ConfigError):
     """The data do not fit the configuration or the model (one-line ``ValueError``)."""
+
+
+class WriteError(OSError):
+    """A file of a run cannot be written: the disk is full, the quota is reached, the file
+    system is read-only or the permission is denied.
+
+    An ``OSError`` whose ``errno`` is the cause's (``ENOSPC``, ``EDQUOT``, ``EROFS`` or
+    ``EACCES``) and ``filename`` the path, with a one-line message naming the path, what
+    to do and what running the same command again does. What the run wrote before is
+    kept (the backup of its last finished epoch among it), so that the same command,
+    once the cause is gone, goes on where it stopped. The command line prints it as one
+    ``Error: ...`` line with exit code 2.
+    """
+
+    def __init__(self, message: str, code: int | None = None, path=None):
+        super().__init__(code, message, None if path is None else str(path))
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        return type(self), (self.message, self.errno, self.filename)

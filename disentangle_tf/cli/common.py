@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from ..errors import ConfigError, DataWarning, TrainingDiverged, UserError
+from ..errors import ConfigError, DataWarning, TrainingDiverged, UserError, WriteError
 from ..fast.onednn import prefer_onednn
 
 USAGE_ERROR = 2
@@ -89,8 +89,9 @@ def quiet_tensorflow(initialise=None, verbose: bool = False):
 def run_command(command: click.Command, args=None, prog_name: str | None = None) -> None:
     """Run a click command; user mistakes print one ``Error: ...`` line and exit 2.
 
-    Click's own usage errors, :class:`UserError` and the package's ``ValueError``
-    subclasses for bad configuration become a single line on stderr, never a
+    Click's own usage errors, :class:`UserError`, the package's ``ValueError``
+    subclasses for bad configuration and :class:`~disentangle_tf.errors.WriteError` (a
+    file that cannot be written: a full disk) become a single line on stderr, never a
     traceback; a :class:`~disentangle_tf.errors.DataWarning` becomes one
     ``Warning: ...`` line. Anything else is a bug and propagates with its traceback.
     """
@@ -113,7 +114,7 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
     except click.ClickException as error:
         click.echo(f"Error: {error.format_message()}", err=True)
         sys.exit(USAGE_ERROR)
-    except (UserError, ConfigError) as error:
+    except (UserError, ConfigError, WriteError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(USAGE_ERROR)
     except TrainingDiverged as error:

@@ -13,7 +13,9 @@ into place with ``os.replace`` (atomic on POSIX); the checkpoint it replaces bec
 previous one. A kill at any moment therefore leaves at least one complete checkpoint,
 and a weights file is used only if its digest matches a metadata file, so a file
 damaged by other means (a full disk, a copy cut short) is recognised and the other
-checkpoint used instead.
+checkpoint used instead. A write that fails for want of room or permission raises
+:class:`~disentangle_tf.errors.WriteError` and leaves the complete checkpoints as they
+were (:mod:`~disentangle_tf.run.writes`).
 
 ``data.json`` records the tasks, their classes, the image shape and a fingerprint of
 the training labels; a run resumed on data that imply another model is refused with
@@ -32,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import BackupError
+from .writes import RESUMES, STARTS, fsync, write_text_atomically, writing
 
 WEIGHTS = "latest.weights.h5"
 METADATA = "training_metadata.json"
@@ -68,21 +71,6 @@ def _digest(path: pathlib.Path) -> str:
     return sha.hexdigest()
 
 
-def _fsync(path: pathlib.Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_text_atomically(path: pathlib.Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    _fsync(partial)
-    os.replace(partial, path)
-
-
 def write_checkpoint(backup_dir, save_weights: Callable[[str], None], epoch: int) -> None:
     """Write a checkpoint of ``epoch`` finished epochs; the latest one becomes the previous.
 
@@ -91,19 +79,30 @@ def write_checkpoint(backup_dir, save_weights: Callable[[str], None], epoch: int
         save_weights: writes the weights to the path it is given (a name ending in
             ``.weights.h5``), e.g. ``model.save_weights``.
         epoch: the number of epochs finished.
+
+    Raises:
+        WriteError: if the disk is full (or the quota reached, the file system read-only,
+            the permission denied), naming the file; the partial file is removed and the
+            complete checkpoints are kept.
     """
     backup_dir = pathlib.Path(backup_dir)
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    partial = backup_dir / PARTIAL_WEIGHTS
-    save_weights(str(partial))
-    _fsync(partial)
-    metadata = json.dumps({"epoch": int(epoch), "batch": 0, "weights_sha256": _digest(partial)})
-    for current, previous in ((WEIGHTS, PREVIOUS_WEIGHTS), (METADATA, PREVIOUS_METADATA)):
-        if (backup_dir / current).exists():
-            os.replace(backup_dir / current, backup_dir / previous)
-    os.replace(partial, backup_dir / WEIGHTS)
-    _write_text_atomically(backup_dir / METADATA, metadata)
-    _fsync(backup_dir)
+    partial, partial_metadata = backup_dir / PARTIAL_WEIGHTS, backup_dir / f".{METADATA}.partial"
+    # What takes room is written before a complete checkpoint is touched: a full disk
+    # stops the write with the checkpoints as they were.
+    with writing(partial, RESUMES, discard=(partial, partial_metadata)):
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        save_weights(str(partial))
+        fsync(partial)
+        partial_metadata.write_text(json.dumps({"epoch": int(epoch), "batch": 0,
+                                                "weights_sha256": _digest(partial)}))
+        fsync(partial_metadata)
+    with writing(backup_dir, RESUMES):
+        for current, previous in ((WEIGHTS, PREVIOUS_WEIGHTS), (METADATA, PREVIOUS_METADATA)):
+            if (backup_dir / current).exists():
+                os.replace(backup_dir / current, backup_dir / previous)
+        os.replace(partial, backup_dir / WEIGHTS)
+        os.replace(partial_metadata, backup_dir / METADATA)
+        fsync(backup_dir)
 
 
 def _read_metadata(path: pathlib.Path) -> dict | None:
@@ -141,6 +140,8 @@ def find_checkpoint(backup_dir) -> Checkpoint | None:
     Raises:
         BackupError: if the directory holds weights or metadata but no complete
             checkpoint (one line saying what to do).
+        WriteError: if the complete checkpoint cannot be made the latest again (a full
+            disk); the backup keeps it.
     """
     backup_dir = pathlib.Path(backup_dir)
     weights = [backup_dir / WEIGHTS, backup_dir / PREVIOUS_WEIGHTS]
@@ -182,11 +183,13 @@ def _promote(backup_dir: pathlib.Path, weights: pathlib.Path, metadata: dict) ->
     import shutil
 
     partial = backup_dir / PARTIAL_WEIGHTS
-    shutil.copyfile(weights, partial)
-    _fsync(partial)
-    os.replace(partial, backup_dir / WEIGHTS)
-    _write_text_atomically(backup_dir / METADATA, json.dumps(metadata))
-    _fsync(backup_dir)
+    with writing(partial, RESUMES, discard=(partial,)):
+        shutil.copyfile(weights, partial)
+        fsync(partial)
+    with writing(backup_dir, RESUMES):
+        os.replace(partial, backup_dir / WEIGHTS)
+        write_text_atomically(backup_dir / METADATA, json.dumps(metadata), RESUMES)
+        fsync(backup_dir)
 
 
 def describe_data(tasks, train) -> dict:
@@ -220,10 +223,15 @@ def describe_data(tasks, train) -> dict:
 
 
 def write_data_description(backup_dir, description: dict) -> None:
-    """Store :func:`describe_data`'s result in ``backup_dir/data.json`` (atomically)."""
+    """Store :func:`describe_data`'s result in ``backup_dir/data.json`` (atomically).
+
+    Raises:
+        WriteError: if the disk is full (or the like), naming the file.
+    """
     backup_dir = pathlib.Path(backup_dir)
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    _write_text_atomically(backup_dir / DATA, json.dumps(description, indent=2) + "\n")
+    with writing(backup_dir, STARTS):
+        backup_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(backup_dir / DATA, json.dumps(description, indent=2) + "\n", STARTS)
 
 
 def _classes(task: dict) -> str:

@@ -13,6 +13,7 @@ import keras
 from . import console
 from .backup import find_checkpoint, write_checkpoint
 from ..errors import BackupError
+from .writes import RESUMES, close_quietly, save_weights_file, writing
 
 #: The losses the divergence guard watches.
 WATCHED_LOSSES = ("encoder_loss", "adversary_loss")
@@ -61,6 +62,8 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     Raises:
         BackupError: at the start of training, if the backup holds no complete
             checkpoint.
+        WriteError: at the end of an epoch, if its checkpoint cannot be written (a full
+            disk); the complete checkpoints are kept.
     """
 
     def __init__(self, backup_dir: str, guard: StopOnNonFiniteLoss, delete_checkpoint: bool = True):
@@ -82,7 +85,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         if self.guard.diverged is None:
-            write_checkpoint(self.backup_dir, self.model.save_weights, self._current_epoch)
+            write_checkpoint(self.backup_dir, lambda path: save_weights_file(self.model, path), self._current_epoch)
 
     def on_train_end(self, logs=None):
         if self.guard.diverged is None:
@@ -312,13 +315,16 @@ class EpochLog(keras.callbacks.CSVLogger):
     logs in alphabetical order (training values, ``val_`` validation values, the
     adversaries, the penalty). An existing file is appended to, so that a resumed run
     goes on where it stopped; its rows after epoch ``resumed_after`` (epochs an
-    interrupted run logged after the backup it resumes from) are dropped first, so that
-    every epoch has one row.
+    interrupted run logged after the backup it resumes from) are dropped first, and so is
+    a row that a failed write cut short, so that every epoch has one whole row.
 
     Args:
         filename: the CSV file.
         resumed_after: the epochs done when this training starts (``fit``'s
             ``initial_epoch``).
+
+    Raises:
+        WriteError: if the file cannot be written (a full disk); the file is closed.
     """
 
     def __init__(self, filename, resumed_after: int = 0):
@@ -329,13 +335,21 @@ class EpochLog(keras.callbacks.CSVLogger):
         path = pathlib.Path(self.filename)
         if path.is_file():
             lines = path.read_text().splitlines(keepends=True)
-            kept = lines[:1] + [line for line in lines[1:] if 0 < _epoch_of(line) <= self.resumed_after]
+            kept = [line for i, line in enumerate(lines) if line.endswith("\n")
+                    and (i == 0 or 0 < _epoch_of(line) <= self.resumed_after)]
             if kept != lines:
-                path.write_text("".join(kept))
-        super().on_train_begin(logs)
+                with writing(path, RESUMES):
+                    path.write_text("".join(kept))
+        with writing(path, RESUMES, closing=[self]):
+            super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch + 1, logs)
+        with writing(self.filename, RESUMES, closing=[self]):
+            super().on_epoch_end(epoch + 1, logs)
+
+    def close(self):
+        """Close the file; what a failed write left unwritten is dropped."""
+        close_quietly([self.csv_file] if self.csv_file is not None else [])
 
 
 class AdversaryLearningRate(keras.callbacks.Callback):

@@ -26,6 +26,7 @@ from .headline import headline, validation_name
 from .result import RunResult
 from .output_lock import hold_output_dir
 from .outputs import BACKUP_NAME, OUTPUT_NAMES, check_output_dir, is_finished, prepare_output_dir, write_results
+from .writes import STARTS, undone_on_failure, write_text_atomically, writing
 
 #: Member k of an ensemble trains with seed ``seed + MEMBER_SEED_STRIDE * k``.
 MEMBER_SEED_STRIDE = 100
@@ -76,6 +77,8 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
         ConfigError: as :func:`~disentangle_tf.run.outputs.check_output_dir` (another live
             process writing to ``output_dir`` included).
         DataError: from ``check_data``, before anything is written.
+        WriteError: if a file cannot be written (a full disk), naming it; finished members
+            and the interrupted one's backup are kept, and the same call goes on from them.
     """
     training = config.training
     if output_dir is not None:
@@ -92,10 +95,12 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
     # written (each member's run holds its own sub-directory's lock).
     with hold_output_dir(output_dir, "training"):
         if output_dir is not None:
-            # An unfinished ensemble keeps a (empty) backup folder, so that it is resumable.
-            prepare_output_dir(output_dir, overwrite, config.to_json(), names=(*OUTPUT_NAMES, MEMBERS_NAME))
-            (output_dir / BACKUP_NAME).mkdir(exist_ok=True)
-            (output_dir / "config.json").write_text(config.to_json())
+            # An unfinished ensemble keeps a (empty) backup folder, so that it is resumable (one
+            # that resumes has it, and its config.json); if it cannot be written, none is left.
+            if not prepare_output_dir(output_dir, overwrite, config.to_json(), names=(*OUTPUT_NAMES, MEMBERS_NAME)):
+                with undone_on_failure(output_dir / BACKUP_NAME), writing(output_dir / BACKUP_NAME, STARTS):
+                    (output_dir / BACKUP_NAME).mkdir(exist_ok=True)
+                    write_text_atomically(output_dir / "config.json", config.to_json(), STARTS)
         results, members = [], []
         for k in range(training.ensemble_size):
             settings = member_config(config, k)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import pathlib
@@ -25,6 +26,7 @@ import time
 from typing import Iterator
 
 from ..errors import ConfigError
+from .writes import write_error
 
 try:
     import fcntl
@@ -165,6 +167,8 @@ def hold_output_dir(output_dir: str | os.PathLike | None, command: str = "traini
     Raises:
         ConfigError: if another live process holds the lock (:func:`busy_message`), or
             the directory cannot be created or the lock file written.
+        WriteError: if the lock file cannot be written for want of room (a full disk, a
+            quota); no lock is left.
     """
     if output_dir is None:
         yield
@@ -202,6 +206,8 @@ def _acquire(output_dir: pathlib.Path, command: str) -> tuple[int, pathlib.Path]
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise write_error(error, path) from None
             raise ConfigError(f"--output-dir {output_dir}: cannot write its lock file {LOCK_NAME} "
                               f"({error.strerror})") from None
         locked = _lock(fd)
@@ -228,8 +234,14 @@ def _acquire(output_dir: pathlib.Path, command: str) -> tuple[int, pathlib.Path]
             raise ConfigError(f"--output-dir {output_dir}: cannot lock it; another command may be writing to it")
         time.sleep(0.02)
     record = {"pid": os.getpid(), "host": socket.gethostname(), "command": command}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+    except OSError as error:  # no room for the record: no lock is taken
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+        raise write_error(error, path) or error from None
     return fd, path
 
 

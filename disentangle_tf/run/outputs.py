@@ -9,6 +9,7 @@ import shutil
 
 from ..errors import ConfigError
 from .output_lock import LOCK_NAME, check_not_locked
+from .writes import FINISHES, remove, write_text_atomically, writing
 
 #: Everything a training run writes into its output directory.
 OUTPUT_NAMES = ("saved_model", "model.keras", "logs", "figures", "metrics.json", "config.json", "backup")
@@ -111,20 +112,34 @@ def prepare_output_dir(
 
 def write_results(model, metrics: dict, output_dir: pathlib.Path, step: int, headline=(),
                   notify=lambda line: None) -> None:
-    """Write a finished run's files: ``model.keras``, ``saved_model/``, ``metrics.json``, the
-    final results in ``logs/`` (TensorBoard, at ``step``, under the ``headline``
-    sentences of :func:`~disentangle_tf.run.headline.headline`) and ``figures/``; then
-    remove the backup, last, so that a run killed before this point resumes. ``notify``
-    is called with a line before each step."""
+    """Write a finished run's files: ``model.keras``, ``saved_model/``, the final results in
+    ``logs/`` (TensorBoard, at ``step``, under the ``headline`` sentences of
+    :func:`~disentangle_tf.run.headline.headline`), ``figures/`` and, last,
+    ``metrics.json``, which marks the run finished; then remove the backup, so that a run
+    killed or stopped by a failed write before this point resumes and writes them again
+    (what an earlier attempt left of them is replaced). ``notify`` is called with a line
+    before each step.
+
+    Raises:
+        WriteError: if a file cannot be written (a full disk), naming it; what the failed
+            step had written is removed, and the backup kept.
+    """
     from ..evaluation.evaluate import write_evaluation  # TensorFlow: loaded by then
     from ..export import export_saved_model
     from .summaries import write_final_results
 
     notify("exporting...")
-    model.save(output_dir / "model.keras")
-    export_saved_model(model, output_dir / "saved_model")
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    keras_file, saved_model, figures = (output_dir / name for name in ("model.keras", "saved_model", "figures"))
+    for unfinished in (keras_file, saved_model, figures):  # an earlier attempt's, cut short
+        remove(unfinished)
+    with writing(keras_file, FINISHES, discard=(keras_file,)):
+        model.save(keras_file)
+    with writing(saved_model, FINISHES, discard=(saved_model,)):
+        export_saved_model(model, saved_model)
     notify("writing figures and TensorBoard's results...")
-    write_final_results(output_dir / "logs", metrics, step=step, headline=headline)
-    write_evaluation(metrics, output_dir)
+    with writing(output_dir / "logs", FINISHES, room=True):
+        write_final_results(output_dir / "logs", metrics, step=step, headline=headline)
+    with writing(figures, FINISHES, discard=(figures,), room=True):
+        write_evaluation(metrics, output_dir)
+    write_text_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", FINISHES)
     shutil.rmtree(output_dir / BACKUP_NAME)

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from ..evaluation.evaluate import final_tag
 from .results_markdown import results_markdown
+from .writes import RESUMES, close_quietly, writing
 
 #: The groups of tags, in the order TensorBoard shows them (it sorts the names, digits first).
 GROUPS = {"task": "1_task", "loss": "2_loss", "penalty": "3_penalty", "adversary": "4_adversary",
@@ -213,6 +214,10 @@ class EpochSummaries(keras.callbacks.Callback):
     Args:
         log_dir: the run's ``logs`` directory.
         task_names: the model's tasks.
+
+    Raises:
+        WriteError: at the end of an epoch, if its values cannot be written (a full disk,
+            :func:`~disentangle_tf.run.writes.check_room`); the writers are closed.
     """
 
     def __init__(self, log_dir, task_names: Sequence[str]):
@@ -240,12 +245,16 @@ class EpochSummaries(keras.callbacks.Callback):
                 if number is not None:
                     values.setdefault("train", {})[tag] = number
         for run, scalars in values.items():
-            with self._writer(run).as_default():
-                for tag, number in scalars.items():
-                    tf.summary.scalar(tag, number, step=epoch + 1)
-            self._writer(run).flush()
+            with writing(self.log_dir / run, RESUMES, room=True, closing=[self]):
+                with self._writer(run).as_default():
+                    for tag, number in scalars.items():
+                        tf.summary.scalar(tag, number, step=epoch + 1)
+                self._writer(run).flush()
 
     def on_train_end(self, logs=None):
-        for writer in self._writers.values():
-            writer.close()
+        self.close()
+
+    def close(self):
+        """Close the writers; what a failed write left unwritten is dropped."""
+        close_quietly(self._writers.values())
         self._writers = {}

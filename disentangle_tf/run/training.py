@@ -30,6 +30,7 @@ from ..models.training_combinations import count_combinations
 from .distribution import make_strategy
 from .determinism import restores_op_determinism
 from .headline import headline, validation_name
+from .step_notes import StepNotes
 from ..fast.threads import configure_threads
 from ..errors import DataError, TrainingDiverged
 from .ensemble import run_ensemble, training_seed
@@ -38,6 +39,7 @@ from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir, write_re
 from .jtt import error_set, identification_epochs, upweighted
 from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_run_start
+from .writes import STARTS, closed_after, undone_on_failure, write_text_atomically, writing
 from ..task_spec import TaskSpec, relevant_task_of
 
 def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
@@ -224,6 +226,10 @@ def run(
             previous copy; the backup is kept.
         TrainingDiverged: if a loss became NaN or infinite; the logs and the last good
             backup are kept.
+        WriteError: if a file cannot be written (a full disk, a quota, a read-only file
+            system), naming it; the backup of the last finished epoch is kept, and the
+            same call resumes after it (or, once every epoch is done, writes the results
+            again). Before the first epoch, what the run had written is removed.
     """
     training = config.training
     # TensorFlow's thread pools can be sized only before its first op, which loading
@@ -278,8 +284,15 @@ def run(
             notify(f"resuming the interrupted run in {output_dir} after epoch {initial_epoch}")
         elif output_dir is not None:
             prepare_output_dir(output_dir, overwrite, config.to_json())
-            write_data_description(backup_dir, description)
-            (output_dir / "config.json").write_text(config.to_json())
+            # What is written before the first epoch, config.json last (it makes the run
+            # resumable): a failed write removes it all, and the same command starts again.
+            with undone_on_failure(backup_dir, output_dir / "logs"):
+                write_data_description(backup_dir, description)
+                with writing(output_dir / "logs", STARTS, room=True):
+                    write_run_start(output_dir / "logs", {**(hparams or {}), **config.to_flat_dict()},
+                                    final_tags(list(data.evaluation), model.task_names),
+                                    *sample_images(data.train, model.tasks, seed=config.data.seed))
+                write_text_atomically(output_dir / "config.json", config.to_json(), STARTS)
         fresh = training.adversary_batches == "fresh" and model.adversaries
         train_dataset = make_training_dataset(
             data.train,
@@ -300,17 +313,15 @@ def run(
             all_callbacks.insert(1, RestoreBestValidation(model.task_names))
         if verbose != 0:
             all_callbacks.append(ProgressDisplay(model.task_names, bar=False if verbose == 2 else None))
+        writers = []  # closed however fit ends (a failed write stops it before its end)
         if output_dir is not None:
             logs = output_dir / "logs"
-            if not resume:
-                write_run_start(logs, {**(hparams or {}), **config.to_flat_dict()},
-                                final_tags(list(data.evaluation), model.task_names),
-                                *sample_images(data.train, model.tasks, seed=config.data.seed))
-            all_callbacks.append(SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False))
-            all_callbacks.append(EpochSummaries(logs, model.task_names))
-            all_callbacks.append(EpochLog(logs / "epochs.csv", resumed_after=initial_epoch))
+            writers = [EpochSummaries(logs, model.task_names), EpochLog(logs / "epochs.csv", resumed_after=initial_epoch)]
+            # The backup last: an epoch is backed up once it is logged, so that a run stopped
+            # in between (a full disk, a kill) logs that epoch again, once.
+            all_callbacks += [*writers, SafeBackupAndRestore(str(backup_dir), guard, delete_checkpoint=False)]
         # A streamed image that can no longer be read stops the run with one DataError.
-        with streamed_image_errors():
+        with streamed_image_errors(), closed_after(writers):
             history = model.fit(
                 train_dataset,
                 epochs=training.epochs,
@@ -323,16 +334,19 @@ def run(
             if guard.diverged:
                 kept = "" if backup_dir is None else f"; the last good backup is kept in {backup_dir}"
                 raise TrainingDiverged(f"training stopped: {guard.diverged}{kept}")
-            step = notify if verbose != 0 else (lambda line: None)  # what is done after the last epoch
+            step = StepNotes(notify if verbose != 0 else (lambda line: None))  # what is done after the last epoch
             if training.precise_batch_norm:
-                step(f"recomputing batch-norm statistics ({training.precise_batch_norm} batches)...")
-                precise_batch_norm(model, data.train.images, batches=training.precise_batch_norm,
-                                   batch_size=min(config.data.batch_size, len(data.train)), seed=seed)
+                batches = training.precise_batch_norm
+                step(f"recomputing batch-norm statistics ({batches} batches)...")
+                precise_batch_norm(model, data.train.images, batches=batches,
+                                   batch_size=min(config.data.batch_size, len(data.train)), seed=seed,
+                                   on_batch=lambda k: step.progress(k, batches, "batches"))
             if training.last_layer_retraining:
                 step("refitting the last layers...")
                 retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
             step(f"evaluating {', '.join(data.evaluation)}...")
-            metrics = evaluate_splits(model, data.evaluation, config.data.batch_size)
+            metrics = evaluate_splits(model, data.evaluation, config.data.batch_size,
+                                      on_split=lambda k: step.progress(k, len(data.evaluation), "splits"))
         words = headline(metrics, data.relevant_task, validation_name(data.evaluation, data.validation))
         if output_dir is not None:
             write_results(model, metrics, output_dir, step=training.epochs, headline=words, notify=step)
