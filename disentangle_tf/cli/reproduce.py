@@ -29,7 +29,7 @@ from ..run.output_lock import hold_output_dir
 from ..run.outputs import check_output_dir, prepare_output_dir
 from ..run.run_settings import resolve_config
 from .common import UserError, quiet_tensorflow
-from .train import MANIFEST_OPTIONS, manifest_options
+from .train import MANIFEST_OPTIONS, SET_HELP, manifest_options
 
 DEFAULT_SEEDS = 10
 
@@ -96,13 +96,15 @@ def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML or JSON file of settings shared by every run (keys as in the train command); a "
                    "method's own settings take precedence.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help=SET_HELP + " A method's own settings take precedence.")
 @click.option("--headline", metavar="SPLIT:TASK",
               help="csv, hdf5: the task accuracy on an evaluation split that heads the summary with each method's "
                    "paired difference to lambda=0 (the paper's LVOT(W S): lvot_with_shadow:plane).")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in --output-dir.")
 @manifest_options
 def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_size, batch_size, scale,
-         config_file, headline, overwrite, **manifest):
+         config_file, settings, headline, overwrite, **manifest):
     """Compare methods over several seeds (Meng et al., 2019, and the package's variants).
 
     DATASET is synthetic, us-sim, digits-shadow, digits-texture, csv (a manifest read with
@@ -125,7 +127,8 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
         raise UserError(f"--headline: only with the {' or '.join(FILE_DATASETS)} data set (the generated data sets "
                         f"have theirs); got {dataset}")
     options = {"epochs": epochs, "image_size": image_size, "batch_size": batch_size, "scale": scale, **manifest}
-    config = resolve_config(config_file, {**options, "dataset": dataset}, defaults={"scale": DEFAULT_US_SIM_SCALE})
+    config = resolve_config(config_file, {**options, "dataset": dataset}, defaults={"scale": DEFAULT_US_SIM_SCALE},
+                            set_options=settings)
     data = None
     if dataset in FILE_DATASETS:
         from ..run.datasets import load_dataset

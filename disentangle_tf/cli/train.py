@@ -5,7 +5,8 @@ Example::
     python -m disentangle_tf.train --dataset synthetic --epochs 15 --output-dir runs/demo
 
 Settings resolve in this order: defaults (:mod:`disentangle_tf.run.config`), then the
-``--config`` file, then options given on the command line.
+``--config`` file, then the ``--set KEY=VALUE`` options, then the named options given on
+the command line.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ CONFIG_OPTIONS = DATA_OPTIONS + (
 
 
 DEFAULT_METHOD = "recommended"
+
+#: ``--help`` of ``--set`` (the train and reproduce commands).
+SET_HELP = ("Any configuration key, as in the --config file, its value read as YAML: --set epochs=3, "
+            "--set image_size=[32,32], --set flip=false (repeat for several keys). It replaces the --config "
+            "file's value; a named option (--epochs) replaces it.")
 
 #: ``--selection``: train the configuration as given, or choose from a grid first.
 SELECTIONS = ("none", HELD_OUT_COMBINATION)
@@ -142,6 +148,7 @@ def data_options(command):
 @click.option("--method", type=click.Choice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
               help="Named settings (docs/method.rst): recommended generalises to unseen combinations; paper is "
                    "the paper's method as published. The config file and options override them.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--selection", type=click.Choice(SELECTIONS), default="none", show_default=True,
               help="held-out-combination: first choose the penalty's weight and place from a grid of four by "
                    "training without combinations of labels that stand in for an unseen one (about nine "
@@ -214,11 +221,11 @@ def data_options(command):
 @click.option("-v", "--verbose", is_flag=True,
               help="Also TensorFlow's own log lines (device probing, CPU instructions); "
                    "TF_CPP_MIN_LOG_LEVEL=0 does the same.")
-def main(config_file, method, selection, output_dir, overwrite, quiet, verbose, **options):
+def main(config_file, method, selection, settings, output_dir, overwrite, quiet, verbose, **options):
     """Train a Disentangler (Meng et al., 2019) and export it for inference."""
     options["head_units"] = options["head_units"] or None
     options["tasks"] = options["tasks"] or None
-    config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method)
+    config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method, set_options=settings)
     output_dir = output_dir or default_output_dir(config.data.dataset, config.to_json())
     # Before the settings are shown, so that a refused directory is the only line printed;
     # it writes nothing: the data are checked (and then the directory made) by the run.

@@ -1,4 +1,5 @@
-"""A run's configuration: defaults, then a named method's settings, a file, then options.
+"""A run's configuration: defaults, then a named method's settings, a file, ``--set``
+options, then the named options.
 
 The one place where the train, convert and reproduce commands turn what the user gave
 into a checked :class:`~disentangle_tf.run.config.RunConfig`.
@@ -6,32 +7,91 @@ into a checked :class:`~disentangle_tf.run.config.RunConfig`.
 
 from __future__ import annotations
 
+import difflib
 import os
-from typing import Any, Mapping
+import re
+from typing import Any, Mapping, Sequence
+
+import yaml
 
 from .config import COMMAND_LINE, ConfigError, RunConfig, load_config_file, option_name
 from .methods import GRID_KEYS, get_method
 
+#: The option that sets any configuration key: ``--set KEY=VALUE``, repeatable.
+SET_OPTION = "--set"
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """YAML's safe loader that also reads ``1e-3`` as a number (YAML 1.2 does; PyYAML
+    wants a dot), as the named options do."""
+
+
+_ValueLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_settings(texts: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``--set KEY=VALUE`` options as configuration values, each value read as YAML
+    (``epochs=3``: 3, ``image_size=[32,32]``: a list, ``flip=false``: False,
+    ``dataset=csv``: a string); a key given twice takes its last value.
+
+    Args:
+        texts: the options' values as typed, ``KEY=VALUE`` each (dashes in ``KEY`` read
+            as underscores).
+
+    Returns:
+        ``(values, sources)``: the values by key, not yet checked against the keys'
+        types, and each key's option as typed (``--set epochs=3``), for error messages.
+
+    Raises:
+        ConfigError: one line naming the option, for a text without ``=`` or a key, an
+            unknown key, or a value that is not YAML.
+    """
+    keys = RunConfig().to_flat_dict()
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for text in texts:
+        raw_key, equals, raw_value = text.partition("=")
+        key = raw_key.strip().replace("-", "_")
+        if not equals or not key:
+            raise ConfigError(f"{SET_OPTION} {text!r}: expected KEY=VALUE, a configuration key and its value "
+                              f"(--set epochs=3, --set image_size=[32,32])")
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{SET_OPTION} {text}: unknown key {raw_key.strip()!r}{hint}; expected one of: "
+                              + ", ".join(sorted(keys)))
+        try:
+            values[key] = yaml.load(raw_value, Loader=_ValueLoader)
+        except yaml.YAMLError as error:
+            first_line = str(error).splitlines()[0]
+            raise ConfigError(f"{SET_OPTION} {text}: the value is not YAML ({first_line})") from None
+        sources[key] = f"{SET_OPTION} {text}"
+    return values, sources
+
 
 def resolve_config(config_file: str | None, options: Mapping[str, Any], method: str | None = None,
-                   defaults: Mapping[str, Any] | None = None) -> RunConfig:
+                   defaults: Mapping[str, Any] | None = None, set_options: Sequence[str] = ()) -> RunConfig:
     """The package's defaults, overridden by ``defaults``, the method's settings, the
-    config file, then the options given (None values are options not given), checked
-    once, as a whole: a file may leave to the options what it lacks (``dataset: csv``
-    and ``--data``), and keys that depend on each other are judged on the merged values.
-    A relative ``data`` or ``image_root`` path is made absolute from the current directory.
+    config file, the ``--set`` options, then the named options given (None values are
+    options not given), checked once, as a whole: a file may leave to the options what
+    it lacks (``dataset: csv`` and ``--data``), and keys that depend on each other are
+    judged on the merged values. A relative ``data`` or ``image_root`` path is made
+    absolute from the current directory.
 
     Args:
         config_file: a YAML or JSON file of flat settings, or None.
         options: command-line options by configuration key.
         method: a name of :data:`~disentangle_tf.run.methods.METHODS`, or None.
         defaults: the command's own defaults (reproduce's ``scale``), or None.
+        set_options: the ``--set KEY=VALUE`` options as typed (:func:`parse_settings`).
 
     Raises:
         ConfigError: for an unknown method, one whose setting is a grid that neither
-            the config file nor the options fix, or a bad value: one line naming its
-            source, the file and key or the option as typed (an error about values
-            of several sources names each).
+            the config file nor the options fix, a malformed ``--set`` or an unknown
+            key, or a bad value: one line naming its source, the file and key or the
+            option as typed (an error about values of several sources names each).
     """
     values = RunConfig().replace(defaults or {}).to_flat_dict()
     sources: dict[str, str] = {}
@@ -48,6 +108,9 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
         in_file = RunConfig.checked_values(load_config_file(config_file), source=config_file)
         values.update(in_file)
         sources.update({key: config_file for key in in_file})
+    set_values, set_sources = parse_settings(set_options)
+    values.update(RunConfig.checked_values(set_values, sources=set_sources))
+    sources.update(set_sources)
     given = {key: value for key, value in options.items() if value is not None}
     for key in GRID_KEYS:
         if isinstance(values[key], list):

@@ -1,0 +1,192 @@
+"""``--set KEY=VALUE`` sets any configuration key on the train and reproduce command lines,
+the value read as YAML, between the config file and the named options in precedence; a
+malformed one or an unknown key is one line naming the option, exit 2. The commands run in
+this process and stop once their settings are resolved."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from disentangle_tf.run.config import RunConfig
+
+#: For every configuration key: a ``--set`` value as typed, and the value the resolved
+#: configuration must hold (``to_flat_dict``), none of them the default.
+VALUES = {
+    "dataset": ("digits-shadow", "digits-shadow"),
+    "image_size": ("[32,40]", [32, 40]),
+    "batch_size": ("7", 7),
+    "flip": ("false", False),
+    "sampling": ("uniform", "uniform"),
+    "seed": ("9", 9),
+    "data": ("m.csv", "<tmp>/m.csv"),
+    "image_root": ("images", "<tmp>/images"),
+    "layout": ("fetal_planes_db", "fetal_planes_db"),
+    "tasks": ("[plane, shadow]", ["plane", "shadow"]),
+    "path_column": ("file", "file"),
+    "split_column": ("part", "part"),
+    "train_split": ("fit", "fit"),
+    "val_split": ("check", "check"),
+    "test_split": ("[t1, t2]", ["t1", "t2"]),
+    "validation_fraction": ("0.25", 0.25),
+    "group_column": ("patient", "patient"),
+    "missing_labels": ("allow", "allow"),
+    "separator": (";", ";"),
+    "extension": (".png", ".png"),
+    "channels": ("3", 3),
+    "scale": ("0.25", 0.25),
+    "memory_budget": ("8GiB", "8GiB"),
+    "encoder_filters": ("[4, 4, 8, 8, 16, 16]", [4, 4, 8, 8, 16, 16]),
+    "encoder_strides": ("[2, 2, 1, 1, 1, 1]", [2, 2, 1, 1, 1, 1]),
+    "stem_filters": ("4", 4),
+    "activation": ("relu", "relu"),
+    "feature_pooling": ("flatten", "flatten"),
+    "head_units": ("[8, 4]", [8, 4]),
+    "l2_weight": ("1e-4", 1e-4),  # a number, as --learning-rate 1e-4 is (PyYAML alone reads a string)
+    "synchronized_batch_norm": ("true", True),
+    "conditional_adversaries": ("true", True),
+    "epochs": ("3", 3),
+    "learning_rate": ("0.005", 0.005),
+    "adversary_learning_rate": ("0.02", 0.02),
+    "adversary_momentum": ("0.5", 0.5),
+    "adversarial_weight": ("0.1", 0.1),
+    "adversary_steps": ("2", 2),
+    "adversary_batches": ("fresh", "fresh"),
+    "adversarial_objective": ("uniform", "uniform"),
+    "independence_weight": ("2.5", 2.5),
+    "independence_bandwidth": ("batch", "batch"),
+    "adversarial_training": ("gradient_reversal", "gradient_reversal"),
+    "independence_layers": ("features", "features"),
+    "penalty_schedule": ("dann", "dann"),
+    "restore_best_weights": ("true", True),
+    "precise_batch_norm": ("0", 0),
+    "last_layer_retraining": ("false", False),
+    "ensemble_size": ("3", 3),
+    "ensemble_member": ("1", 1),
+    "error_upweight": ("5", 5),
+    "jit_compile": ("true", True),
+    "strategy": ("mirrored", "mirrored"),
+    "deterministic": ("true", True),
+    "threads": ("tensorflow", "tensorflow"),
+}
+
+#: The command's module and the arguments it needs besides the ``--set`` options.
+COMMANDS = {
+    "train": ("disentangle_tf.cli.train", ["--output-dir", "out"]),
+    "reproduce": ("disentangle_tf.cli.reproduce", ["synthetic", "--seeds", "1", "--output-dir", "out"]),
+}
+
+
+class Resolved(Exception):
+    """Raised in place of the training, once the command has resolved its settings."""
+
+
+def run_cli(command, arguments, capsys, monkeypatch):
+    """``(exit code, stderr, resolved flat configuration or None)`` of a command run in this
+    process with its settings' resolution stopped once done."""
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.run.run_settings import resolve_config as real
+
+    module_name, required = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    resolved = []
+
+    def resolve_then_stop(*args, **kwargs):
+        resolved.append(real(*args, **kwargs).to_flat_dict())
+        raise Resolved
+
+    monkeypatch.setattr(module, "resolve_config", resolve_then_stop)
+    capsys.readouterr()
+    code = 0
+    try:
+        run_command(module.main, [*required, *arguments], prog_name=command)
+    except SystemExit as exit:
+        code = exit.code
+    except Resolved:
+        pass
+    return code, capsys.readouterr().err, (resolved[-1] if resolved else None)
+
+
+def test_every_configuration_key_has_a_value_here():
+    assert set(VALUES) == set(RunConfig().to_flat_dict())
+    defaults = RunConfig().to_flat_dict()
+    assert [key for key, (_, value) in VALUES.items() if value == defaults[key]] == []
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("key", list(VALUES))
+def test_every_key_can_be_set_with_set(command, key, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    text, expected = VALUES[key]
+    if isinstance(expected, str) and expected.startswith("<tmp>/"):
+        expected = str(tmp_path / expected[len("<tmp>/"):])
+    code, err, config = run_cli(command, ["--set", f"{key}={text}"], capsys, monkeypatch)
+    assert code == 0 and config is not None, err
+    if command == "reproduce" and key == "dataset":
+        expected = "synthetic"  # the command's DATASET argument is a named option: it wins
+    assert config[key] == expected
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_set_comes_after_the_file_and_before_the_named_options(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(json.dumps({"epochs": 2, "batch_size": 6, "seed": 4}))
+    code, err, config = run_cli(command, ["--config", "c.yaml", "--set", "epochs=3", "--set", "batch-size=8",
+                                          "--set", "batch_size=9", "--epochs", "5"], capsys, monkeypatch)
+    assert code == 0, err
+    assert config["epochs"] == 5  # the named option beats --set
+    assert config["batch_size"] == 9  # --set beats the file; the last of a key wins
+    assert config["seed"] == 4  # the file beats the defaults
+
+
+def test_set_beats_the_method_and_fixes_a_grid_method_value(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, err, config = run_cli("train", ["--method", "paper", "--set", "adversarial_weight=0.5"], capsys, monkeypatch)
+    assert code == 0, err
+    assert config["adversarial_weight"] == 0.5 and config["adversary_batches"] == "fresh"  # the rest: paper's
+    code, err, config = run_cli("train", ["--method", "paper grid", "--set", "adversarial_weight=0.1"], capsys,
+                                monkeypatch)
+    assert code == 0, err
+    assert config["adversarial_weight"] == 0.1
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("arguments, message", [
+    (["--set", "epochs"], "Error: --set 'epochs': expected KEY=VALUE, a configuration key and its value "
+                          "(--set epochs=3, --set image_size=[32,32])"),
+    (["--set", "=3"], "Error: --set '=3': expected KEY=VALUE"),
+    (["--set", "epoch=3"], "Error: --set epoch=3: unknown key 'epoch' (did you mean epochs?); expected one of: "
+                           "activation, adversarial_objective,"),
+    (["--set", "image_size=[32,"], "Error: --set image_size=[32,: the value is not YAML"),
+    (["--set", "epochs=three"], "Error: --set epochs=three: epochs must be an integer; got 'three'"),
+    (["--set", "epochs=0"], "Error: --set epochs=0: epochs must be >= 1; got 0"),
+    (["--set", "image_size=32"], "Error: --set image_size=32: image_size must be a list of 2 int; got 32"),
+    (["--set", "flip=maybe"], "Error: --set flip=maybe: flip must be true or false; got 'maybe'"),
+], ids=["no =", "no key", "unknown key", "not YAML", "wrong type", "out of range", "not a list", "not a bool"])
+def test_a_bad_set_is_one_line_naming_the_option_and_exit_2(command, arguments, message, tmp_path, monkeypatch,
+                                                             capsys):
+    monkeypatch.chdir(tmp_path)
+    code, err, config = run_cli(command, arguments, capsys, monkeypatch)
+    lines = err.strip().splitlines()
+    assert code == 2 and config is None
+    assert len(lines) == 1 and lines[0].startswith(message), lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_refuses_a_bad_set_before_tensorflow_loads(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    script = ("import runpy, sys; sys.argv = ['train', '--set', 'epochs', '--output-dir', 'out']\n"
+              "try:\n    runpy.run_module('disentangle_tf.train', run_name='__main__')\n"
+              "finally:\n    print('tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: --set 'epochs': expected KEY=VALUE, a configuration key and its value "
+        "(--set epochs=3, --set image_size=[32,32])"]
+    assert result.stdout.split() == ["False"]
