@@ -4,12 +4,15 @@ after the last epoch."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import shlex
 
 
 from disentangle_tf.run import console
 from disentangle_tf.run.headline import headline
+from disentangle_tf.run.step_notes import StepNotes
 
 #: Scores as evaluate_split gives them, for a synthetic-like run: val and test hold the
 #: training combinations, unseen only one absent from training.
@@ -100,13 +103,17 @@ def test_after_the_last_epoch_a_line_comes_before_every_step(tmp_path, monkeypat
         def on_epoch_end(self, epoch, logs=None):
             events.append(f"<epoch {epoch + 1}>")
 
+    # A clock on which every reading is 6 seconds after the one before: every step is long,
+    # and says its progress within (between batches, between splits).
+    readings = itertools.count(0.0, 6.0)
+    monkeypatch.setattr(training, "StepNotes", functools.partial(StepNotes, clock=lambda: next(readings)))
     config = RunConfig().replace({**TINY_RUN, "epochs": 2, "last_layer_retraining": True})
     result = training.run(config, tmp_path / "run", data=absent_combination_splits(), verbose=2,
                           callbacks=[Epochs()], notify=events.append)
     after = events[events.index("<epoch 2>") + 1:]
-    assert after == ["recomputing batch-norm statistics (2 batches)...", "<precise_batch_norm>",
+    assert after == ["recomputing batch-norm statistics (2 batches)...", "<precise_batch_norm>", "  1 of 2 batches",
                      "refitting the last layers...", "<retrain_last_layer>",
-                     "evaluating val, unseen...", "<evaluate_splits>",
+                     "evaluating val, unseen...", "<evaluate_splits>", "  1 of 2 splits",
                      "<write_results>", "exporting...", "writing figures and TensorBoard's results..."]
     assert result.headline[-1].startswith("unseen combination (unseen: b q with a y, never in training): b ")
     assert "(headline)" in result.headline[-1]
@@ -114,6 +121,20 @@ def test_after_the_last_epoch_a_line_comes_before_every_step(tmp_path, monkeypat
     quiet = []
     training.run(config, data=absent_combination_splits(), verbose=0, notify=quiet.append)
     assert quiet == []
+
+
+def test_a_long_step_says_its_progress_at_least_every_interval():
+    now = [100.0]
+    lines = []
+    notes = StepNotes(lines.append, interval=5.0, clock=lambda: now[0])
+    notes("recomputing batch-norm statistics (30 batches)...")
+    for k, seconds in enumerate([1.0, 3.0, 2.0, 4.9, 0.2, 9.0, 1.0], start=1):
+        now[0] += seconds
+        notes.progress(k, 8, "batches")
+    now[0] += 60.0
+    notes.progress(8, 8, "batches")  # done: the next step's line comes next
+    assert lines == ["recomputing batch-norm statistics (30 batches)...", "  3 of 8 batches", "  5 of 8 batches",
+                     "  6 of 8 batches"]
 
 
 def test_the_train_command_ends_with_the_headline_and_a_quoted_tensorboard_line(tmp_path, monkeypatch):

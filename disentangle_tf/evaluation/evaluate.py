@@ -95,9 +95,15 @@ def evaluate_split(model: Disentangler, data: LabelledImages, batch_size: int = 
     return result
 
 
-def evaluate_splits(model: Disentangler, splits: dict, batch_size: int = 50) -> dict:
-    """:func:`evaluate_split` for every split, keyed by split name."""
-    return {name: evaluate_split(model, data, batch_size) for name, data in splits.items()}
+def evaluate_splits(model: Disentangler, splits: dict, batch_size: int = 50, on_split=None) -> dict:
+    """:func:`evaluate_split` for every split, keyed by split name; ``on_split``, if given, is
+    called with the number of splits done after each (to show progress)."""
+    metrics = {}
+    for name, data in splits.items():
+        metrics[name] = evaluate_split(model, data, batch_size)
+        if on_split is not None:
+            on_split(len(metrics))
+    return metrics
 
 
 def _file_name(text: str) -> str:

@@ -27,7 +27,8 @@ def batch_norm_layers(model) -> list:
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size: int = 50, seed: int = 0) -> int:
+def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size: int = 50, seed: int = 0,
+                       on_batch=None) -> int:
     """Set every encoder and classifier batch-norm layer's moving statistics to their mean over batches.
 
     Runs the encoders and classifiers in training mode (batch statistics, no gradient,
@@ -42,6 +43,7 @@ def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size:
         batches: number of batches.
         batch_size: images per batch (at most ``N``).
         seed: seed of the batches' draw.
+        on_batch: called with ``k`` after batch ``k`` (from 1), to show progress; None: nothing.
 
     Returns:
         The number of batch-norm layers recomputed.
@@ -63,6 +65,8 @@ def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size:
             batch = tf.constant(images[rng.choice(len(images), batch_size, replace=False)])
             for encoder, classifier in zip(model.encoders, model.classifiers):
                 classifier(encoder(batch, training=True), training=True)
+            if on_batch is not None:
+                on_batch(k)
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
