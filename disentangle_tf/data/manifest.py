@@ -38,7 +38,7 @@ from .dataset_splits import DatasetSplits
 from .images import ImageReadError, check_image_files
 from .labelled_images import MISSING_LABEL, LabelledImages
 from .manifest_cells import (_first_line, _quote_list, _refuse_missing, _sorted_labels, _where, class_labels,
-                             class_name, is_missing)
+                             class_name, is_missing, slash_hint)
 from .manifest_images import decode_rows, warn_constant
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
@@ -103,7 +103,7 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     """
     source = pathlib.Path(csv_path)
     if not source.is_file():
-        raise ManifestError(f"{source}: manifest file not found")
+        raise ManifestError(f"{source}: manifest file not found{slash_hint(source)}")
     try:
         raw = pd.read_csv(
             source,
@@ -248,7 +248,7 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         if path.is_dir():
             raise ManifestError(f"{_where(source, index)}: {path} is a directory; expected an image file")
         if not path.is_file():
-            raise ManifestError(f"{_where(source, index)}: image file not found: {path}")
+            raise ManifestError(f"{_where(source, index)}: image file not found: {path}{slash_hint(cell)}")
         paths.append(str(path))
     frame.insert(1, "path", paths)
     try:

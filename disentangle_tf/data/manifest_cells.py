@@ -20,6 +20,12 @@ def _where(source: pathlib.Path, index: int) -> str:
     return f"{source} row {index + 1} (line {index + 2})"
 
 
+def slash_hint(path) -> str:
+    """``"; paths use '/' (found '\\\\')"`` for a path written with Windows backslashes, else ``""``:
+    a backslash is part of a file name on the systems the package reads paths on."""
+    return "; paths use '/' (found '\\\\')" if "\\" in str(path) else ""
+
+
 def _quote_list(values) -> str:
     values = [repr(v) for v in values]
     if len(values) > 12:
