@@ -254,3 +254,17 @@ def test_reproduce_chooses_by_held_out_combination_and_records_every_point(tmp_p
     admissible = [i for i in range(2) if validation[i] >= max(validation) - 0.02]
     expected = max(admissible, key=lambda i: (estimates[i], -i))
     assert measures[("val", "chosen:adversarial_weight")] == [0.01, 0.1][expected]
+
+
+def test_without_an_eligible_combination_a_comparison_keeps_the_method_s_own_setting_as_train_does():
+    from disentangle_tf.experiments.grid_selection import fallback_point
+    from disentangle_tf.run.methods import METHODS, RECOMMENDED
+
+    method = METHODS["selected"]
+    grid = method.grid()
+    index = fallback_point(method, grid, results=None)
+    assert {k: grid[index][k] for k in RECOMMENDED} == RECOMMENDED
+    # A grid of list values (paper grid) has no such point: the best mean validation accuracy wins.
+    paper = METHODS["paper grid"]
+    results = [RunResult(None, {"val": {"accuracy": {"a": a, "b": 1.0}}}, {}, None) for a in (0.5, 0.7)]
+    assert fallback_point(paper, paper.grid(), results) == 1

@@ -31,14 +31,24 @@ def grid_label(method: Method, point) -> str:
     return point_label({key: point[key] for key in grid_keys(method)})
 
 
+def fallback_point(method: Method, grid: list[dict], results) -> int:
+    """The point kept where no combination is eligible: the one that leaves the method's own
+    settings as they are (``selected``: the recommended setting), as ``train`` trains the
+    configuration as given; for a grid of list values, the best mean validation accuracy."""
+    for index, point in enumerate(grid):
+        if all(method.settings.get(key) == point[key] for key in grid_keys(method)):
+            return index
+    return max(range(len(grid)), key=lambda i: (np.mean(list(results[i].metrics["val"]["accuracy"].values())), -i))
+
+
 def select_by_held_out_combination(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
                                    seed: int, echo=print):
     """Held-out-combination selection of one method's grid point on one seed.
 
     Every point is also trained on all the data and scored on every split, so that the
     estimate can be compared with the accuracy it stands for; those scores are recorded,
-    never used to choose. Where no combination is eligible, the point with the best mean
-    validation accuracy is chosen (the validation selection) and a line says so.
+    never used to choose. Where no combination is eligible, a line says so and the
+    configuration as given is kept, as ``train`` does (:func:`fallback_point`).
 
     Returns:
         ``(point, result, rows)``: the chosen point, its full run and the rows of every point
@@ -80,5 +90,5 @@ def select_by_held_out_combination(config: RunConfig, method: Method, grid: list
         chosen = choose(estimates)
     else:
         echo(no_combination_line(data, relevant))
-        chosen = max(range(len(grid)), key=lambda i: (np.mean(list(results[i].metrics["val"]["accuracy"].values())), -i))
+        chosen = fallback_point(method, grid, results)
     return grid[chosen], results[chosen], rows
