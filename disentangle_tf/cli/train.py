@@ -146,7 +146,8 @@ def data_options(command):
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @data_options
 @click.option("--method", type=click.Choice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
-              help="Named settings (docs/method.rst): recommended generalises to unseen combinations; paper is "
+              help="Named settings (docs/method.rst): recommended was chosen on, and generalises on, the synthetic "
+                   "shapes; selected chooses the penalty on your training data (docs/generalisation.rst); paper is "
                    "the paper's method as published. The config file and options override them.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--selection", type=click.Choice(SELECTIONS), default="none", show_default=True,
