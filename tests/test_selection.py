@@ -268,3 +268,31 @@ def test_without_an_eligible_combination_a_comparison_keeps_the_method_s_own_set
     paper = METHODS["paper grid"]
     results = [RunResult(None, {"val": {"accuracy": {"a": a, "b": 1.0}}}, {}, None) for a in (0.5, 0.7)]
     assert fallback_point(paper, paper.grid(), results) == 1
+
+
+def test_least_leakage_takes_the_point_that_leaks_least_among_those_that_keep_validation_accuracy():
+    from disentangle_tf.selection.grid import choose_least_leakage
+
+    assert choose_least_leakage([0.90, 0.89, 0.80], [0.30, 0.10, 0.00]) == 1
+    assert choose_least_leakage([0.90, 0.89, 0.80], [0.30, None, 0.00]) == 0
+    assert choose_least_leakage([0.90, 0.90], [0.1, 0.1]) == 0
+
+
+def test_train_least_leakage_trains_each_point_then_the_chosen_one_and_writes_its_choice(tmp_path):
+    from disentangle_tf.selection.selected_run import run_selected
+
+    data = _random_three_by_two(seed=1)
+    points = [{"independence_weight": 0.0}, {"independence_weight": 1.0}]
+    config = RunConfig.from_flat_dict({**TINY, "independence_layers": "features"})
+    lines = []
+    result, estimate = run_selected(config, points, output_dir=tmp_path / "run", data=data, echo=lines.append,
+                                    rule="least-leakage", verbose=0)
+    assert estimate is None
+    written = json.loads((tmp_path / "run" / "selection.json").read_text())
+    validation = [p["validation_accuracy"] for p in written["points"]]
+    leakage = [p["leakage"] for p in written["points"]]
+    admissible = [i for i in range(2) if validation[i] >= max(validation) - 0.02]
+    expected = min(admissible, key=lambda i: (float("inf") if leakage[i] is None else leakage[i], i))
+    assert written["chosen"] == expected
+    trained = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert trained["independence_weight"] == points[expected]["independence_weight"]

@@ -23,7 +23,7 @@ from ..run.config import CHOICES
 from ..run.console import after_training, config_summary, results_table, sentence_lines
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS, SELECTION_GRID
-from ..selection.grid import HELD_OUT_COMBINATION
+from ..selection.grid import HELD_OUT_COMBINATION, RULES
 from ..run.outputs import check_output_dir, is_resumable
 from ..run.run_settings import resolve_config
 
@@ -54,7 +54,7 @@ SET_HELP = ("Any configuration key, as in the --config file, its value read as Y
             "file's value; a named option (--epochs) replaces it.")
 
 #: ``--selection``: train the configuration as given, or choose from a grid first.
-SELECTIONS = ("none", HELD_OUT_COMBINATION)
+SELECTIONS = ("none", *RULES)
 
 
 def _shown(value) -> str:
@@ -152,8 +152,9 @@ def data_options(command):
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--selection", type=click.Choice(SELECTIONS), default="none", show_default=True,
               help="held-out-combination: first choose the penalty's weight and place from a grid of four by "
-                   "training without combinations of labels that stand in for an unseen one (about nine "
-                   "trainings; docs/method.rst); --method selected implies it.")
+                   "training without combinations of labels that stand in for an unseen one (nine more "
+                   "trainings); least-leakage: by the features' within-class leakage on the validation split "
+                   "(four more); docs/generalisation.rst. --method selected implies held-out-combination.")
 @click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
 @click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
 @click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  " + method_default("adversarial_weight"))
@@ -244,7 +245,8 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
         raise UserError(str(error)) from None
     from ..run.training import run
 
-    points = METHODS[method].points or (SELECTION_GRID if selection == HELD_OUT_COMBINATION else ())
+    points = METHODS[method].points or (SELECTION_GRID if selection != "none" else ())
+    rule = HELD_OUT_COMBINATION if selection == "none" else selection
     try:
         with interrupt_on_termination():
             arguments = dict(output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
@@ -252,7 +254,7 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
             if points:
                 from ..selection.selected_run import run_selected
 
-                result, chosen = run_selected(config, points, echo=click.echo, **arguments)
+                result, chosen = run_selected(config, points, echo=click.echo, rule=rule, **arguments)
             else:
                 result, chosen = run(config, **arguments), None
     except KeyboardInterrupt:

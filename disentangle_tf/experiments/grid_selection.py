@@ -42,8 +42,13 @@ def fallback_point(method: Method, grid: list[dict], results) -> int:
 
 
 def select_by_held_out_combination(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
-                                   seed: int, echo=print):
-    """Held-out-combination selection of one method's grid point on one seed.
+                                   seed: int, echo=print, rule: str = "held-out-combination"):
+    """Selection of one method's grid point on one seed from the training data alone.
+
+    ``rule`` is ``"held-out-combination"`` or ``"least-leakage"``
+    (:mod:`disentangle_tf.selection.grid`); the leakage score is recorded for every point
+    under either rule, the held-out estimates under the first only (they cost two
+    trainings a point).
 
     Every point is also trained on all the data and scored on every split, so that the
     estimate can be compared with the accuracy it stands for; those scores are recorded,
@@ -57,13 +62,13 @@ def select_by_held_out_combination(config: RunConfig, method: Method, grid: list
     """
     from ..evaluation.forward import predict_outputs
     from ..run.training import run
-    from ..selection.grid import choose
+    from ..selection.grid import LEAST_LEAKAGE, choose, choose_least_leakage
     from ..selection.held_out import held_out_estimate
     from ..selection.leakage import within_class_leakage
     from ..selection.selected_run import no_combination_line, plan
 
     relevant, combinations, _ = plan(data, seed=seed)
-    rows, results, estimates = [], [], []
+    rows, results, estimates, leakages, validation = [], [], [], [], []
 
     def add(split, measure, value):
         if value is not None:
@@ -78,15 +83,18 @@ def select_by_held_out_combination(config: RunConfig, method: Method, grid: list
             for task, accuracy in values["accuracy"].items():
                 add(split, f"point:{label}|accuracy:{task}", accuracy)
         features = predict_outputs(result.model, data.validation)["features"][relevant]
-        add("selection", f"point:{label}|leakage", within_class_leakage(features, data.validation, data.tasks,
-                                                                         relevant, seed=seed))
-        if combinations:
+        leakages.append(within_class_leakage(features, data.validation, data.tasks, relevant, seed=seed))
+        validation.append(float(result.metrics["val"]["accuracy"][relevant]))
+        add("selection", f"point:{label}|leakage", leakages[-1])
+        if combinations and rule != LEAST_LEAKAGE:
             estimate = held_out_estimate(settings, data, relevant, combinations)
             estimates.append(estimate)
             add("selection", f"point:{label}|held_out_estimate", estimate.estimate)
             add("selection", f"point:{label}|held_out_relative", estimate.relative)
             add("selection", f"point:{label}|held_out_validation", estimate.validation_accuracy)
-    if combinations:
+    if rule == LEAST_LEAKAGE:
+        chosen = choose_least_leakage(validation, leakages)
+    elif combinations:
         chosen = choose(estimates)
     else:
         echo(no_combination_line(data, relevant))

@@ -47,7 +47,7 @@ from ..data.synthetic import make_synthetic_split
 from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
 from .report import write_all
-from ..selection.grid import HELD_OUT_COMBINATION
+from ..selection.grid import RULES
 from .group_scores import group_rows
 from .grid_selection import grid_keys, grid_label, select_by_held_out_combination
 
@@ -87,7 +87,7 @@ EXPERIMENTS = {
     } for name, task in DIGIT_VARIANTS.items()},
 }
 
-SELECTIONS = ("validation", "oracle", "held-out-combination")
+SELECTIONS = ("validation", "oracle", *RULES)
 
 #: The data sets a comparison runs on: the generated ones, and a user's file (its tasks
 #: and evaluation splits are read from the data: :func:`manifest_experiment`).
@@ -278,9 +278,9 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         run_data = dataclasses.replace(method_data, evaluation={s: method_data.evaluation[s]
                                                                 for s in selection_splits})
         grid = method.grid()
-        if selection == HELD_OUT_COMBINATION and len(grid) > 1:
+        if selection in RULES and len(grid) > 1:
             point, result, point_rows = select_by_held_out_combination(
-                config, method, grid, method_data, seed, echo)
+                config, method, grid, method_data, seed, echo, rule=selection)
             rows.extend(point_rows)
         else:
             best = None

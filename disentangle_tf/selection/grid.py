@@ -7,6 +7,11 @@ validation splits) is within :data:`TOLERANCE` of the best point's are *admissib
 the admissible point with the highest held-out estimate is chosen (the first in grid
 order on a tie). The tolerance keeps a setting that would buy accuracy on the held-out
 combinations with accuracy on the seen ones from being chosen.
+
+``least-leakage`` needs no held-out training: each point is trained once on all the data,
+and among the points within the same tolerance of the best validation accuracy the one
+whose relevant-task features carry the least of the other tasks within a class is chosen
+(:func:`choose_least_leakage`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from .held_out import HeldOutEstimate, held_out_estimate
 #: Most relevant-task validation accuracy (a fraction) a chosen point may give up against the best point.
 TOLERANCE = 0.02
 
-#: The name of the rule, as ``--selection`` spells it.
+#: The names of the rules, as ``--selection`` spells them.
 HELD_OUT_COMBINATION = "held-out-combination"
+LEAST_LEAKAGE = "least-leakage"
+RULES = (HELD_OUT_COMBINATION, LEAST_LEAKAGE)
 
 
 def point_label(point: Mapping) -> str:
@@ -73,6 +80,17 @@ def choose(estimates: Sequence[HeldOutEstimate], tolerance: float = TOLERANCE) -
     best = max(e.validation_accuracy for e in estimates)
     admissible = [i for i, e in enumerate(estimates) if e.validation_accuracy >= best - tolerance]
     return max(admissible, key=lambda i: (estimates[i].estimate, -i))
+
+
+def choose_least_leakage(validation: Sequence[float], leakage: Sequence[float | None],
+                         tolerance: float = TOLERANCE) -> int:
+    """``least-leakage``: among the points whose relevant-task validation accuracy is within
+    ``tolerance`` of the best, the one whose features leak the least
+    (:func:`~disentangle_tf.selection.leakage.within_class_leakage`; a point without a
+    leakage score counts as leaking most; the first in grid order on a tie)."""
+    best = max(validation)
+    admissible = [i for i, v in enumerate(validation) if v >= best - tolerance]
+    return min(admissible, key=lambda i: (float("inf") if leakage[i] is None else leakage[i], i))
 
 
 def select_setting(config, data, points: Sequence[Mapping], relevant: str, combinations: Sequence[Combination],

@@ -17,7 +17,8 @@ import pathlib
 from typing import Callable, Mapping, Sequence
 
 from .combinations import eligible_combinations, relevant_task_of
-from .grid import Selection, point_label, select_setting
+from .grid import (HELD_OUT_COMBINATION, LEAST_LEAKAGE, TOLERANCE, Selection, choose_least_leakage, point_label,
+                   select_setting)
 from .held_out import HELD_OUT_COMBINATIONS, sample_combinations
 
 #: The key of the estimate in ``metrics.json``.
@@ -57,8 +58,9 @@ def write_selection(output_dir: pathlib.Path, selection: Selection) -> None:
 
 
 def run_selected(config, points: Sequence[Mapping], output_dir=None, data=None, echo: Callable[[str], None] = print,
-                 train: Callable | None = None, **run_kwargs):
-    """Choose a grid point by held-out-combination validation, then train it on all the data.
+                 train: Callable | None = None, rule: str = HELD_OUT_COMBINATION, **run_kwargs):
+    """Choose a grid point by held-out-combination validation (or ``rule="least-leakage"``:
+    :func:`run_least_leakage`), then train it on all the data.
 
     Args:
         config: the run's configuration; each point's keys replace its values.
@@ -81,6 +83,8 @@ def run_selected(config, points: Sequence[Mapping], output_dir=None, data=None, 
     from ..run.training import run
 
     data = load_dataset(config.data) if data is None else data
+    if rule == LEAST_LEAKAGE:
+        return run_least_leakage(config, points, output_dir, data, echo, train, **run_kwargs)
     relevant, combinations, eligible = plan(data, seed=config.data.seed)
     if not combinations:
         echo(no_combination_line(data, relevant))
@@ -96,3 +100,43 @@ def run_selected(config, points: Sequence[Mapping], output_dir=None, data=None, 
     if output_dir is not None:
         write_selection(pathlib.Path(output_dir), selection)
     return result, selection
+
+
+def run_least_leakage(config, points: Sequence[Mapping], output_dir, data, echo: Callable[[str], None] = print,
+                      train: Callable | None = None, **run_kwargs):
+    """``least-leakage`` selection: train every point once, choose by
+    :func:`~disentangle_tf.selection.grid.choose_least_leakage`, then train the chosen
+    point again as the run that writes ``output_dir`` (with ``selection.json``).
+
+    Returns:
+        ``(result, None)``: the final run's result (there is no held-out estimate).
+    """
+    from ..evaluation.forward import predict_outputs
+    from ..run.training import run
+    from .combinations import relevant_task_of
+    from .leakage import within_class_leakage
+
+    if train is None:
+        def train(settings, reduced):
+            return run(settings, data=reduced, verbose=0)
+
+    relevant = relevant_task_of(data.tasks, data.relevant_task)
+    validation, leakage = [], []
+    for point in points:
+        model = train(config.replace(point, source="selection grid"), data)
+        validation.append(float(model.metrics["val"]["accuracy"][relevant]))
+        features = predict_outputs(model.model, data.validation)["features"][relevant]
+        leakage.append(within_class_leakage(features, data.validation, data.tasks, relevant, seed=config.data.seed))
+        shown = "none" if leakage[-1] is None else f"{leakage[-1]:.3f}"
+        echo(f"  {point_label(point)}: validation {relevant} accuracy {validation[-1]:.3f}, within-class leakage {shown}")
+    chosen = choose_least_leakage(validation, leakage)
+    echo(f"chosen: {point_label(points[chosen])} (least leakage within {TOLERANCE:g} of the best validation "
+         "accuracy); training it again as the run")
+    result = run(config.replace(points[chosen], source="selection grid"), output_dir=output_dir, data=data,
+                 **run_kwargs)
+    if output_dir is not None:
+        (pathlib.Path(output_dir) / "selection.json").write_text(json.dumps({
+            "selection": LEAST_LEAKAGE, "chosen": chosen,
+            "points": [{"settings": dict(p), "label": point_label(p), "validation_accuracy": v, "leakage": k}
+                       for p, v, k in zip(points, validation, leakage)]}, indent=2) + "\n")
+    return result, None
