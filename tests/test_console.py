@@ -136,7 +136,7 @@ def test_tensorboard_holds_final_results_images_and_hparams(console_run):
                 (2, pytest.approx(metrics[split]["accuracy"][task]))]
     table = tf.make_ndarray(run.Tensors("final_results")[0].tensor_proto).item().decode()
     header = next(line for line in table.splitlines() if line.startswith("| split |"))
-    assert "| background | shape | background->shape (chance) | shape->background (chance) |" in header
+    assert "| background | shape | background->shape | shape->background |" in header
     assert "| unseen | 100 |" in table
 
     image = run.Tensors("7_data/training_images")

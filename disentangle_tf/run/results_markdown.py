@@ -43,8 +43,8 @@ def results_markdown(metrics: Mapping[str, Mapping], headline: Sequence[str] = (
     tasks = tasks_in_order(metrics)
     pairs = list(dict.fromkeys(p for values in metrics.values() for p in values.get("adversary_accuracy", {})))
     flagged = any(values.get("predicted_absent_combination") for values in metrics.values())
-    header = ["split", "images", *tasks, *(f"{pair} (chance)" for pair in pairs)]
-    header += ["predicted a combination absent from training"] if flagged else []
+    header = ["split", "images", *tasks, *pairs]
+    header += ["absent combination predicted"] if flagged else []
     rows = []
     for split, values in metrics.items():
         row = [split, values.get("images", "-"), *(_number(values.get("accuracy", {}).get(t)) for t in tasks)]
@@ -66,6 +66,7 @@ def results_markdown(metrics: Mapping[str, Mapping], headline: Sequence[str] = (
         notes.append("a->b: the accuracy of the adversary that predicts task b from the features of task a; "
                      + (chance_note(metrics) or "no chance level recorded"))
     if flagged:
-        notes.append("the last column: images whose predicted labels form a combination of classes never seen "
-                     "together in training (the SavedModel's combination_seen_in_training is false)")
-    return "\n".join(lines + ([""] + [f"*{note}*" for note in notes] if notes else []))
+        notes.append("absent combination predicted: the images whose predicted labels form a combination of "
+                     "classes never seen together in training (the SavedModel's combination_seen_in_training "
+                     "is false)")
+    return "\n".join(lines + [part for note in notes for part in ("", f"*{note}*")])
