@@ -35,8 +35,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..data.combinations import count_combinations
 from ..data.dataset_splits import DatasetSplits
-from ..data.labelled_images import MISSING_LABEL, LabelledImages
+from ..data.labelled_images import LabelledImages
 from ..task_spec import TaskSpec, relevant_task_of  # noqa: F401  (part of this module's interface)
 
 #: Fewest training images an eligible combination needs (rule 5).
@@ -80,10 +81,7 @@ def _name(task: TaskSpec, label: int) -> str:
 
 def training_combinations(split: LabelledImages, tasks: Sequence[TaskSpec]) -> dict[tuple[int, ...], int]:
     """``{labels: images}`` of every combination in ``split`` (images labelled for every task)."""
-    columns = np.stack([np.asarray(split.labels[task.name]) for task in tasks], axis=1)
-    columns = columns[(columns != MISSING_LABEL).all(axis=1)]
-    found, counts = np.unique(columns, axis=0, return_counts=True)
-    return {tuple(int(v) for v in row): int(count) for row, count in zip(found, counts)}
+    return dict(count_combinations(split.labels, [task.name for task in tasks]))
 
 
 def absent_combinations(split: LabelledImages, tasks: Sequence[TaskSpec]) -> list[Combination]:
