@@ -1,10 +1,13 @@
 """``Disentangler.compile``: the two optimizers and the settings of the adversarial game.
 
-A mixin of :class:`~disentangle_tf.models.Disentangler`; its compile configuration is
-saved with the model (``get_compile_config``) and restored on loading.
+A mixin of :class:`~disentangle_tf.models.Disentangler`; its compile configuration, the
+method it was compiled with included, is saved with the model (``get_compile_config``)
+and restored on loading.
 """
 
 from __future__ import annotations
+
+import json
 
 import keras
 
@@ -12,6 +15,7 @@ from ..fast.optimizers import adam, sgd
 from . import objectives
 from .defaults import (ADVERSARIAL_TRAINING, ADVERSARY_BATCHES, ADVERSARY_LEARNING_RATE, ADVERSARY_MOMENTUM,
                        INDEPENDENCE_LAYERS, LEARNING_RATE)
+from .methods import COMPILE_KEYS, FIT_KEYS, METHODS, NEUTRAL, PAPER_COMPILE, Method, model_settings
 
 
 def default_optimizer(learning_rate: float = LEARNING_RATE):
@@ -47,29 +51,50 @@ class Compiling:
         self,
         optimizer="auto",
         adversary_optimizer="auto",
-        adversarial_weight: float = 0.01,
-        adversary_steps: int = 5,
-        adversary_batches: str = "fresh",
-        adversarial_objective: str = "maximize_cross_entropy",
-        independence_weight: float = 0.0,
-        independence_bandwidth: str = "class",
-        adversarial_training: str = "alternating",
-        independence_layers: str = "features",
+        adversarial_weight: float | None = None,
+        adversary_steps: int | None = None,
+        adversary_batches: str | None = None,
+        adversarial_objective: str | None = None,
+        independence_weight: float | None = None,
+        independence_bandwidth: str | None = None,
+        adversarial_training: str | None = None,
+        independence_layers: str | None = None,
         jit_compile: bool = False,
         steps_per_execution: int = 1,
         run_eagerly: bool = False,
         factored_adversary_updates: bool = True,
+        method: str | Method | None = None,
+        sampling: str | None = None,
+        precise_batch_norm: int | None = None,
+        last_layer_retraining: bool | None = None,
     ):
-        """Configure the two optimizers and the adversarial game.
+        """Configure the two optimizers and the adversarial game, or a named method.
 
-        The defaults are the paper's method (Sect. 2 and the authors' code); the
-        package's recommended setting compiles with ``adversarial_weight=0.0,
-        adversary_batches="same", independence_weight=10.0,
-        independence_layers="block_maps"`` and adds, outside
-        ``compile``, group-balanced batches, recomputed batch-norm statistics and a
-        refit of the last layers (``--method recommended``, ``docs/method.rst``).
+        Without ``method`` the settings are the paper's method (Sect. 2 and the authors'
+        code), each argument left out at the value listed below. The package's
+        recommended setting is one word away, ``compile(method="recommended")``: no
+        adversarial term, the class-conditional HSIC penalty on every residual block's
+        output map, and, in ``fit`` from arrays, group-balanced batches, batch-norm
+        statistics recomputed and the last layers refitted after the last epoch
+        (``docs/method.rst``); ``compile(method="paper")`` is the paper's method, the
+        same as ``compile()``.
 
         Args:
+            method: a name of :data:`disentangle_tf.models.methods.METHODS`
+                (``"recommended"``, ``"paper"``, ``"lambda=0"``, ...) or a
+                :class:`~disentangle_tf.models.methods.Method`; None (the default) for
+                none. Its settings give the arguments ``adversarial_weight`` to
+                ``independence_layers`` and ``sampling`` to ``last_layer_retraining``
+                below; those given explicitly replace them
+                (``compile(method="recommended", independence_weight=5)``) and choose
+                the point of a grid method (``compile(method="paper grid",
+                adversarial_weight=0.1)``). ``fit`` carries out the batch composition
+                and the steps after training when it is given arrays;
+                ``compiled_method`` and the
+                compile configuration record the method's name, description, settings
+                and the arguments that replaced them. Methods that need a whole run (an
+                ensemble, Just Train Twice, a penalty schedule, a number of epochs, the
+                oracle) are refused: :func:`disentangle_tf.run.training.run` trains them.
             optimizer: optimizer of encoders and classifiers (Eq. 1): an instance, or a
                 name as Keras reads it. ``"auto"`` (the default) is the authors'
                 setting, ``FusedAdam(1e-3, beta_1=0.0, beta_2=0.9, epsilon=1e-5)``;
@@ -81,26 +106,27 @@ class Compiling:
                 ``FusedSGD(1e-2, momentum=0.9)``; ``"sgd"`` is Keras's SGD with its
                 defaults (no momentum), run as
                 :class:`~disentangle_tf.fast.optimizers.FusedSGD` (fast paths on).
-            adversarial_weight: lambda of Eq. 1; 0 trains the tasks independently of
-                the adversaries (which are still trained, as probes).
-            adversary_steps: adversary updates after each main update (paper: 5).
-            adversary_batches: ``"fresh"``: each adversary step sees a new batch (the
-                authors' code); the data must then come from
+            adversarial_weight: lambda of Eq. 1 (default 0.01); 0 trains the tasks
+                independently of the adversaries (which are still trained, as probes).
+            adversary_steps: adversary updates after each main update (default and
+                paper: 5).
+            adversary_batches: ``"fresh"`` (the default): each adversary step sees a
+                new batch (the authors' code); the data must then come from
                 :func:`disentangle_tf.data.make_training_dataset` (``fit`` builds it
                 itself from arrays). Before each adversary update the encoders run on
                 its batch in training mode and without a gradient tape, which also
                 updates their batch-norm moving statistics. ``"same"``:
                 the adversary steps reuse the features of the main batch (cheaper).
-            adversarial_objective: ``"maximize_cross_entropy"`` (paper) or
+            adversarial_objective: ``"maximize_cross_entropy"`` (paper; the default) or
                 ``"uniform"``; see :mod:`disentangle_tf.models.objectives`.
             independence_weight: weight of the class-conditional HSIC penalty between
                 each task's features and every other task's label, given the
-                features' own label; 0 (the paper) leaves it out. The metric
+                features' own label; 0 (the paper; the default) leaves it out. The metric
                 ``independence_loss`` is tracked when it is on.
             independence_bandwidth: the Gaussian kernel's median-heuristic domain,
                 ``"class"`` (within each class; the default) or ``"batch"``; see
                 :func:`~disentangle_tf.models.objectives.conditional_hsic`.
-            adversarial_training: ``"alternating"`` (the paper): Eq. 1 moves the
+            adversarial_training: ``"alternating"`` (the paper; the default): Eq. 1 moves the
                 encoders against the adversaries as they are, then Eq. 2 moves the
                 adversaries. ``"gradient_reversal"`` (Ganin & Lempitsky,
                 "Unsupervised domain adaptation by backpropagation", ICML 2015): one
@@ -108,7 +134,7 @@ class Compiling:
                 encoders multiplied by ``-lambda``; the adversaries are then updated
                 ``adversary_steps`` more times as in Eq. 2 (0 is the plain DANN step).
                 Needs ``adversarial_objective="maximize_cross_entropy"``.
-            independence_layers: ``"features"``: the independence penalty reads each
+            independence_layers: ``"features"`` (the default): the independence penalty reads each
                 encoder's features; ``"blocks"``: also the global average of every
                 residual block's output, one penalty per block, so that the nuisance
                 is removed where it enters and not only undone at the end;
@@ -128,7 +154,41 @@ class Compiling:
                 (:mod:`~disentangle_tf.fast.factored_adversary_updates`; with the fast paths on): the same
                 result up to rounding, without reading and writing the kernel in every
                 step. Other optimizer settings use the plain updates.
+            sampling: with a method, how ``fit`` draws batches from arrays:
+                ``"uniform"`` or ``"group_balanced"``
+                (:func:`~disentangle_tf.data.make_training_dataset`).
+            precise_batch_norm: with a method, after training, the number of batches
+                the batch-norm statistics are recomputed over (0: none;
+                :class:`~disentangle_tf.models.post_fit.PreciseBatchNormalization`).
+            last_layer_retraining: with a method, after training, refit every
+                classifier's last layer
+                (:class:`~disentangle_tf.models.post_fit.LastLayerRetraining`).
+
+        Raises:
+            ValueError: one line naming the argument, for a value out of its choices or
+                range, ``sampling``, ``precise_batch_norm`` or ``last_layer_retraining``
+                without a method, an unknown method (naming the methods a model can take), a method
+                that needs a whole run, a grid method whose point is left open, or a
+                method whose ``conditional_adversaries`` is not the model's.
+            TypeError: for a ``method`` that is neither a name nor a ``Method``.
         """
+        given = {key: value for key, value in zip((*COMPILE_KEYS, *FIT_KEYS), (
+            adversarial_weight, adversary_steps, adversary_batches, adversarial_objective, independence_weight,
+            independence_bandwidth, adversarial_training, independence_layers, sampling, precise_batch_norm,
+            last_layer_retraining)) if value is not None}
+        if method is None:
+            after = [key for key in FIT_KEYS if key in given]
+            if after:
+                raise ValueError(f"{', '.join(after)}: a method's setting; compile(method='paper', "
+                                 f"{after[0]}=...) gives the paper's method with it")
+            settings, record = {**NEUTRAL, **PAPER_COMPILE, **given}, None
+        else:
+            settings = model_settings(method, given, self.conditional_adversaries)
+            named = METHODS[method] if isinstance(method, str) else method
+            record = {"name": named.name, "description": named.description, "settings": settings,
+                      "overrides": {key: settings[key] for key in given}}
+        (adversarial_weight, adversary_steps, adversary_batches, adversarial_objective, independence_weight,
+         independence_bandwidth, adversarial_training, independence_layers) = (settings[k] for k in COMPILE_KEYS)
         objectives.get_objective(adversarial_objective)
         if adversary_batches not in ADVERSARY_BATCHES:
             raise ValueError(
@@ -196,6 +256,10 @@ class Compiling:
         self._block_taps = self._build_block_taps() if independence_layers != "features" else []
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._penalty = objectives.get_objective(adversarial_objective)
+        self._method_record = None if record is None else json.dumps(record)
+        self.sampling = settings["sampling"]
+        self.precise_batch_norm_batches = int(settings["precise_batch_norm"])
+        self.last_layer_retraining = bool(settings["last_layer_retraining"])
         # Build each optimizer on its own variables only, so that neither keeps slots
         # for the other's variables and saved optimizer states load back one to one.
         self.optimizer.build(self.encoder_variables)
@@ -208,13 +272,36 @@ class Compiling:
         config = dict(self._compile_arguments)
         for key in ("optimizer", "adversary_optimizer"):
             config[key] = keras.saving.serialize_keras_object(config[key])
+        if self.compiled_method is not None:
+            config["method"] = self.compiled_method
         return config
 
     def compile_from_config(self, config):
         config = dict(config)
         for key in ("optimizer", "adversary_optimizer"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
+        record = config.pop("method", None)
+        if record is not None:
+            # The method's settings (its overrides applied) and the overrides themselves:
+            # the same compile, and the same record of it.
+            for key in COMPILE_KEYS:
+                config.pop(key, None)
+            config.update(record.get("overrides", {}))
+            config["method"] = Method(record["name"], dict(record["settings"]), record.get("description", ""))
         self.compile(**config)
+
+    @property
+    def compiled_method(self) -> dict | None:
+        """The method the model was compiled with, or None (compiled without one, or not compiled).
+
+        A dict (a copy): ``name``, ``description``, ``settings`` (per key of
+        :data:`~disentangle_tf.models.methods.MODEL_KEYS`, the value the model uses, the
+        explicit arguments applied) and ``overrides`` (the arguments of ``compile`` that
+        replaced the method's values). Saved in ``model.keras`` with the compile
+        configuration.
+        """
+        record = getattr(self, "_method_record", None)
+        return None if record is None else json.loads(record)
 
     def _set_training_defaults(self):
         """The settings of a model not compiled yet: no adversarial game, no penalty."""
@@ -230,6 +317,10 @@ class Compiling:
         self.factored_adversary_updates = True
         self.adversary_optimizer = None
         self._class_weights = None
+        self._method_record = None
+        self.sampling = NEUTRAL["sampling"]
+        self.precise_batch_norm_batches = 0
+        self.last_layer_retraining = False
 
     def _build_block_taps(self):
         """Per encoder, a model sharing its layers that also returns each block's output."""

@@ -1,0 +1,202 @@
+"""``Disentangler.compile(method=...)`` and ``fit``: a named method through Keras's compile and fit.
+
+The acceptance test trains the recommended method twice on the synthetic shapes with a
+tiny network, once with ``compile(method="recommended")`` and ``fit`` on arrays and once
+with :func:`disentangle_tf.run.training.run` on the configuration of
+``python -m disentangle_tf.train --method recommended``, and asks for the same weights.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY_ARCHITECTURE, build_random_data, build_tiny_model, clone_model
+from disentangle_tf.models import Disentangler, TaskSpec
+from disentangle_tf.models.methods import COMPILE_KEYS, METHODS, PAPER_COMPILE, RECOMMENDED, Method
+
+IMAGE_SIZE = (16, 20)
+EPOCHS = 2
+
+
+def one_line(info, *parts):
+    message = str(info.value)
+    assert "\n" not in message, message
+    for part in parts:
+        assert part in message, message
+
+
+def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method():
+    from disentangle_tf.data import make_synthetic_splits
+    from disentangle_tf.evaluation.evaluate import evaluate_split
+    from disentangle_tf.run.determinism import op_determinism_restored
+    from disentangle_tf.run.run_settings import resolve_config
+    from disentangle_tf.run.training import run
+
+    # As `python -m disentangle_tf.train --method recommended` with a tiny network, small
+    # images and two epochs: the method's settings untouched (30 batch-norm batches).
+    options = {"image_size": IMAGE_SIZE, "epochs": EPOCHS, "deterministic": True, **TINY_ARCHITECTURE}
+    config = resolve_config(None, options, method="recommended")
+    assert (config.data.sampling, config.training.precise_batch_norm, config.training.last_layer_retraining,
+            config.data.flip, config.data.seed) == ("group_balanced", 30, True, True, 0)
+    result = run(config, verbose=0, notify=lambda line: None)
+
+    with op_determinism_restored():
+        tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(0)
+        splits = make_synthetic_splits(image_size=IMAGE_SIZE, seed=0)
+        model = Disentangler([TaskSpec("background", 2), TaskSpec("shape", 2)], input_shape=(*IMAGE_SIZE, 1),
+                             **TINY_ARCHITECTURE)
+        model.compile(method="recommended")
+        model.fit(splits["train"].images, splits["train"].labels, batch_size=50, epochs=EPOCHS, verbose=0)
+
+    trained, expected = model.get_weights(), result.model.get_weights()
+    assert len(trained) == len(expected)
+    for mine, theirs in zip(trained, expected):
+        np.testing.assert_array_equal(mine, theirs)
+    unseen = evaluate_split(model, splits["unseen"], 50)
+    assert unseen["accuracy"] == result.metrics["unseen"]["accuracy"]
+
+
+def test_the_paper_method_is_compile_without_a_method():
+    # compile() with no method is what it was: the paper's method, nothing after training.
+    assert PAPER_COMPILE == {"adversarial_weight": 0.01, "adversary_steps": 5, "adversary_batches": "fresh",
+                             "adversarial_objective": "maximize_cross_entropy", "independence_weight": 0.0,
+                             "independence_bandwidth": "class", "adversarial_training": "alternating",
+                             "independence_layers": "features"}
+    plain, paper = build_tiny_model(), build_tiny_model()
+    plain.compile()
+    paper.compile(method="paper")
+    assert plain.compiled_method is None and "method" not in plain.get_compile_config()
+    assert paper.compiled_method["name"] == "paper" and paper.compiled_method["overrides"] == {}
+    def unnamed(config):  # the optimizers' names differ by the count Keras appends
+        for key in ("optimizer", "adversary_optimizer"):
+            config[key] = {**config[key], "config": {**config[key]["config"], "name": None}}
+        return config
+
+    without_record = {k: v for k, v in paper.get_compile_config().items() if k != "method"}
+    assert unnamed(without_record) == unnamed(plain.get_compile_config())
+    for model in (plain, paper):
+        assert {key: getattr(model, key) for key in COMPILE_KEYS} == PAPER_COMPILE
+        assert (model.sampling, model.precise_batch_norm_batches, model.last_layer_retraining) == ("uniform", 0, False)
+    # The same data through both: the same training.
+    from disentangle_tf.data.pipeline import make_training_dataset
+
+    data = build_random_data(count=16)
+    for model in (plain, paper):
+        model.fit(make_training_dataset(data, batch_size=8, adversary_steps=5, seed=3), epochs=1, verbose=0)
+    for a, b in zip(plain.get_weights(), paper.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_explicit_argument_beats_the_method():
+    model = build_tiny_model()
+    model.compile(method="recommended", independence_weight=5, precise_batch_norm=3)
+    assert model.independence_weight == 5.0 and model.precise_batch_norm_batches == 3
+    assert model.independence_layers == RECOMMENDED["independence_layers"] == "block_maps"
+    assert (model.adversarial_weight, model.adversary_batches, model.sampling) == (0.0, "same", "group_balanced")
+    method = model.compiled_method
+    assert method["overrides"] == {"independence_weight": 5.0, "precise_batch_norm": 3}
+    assert method["settings"]["independence_weight"] == 5.0 and method["settings"]["last_layer_retraining"] is True
+    # A grid method's point is chosen by its argument.
+    model.compile(method="paper grid", adversarial_weight=0.1)
+    assert model.adversarial_weight == 0.1 and model.adversary_batches == "fresh"
+
+
+def test_a_bad_method_is_one_value_error_line():
+    model = build_tiny_model()
+    with pytest.raises(ValueError) as info:
+        model.compile(method="recomended")
+    one_line(info, "unknown method 'recomended'", "expected one of:", "'recommended'", "'paper'", "'lambda=0'")
+    assert "'recommended ensemble'" not in str(info.value)  # only the methods a model can take
+    with pytest.raises(ValueError) as info:
+        model.compile(method="recommended ensemble")
+    one_line(info, "ensemble_size 3", "--method 'recommended ensemble'")
+    with pytest.raises(ValueError) as info:
+        model.compile(method="paper grid")
+    one_line(info, "grid of 2 points over adversarial_weight", "adversarial_weight=...")
+    with pytest.raises(ValueError) as info:
+        model.compile(method="conditional adversaries", adversarial_weight=0.1)
+    one_line(info, "conditional_adversaries=True")
+    with pytest.raises(ValueError) as info:
+        model.compile(precise_batch_norm=30)
+    one_line(info, "precise_batch_norm: a method's setting", "method='paper'")
+    with pytest.raises(TypeError):
+        model.compile(method=3)
+
+
+def test_the_method_is_saved_with_the_model(tmp_path):
+    model = build_tiny_model()
+    model.compile(method="recommended", independence_weight=5)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.compiled_method == model.compiled_method
+    assert loaded.compiled_method["name"] == "recommended"
+    assert loaded.get_compile_config() == model.get_compile_config()
+    assert (loaded.independence_weight, loaded.independence_layers, loaded.sampling,
+            loaded.precise_batch_norm_batches, loaded.last_layer_retraining) == (5.0, "block_maps", "group_balanced",
+                                                                                  30, True)
+    # A Method of one's own, restored from the configuration alone.
+    mine = Method("mine", {**RECOMMENDED, "last_layer_retraining": False}, "recommended, classifiers as trained")
+    model.compile(method=mine)
+    clone = clone_model(model)
+    clone.compile_from_config(model.get_compile_config())
+    assert clone.compiled_method == model.compiled_method
+    assert clone.compiled_method["description"] == "recommended, classifiers as trained"
+    assert not clone.last_layer_retraining and clone.precise_batch_norm_batches == 30
+
+
+def test_the_method_table_is_the_run_layers():
+    from disentangle_tf.run import methods as run_methods
+
+    assert run_methods.METHODS is METHODS and run_methods.Method is Method
+    assert run_methods.get_method("recommended") is METHODS["recommended"]
+
+
+class _WeightsAtTrainEnd(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        self.kernels = [np.array(c.layers[-1].kernel) for c in self.model.classifiers]
+
+
+def test_a_dataset_needs_the_training_arrays_for_the_steps_after_training():
+    from disentangle_tf.data.pipeline import make_training_dataset
+
+    data = build_random_data(count=16)
+    model = build_tiny_model()
+    model.compile(method="recommended", precise_batch_norm=2)
+    dataset = make_training_dataset(data, batch_size=8, sampling="group_balanced")
+    with pytest.raises(ValueError) as info:
+        model.fit(dataset, epochs=1, verbose=0)
+    one_line(info, "post_fit_data", "'recommended'")
+    seen = _WeightsAtTrainEnd()
+    model.fit(dataset, epochs=1, verbose=0, callbacks=[seen], post_fit_data=(data.images, data.labels))
+    # The refit runs after the user's callbacks: they saw the kernels as trained.
+    assert any(not np.array_equal(k, np.array(c.layers[-1].kernel))
+               for k, c in zip(seen.kernels, model.classifiers))
+    plain = build_tiny_model()
+    plain.compile(adversary_batches="same")
+    with pytest.raises(ValueError) as info:
+        plain.fit(data.images, data.labels, batch_size=8, verbose=0, post_fit_data=(data.images, data.labels))
+    one_line(info, "post_fit_data", "method='recommended'")
+
+
+def test_fit_from_arrays_draws_the_methods_batches_with_its_seed():
+    from disentangle_tf.run.determinism import op_determinism_restored
+
+    data = build_random_data(count=16)
+    trained = []
+    with op_determinism_restored():
+        tf.config.experimental.enable_op_determinism()
+        for seed in (0, 0, 1):
+            model = build_tiny_model()
+            model.compile(method="lambda=0")
+            model.fit(data.images, data.labels, batch_size=8, epochs=1, verbose=0, seed=seed)
+            trained.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(trained[0], trained[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(trained[0], trained[2]))
+    with pytest.raises(ValueError) as info:
+        model.fit(data.images, data.labels, batch_size=8, verbose=0, sample_weight=np.ones(16))
+    one_line(info, "sample_weight", "class_weight")
