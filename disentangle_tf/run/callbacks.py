@@ -62,8 +62,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     Raises:
         BackupError: at the start of training, if the backup holds no complete
             checkpoint.
-        WriteError: at the end of an epoch, if its checkpoint cannot be written (a full
-            disk); the complete checkpoints are kept.
+        WriteError: if an epoch's checkpoint cannot be written (a full disk); the others are kept.
     """
 
     def __init__(self, backup_dir: str, guard: StopOnNonFiniteLoss, delete_checkpoint: bool = True):
@@ -334,12 +333,13 @@ class EpochLog(keras.callbacks.CSVLogger):
     def on_train_begin(self, logs=None):
         path = pathlib.Path(self.filename)
         if path.is_file():
-            lines = path.read_text().splitlines(keepends=True)
+            with open(path, newline="") as file:  # the rows' own line ends, kept as they are
+                lines = file.read().splitlines(keepends=True)
             kept = [line for i, line in enumerate(lines) if line.endswith("\n")
                     and (i == 0 or 0 < _epoch_of(line) <= self.resumed_after)]
             if kept != lines:
                 with writing(path, RESUMES):
-                    path.write_text("".join(kept))
+                    path.write_text("".join(kept), newline="")
         with writing(path, RESUMES, closing=[self]):
             super().on_train_begin(logs)
 
