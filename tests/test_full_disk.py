@@ -302,20 +302,25 @@ def test_the_errors_of_a_write_that_cannot_be_done_are_recognised(tmp_path):
         assert write_error(other, path) is None
 
 
-def test_a_file_system_without_a_free_block_counts_as_full(tmp_path, monkeypatch):
+def test_a_summary_writer_that_leaves_no_free_block_has_filled_the_disk(tmp_path, monkeypatch):
+    from disentangle_tf.errors import WriteError
     from disentangle_tf.run import writes
 
-    writes.check_room(tmp_path)  # this one has room
-    full = os.statvfs(tmp_path)
-    fields = {name: getattr(full, name) for name in ("f_blocks", "f_bfree", "f_bavail")}
+    assert writes.free_blocks(tmp_path / "not" / "made") > 0
+    real, left = os.statvfs, {}
 
-    class Full:
-        f_blocks, f_bfree, f_bavail = fields["f_blocks"], 0, 0
+    def statvfs(path):
+        stats = real(path)
+        free = left.get("free", stats.f_bavail)
+        return type("Stats", (), {"f_blocks": stats.f_blocks, "f_bfree": free, "f_bavail": free})
 
-    monkeypatch.setattr(writes.os, "statvfs", lambda path: Full)
-    with pytest.raises(OSError) as info:
-        writes.check_room(tmp_path / "not" / "made")
-    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(writes.os, "statvfs", statvfs)
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'logs'}: no space left on device"):
+        with writes.writing(tmp_path / "logs", room=True):
+            left["free"] = 0  # what a summary writer's dropped write leaves
+    # A file system that reports no free block all along tells nothing: no error.
+    with writes.writing(tmp_path / "logs", room=True):
+        pass
 
 
 def test_a_failed_checkpoint_write_leaves_the_complete_ones_and_no_partial_file(tmp_path):

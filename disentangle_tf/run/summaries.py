@@ -217,7 +217,7 @@ class EpochSummaries(keras.callbacks.Callback):
 
     Raises:
         WriteError: at the end of an epoch, if its values cannot be written (a full disk,
-            :func:`~disentangle_tf.run.writes.check_room`); the writers are closed.
+            :func:`~disentangle_tf.run.writes.free_blocks`); the writers are closed.
     """
 
     def __init__(self, log_dir, task_names: Sequence[str]):

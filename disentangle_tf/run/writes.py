@@ -14,8 +14,8 @@ SavedModel). :func:`writing` turns each of them, at the site that writes, into a
 Two writers need more than that. HDF5 can crash the process (a segmentation fault) when
 the disk fills while it writes a file: a backup's weights are made in memory and written
 by Python (:func:`save_weights_file`). TensorFlow's summary writers drop a failed write
-without a word: after they flush, :func:`check_room` takes a file system without a free
-block for a full one.
+without a word: a file system that had free blocks before they wrote and has none after
+counts as full (:func:`free_blocks`).
 """
 
 from __future__ import annotations
@@ -108,18 +108,20 @@ def writing(path, outcome: str = "", discard: Iterable = (), room: bool = False,
         outcome: what running the same command again does (:data:`RESUMES`...).
         discard: files or directories the block was making, removed if it fails
             (whatever the error).
-        room: after the block, :func:`check_room` (the block used a writer that drops
-            its failed writes).
+        room: the block used a writer that drops its failed writes: if the file system
+            had free blocks before the block and has none after it (:func:`free_blocks`),
+            a write was cut short: the disk is full.
         closing: writers closed (:func:`close_quietly`) if the block fails, so that
             none is flushed later, at exit.
 
     Raises:
         WriteError: from the block's error, which it names as its cause.
     """
+    before = free_blocks(path) if room else None
     try:
         yield
-        if room:
-            check_room(path)
+        if before and free_blocks(path) == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     except Exception as error:
         close_quietly(closing)
         for partial in discard:
@@ -132,12 +134,13 @@ def writing(path, outcome: str = "", discard: Iterable = (), room: bool = False,
         raise failure from error
 
 
-def check_room(path) -> None:
-    """Raise ``OSError(ENOSPC)`` if the file system that holds ``path`` has no free block
-    left for this process: a write there may have been cut short.
+def free_blocks(path) -> int | None:
+    """The blocks this process may still fill on the file system that holds ``path`` (the
+    nearest existing directory above it); None where the system does not say.
 
-    TensorFlow's summary writers drop a write that failed and report nothing; this is
-    how their failed writes are noticed (on a file system that reports its free blocks).
+    TensorFlow's summary writers drop a write that failed and report nothing: a file
+    system that had free blocks before they wrote and has none after is how such a write
+    is noticed (one that reports no free block all along tells nothing).
     """
     path = pathlib.Path(path).absolute()
     while not path.exists() and path != path.parent:
@@ -145,10 +148,10 @@ def check_room(path) -> None:
     try:
         stats = os.statvfs(path)
     except (AttributeError, OSError):  # no statvfs here
-        return
-    root = getattr(os, "geteuid", lambda: -1)() == 0
-    if stats.f_blocks and (stats.f_bfree if root else stats.f_bavail) == 0:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return None
+    if not stats.f_blocks:  # a file system without blocks to count
+        return None
+    return stats.f_bfree if getattr(os, "geteuid", lambda: -1)() == 0 else stats.f_bavail
 
 
 def fsync(path) -> None:
