@@ -26,7 +26,7 @@ import time
 from typing import Iterator
 
 from ..errors import ConfigError
-from .writes import write_error
+from .writes import EDQUOT, write_error
 
 try:
     import fcntl
@@ -206,7 +206,7 @@ def _acquire(output_dir: pathlib.Path, command: str) -> tuple[int, pathlib.Path]
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            if error.errno in (errno.ENOSPC, EDQUOT):
                 raise write_error(error, path) from None
             raise ConfigError(f"--output-dir {output_dir}: cannot write its lock file {LOCK_NAME} "
                               f"({error.strerror})") from None

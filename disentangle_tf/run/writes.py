@@ -37,10 +37,13 @@ FINISHES = "it finishes the export"
 #: ... and before the first epoch (what the run had written is removed).
 STARTS = "it starts the run"
 
+#: ``EDQUOT``, where the system has it.
+EDQUOT = getattr(errno, "EDQUOT", -1)
+
 #: The errors of a write that cannot be done: their words and what to do.
 REASONS = {
     errno.ENOSPC: ("no space left on device", "free some space"),
-    errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota"),
+    EDQUOT: ("disk quota exceeded", "free some space or raise the quota"),
     errno.EROFS: ("read-only file system", "make it writable"),
     errno.EACCES: ("permission denied", "make it writable"),
 }
@@ -49,7 +52,7 @@ REASONS = {
 _PHRASES = {
     "No space left on device": errno.ENOSPC,
     "errno = 28,": errno.ENOSPC,
-    "Disk quota exceeded": errno.EDQUOT,
+    "Disk quota exceeded": EDQUOT,
     "Read-only file system": errno.EROFS,
     "Permission denied": errno.EACCES,
 }
