@@ -91,6 +91,22 @@ def summary(directory: pathlib.Path, task: str = "digit") -> list[str]:
     return lines + [""]
 
 
+
+
+def rows_table(directory: pathlib.Path, task: str = "digit") -> list[str]:
+    """Per row (method) and seed: the relevant task's accuracy on val, test and unseen."""
+    values: dict = defaultdict(dict)
+    with open(directory / "results.csv") as handle:
+        for row in csv.DictReader(handle):
+            if row["measure"] == f"accuracy:{task}" and row["split"] in ("val", "test", "unseen"):
+                values[(row["method"], int(row["seed"]))][row["split"]] = float(row["value"])
+    lines = ["| row | seed | val | test | unseen |", "| --- | --- | --- | --- | --- |"]
+    for (method, seed), v in sorted(values.items()):
+        lines.append(f"| {method} | {seed} | {v.get('val', float('nan')):.3f} | {v.get('test', float('nan')):.3f} | "
+                     f"{v.get('unseen', float('nan')):.3f} |")
+    return lines + [""]
+
+
 if __name__ == "__main__":
     for argument in sys.argv[1:]:
-        print("\n".join(summary(pathlib.Path(argument))))
+        print("\n".join(summary(pathlib.Path(argument)) + rows_table(pathlib.Path(argument))))

@@ -43,11 +43,13 @@ def no_combination_line(data, relevant: str) -> str:
 
 def write_selection(output_dir: pathlib.Path, selection: Selection) -> None:
     """Add ``selection.json`` and the estimate in ``metrics.json`` to a finished run's directory."""
-    (output_dir / "selection.json").write_text(json.dumps(selection.as_dict(), indent=2) + "\n")
+    from ..run.writes import write_text_atomically
+
+    write_text_atomically(output_dir / "selection.json", json.dumps(selection.as_dict(), indent=2) + "\n")
     metrics_path = output_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics[METRICS_KEY] = {**selection.estimate.as_dict(), "settings": dict(selection.point)}
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomically(metrics_path, json.dumps(metrics, indent=2) + "\n")
     import tensorflow as tf  # loaded by the run already
 
     writer = tf.summary.create_file_writer(str(output_dir / "logs"))
@@ -135,7 +137,9 @@ def run_least_leakage(config, points: Sequence[Mapping], output_dir, data, echo:
     result = run(config.replace(points[chosen], source="selection grid"), output_dir=output_dir, data=data,
                  **run_kwargs)
     if output_dir is not None:
-        (pathlib.Path(output_dir) / "selection.json").write_text(json.dumps({
+        from ..run.writes import write_text_atomically
+
+        write_text_atomically(pathlib.Path(output_dir) / "selection.json", json.dumps({
             "selection": LEAST_LEAKAGE, "chosen": chosen,
             "points": [{"settings": dict(p), "label": point_label(p), "validation_accuracy": v, "leakage": k}
                        for p, v, k in zip(points, validation, leakage)]}, indent=2) + "\n")
