@@ -296,3 +296,28 @@ def test_train_least_leakage_trains_each_point_then_the_chosen_one_and_writes_it
     assert written["chosen"] == expected
     trained = json.loads((tmp_path / "run" / "config.json").read_text())
     assert trained["independence_weight"] == points[expected]["independence_weight"]
+
+
+@pytest.mark.parametrize("arguments, rule", [
+    (["--method", "selected"], "held-out-combination"),
+    (["--method", "selected by leakage"], "least-leakage"),
+    (["--selection", "least-leakage"], "least-leakage"),
+    (["--selection", "held-out-combination"], "held-out-combination"),
+])
+def test_train_chooses_by_the_method_s_rule_or_the_option_s(monkeypatch, tmp_path, arguments, rule):
+    from click.testing import CliRunner
+
+    from disentangle_tf.cli import train as train_command
+    from disentangle_tf.run.methods import SELECTION_GRID
+    from disentangle_tf.selection import selected_run
+
+    seen = {}
+
+    def stand_in(config, points, rule, **kwargs):
+        seen.update(points=points, rule=rule)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(selected_run, "run_selected", stand_in)
+    result = CliRunner().invoke(train_command.main, [*arguments, "--output-dir", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"points": SELECTION_GRID, "rule": rule}

@@ -246,7 +246,7 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
     from ..run.training import run
 
     points = METHODS[method].points or (SELECTION_GRID if selection != "none" else ())
-    rule = HELD_OUT_COMBINATION if selection == "none" else selection
+    rule = METHODS[method].selection or (HELD_OUT_COMBINATION if selection == "none" else selection)
     try:
         with interrupt_on_termination():
             arguments = dict(output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",

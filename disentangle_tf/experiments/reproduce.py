@@ -278,9 +278,10 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         run_data = dataclasses.replace(method_data, evaluation={s: method_data.evaluation[s]
                                                                 for s in selection_splits})
         grid = method.grid()
-        if selection in RULES and len(grid) > 1:
+        rule = method.selection or selection
+        if rule in RULES and len(grid) > 1:
             point, result, point_rows = select_by_held_out_combination(
-                config, method, grid, method_data, seed, echo, rule=selection)
+                config, method, grid, method_data, seed, echo, rule=rule)
             rows.extend(point_rows)
         else:
             best = None
