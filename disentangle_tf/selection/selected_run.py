@@ -2,8 +2,8 @@
 
 :func:`run_selected` is what ``python -m disentangle_tf.train --selection
 held-out-combination`` (or ``--method selected``) runs: it finds the eligible
-combinations of the training split (:mod:`.combinations`), scores every grid point on
-a seeded sample of them (:mod:`.grid`), then trains the chosen point on all the data as
+combinations of the training split (:mod:`~disentangle_tf.selection.combinations`), scores every grid point on
+a seeded sample of them (:mod:`~disentangle_tf.selection.grid`), then trains the chosen point on all the data as
 an ordinary run (:func:`disentangle_tf.run.training.run`) and adds to its output
 directory ``selection.json`` (every point, its scores and the rule) and, in
 ``metrics.json``, the chosen point's estimate under ``"held_out_combination"``. Where no
