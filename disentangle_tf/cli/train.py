@@ -71,6 +71,31 @@ def method_default(key: str) -> str:
     return text + (f"; --method paper: {_shown(paper)}]" if paper != value else "]")
 
 
+#: The options ``--help`` shows: what most runs need. ``--help-all`` shows every one; every
+#: configuration key is also settable with ``--set KEY=VALUE`` or in a ``--config`` file.
+SHOWN_OPTIONS = (
+    "dataset", "data", "tasks", "test_split", "layout", "image_size", "seed", "config_file", "method", "settings",
+    "selection", "epochs", "batch_size", "adversarial_weight", "independence_weight", "independence_layers",
+    "strategy", "deterministic", "output_dir", "overwrite", "quiet", "verbose", "help_all",
+)
+
+
+def _help_all(context, value) -> None:
+    """``--help-all``: the help with every option shown."""
+    if not value or context.resilient_parsing:
+        return
+    hidden = [parameter for parameter in context.command.params if parameter.hidden]
+    for parameter in hidden:
+        parameter.hidden = False
+    try:
+        text = context.get_help()
+    finally:
+        for parameter in hidden:
+            parameter.hidden = True
+    click.echo(text)
+    context.exit()
+
+
 def default_output_dir(dataset: str, config_json: str, runs: pathlib.Path = pathlib.Path("runs")) -> pathlib.Path:
     """``runs/DATASET-TIMESTAMP``; or, so that the same command resumes a killed run, the
     newest ``runs/DATASET-*`` holding an interrupted run with exactly this configuration."""
@@ -219,12 +244,18 @@ def data_options(command):
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier run's files in --output-dir. Without it, an interrupted run "
                    "in --output-dir with the same configuration resumes from its last backup.")
+@click.option("--help-all", is_flag=True, expose_value=False, is_eager=True, callback=lambda context, _, value:
+              _help_all(context, value), help="Show every option (the others are settable with --set too) and exit.")
 @click.option("--quiet", is_flag=True, help="No progress display: the settings and the results only.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also TensorFlow's own log lines (device probing, CPU instructions); "
                    "TF_CPP_MIN_LOG_LEVEL=0 does the same.")
 def main(config_file, method, selection, settings, output_dir, overwrite, quiet, verbose, **options):
-    """Train a Disentangler (Meng et al., 2019) and export it for inference."""
+    """Train a Disentangler (Meng et al., 2019) and export it for inference.
+
+    The options most runs need are listed here; --help-all lists every one, and --set KEY=VALUE
+    sets any configuration key.
+    """
     options["head_units"] = options["head_units"] or None
     options["tasks"] = options["tasks"] or None
     config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method, set_options=settings)
@@ -274,3 +305,7 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
     click.echo(f"wrote {output_dir} (every setting in its config.json)")
     click.echo(f"tensorboard --logdir {shlex.quote(str(output_dir / 'logs'))}")
 
+
+for _parameter in main.params:  # the others stay settable, and listed by --help-all
+    if isinstance(_parameter, click.Option) and _parameter.name not in SHOWN_OPTIONS:
+        _parameter.hidden = True
