@@ -212,7 +212,8 @@ def _defaults_table() -> list[str]:
 
 
 def _command_help(target: str) -> str:
-    """The ``--help`` text of the click command ``module:attribute``."""
+    """The help text of the click command ``module:attribute``, every option shown (as
+    ``--help-all`` shows them, where a command hides some from ``--help``)."""
     import importlib
 
     import click
@@ -221,7 +222,14 @@ def _command_help(target: str) -> str:
     command = getattr(importlib.import_module(module_name), attribute)
     settings = {**command.context_settings, "terminal_width": 88, "max_content_width": 88}
     context = click.Context(command, info_name=f"python -m {module_name}", **settings)
-    return command.get_help(context)
+    hidden = [parameter for parameter in command.params if getattr(parameter, "hidden", False)]
+    for parameter in hidden:
+        parameter.hidden = False
+    try:
+        return command.get_help(context)
+    finally:
+        for parameter in hidden:
+            parameter.hidden = True
 
 
 def _keras_signature(app, what, name, obj, options, signature, return_annotation):
