@@ -177,7 +177,7 @@ def data_options(command):
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--selection", type=click.Choice(SELECTIONS), default="none", show_default=True,
               help="held-out-combination: first choose the penalty's weight and place from a grid of four by "
-                   "training without combinations of labels that stand in for an unseen one (nine more "
+                   "training without combinations of labels that stand in for an unseen one (eight more "
                    "trainings); least-leakage: by the features' within-class leakage on the validation split "
                    "(four more); docs/generalisation.rst. --method selected implies held-out-combination.")
 @click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
