@@ -695,3 +695,22 @@ def test_a_directory_where_an_image_file_is_expected_is_named_as_such(generic):
     path.mkdir()
     message = _error(manifest)
     assert message == f"{manifest} row 1 (line 2): {path} is a directory; expected an image file"
+
+
+def test_a_column_whose_name_is_not_a_task_name_is_read_as_the_task_named_for_it(generic, tmp_path):
+    from disentangle_tf.run.config import DataConfig
+    from disentangle_tf.run.datasets import load_csv
+
+    manifest, _ = generic
+    spaced = tmp_path / "spaced.csv"
+    lines = manifest.read_text().splitlines()
+    spaced.write_text("\n".join(["path,split,Plane type,shadow"] + lines[1:]) + "\n")
+    config = DataConfig(dataset="csv", data=str(spaced), tasks=("plane=Plane type", "shadow"), image_size=(24, 30))
+    renamed = load_csv(config)
+    original = load_csv(DataConfig(dataset="csv", data=str(manifest), tasks=("plane", "shadow"), image_size=(24, 30)))
+    assert [t.name for t in renamed.tasks] == ["plane", "shadow"]
+    assert [t.class_names for t in renamed.tasks] == [t.class_names for t in original.tasks]
+    np.testing.assert_array_equal(renamed.train.labels["plane"], original.train.labels["plane"])
+    # Without a name, the column's own name is refused with the way to name it.
+    with pytest.raises(ConfigError, match=r"task name 'Plane type'.*--task NAME=COLUMN"):
+        load_csv(DataConfig(dataset="csv", data=str(spaced), tasks=("Plane type", "shadow"), image_size=(24, 30)))

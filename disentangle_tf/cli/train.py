@@ -123,7 +123,8 @@ def manifest_options(command):
         click.option("--layout", type=click.Choice(CHOICES["layout"]),
                      help="Manifest layout; fetal_planes_db reads FETAL_PLANES_DB_data.csv as released."),
         click.option("--task", "tasks", multiple=True,
-                     help="A manifest column that is a task (repeat for several tasks)."),
+                     help="A manifest column that is a task (repeat for several tasks); NAME=COLUMN names "
+                          "the task of a column whose name is not one (letters, digits, _)."),
         click.option("--path-column", help="Manifest column of image paths.  [default: path]"),
         click.option("--split-column", help="Manifest column of splits.  [default: split]"),
         click.option("--train-split", help="Split value of training rows.  [default: train]"),

@@ -113,7 +113,8 @@ class ManifestOptions:
             if not isinstance(task, str) or not _TASK_NAME.match(task):
                 raise ConfigError(
                     f"manifest options: task name {task!r}: expected letters, digits and "
-                    "underscores, starting with a letter"
+                    "underscores, starting with a letter; to read a column of another name, name its "
+                    "task: --task NAME=COLUMN (e.g. --task 'plane_type=plane type')"
                 )
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"manifest options: task names repeat: {', '.join(tasks)}")

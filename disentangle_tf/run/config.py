@@ -63,7 +63,8 @@ class DataConfig:
         layout: ``"generic"`` manifest, or ``"fetal_planes_db"`` (the public
             FETAL_PLANES_DB release as it is).
         tasks: manifest columns that are tasks (``generic``), or FETAL_PLANES_DB
-            tasks (default: ``plane``).
+            tasks (default: ``plane``); ``NAME=COLUMN`` names the task of a column whose
+            own name is not a task name (``plane=Plane type``).
         path_column: manifest column of image paths.
         split_column: manifest column of split names.
         train_split: value of ``split_column`` marking training images.

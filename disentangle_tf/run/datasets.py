@@ -46,6 +46,17 @@ def load_digits(config: DataConfig) -> DatasetSplits:
     return digits.load_digits_dataset(config.dataset, tuple(config.image_size), seed=config.seed)
 
 
+def task_columns(tasks) -> list[tuple[str, str | None]]:
+    """``--task`` values as ``(task name, column)`` pairs: ``NAME=COLUMN`` names the task
+    of a column whose own name is not a task name (``plane=Plane type``); a value without
+    ``=`` is both (column None: the task's own name)."""
+    pairs = []
+    for value in tasks:
+        name, separator, column = str(value).partition("=")
+        pairs.append((name.strip(), column if separator else None))
+    return pairs
+
+
 def manifest_options(config: DataConfig):
     """The :class:`~disentangle_tf.data.manifest.ManifestOptions` a configuration names.
 
@@ -82,7 +93,8 @@ def manifest_options(config: DataConfig):
             )
         split_values[name] = name
     return ManifestOptions(
-        tasks=config.tasks,
+        tasks=tuple(name for name, _ in task_columns(config.tasks)),
+        task_columns={name: column for name, column in task_columns(config.tasks) if column is not None} or None,
         path_column=config.path_column,
         split_column=config.split_column,
         separator=config.separator,
