@@ -40,6 +40,7 @@ VALUES = {
     "extension": (".png", ".png"),
     "channels": ("3", 3),
     "scale": ("0.25", 0.25),
+    "shadow_salience": ("2.5", 2.5),
     "memory_budget": ("8GiB", "8GiB"),
     "encoder_filters": ("[4, 4, 8, 8, 16, 16]", [4, 4, 8, 8, 16, 16]),
     "encoder_strides": ("[2, 2, 1, 1, 1, 1]", [2, 2, 1, 1, 1, 1]),

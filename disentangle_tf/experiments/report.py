@@ -335,9 +335,12 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
 #: Settings that parts of one comparison must share: the data, the network and its training.
 #: (A method's own settings are not among a part's recorded settings, which are those
 #: before the method's.)
-SHARED_SETTINGS = ("dataset", "data", "scale", "tasks", "image_size", "channels", "batch_size", "epochs",
-                   "learning_rate", "adversary_learning_rate", "feature_pooling", "head_units",
+SHARED_SETTINGS = ("dataset", "data", "scale", "shadow_salience", "tasks", "image_size", "channels", "batch_size",
+                   "epochs", "learning_rate", "adversary_learning_rate", "feature_pooling", "head_units",
                    "stem_filters", "encoder_filters", "encoder_strides")
+
+#: The value of a shared setting that a part recorded before the setting existed.
+_SETTINGS_BEFORE = {"shadow_salience": 1.0}
 
 
 def _check_shared_settings(parts_of: list) -> None:
@@ -345,7 +348,7 @@ def _check_shared_settings(parts_of: list) -> None:
     first = {}
     for directory, part in parts_of:
         for key in SHARED_SETTINGS:
-            value = (part.get("settings") or {}).get(key)
+            value = (part.get("settings") or {}).get(key, _SETTINGS_BEFORE.get(key))
             if key not in first:
                 first[key] = (value, directory)
             elif value != first[key][0]:

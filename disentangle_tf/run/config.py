@@ -86,6 +86,12 @@ class DataConfig:
         extension: appended to image paths that lack it (``.png``).
         channels: 1 (greyscale, the paper) or 3.
         scale: size of the simulated ultrasound set relative to the paper's Table 1.
+        shadow_salience: how conspicuous the simulated ultrasound's labelled acoustic
+            shadows are, a number in (0, 4]: 1 is the calibrated simulator; higher
+            values make the shadows deeper and wider, a stronger shortcut for the plane
+            (:mod:`disentangle_tf.data.us_sim.shadows`, docs/ultrasound.rst). Set it with
+            ``--set shadow_salience=2`` or in a ``--config`` file; the other data sets
+            do not read it.
         memory_budget: how many decoded images a manifest or HDF5 data set may hold in
             memory (float32, all splits together); the largest splits that do not fit
             are streamed from their files in the input pipeline, with the same batches
@@ -117,6 +123,7 @@ class DataConfig:
     extension: str = ""
     channels: int = 1
     scale: float = 0.5
+    shadow_salience: float = 1.0
     memory_budget: str = "auto"
 
 

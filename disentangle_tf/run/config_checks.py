@@ -7,6 +7,7 @@ import math
 from typing import Any, Mapping
 
 from .config_values import memory_budget_bytes
+from ..data.us_sim.shadows import MAX_SHADOW_SALIENCE
 from ..errors import ConfigError
 
 #: The keys whose values :func:`check_configuration` judges together: a file may give one
@@ -79,6 +80,9 @@ def check_configuration(flat: Mapping[str, Any], choices: Mapping[str, tuple], s
         raise ConfigError(f"{origin('memory_budget')}: {error}") from None
     if not 0 < flat["scale"] <= 1:
         raise ConfigError(f"{origin('scale')}: scale must be in (0, 1]; got {flat['scale']}")
+    if not 0 < flat["shadow_salience"] <= MAX_SHADOW_SALIENCE:
+        raise ConfigError(f"{origin('shadow_salience')}: shadow_salience must be in (0, {MAX_SHADOW_SALIENCE:g}]; "
+                          f"got {flat['shadow_salience']}")
     positive = ("batch_size", "epochs", "stem_filters", "ensemble_size")
     for key in positive:
         if flat[key] < 1:

@@ -34,9 +34,11 @@ def load_synthetic(config: DataConfig) -> DatasetSplits:
 
 
 def load_us_sim(config: DataConfig) -> DatasetSplits:
-    """Simulated fetal ultrasound with the paper's Table 1 split, scaled by ``scale``."""
+    """Simulated fetal ultrasound with the paper's Table 1 split, scaled by ``scale``, its labelled
+    shadows as conspicuous as ``shadow_salience`` says."""
     check_one_channel(config)
-    data = ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale)
+    data = ultrasound_sim.load_us_sim(tuple(config.image_size), seed=config.seed, scale=config.scale,
+                                      shadow_salience=config.shadow_salience)
     return dataclasses.replace(data, relevant_task="plane")
 
 

@@ -32,7 +32,10 @@ training, 3VV and Abd images often have shadows and LVOT images never do):
   drawn in every image, so the reflector alone does not give the label away.
 
 How strong each effect is (``appearance.APPEARANCE``) was calibrated on the validation
-and ``test_seen`` splits only (docs/ultrasound.rst).
+and ``test_seen`` splits only (docs/ultrasound.rst). One argument of the generators,
+``shadow_salience`` (default 1, the calibrated images), makes the labelled shadows
+deeper and wider (:mod:`.shadows`), so that the shadow becomes a stronger shortcut
+for the plane.
 
 The split follows Table 1 of the paper (``SPLIT_COUNTS``); ``scale`` shrinks every
 group (``split_counts``). In training, LVOT never has a shadow; ``"lvot_with_shadow"``
@@ -42,11 +45,12 @@ none of the three classes, so the plane task is not evaluated there.
 
 Sizes are fractions of ``L = min(H, W * 224 / 288)``, so the scene scales with the
 image; the default image size (48 x 60) has the paper's aspect (224 x 288). The output
-is a deterministic function of the arguments (seed, split, size, scale).
+is a deterministic function of the arguments (seed, split, size, scale, shadow salience).
 """
 
 from .appearance import APPEARANCE, Appearance, appearance_parameters
 from .geometry import DEFAULT_IMAGE_SIZE, PAPER_IMAGE_SIZE, fan_mask
+from .shadows import DEFAULT_SHADOW_SALIENCE, MAX_SHADOW_SALIENCE, check_shadow_salience
 from .splits import (
     CLASS_NAMES,
     DEFAULT_SCALE,
@@ -69,13 +73,16 @@ __all__ = [
     "CLASS_NAMES",
     "DEFAULT_IMAGE_SIZE",
     "DEFAULT_SCALE",
+    "DEFAULT_SHADOW_SALIENCE",
     "GROUPS",
+    "MAX_SHADOW_SALIENCE",
     "PAPER_IMAGE_SIZE",
     "PLANES",
     "SPLITS",
     "SPLIT_COUNTS",
     "TASKS",
     "appearance_parameters",
+    "check_shadow_salience",
     "fan_mask",
     "load_us_sim",
     "make_us_sim_split",

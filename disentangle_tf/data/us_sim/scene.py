@@ -8,17 +8,20 @@ from .anatomy import PLANE_RENDERERS, Canvas, draw_body
 from .appearance import APPEARANCE, Appearance
 from .formation import form_image
 from .geometry import Geometry
-from .shadows import aimed_rib, shadow_factor
+from .shadows import DEFAULT_SHADOW_SALIENCE, aimed_rib, salient_shadow, shadow_factor
 
 _CHUNK_PIXELS = 1 << 20  # pixels rendered at once (bounds the working memory)
 
 
 def render_chunk(rng, geom: Geometry, plane: str, shadow: bool, n: int, cast_shadows: bool = True,
-                 record: bool = False, app: Appearance = APPEARANCE):
+                 record: bool = False, app: Appearance = APPEARANCE,
+                 salience: float = DEFAULT_SHADOW_SALIENCE):
     """Raw images, shadow factors (each ``(n, H, W)`` float32) and structure masks of one group.
 
     The masks are ``{kind: coverage (n, H, W)}`` (``anatomy.STRUCTURES``) if ``record``,
-    else None.
+    else None. ``salience`` deepens and widens the labelled shadows
+    (:func:`.shadows.salient_shadow`) and nothing else: it takes no draws from ``rng``,
+    so every salience gives the same scenes.
     """
     canvas = Canvas(np.empty((n, geom.height, geom.width), np.float32), record)
     body, base, casters = draw_body(rng, geom, canvas, app, abdomen=plane == "Abd")
@@ -39,6 +42,7 @@ def render_chunk(rng, geom: Geometry, plane: str, shadow: bool, n: int, cast_sha
         core = np.where(labelled, rng.uniform(*app.shadow_with, n), rng.uniform(*app.shadow_without, n))
         present |= labelled
         distance, angle, half = aimed_rib(rng, geom, canvas, body, aim, width, present)
+        core, half = salient_shadow(core, half, labelled, salience)
         casters.append((distance, angle, half))
         cores.append(np.where(present, core, 1.0))
     factor = shadow_factor(geom, casters, cores)
@@ -47,12 +51,13 @@ def render_chunk(rng, geom: Geometry, plane: str, shadow: bool, n: int, cast_sha
 
 
 def render_group(rng, geom: Geometry, plane: str, shadow: bool, count: int, cast_shadows: bool = True,
-                 record: bool = False):
+                 record: bool = False, salience: float = DEFAULT_SHADOW_SALIENCE):
     """``render_chunk`` over ``count`` images in chunks of about a million pixels."""
     chunk = max(1, _CHUNK_PIXELS // (geom.height * geom.width))
     raws, factors, masks = [], [], []
     for start in range(0, count, chunk):
-        raw, factor, mask = render_chunk(rng, geom, plane, shadow, min(chunk, count - start), cast_shadows, record)
+        raw, factor, mask = render_chunk(rng, geom, plane, shadow, min(chunk, count - start), cast_shadows, record,
+                                         salience=salience)
         raws.append(raw)
         factors.append(factor)
         masks.append(mask)

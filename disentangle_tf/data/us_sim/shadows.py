@@ -5,6 +5,12 @@ darker: the shadow is a sector from the apex, starting at the bone, with soft an
 edges. A labelled shadow (``"with"``) multiplies the echoes in its core by
 ``Appearance.shadow_with``; behind the other bones (and behind every bone of an image
 labelled ``"without"``) the factor is the faint ``Appearance.shadow_without``.
+
+The shadow salience ``s`` (``shadow_salience`` of the generators) sets how conspicuous
+a labelled shadow is: its core factor ``c`` becomes ``c ** s`` (as deep as ``s``
+default shadows one behind the other) and its angular half-width grows by ``sqrt(s)``.
+``s = 1`` is the calibrated simulator; the faint shadows behind bone, the bones and the
+rest of the scene do not depend on ``s``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,35 @@ import numpy as np
 
 from .anatomy import BONE, Body, Canvas
 from .geometry import Geometry, col, ellipse, ray_entry, smoothstep
+
+#: Shadow salience of the calibrated simulator: labelled shadows as drawn.
+DEFAULT_SHADOW_SALIENCE = 1.0
+#: Largest shadow salience accepted: a labelled core of 0.6 keeps 13 % of the echoes,
+#: one of 0.15 almost none, and the shadow is twice as wide.
+MAX_SHADOW_SALIENCE = 4.0
+
+
+def check_shadow_salience(salience) -> float:
+    """``salience`` as a float; ValueError (one line) unless it is a number in (0, 4]."""
+    expected = f"shadow_salience: expected a number > 0 and <= {MAX_SHADOW_SALIENCE:g}"
+    if isinstance(salience, bool) or not isinstance(salience, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{expected}, got {salience!r}")
+    if not np.isfinite(salience) or not 0 < salience <= MAX_SHADOW_SALIENCE:
+        raise ValueError(f"{expected}, got {salience!r}")
+    return float(salience)
+
+
+def salient_shadow(core, half_width, labelled, salience: float = DEFAULT_SHADOW_SALIENCE):
+    """Core factors and half-widths ``(n,)`` of one shadow slot at shadow salience ``salience``.
+
+    Where ``labelled``, ``core ** salience`` and ``half_width * sqrt(salience)``; elsewhere
+    (faint shadows) as given. Salience 1 returns the arrays unchanged.
+    """
+    if salience == DEFAULT_SHADOW_SALIENCE:
+        return core, half_width
+    core = np.where(labelled, np.power(core, salience), core)
+    half_width = np.where(labelled, half_width * np.sqrt(salience), half_width)
+    return core, half_width
 
 
 def sector(geom: Geometry, distance, angle, half_width, core) -> np.ndarray:

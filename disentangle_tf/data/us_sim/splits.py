@@ -13,6 +13,7 @@ from ..labelled_images import LabelledImages
 from ..normalization import standardize_per_image
 from .geometry import DEFAULT_IMAGE_SIZE, Geometry
 from .scene import render_group
+from .shadows import DEFAULT_SHADOW_SALIENCE, check_shadow_salience
 
 TASKS: tuple[str, ...] = ("plane", "shadow")
 """Task names, in model order."""
@@ -98,6 +99,7 @@ def render_raw(
     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     seed: int = 0,
     cast_shadows: bool = True,
+    shadow_salience: float = DEFAULT_SHADOW_SALIENCE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw (not normalised) images of one group, with their shadow factors.
 
@@ -111,13 +113,19 @@ def render_raw(
         image_size: ``(height, width)``, each at least 16.
         seed: non-negative integer.
         cast_shadows: multiply the images by their shadow factors.
+        shadow_salience: how conspicuous the labelled shadows are, a number in (0, 4]:
+            a labelled core factor ``c`` becomes ``c ** shadow_salience`` and its
+            half-width grows by ``sqrt(shadow_salience)``; 1 (default) is the calibrated
+            simulator. The scenes (anatomy, bones, faint shadows, speckle) are the same
+            at every salience.
 
     Returns:
         ``(raw, factor)``, two float32 arrays of shape ``(count, H, W)``: the
         log-compressed images (0 outside the fan) and the multiplicative shadow
         factor of every pixel (1 where no bone shadows it; in the core of a labelled
-        shadow ``APPEARANCE.shadow_with``, behind other bone the faint
-        ``APPEARANCE.shadow_without``), computed whether or not it is applied.
+        shadow ``APPEARANCE.shadow_with`` raised to ``shadow_salience``, behind other
+        bone the faint ``APPEARANCE.shadow_without``), computed whether or not it is
+        applied.
 
     Example:
         >>> raw, factor = render_raw("LVOT", True, 2, seed=1)
@@ -127,8 +135,10 @@ def render_raw(
     if plane not in PLANES:
         raise ValueError(f"unknown plane {plane!r}; expected one of {', '.join(PLANES)}")
     height, width = check_image_size(image_size)
+    salience = check_shadow_salience(shadow_salience)
     rng = np.random.default_rng([check_seed(seed), 1000 + PLANES.index(plane), int(bool(shadow))])
-    raw, factor, _ = render_group(rng, Geometry(height, width), plane, bool(shadow), int(count), cast_shadows)
+    raw, factor, _ = render_group(rng, Geometry(height, width), plane, bool(shadow), int(count), cast_shadows,
+                                  salience=salience)
     return raw, factor
 
 
@@ -141,7 +151,8 @@ def render_anatomy(
 ) -> dict[str, np.ndarray]:
     """Coverage masks of the structures drawn in the images ``render_raw`` makes.
 
-    Same arguments as ``render_raw`` (same scenes). Kinds: ``"body"`` (skin outline),
+    Same arguments as ``render_raw`` (same scenes, which do not depend on the shadow
+    salience). Kinds: ``"body"`` (skin outline),
     ``"heart"`` (myocardium and chambers), ``"vessel"`` (vessel lumina in cross-section),
     ``"tract"`` (tube-like lumina: the LVOT's outflow tract, the umbilical vein),
     ``"stomach"`` and ``"bone"`` (spine, ribs); a kind the plane never draws is absent.
@@ -169,6 +180,7 @@ def make_us_sim_split(
     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     scale: float = DEFAULT_SCALE,
     seed: int = 0,
+    shadow_salience: float = DEFAULT_SHADOW_SALIENCE,
 ) -> LabelledImages:
     """Generate one split of the simulated fetal ultrasound data set.
 
@@ -178,8 +190,13 @@ def make_us_sim_split(
             ``PAPER_IMAGE_SIZE`` = (224, 288).
         scale: fraction of the paper's group sizes (``split_counts``).
         seed: non-negative integer. The output is a deterministic function of
-            ``(split, image_size, scale, seed)``; every split and group draws from
-            its own random stream.
+            ``(split, image_size, scale, seed, shadow_salience)``; every split and
+            group draws from its own random stream.
+        shadow_salience: how conspicuous the labelled shadows are, a number in (0, 4]
+            (``render_raw``); 1 (default) is the calibrated simulator. Higher values
+            make the shadow a stronger shortcut for the plane: in training only 3VV
+            and Abd images have one. Only the labelled shadows change; the labels,
+            the order and the rest of every image are the same at every salience.
 
     Returns:
         A ``LabelledImages`` with float32 images ``(N, H, W, 1)``, each z-scored on
@@ -189,7 +206,8 @@ def make_us_sim_split(
         ``groups`` such as ``"3VV-with"``.
 
     Raises:
-        ValueError: if ``split``, ``image_size``, ``scale`` or ``seed`` is invalid.
+        ValueError: if ``split``, ``image_size``, ``scale``, ``seed`` or
+            ``shadow_salience`` is invalid.
 
     Example:
         >>> data = make_us_sim_split("lvot_with_shadow", scale=0.01)
@@ -200,6 +218,7 @@ def make_us_sim_split(
     height, width = check_image_size(image_size)
     counts = split_counts(scale)[split]
     seed = check_seed(seed)
+    salience = check_shadow_salience(shadow_salience)
     geom = Geometry(height, width)
 
     images, planes, shadows, groups = [], [], [], []
@@ -209,7 +228,7 @@ def make_us_sim_split(
         plane, shadow_name = group.split("-")
         shadow = shadow_name == "with"
         rng = np.random.default_rng([seed, split_index, group_index])
-        raw, _, _ = render_group(rng, geom, plane, shadow, count)
+        raw, _, _ = render_group(rng, geom, plane, shadow, count, salience=salience)
         images.append(standardize_per_image(raw[..., None]))
         planes.append(np.full(count, PLANES.index(plane)))
         shadows.append(np.full(count, int(shadow)))
@@ -233,6 +252,7 @@ def make_us_sim_splits(
     scale: float = DEFAULT_SCALE,
     seed: int = 0,
     splits: Iterable[str] = SPLITS,
+    shadow_salience: float = DEFAULT_SHADOW_SALIENCE,
 ) -> dict[str, LabelledImages]:
     """Generate several splits; ``result[name] == make_us_sim_split(name, ...)``.
 
@@ -241,6 +261,8 @@ def make_us_sim_splits(
         scale: fraction of the paper's group sizes.
         seed: non-negative integer seed shared by all splits.
         splits: names of the splits to generate, each one of ``SPLITS``.
+        shadow_salience: how conspicuous the labelled shadows are, in (0, 4]
+            (``make_us_sim_split``); 1 (default) is the calibrated simulator.
 
     Returns:
         A dict from split name to its ``LabelledImages``, in the order of ``splits``.
@@ -256,10 +278,12 @@ def make_us_sim_splits(
     """
     splits = check_split_request(splits, SPLITS, image_size, seed)
     _check_scale(scale)
-    return {split: make_us_sim_split(split, image_size, scale, seed) for split in splits}
+    check_shadow_salience(shadow_salience)
+    return {split: make_us_sim_split(split, image_size, scale, seed, shadow_salience) for split in splits}
 
 
-def load_us_sim(image_size=DEFAULT_IMAGE_SIZE, seed: int = 0, scale: float = DEFAULT_SCALE):
+def load_us_sim(image_size=DEFAULT_IMAGE_SIZE, seed: int = 0, scale: float = DEFAULT_SCALE,
+                shadow_salience: float = DEFAULT_SHADOW_SALIENCE):
     """The simulated fetal ultrasound data set, ready for training.
 
     Tasks follow the paper's heads: the plane classifier has three dense layers
@@ -269,6 +293,8 @@ def load_us_sim(image_size=DEFAULT_IMAGE_SIZE, seed: int = 0, scale: float = DEF
         image_size: ``(height, width)`` in pixels, each at least 16.
         seed: non-negative integer.
         scale: fraction of the paper's group sizes.
+        shadow_salience: how conspicuous the labelled shadows are, in (0, 4]
+            (``make_us_sim_split``); 1 (default) is the calibrated simulator.
 
     Returns:
         A ``DatasetSplits`` training on ``"train"``, validating on ``"val"`` and
@@ -277,7 +303,7 @@ def load_us_sim(image_size=DEFAULT_IMAGE_SIZE, seed: int = 0, scale: float = DEF
     """
     from ..registry import DatasetSplits  # the registry imports this package
 
-    splits = make_us_sim_splits(tuple(image_size), scale=scale, seed=seed)
+    splits = make_us_sim_splits(tuple(image_size), scale=scale, seed=seed, shadow_salience=shadow_salience)
     tasks = [
         TaskSpec("plane", 3, head_units=(256, 256), class_names=CLASS_NAMES["plane"]),
         TaskSpec("shadow", 2, head_units=(256,), class_names=CLASS_NAMES["shadow"]),
