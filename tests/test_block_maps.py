@@ -97,7 +97,7 @@ def test_block_maps_penalty_reaches_the_stem_and_descending_it_lowers_it():
     stem = model.encoders[0].get_layer("stem_conv").kernel
 
     def penalty():
-        features, blocks = model._encode(images, training=False, with_blocks="block_maps")
+        features, blocks = model.encode(images, training=False, with_blocks="block_maps")
         loss = model._independence_loss(features, labels_list)
         for level in zip(*blocks):
             loss += model._independence_loss(list(level), labels_list)

@@ -60,7 +60,7 @@ def test_gradient_reversal_step_trains_the_adversaries_on_their_own_loss():
                   adversarial_training="gradient_reversal")
 
     def adversary_loss():
-        _, _, logits = model._forward(images, training=False)
+        _, _, logits = model.forward_pass(images, training=False)
         return float(sum(np.mean(objectives.sparse_cross_entropy(labels[model.task_names[j]], z))
                          for z, (_, j) in zip(logits, model.adversary_pairs)))
 
@@ -88,9 +88,9 @@ def test_conditional_adversaries_read_the_own_label():
         assert adversary.input_shape[-1] == plain_adversary.input_shape[-1] + model.tasks[i].num_classes
     data = build_random_data(("a", "b"), count=6)
     images, labels = _batch(data)
-    _, _, logits = model._forward(images, training=False, labels=[labels["a"], labels["b"]])
+    _, _, logits = model.forward_pass(images, training=False, labels=[labels["a"], labels["b"]])
     flipped = [(labels["a"] + 1) % 2, labels["b"]]
-    _, _, flipped_logits = model._forward(images, training=False, labels=flipped)
+    _, _, flipped_logits = model.forward_pass(images, training=False, labels=flipped)
     # The adversary reading task a's features (a_to_b) changes with a's label; the other does not.
     assert not np.allclose(logits[0], flipped_logits[0])
     np.testing.assert_allclose(logits[1], flipped_logits[1], rtol=1e-6)
@@ -100,10 +100,10 @@ def test_conditional_adversaries_use_the_prediction_where_no_label_is_given():
     model = build_tiny_model(("a", "b"), conditional_adversaries=True)
     data = build_random_data(("a", "b"), count=6)
     images, labels = _batch(data)
-    _, task_logits, unlabelled = model._forward(images, training=False)
+    _, task_logits, unlabelled = model.forward_pass(images, training=False)
     predicted = [tf.argmax(z, axis=-1) for z in task_logits]
-    _, _, with_predictions = model._forward(images, training=False, labels=predicted)
-    _, _, marked = model._forward(images, training=False, labels=[-tf.ones_like(labels["a"])] * 2)
+    _, _, with_predictions = model.forward_pass(images, training=False, labels=predicted)
+    _, _, marked = model.forward_pass(images, training=False, labels=[-tf.ones_like(labels["a"])] * 2)
     for a, b, c in zip(unlabelled, with_predictions, marked):
         np.testing.assert_allclose(a, b, rtol=1e-6)
         np.testing.assert_allclose(a, c, rtol=1e-6)
@@ -118,7 +118,7 @@ def test_conditional_adversaries_train_both_sides(objective):
     penalty = objectives.get_objective(objective)
 
     def penalty_value(model):
-        _, _, logits = model._forward(images, training=True, labels=[labels["a"], labels["b"]])
+        _, _, logits = model.forward_pass(images, training=True, labels=[labels["a"], labels["b"]])
         return float(sum(np.mean(penalty(labels[model.task_names[j]], z))
                          for z, (_, j) in zip(logits, model.adversary_pairs)))
 
@@ -264,7 +264,7 @@ def test_block_penalty_moves_the_first_layers_more():
     for layers in ("features", "blocks"):
         model.compile(independence_weight=1.0, independence_layers=layers, adversary_steps=0)
         with tf.GradientTape() as tape:
-            features, blocks = model._encode(images, training=True, with_blocks=layers if layers == "blocks" else False)
+            features, blocks = model.encode(images, training=True, with_blocks=layers if layers == "blocks" else False)
             loss = model._independence_loss(features, labels_list)
             for level in zip(*blocks) if blocks else ():
                 loss += model._independence_loss(list(level), labels_list)
@@ -281,7 +281,7 @@ def test_conditional_adversaries_are_evaluated_and_plotted_on_the_true_labels(tm
     model = build_tiny_model(("a", "b"), conditional_adversaries=True)
     data = build_random_data(("a", "b"), count=12)
     outputs = predict_outputs(model, data, batch_size=5)
-    _, _, expected = model._forward(tf.constant(data.images), training=False,
+    _, _, expected = model.forward_pass(tf.constant(data.images), training=False,
                                     labels=[tf.constant(data.labels["a"]), tf.constant(data.labels["b"])])
     for name, logits in zip(model.adversary_names, expected):
         np.testing.assert_allclose(outputs["adversary_logits"][name], logits, rtol=1e-5, atol=1e-6)

@@ -31,9 +31,9 @@ def test_the_ensemble_predicts_the_mean_of_its_members_probabilities():
         np.testing.assert_allclose(np.asarray(ensemble.predict_probabilities(images)[task]), by_hand, atol=1e-6)
         joined = np.concatenate([np.asarray(m(images, return_features=True)[1][task]) for m in members], axis=-1)
         np.testing.assert_allclose(np.asarray(features[task]), joined, atol=1e-6)
-    _, _, adversary = ensemble._forward(images, training=False)
+    _, _, adversary = ensemble.forward_pass(images, training=False)
     for p in range(len(ensemble.adversary_pairs)):
-        by_hand = np.mean([softmax(np.asarray(m._forward(images, training=False)[2][p]), axis=-1)
+        by_hand = np.mean([softmax(np.asarray(m.forward_pass(images, training=False)[2][p]), axis=-1)
                            for m in members], axis=0)
         np.testing.assert_allclose(softmax(np.asarray(adversary[p]), axis=-1), by_hand, atol=1e-6)
 

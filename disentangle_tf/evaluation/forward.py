@@ -54,7 +54,7 @@ def _forward_function(model: Disentangler):
         signature = [tf.TensorSpec((None, *model.image_shape), tf.float32),
                      [tf.TensorSpec((None,), tf.int32) for _ in model.task_names]]
         _FORWARD_FUNCTIONS[model] = tf.function(
-            lambda images, labels: model._forward(images, training=False, labels=labels), input_signature=signature,
+            lambda images, labels: model.forward_pass(images, training=False, labels=labels), input_signature=signature,
             autograph=False,  # no Python control flow on tensors to rewrite
         )
     return _FORWARD_FUNCTIONS[model]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import keras
 from keras import ops
 
 from .defaults import BLOCK_MAP_GRID
@@ -39,3 +40,24 @@ def global_average(maps):
     The pooling of ``independence_layers="blocks"`` (one sample per image).
     """
     return ops.mean(maps, axis=(1, 2))
+
+
+def block_taps(encoders, independence_layers: str) -> list:
+    """Per encoder, a ``keras.Model`` sharing its layers that returns every residual block's
+    output map (the layers named ``block<i>_add``) and then the features.
+
+    Raises:
+        ValueError: for an encoder without such layers, naming it and ``independence_layers``.
+    """
+    taps = []
+    for encoder in encoders:
+        names = [layer.name for layer in encoder.layers if layer.name.startswith("block")
+                 and layer.name.endswith("_add")]
+        if not names:
+            raise ValueError(
+                f"independence_layers={independence_layers!r} reads residual blocks (layers named block<i>_add); "
+                f"encoder {encoder.name!r} has none"
+            )
+        taps.append(keras.Model(encoder.inputs, [*[encoder.get_layer(n).output for n in names], encoder.output],
+                                name=f"{encoder.name}_taps"))
+    return taps

@@ -45,7 +45,14 @@ def _optimizer(value, auto):
 
 
 class Compiling:
-    """``compile`` of a :class:`~disentangle_tf.models.Disentangler` and its saved configuration (a mixin)."""
+    """``compile`` of a :class:`~disentangle_tf.models.Disentangler` and its saved configuration (a mixin).
+
+    Before ``compile`` the model's settings are those of no adversarial game and no penalty.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_training_defaults()
 
     def compile(
         self,
@@ -253,9 +260,7 @@ class Compiling:
         self.independence_bandwidth = independence_bandwidth
         self.adversarial_training = adversarial_training
         self.independence_layers = independence_layers
-        self._block_taps = self._build_block_taps() if independence_layers != "features" else []
         self.factored_adversary_updates = bool(factored_adversary_updates)
-        self._penalty = objectives.get_objective(adversarial_objective)
         self._method_record = None if record is None else json.dumps(record)
         self.sampling = settings["sampling"]
         self.precise_batch_norm_batches = int(settings["precise_batch_norm"])
@@ -313,26 +318,9 @@ class Compiling:
         self.independence_bandwidth = "class"
         self.adversarial_training = "alternating"
         self.independence_layers = "features"
-        self._block_taps = []
         self.factored_adversary_updates = True
         self.adversary_optimizer = None
-        self._class_weights = None
         self._method_record = None
         self.sampling = NEUTRAL["sampling"]
         self.precise_batch_norm_batches = 0
         self.last_layer_retraining = False
-
-    def _build_block_taps(self):
-        """Per encoder, a model sharing its layers that also returns each block's output."""
-        taps = []
-        for encoder in self.encoders:
-            names = [layer.name for layer in encoder.layers if layer.name.startswith("block")
-                     and layer.name.endswith("_add")]
-            if not names:
-                raise ValueError(
-                    f"independence_layers={self.independence_layers!r} reads residual blocks (layers named block<i>_add); "
-                    f"encoder {encoder.name!r} has none"
-                )
-            taps.append(keras.Model(encoder.inputs, [*[encoder.get_layer(n).output for n in names], encoder.output],
-                                    name=f"{encoder.name}_taps"))
-        return taps

@@ -1,8 +1,10 @@
 """The multi-task disentangling model: construction, forward pass and saved configuration.
 
-Its other jobs live beside it, each a mixin: ``compile`` (:mod:`.compiling`), the
-training and test steps (:mod:`.training_step`), the weighting of examples
-(:mod:`.example_weights`) and the checked ``fit`` (:mod:`.fit_arguments`).
+Its other jobs live beside it, each a mixin that reads the model's public attributes and
+keeps its own state private to its module: ``compile`` (:mod:`.compiling`), the training
+and test steps (:mod:`.training_step`), the checked ``fit`` (:mod:`.fit_arguments`) and the
+record of the training data's combinations (:mod:`.training_combinations`); the weighting
+of examples is a set of functions (:mod:`.example_weights`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from keras import ops
 from ..data.labelled_images import MISSING_LABEL
 from ..task_spec import TaskSpec
 from .compiling import Compiling
-from .block_maps import global_average, grid_cells
+from .block_maps import block_taps, global_average, grid_cells
 from .defaults import Architecture
 from .dense_head import DenseHead
-from .example_weights import ExampleWeights
 from .fit_arguments import FitArguments
+from .gradient_reversal import reverse_gradient
 from .given_models import encoder_input_shape, feature_dim, per_task
 from .residual_encoder import ResidualEncoder
 from .training_combinations import TrainingCombinations
@@ -30,22 +32,13 @@ from .training_step import TrainingStep
 __all__ = ["MISSING_LABEL", "Disentangler", "TaskSpec", "pair_name"]
 
 
-@tf.custom_gradient
-def _reverse_gradient(features, scale):
-    """Identity forward; the gradient into ``features`` multiplied by ``-scale``."""
-    def gradient(upstream):
-        return -scale * upstream, tf.zeros_like(scale)
-
-    return tf.identity(features), gradient
-
-
 def pair_name(features_task: str, label_task: str) -> str:
     """Name of the adversary reading ``features_task`` features to predict ``label_task``."""
     return f"{features_task}_to_{label_task}"
 
 
 @keras.saving.register_keras_serializable(package="disentangle_tf")
-class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeights, Compiling, keras.Model):
+class Disentangler(TrainingCombinations, FitArguments, TrainingStep, Compiling, keras.Model):
     """One encoder and classifier per task, adversaries between every pair of tasks.
 
     For tasks ``t_1 .. t_n`` the model holds encoders ``Enc_i``, classifiers
@@ -235,8 +228,8 @@ class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeig
         # independence weight; a variable, so that changing it needs no new trace.
         self.penalty_scale = self.add_weight(shape=(), initializer="ones", trainable=False,
                                              name="penalty_scale")
+        self._block_taps = []  # set by compile
         self.built = True
-        self._set_training_defaults()
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """``keras.Model.export``, its input signature by default the model's images.
@@ -252,6 +245,14 @@ class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeig
         return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature,
                               **kwargs)
 
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # The penalty on the residual blocks reads them through taps sharing the encoders' layers.
+        self._block_taps = block_taps(self.encoders, self.independence_layers) \
+            if self.independence_layers != "features" else []
+
+    compile.__doc__ = Compiling.compile.__doc__
+
     def _units(self, task: TaskSpec) -> tuple[int, ...]:
         return self.head_units if task.head_units is None else task.head_units
 
@@ -264,10 +265,12 @@ class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeig
             return logits, features
         return logits
 
-    def _encode(self, images, training, with_blocks=False):
+    def encode(self, images, training=False, with_blocks=False):
         """Every encoder's features and, ``with_blocks``, its blocks' pooled outputs.
 
         Args:
+            images: ``(N, H, W, C)`` float32 images, as the model is trained on.
+            training: batch normalisation in training mode.
             with_blocks: False, ``"blocks"`` (global averages), ``"block_maps"``
                 (averages over a grid of cells, :func:`grid_cells`) or
                 ``"block_pyramid"`` (both).
@@ -276,11 +279,18 @@ class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeig
             ``(features, blocks)``: per task the features, and per task a list with,
             per residual block, its ``(N, C_b)`` global average and / or its
             ``(N, G_b, C_b)`` grid-cell averages (None without ``with_blocks``).
+
+        Raises:
+            ValueError: ``with_blocks`` on a model not compiled with ``independence_layers``
+                other than ``"features"`` (which builds the taps on the blocks).
         """
         if not with_blocks:
             return [encoder(images, training=training) for encoder in self.encoders], None
         pools = {"blocks": (global_average,), "block_maps": (grid_cells,),
                  "block_pyramid": (global_average, grid_cells)}[with_blocks]
+        if not self._block_taps:
+            raise ValueError(f"with_blocks={with_blocks!r}: compile the model with independence_layers="
+                             f"{with_blocks!r} first")
         features, blocks = [], []
         for tap in self._block_taps:
             *maps, final = tap(images, training=training)
@@ -288,21 +298,23 @@ class Disentangler(TrainingCombinations, FitArguments, TrainingStep, ExampleWeig
             blocks.append([pool(m) for pool in pools for m in maps])
         return features, blocks
 
-    def _forward(self, images, training, labels=None, reverse_gradient_scale=None, features=None):
+    def forward_pass(self, images, training=False, labels=None, reverse_gradient_scale=None, features=None):
         """Features, task logits and adversary logits, as lists in task / pair order.
 
-        ``labels`` (per task, or None) condition conditional adversaries; a missing
+        ``images`` are ``(N, H, W, C)`` float32; the result is per task ``(N, D_i)``
+        features and ``(N, K_i)`` logits, and per pair of :attr:`adversary_pairs`
+        ``(N, K_j)`` logits. ``labels`` (per task, or None) condition conditional adversaries; a missing
         label, or a label of -1, is replaced by the classifier's prediction. With
         ``reverse_gradient_scale`` the adversaries read the features through a gradient
         reversal layer of that scale. ``features`` already computed from ``images`` are
         used as they are.
         """
         if features is None:
-            features, _ = self._encode(images, training)
+            features, _ = self.encode(images, training)
         task_logits = [cls(f, training=training) for cls, f in zip(self.classifiers, features)]
         adversary_features = features
         if reverse_gradient_scale is not None:
-            adversary_features = [_reverse_gradient(f, reverse_gradient_scale) for f in features]
+            adversary_features = [reverse_gradient(f, reverse_gradient_scale) for f in features]
         if self.conditional_adversaries:
             predicted = [ops.cast(ops.argmax(z, axis=-1), "int32") for z in task_logits]
             labels = predicted if labels is None else [

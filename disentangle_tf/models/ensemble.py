@@ -71,10 +71,10 @@ class DisentanglerEnsemble(keras.Model):
         features = {t: ops.concatenate([o[1][t] for o in outputs], axis=-1) for t in self.task_names}
         return logits, features
 
-    def _forward(self, images, training, labels=None):
-        """As :meth:`Disentangler._forward`: features, task logits and adversary logits in
+    def forward_pass(self, images, training=False, labels=None):
+        """As :meth:`Disentangler.forward_pass`: features, task logits and adversary logits in
         task / pair order, the logits averaged as probabilities, the features joined."""
-        outputs = [member._forward(images, training, labels=labels) for member in self.members]
+        outputs = [member.forward_pass(images, training, labels=labels) for member in self.members]
         features = [ops.concatenate([o[0][i] for o in outputs], axis=-1) for i in range(len(self.task_names))]
         task_logits = [_mean_log_probabilities([o[1][i] for o in outputs]) for i in range(len(self.task_names))]
         adversary_logits = [_mean_log_probabilities([o[2][p] for o in outputs])

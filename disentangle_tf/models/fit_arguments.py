@@ -13,12 +13,23 @@ import tensorflow as tf
 
 from ..data.labelled_images import MISSING_LABEL, LabelledImages
 from ..data.pipeline import make_training_dataset, steps_per_epoch
-from .example_weights import same_tables
+from .example_weights import checked_class_weight, checked_sample_weight, labels_per_task, same_tables
 from .post_fit import post_fit_callbacks
 
 
 class FitArguments:
     """The checked ``fit`` of a :class:`~disentangle_tf.models.Disentangler` (a mixin)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._class_weights = None
+
+    @property
+    def fit_class_weights(self) -> dict | None:
+        """The class weights of the last ``fit``: per task name a float32 ``(num_classes,)``
+        table, or None (none given). The training step multiplies each example's losses by
+        its label's weight."""
+        return self._class_weights
 
     def check_data(self, data) -> None:
         """Check that labelled images fit this model; ValueError naming what is wrong.
@@ -45,7 +56,7 @@ class FitArguments:
                 or dtype, or out of ``[MISSING_LABEL, num_classes)``.
         """
         if not isinstance(labels, dict):
-            labels = dict(zip(self.task_names, self._task_labels(labels)))
+            labels = dict(zip(self.task_names, labels_per_task(self.task_names, labels)))
         checked = {}
         for task in self.tasks:
             if task.name not in labels:
@@ -160,7 +171,7 @@ class FitArguments:
                 dataset without ``post_fit_data`` when the method has steps after
                 training, or ``post_fit_data`` when it has none.
         """
-        tables = self._checked_class_weight(class_weight)
+        tables = checked_class_weight(self.tasks, class_weight)
         if not same_tables(tables, self._class_weights):
             self._class_weights = tables
             self.train_function = None  # the class weights are constants of the traced step
@@ -179,7 +190,7 @@ class FitArguments:
             self._check_images_shape(images.shape[1:])
             count = images.shape[0]
             y = self._checked_labels(y, count)
-            sample_weight = self._checked_sample_weight(sample_weight, count)
+            sample_weight = checked_sample_weight(self.task_names, sample_weight, count)
             if not 0 <= float(validation_split) < 1:
                 raise ValueError(f"validation_split: expected a fraction in [0, 1); got {validation_split!r}")
             if validation_split:

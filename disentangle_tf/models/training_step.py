@@ -3,7 +3,9 @@
 Eq. 1 (encoders and classifiers against the adversaries) and ``adversary_steps``
 updates of Eq. 2 (the adversaries alone) per training step (paper, Sect. 2), or one
 backward pass through a gradient reversal layer; the metrics of both steps. A mixin of
-the model.
+the model: it reads the model's public attributes (its tasks, networks, compiled
+settings, :meth:`~disentangle_tf.models.Disentangler.encode` and
+:meth:`~disentangle_tf.models.Disentangler.forward_pass`) and keeps no state of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from keras import ops
 from ..fast.factored_adversary_updates import factored_same_batch_updates, factored_updates_apply
 from ..replicas import replicated_strategy_active
 from . import objectives
+from .example_weights import labels_per_task, task_weights
 
 
 class _StepOutputs(NamedTuple):
@@ -46,29 +49,19 @@ def _global_average(per_example):
 class TrainingStep:
     """``train_step`` and ``test_step`` of a :class:`~disentangle_tf.models.Disentangler` (a mixin)."""
 
-    def _task_labels(self, labels):
-        if isinstance(labels, dict):
-            missing = [t for t in self.task_names if t not in labels]
-            if missing:
-                raise ValueError(f"labels: missing task(s) {missing}; expected keys {list(self.task_names)}")
-            return [labels[t] for t in self.task_names]
-        if len(self.task_names) == 1 and not isinstance(labels, (list, tuple)):
-            return [labels]
-        return list(labels)
-
     def _split_data(self, data):
         """``(images, labels, sample_weight)`` of the main batch and the fresh adversary batch or None."""
         first = data[0]
         if isinstance(first, (tuple, list)):
             main, (adversary_images, adversary_labels) = data
             images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(main))
-            fresh = (adversary_images, self._task_labels(adversary_labels))
-            return images, self._task_labels(labels), sample_weight, fresh
+            fresh = (adversary_images, labels_per_task(self.task_names, adversary_labels))
+            return images, labels_per_task(self.task_names, labels), sample_weight, fresh
         images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if labels is None:
             raise ValueError("data: expected (images, labels) or (images, labels, sample_weight) batches; "
                              "got images without labels")
-        return images, self._task_labels(labels), sample_weight, None
+        return images, labels_per_task(self.task_names, labels), sample_weight, None
 
     def _per_example_losses(self, labels, task_logits, adversary_logits, weights):
         """Per-example weighted losses of every task, adversary and encoder penalty.
@@ -82,7 +75,8 @@ class TrainingStep:
             objectives.sparse_cross_entropy(labels[j], z) * weights[j]
             for z, (_, j) in zip(adversary_logits, self.adversary_pairs)
         ]
-        penalty = [self._penalty(labels[j], z) * weights[j]
+        objective = objectives.get_objective(self.adversarial_objective)
+        penalty = [objective(labels[j], z) * weights[j]
                    for z, (_, j) in zip(adversary_logits, self.adversary_pairs)]
         return task, adversary, penalty
 
@@ -101,7 +95,7 @@ class TrainingStep:
         ``(N, G, C)`` (grid cells) count each cell as a sample with its image's labels.
         """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        weights = self._task_weights(labels) if weights is None else weights
+        weights = task_weights(self.task_names, labels) if weights is None else weights
         total = 0.0
         for i, j in self.adversary_pairs:
             z, own, other = features[i], labels[i], labels[j]
@@ -122,9 +116,10 @@ class TrainingStep:
         reversal layer of scale lambda (times the schedule's factor), and Eq. 1 leaves
         the adversarial term out: the reversed gradient of the adversaries' own loss
         stands in for it. ``sample_weight`` (and, in training, the class weights given
-        to ``fit``) weight each example's losses (:meth:`_task_weights`).
+        to ``fit``) weight each example's losses
+        (:func:`~disentangle_tf.models.example_weights.task_weights`).
         """
-        weights = self._task_weights(labels, sample_weight, self._class_weights if training else None)
+        weights = task_weights(self.task_names, labels, sample_weight, self.fit_class_weights if training else None)
         scale = ops.cast(self.penalty_scale, "float32")
         # With lambda = 0 the reversal layer still stands (of scale 0), so that the
         # adversaries' loss never reaches the encoders un-reversed.
@@ -132,8 +127,8 @@ class TrainingStep:
         # False, "blocks", "block_maps" or "block_pyramid": how _encode pools the residual blocks' outputs.
         penalised = self.independence_weight > 0 and self.independence_layers != "features"
         with_blocks = self.independence_layers if penalised else False
-        features, block_means = self._encode(images, training, with_blocks=with_blocks)
-        features, task_logits, adversary_logits = self._forward(
+        features, block_means = self.encode(images, training, with_blocks=with_blocks)
+        features, task_logits, adversary_logits = self.forward_pass(
             images, training=training, labels=labels, reverse_gradient_scale=reverse, features=features)
         task_losses, adversary_losses, penalties = self._per_example_losses(
             labels, task_logits, adversary_logits, weights)
@@ -247,7 +242,7 @@ class TrainingStep:
                 images = adversary_images[:, s]
                 step_features = [ops.stop_gradient(encoder(images, training=True)) for encoder in self.encoders]
                 step_labels = [y[:, s] for y in adversary_labels]
-                self._adversary_update(step_features, step_labels, self._task_weights(step_labels))
+                self._adversary_update(step_features, step_labels, task_weights(self.task_names, step_labels))
 
         if replicated_strategy_active() or tf.executing_eagerly():
             for s in range(self.adversary_steps):
