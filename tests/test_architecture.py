@@ -229,4 +229,3 @@ def test_the_private_name_check_sees_a_mixin_reading_another_modules_state():
                        "    def g(self):\n        self._own = 1\n")
     defined, used = _private_names(reader)
     assert [attr for _, attr in used if attr not in defined] == ["_shared"]
-    assert "_current_epoch" in _guarded_framework_names()

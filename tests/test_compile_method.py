@@ -65,7 +65,8 @@ def test_the_paper_method_is_compile_without_a_method():
     assert PAPER_COMPILE == {"adversarial_weight": 0.01, "adversary_steps": 5, "adversary_batches": "fresh",
                              "adversarial_objective": "maximize_cross_entropy", "independence_weight": 0.0,
                              "independence_bandwidth": "class", "adversarial_training": "alternating",
-                             "independence_layers": "features"}
+                             "independence_layers": "features", "independence_penalty": "hsic",
+                             "group_dro_step_size": 0.0}
     plain, paper = build_tiny_model(), build_tiny_model()
     plain.compile()
     paper.compile(method="paper")

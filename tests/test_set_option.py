@@ -58,6 +58,8 @@ VALUES = {
     "adversarial_weight": ("0.1", 0.1),
     "adversary_steps": ("2", 2),
     "adversary_batches": ("fresh", "fresh"),
+    "independence_penalty": ("coral", "coral"),
+    "group_dro_step_size": ("0.05", 0.05),
     "adversarial_objective": ("uniform", "uniform"),
     "independence_weight": ("2.5", 2.5),
     "independence_bandwidth": ("batch", "batch"),
@@ -168,7 +170,10 @@ def test_set_beats_the_method_and_fixes_a_grid_method_value(monkeypatch, capsys,
     (["--set", "epochs=0"], "Error: --set epochs=0: epochs must be >= 1; got 0"),
     (["--set", "image_size=32"], "Error: --set image_size=32: image_size must be a list of 2 int; got 32"),
     (["--set", "flip=maybe"], "Error: --set flip=maybe: flip must be true or false; got 'maybe'"),
-], ids=["no =", "no key", "unknown key", "not YAML", "wrong type", "out of range", "not a list", "not a bool"])
+    (["--set", "independence_penalty=mmd"], "Error: --set independence_penalty=mmd: independence_penalty must be "
+                                             "one of hsic, coral or an import path 'package.module:function'"),
+], ids=["no =", "no key", "unknown key", "not YAML", "wrong type", "out of range", "not a list", "not a bool",
+        "not a penalty"])
 def test_a_bad_set_is_one_line_naming_the_option_and_exit_2(command, arguments, message, tmp_path, monkeypatch,
                                                              capsys):
     monkeypatch.chdir(tmp_path)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 
 import keras
+import numpy as np
 
 from ..fast.optimizers import adam, sgd
 from . import objectives
+from .penalties import get_penalty
 from .defaults import (ADVERSARIAL_TRAINING, ADVERSARY_BATCHES, ADVERSARY_LEARNING_RATE, ADVERSARY_MOMENTUM,
                        INDEPENDENCE_LAYERS, LEARNING_RATE)
 from .methods import COMPILE_KEYS, FIT_KEYS, METHODS, NEUTRAL, PAPER_COMPILE, Method, model_settings
@@ -74,6 +76,8 @@ class Compiling:
         sampling: str | None = None,
         precise_batch_norm: int | None = None,
         last_layer_retraining: bool | None = None,
+        independence_penalty: str | None = None,
+        group_dro_step_size: float | None = None,
     ):
         """Configure the two optimizers and the adversarial game, or a named method.
 
@@ -130,6 +134,17 @@ class Compiling:
                 each task's features and every other task's label, given the
                 features' own label; 0 (the paper; the default) leaves it out. The metric
                 ``independence_loss`` is tracked when it is on.
+            independence_penalty: the independence penalty: ``"hsic"`` (the
+                class-conditional HSIC; the default), ``"coral"`` (class-conditional
+                CORAL, :func:`~disentangle_tf.models.coral.conditional_coral`), or the
+                import path ``"package.module:function"`` of one's own
+                (:mod:`disentangle_tf.models.penalties`).
+            group_dro_step_size: Group DRO's step size ``eta`` (Sagawa et al.,
+                "Distributionally robust neural networks for group shifts", ICLR
+                2020): the task losses of each combination of labels (a *group*) are
+                weighted by ``q_g``, and every training step first multiplies ``q_g``
+                by ``exp(eta * L_g)``, ``L_g`` the group's mean loss in the batch, and
+                renormalises (:attr:`group_weights`); 0 (the default) leaves it out.
             independence_bandwidth: the Gaussian kernel's median-heuristic domain,
                 ``"class"`` (within each class; the default) or ``"batch"``; see
                 :func:`~disentangle_tf.models.objectives.conditional_hsic`.
@@ -179,10 +194,8 @@ class Compiling:
                 method whose ``conditional_adversaries`` is not the model's.
             TypeError: for a ``method`` that is neither a name nor a ``Method``.
         """
-        given = {key: value for key, value in zip((*COMPILE_KEYS, *FIT_KEYS), (
-            adversarial_weight, adversary_steps, adversary_batches, adversarial_objective, independence_weight,
-            independence_bandwidth, adversarial_training, independence_layers, sampling, precise_batch_norm,
-            last_layer_retraining)) if value is not None}
+        arguments = locals()
+        given = {key: arguments[key] for key in (*COMPILE_KEYS, *FIT_KEYS) if arguments[key] is not None}
         if method is None:
             after = [key for key in FIT_KEYS if key in given]
             if after:
@@ -194,8 +207,12 @@ class Compiling:
             named = METHODS[method] if isinstance(method, str) else method
             record = {"name": named.name, "description": named.description, "settings": settings,
                       "overrides": {key: settings[key] for key in given}}
-        (adversarial_weight, adversary_steps, adversary_batches, adversarial_objective, independence_weight,
-         independence_bandwidth, adversarial_training, independence_layers) = (settings[k] for k in COMPILE_KEYS)
+        adversarial_weight, adversary_steps = settings["adversarial_weight"], settings["adversary_steps"]
+        adversary_batches, adversarial_objective = settings["adversary_batches"], settings["adversarial_objective"]
+        independence_weight, independence_bandwidth = settings["independence_weight"], settings["independence_bandwidth"]
+        adversarial_training, independence_layers = settings["adversarial_training"], settings["independence_layers"]
+        independence_penalty = settings["independence_penalty"]
+        group_dro_step_size = settings["group_dro_step_size"]
         objectives.get_objective(adversarial_objective)
         if adversary_batches not in ADVERSARY_BATCHES:
             raise ValueError(
@@ -226,6 +243,9 @@ class Compiling:
             )
         if float(independence_weight) < 0:
             raise ValueError(f"independence_weight must be >= 0; got {independence_weight}")
+        get_penalty(independence_penalty, independence_bandwidth)
+        if not float(group_dro_step_size) >= 0:
+            raise ValueError(f"group_dro_step_size must be >= 0; got {group_dro_step_size}")
         optimizer = _optimizer(optimizer, default_optimizer)
         adversary_optimizer = _optimizer(adversary_optimizer, default_adversary_optimizer)
         self._compile_arguments = {
@@ -239,6 +259,8 @@ class Compiling:
             "independence_bandwidth": independence_bandwidth,
             "adversarial_training": adversarial_training,
             "independence_layers": independence_layers,
+            "independence_penalty": independence_penalty,
+            "group_dro_step_size": float(group_dro_step_size),
             "jit_compile": bool(jit_compile),
             "steps_per_execution": int(steps_per_execution),
             "factored_adversary_updates": bool(factored_adversary_updates),
@@ -260,6 +282,13 @@ class Compiling:
         self.independence_bandwidth = independence_bandwidth
         self.adversarial_training = adversarial_training
         self.independence_layers = independence_layers
+        self.independence_penalty = independence_penalty
+        self.group_dro_step_size = float(group_dro_step_size)
+        if self.group_dro_step_size > 0 and self.group_weights is None:
+            groups = int(np.prod([task.num_classes for task in self.tasks]))
+            self.group_weights = self.add_weight(shape=(groups,), initializer=keras.initializers.Constant(1.0 / groups),
+                                                 trainable=False, name="group_weights",
+                                                 aggregation="mean")
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._method_record = None if record is None else json.dumps(record)
         self.sampling = settings["sampling"]
@@ -318,6 +347,12 @@ class Compiling:
         self.independence_bandwidth = "class"
         self.adversarial_training = "alternating"
         self.independence_layers = "features"
+        self.independence_penalty = "hsic"
+        self.group_dro_step_size = 0.0
+        #: Group DRO's weight of every combination of labels, float32 ``(prod of the tasks'
+        #: numbers of classes,)`` in row-major order of the task labels, summing to 1; None
+        #: until a compile with ``group_dro_step_size > 0`` creates it.
+        self.group_weights = None
         self.factored_adversary_updates = True
         self.adversary_optimizer = None
         self._method_record = None

@@ -63,6 +63,15 @@ ADVERSARIAL_OBJECTIVES = ("maximize_cross_entropy", "uniform")
 #: (:func:`~disentangle_tf.models.objectives.conditional_hsic`).
 BANDWIDTHS = ("class", "batch")
 
+#: The independence penalties by name: each the import path ``"module:function"`` of a
+#: function ``(features, other_labels, own_labels, num_own_classes, num_other_classes,
+#: mask=None) -> scalar`` (:mod:`disentangle_tf.models.penalties`). ``independence_penalty``
+#: takes a name of this table or such a path.
+INDEPENDENCE_PENALTIES = {
+    "hsic": "disentangle_tf.models.objectives:conditional_hsic",
+    "coral": "disentangle_tf.models.coral:conditional_coral",
+}
+
 #: Which batches the adversary steps of Eq. 2 read: fresh ones (the authors' code) or
 #: the main batch's features.
 ADVERSARY_BATCHES = ("fresh", "same")

@@ -76,6 +76,8 @@ NEUTRAL = {
     "independence_weight": 0.0,
     "independence_bandwidth": "class",
     "independence_layers": "features",
+    "independence_penalty": "hsic",
+    "group_dro_step_size": 0.0,
     "penalty_schedule": "constant",
     "sampling": "uniform",
     "restore_best_weights": False,
@@ -151,6 +153,15 @@ METHODS: dict[str, Method] = {
         _method("group balanced", {"sampling": "group_balanced", "precise_batch_norm": 30},
                 "lambda=0 with batches in which every combination of labels is equally frequent "
                 "(group balancing alone), batch-norm statistics as the recommended setting's"),
+        _method("class-conditional coral", {"independence_weight": 1.0, "independence_penalty": "coral",
+                                            "precise_batch_norm": 30},
+                "lambda=0 plus class-conditional CORAL on the features (DomainBed's CORAL, Sun & Saenko 2016, "
+                "between the nuisance labels within each class), weight 1, batch-norm statistics as the "
+                "recommended setting's"),
+        _method("group dro", {"group_dro_step_size": 0.01, "sampling": "group_balanced", "precise_batch_norm": 30},
+                "Group DRO (Sagawa et al., ICLR 2020): the task losses of each combination of labels weighted "
+                "online towards the worst (step size 0.01, DomainBed's), group-balanced batches, batch-norm "
+                "statistics as the recommended setting's"),
         _method("jtt", {"error_upweight": 5, "precise_batch_norm": 30},
                 "Just Train Twice (Liu et al., ICML 2021): the training images a first model (a fifth of the "
                 "epochs) gets wrong repeated 5 times, then lambda=0 with recomputed batch-norm statistics; "
@@ -195,7 +206,8 @@ def get_method(name: str) -> Method:
 
 #: The keys of a method that ``Disentangler.compile`` sets, as its arguments of the same names.
 COMPILE_KEYS = ("adversarial_weight", "adversary_steps", "adversary_batches", "adversarial_objective",
-                "independence_weight", "independence_bandwidth", "adversarial_training", "independence_layers")
+                "independence_weight", "independence_bandwidth", "adversarial_training", "independence_layers",
+                "independence_penalty", "group_dro_step_size")
 
 #: The keys of a method that ``Disentangler.fit`` carries out when it is given arrays: how its
 #: batches are drawn, and the steps after the last epoch.

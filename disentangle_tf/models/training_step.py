@@ -20,6 +20,7 @@ from ..fast.factored_adversary_updates import factored_same_batch_updates, facto
 from ..replicas import replicated_strategy_active
 from . import objectives
 from .example_weights import labels_per_task, task_weights
+from .penalties import get_penalty
 
 
 class _StepOutputs(NamedTuple):
@@ -86,7 +87,8 @@ class TrainingStep:
         return ops.cast(ops.sum(ops.stack(losses)), "float32") / replicas if losses else 0.0
 
     def _independence_loss(self, features, labels, weights=None):
-        """Sum over pairs ``i != j`` of the HSIC of ``z_i`` and ``y_j`` given ``y_i``.
+        """Sum over pairs ``i != j`` of the independence penalty (``independence_penalty``,
+        by default the HSIC) of ``z_i`` and ``y_j`` given ``y_i``.
 
         Examples of weight 0 for task ``i`` or ``j`` (a missing label, a zero sample
         weight) are left out of the pair's estimate; other weights do not scale it.
@@ -96,6 +98,7 @@ class TrainingStep:
         """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         weights = task_weights(self.task_names, labels) if weights is None else weights
+        penalty = get_penalty(self.independence_penalty, self.independence_bandwidth)
         total = 0.0
         for i, j in self.adversary_pairs:
             z, own, other = features[i], labels[i], labels[j]
@@ -104,9 +107,7 @@ class TrainingStep:
                 cells = z.shape[1]
                 z = ops.reshape(z, (-1, z.shape[2]))
                 own, other, mask = (ops.repeat(t, cells, axis=0) for t in (own, other, mask))
-            total += objectives.conditional_hsic(z, other, own, self.tasks[i].num_classes,
-                                                 self.tasks[j].num_classes, bandwidth=self.independence_bandwidth,
-                                                 mask=mask)
+            total += penalty(z, other, own, self.tasks[i].num_classes, self.tasks[j].num_classes, mask=mask)
         return total / replicas
 
     def _eq1(self, images, labels, training, reverse_gradient=False, sample_weight=None):
@@ -132,6 +133,8 @@ class TrainingStep:
             images, training=training, labels=labels, reverse_gradient_scale=reverse, features=features)
         task_losses, adversary_losses, penalties = self._per_example_losses(
             labels, task_logits, adversary_logits, weights)
+        if training and self.group_dro_step_size > 0:
+            task_losses = self._group_dro(labels, task_losses)
         independence_loss = 0.0
         if self.independence_weight > 0:
             independence_loss = self._independence_loss(features, labels, weights)
@@ -146,6 +149,28 @@ class TrainingStep:
             encoder_loss += scale * self.adversarial_weight * sum(_global_average(p) for p in penalties)
         return _StepOutputs(features, task_logits, adversary_logits, task_losses, adversary_losses,
                             independence_loss, encoder_loss, weights)
+
+    def _group_dro(self, labels, task_losses):
+        """Group DRO's online step (Sagawa et al., ICLR 2020, Algorithm 1) on per-example task losses.
+
+        A group is a combination of labels (row-major over the tasks). ``q_g <- q_g *
+        exp(eta * L_g)`` for every group in the batch, ``L_g`` its mean summed task loss
+        (no gradient), then ``q`` is renormalised; each example's task losses are scaled by
+        ``N q_g / n_g``, so that their batch mean is ``sum_g q_g L_g`` over the groups present.
+        """
+        groups = ops.zeros_like(ops.cast(labels[0], "int32"))
+        for task, y in zip(self.tasks, labels):
+            groups = groups * task.num_classes + ops.maximum(ops.cast(y, "int32"), 0)
+        one_hot = ops.one_hot(groups, self.group_weights.shape[0])
+        sizes = ops.sum(one_hot, axis=0)
+        losses = ops.stop_gradient(sum(task_losses))
+        group_losses = ops.matmul(losses[None, :], one_hot)[0] / ops.maximum(sizes, 1.0)
+        exponent = ops.where(sizes > 0, self.group_dro_step_size * group_losses, 0.0)
+        q = self.group_weights * ops.exp(exponent - ops.max(exponent))  # the shift cancels in the normalisation
+        q = q / ops.sum(q)
+        self.group_weights.assign(q)
+        factor = ops.take(q / ops.maximum(sizes, 1.0), groups) * ops.cast(ops.shape(groups)[0], "float32")
+        return [loss * factor for loss in task_losses]
 
     # The steps have no Python control flow on tensors (the adversary loop is an explicit
     # tf.while_loop), so AutoGraph need not rewrite them and everything they call: that

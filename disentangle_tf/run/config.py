@@ -164,6 +164,13 @@ class TrainConfig:
         independence_weight: weight of the class-conditional HSIC penalty between
             each task's features and every other task's label given the features'
             own label (not in the paper; 0 leaves it out).
+        independence_penalty: the independence penalty: ``"hsic"`` (class-conditional
+            HSIC), ``"coral"`` (class-conditional CORAL) or the import path
+            ``"package.module:function"`` of one's own (:mod:`disentangle_tf.models.penalties`).
+        group_dro_step_size: Group DRO's step size (Sagawa et al., ICLR 2020): each
+            combination of labels' task losses weighted online towards the worst
+            (:meth:`Disentangler.compile <disentangle_tf.models.Disentangler.compile>`);
+            0 leaves it out.
         independence_bandwidth: where the penalty's kernel takes its median
             bandwidth: ``"class"`` (within each class) or ``"batch"``.
         adversarial_training: ``"alternating"`` updates (the paper) or
@@ -222,6 +229,8 @@ class TrainConfig:
     adversarial_objective: str = "maximize_cross_entropy"
     independence_weight: float = 10.0
     independence_bandwidth: str = "class"
+    independence_penalty: str = "hsic"
+    group_dro_step_size: float = 0.0
     adversarial_training: str = "alternating"
     independence_layers: str = "block_maps"
     penalty_schedule: str = "constant"

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from .config_values import memory_budget_bytes
 from ..data.us_sim.shadows import MAX_SHADOW_SALIENCE
 from ..errors import ConfigError
+from ..models.penalties import check_penalty_name
 
 #: The keys whose values :func:`check_configuration` judges together: a file may give one
 #: and the command line the other, so they are checked once, on the merged configuration.
@@ -99,6 +100,13 @@ def check_configuration(flat: Mapping[str, Any], choices: Mapping[str, tuple], s
     if flat["precise_batch_norm"] < 0:
         raise ConfigError(f"{origin('precise_batch_norm')}: precise_batch_norm must be >= 0; "
                           f"got {flat['precise_batch_norm']}")
+    try:
+        check_penalty_name(flat["independence_penalty"])
+    except ValueError as error:
+        raise ConfigError(f"{origin('independence_penalty')}: {error}") from None
+    if flat["group_dro_step_size"] < 0:
+        raise ConfigError(f"{origin('group_dro_step_size')}: group_dro_step_size must be >= 0; "
+                          f"got {flat['group_dro_step_size']}")
     if flat["error_upweight"] < 0:
         raise ConfigError(f"{origin('error_upweight')}: error_upweight must be >= 0; got {flat['error_upweight']}")
     if flat["ensemble_member"] < 0:

@@ -66,6 +66,8 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         independence_bandwidth=training.independence_bandwidth,
         adversarial_training=training.adversarial_training,
         independence_layers=training.independence_layers,
+        independence_penalty=training.independence_penalty,
+        group_dro_step_size=training.group_dro_step_size,
         jit_compile=training.jit_compile,
     )
     return model
