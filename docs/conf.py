@@ -159,14 +159,16 @@ DEFAULT_SOURCES = {
 }
 
 
-def _method_table() -> list[str]:
-    """A list-table of every named method: its settings beyond the neutral ones."""
+def _method_table(table: str = "") -> list[str]:
+    """A list-table of every named method (``table`` "former": every row of the recorded
+    comparisons' table): its settings beyond the neutral ones."""
+    from disentangle_tf.experiments.former_methods import FORMER_METHODS
     from disentangle_tf.run.methods import METHODS, NEUTRAL
 
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 20 45 35", "",
-             "   * - method", "     - settings (beyond no penalty, alternating, uniform sampling)",
-             "     - what it is"]
-    for method in METHODS.values():
+             "   * - " + ("row" if table == "former" else "method"),
+             "     - settings (beyond no penalty, alternating, uniform sampling)", "     - what it is"]
+    for method in (FORMER_METHODS if table == "former" else METHODS).values():
         changed = {k: v for k, v in method.settings.items() if NEUTRAL.get(k) != v}
         text = ", ".join(f"``{k}={v}``" for k, v in changed.items()) or "(none)"
         if method.oracle:
@@ -345,11 +347,16 @@ def setup(app):
             return [block]
 
     class MethodTable(Directive):
+        """``.. method-table::``: the named methods; ``.. method-table:: former``: the rows of
+        the recorded comparisons (disentangle_tf.experiments.former_methods)."""
+
+        optional_arguments = 1
         has_content = False
 
         def run(self):
             container = nodes.container()
-            self.state.nested_parse(StringList(_method_table(), source="conf.py:method-table"),
+            table = self.arguments[0] if self.arguments else ""
+            self.state.nested_parse(StringList(_method_table(table), source="conf.py:method-table"),
                                     self.content_offset, container)
             return container.children
 

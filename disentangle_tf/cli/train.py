@@ -18,7 +18,8 @@ import sys
 
 import click
 
-from .common import INTERRUPTED, UserError, interrupt_on_termination, quiet_tensorflow
+from .common import INTERRUPTED, USAGE_ERROR, UserError, interrupt_on_termination, quiet_tensorflow
+from ..experiments.former_methods import FORMER_METHODS, former_row_message
 from ..run.config import CHOICES
 from ..run.console import after_training, config_summary, results_table, sentence_lines
 from ..run.distribution import make_strategy
@@ -61,6 +62,23 @@ def _shown(value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class RecordedRow(click.ClickException):
+    """``--method`` given a row of a recorded comparison: one ``Error:`` line, exit code 2."""
+
+    exit_code = USAGE_ERROR
+
+
+class MethodChoice(click.Choice):
+    """``--method``: one of :data:`~disentangle_tf.run.methods.METHODS`. A row of
+    :data:`~disentangle_tf.experiments.former_methods.FORMER_METHODS` is refused with the
+    command that runs it, a name of neither as click refuses any choice."""
+
+    def convert(self, value, param, context):
+        if value in FORMER_METHODS and value not in self.choices:
+            raise RecordedRow(f"--method {former_row_message(value)}")
+        return super().convert(value, param, context)
 
 
 def method_default(key: str) -> str:
@@ -171,7 +189,7 @@ def data_options(command):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @data_options
-@click.option("--method", type=click.Choice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
+@click.option("--method", type=MethodChoice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
               help="Named settings (docs/method.rst): recommended was chosen on, and generalises on, the synthetic "
                    "shapes; selected chooses the penalty on your training data (docs/generalisation.rst); paper is "
                    "the paper's method as published. The config file and options override them.")

@@ -2,10 +2,11 @@
 ``python -m disentangle_tf.reproduce``, :mod:`disentangle_tf.cli.reproduce`).
 
 For every seed the same data set (generated with that seed) trains every method of
-``--methods`` (the names of :mod:`disentangle_tf.run.methods`, and the data set's single-task
+``--methods`` (the names of :mod:`disentangle_tf.run.methods`, the data set's single-task
 baselines: ``shape only`` and ``background only`` on the synthetic shapes, ``plane
 only`` and ``artifacts only`` on the simulated ultrasound, ``digit only`` and ``shadow
-only`` or ``texture only`` on the digits). A method whose settings
+only`` or ``texture only`` on the digits, and the rows of the recorded comparisons,
+:mod:`disentangle_tf.experiments.former_methods`). A method whose settings
 hold a grid (``paper grid``: lambda in 0.01 and 0.1) trains every value and keeps the
 one model selection prefers: the mean of the tasks' accuracies on the validation split,
 or, with ``--selection oracle`` and clearly labelled so, the shape accuracy on
@@ -46,6 +47,7 @@ from ..data.digits import VARIANTS as DIGIT_VARIANTS, make_digits_split
 from ..data.synthetic import make_synthetic_split
 from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
+from .former_methods import FORMER_METHODS
 from .report import write_all
 from ..selection.grid import RULES
 from .group_scores import group_rows
@@ -129,8 +131,14 @@ def experiment_of(dataset: str, data: DatasetSplits | None = None) -> dict:
 
 
 def resolve_methods(dataset: str, names, data: DatasetSplits | None = None) -> list[Method]:
-    """The methods ``names`` call for on ``dataset`` (``all``: every one); ``data`` is
-    the loaded file data set for ``csv`` and ``hdf5`` (its tasks name the single-task baselines).
+    """The methods ``names`` call for on ``dataset`` (``all``: every method and single-task
+    baseline); ``data`` is the loaded file data set for ``csv`` and ``hdf5`` (its tasks name
+    the single-task baselines).
+
+    A name is looked up among the data set's single-task baselines and
+    :data:`~disentangle_tf.run.methods.METHODS` first, then among the rows of the recorded
+    comparisons (:data:`~disentangle_tf.experiments.former_methods.FORMER_METHODS`, named
+    one by one, never by ``all``); a row of either table trains the same way.
 
     Raises:
         UserError: for an unknown name, or one the data set cannot run.
@@ -142,13 +150,15 @@ def resolve_methods(dataset: str, names, data: DatasetSplits | None = None) -> l
     # baseline without them collapses in inference mode: docs/ultrasound.rst, calibration).
     single = {name: Method(name, {**NEUTRAL, "precise_batch_norm": 30}, f"{task} alone")
               for name, task in experiment["single"].items()}
-    available = {**single, **METHODS}
+    methods = {**single, **METHODS}
     if list(names) == ["all"]:
-        names = list(available)
+        names = list(methods)
+    available = {**FORMER_METHODS, **methods}  # a name of a method first, then of a recorded row
     chosen = []
     for name in names:
         if name not in available:
-            raise UserError(f"--methods: unknown method {name!r}; expected some of: {', '.join(available)} or all")
+            raise UserError(f"--methods: unknown method {name!r}; expected some of: {', '.join(methods)} or all, "
+                            f"or a row of disentangle_tf.experiments.former_methods: {', '.join(FORMER_METHODS)}")
         if available[name].oracle and experiment["oracle_split"] is None:
             raise UserError(f"--methods: {name!r} needs images of the unseen combination, which {dataset} lacks")
         if available[name] not in chosen:

@@ -14,7 +14,11 @@ maximising the adversaries' cross-entropy).
 
 The table lives beside the model, so that ``Disentangler.compile(method=NAME)`` reads
 it (:func:`model_settings`); :mod:`disentangle_tf.run.methods` is where the run layer
-and its users import it from.
+and its users import it from. It holds the methods a user chooses among; the rows that
+recorded comparisons ran to measure what the recommended setting was before and what
+each of its parts is worth live with those comparisons
+(:mod:`disentangle_tf.experiments.former_methods`), where
+``python -m disentangle_tf.reproduce`` finds them.
 """
 
 from __future__ import annotations
@@ -96,9 +100,6 @@ RECOMMENDED = {
     "last_layer_retraining": True,
 }
 
-#: The penalty on the blocks' global averages only, the recommended setting of before.
-_BLOCKS = {**RECOMMENDED, "independence_layers": "blocks"}
-
 _PAPER = {"adversarial_objective": "maximize_cross_entropy", "adversary_batches": "fresh", "adversary_steps": 5}
 
 
@@ -172,16 +173,6 @@ METHODS: dict[str, Method] = {
         _method("recommended ensemble of 5", {**RECOMMENDED, "ensemble_size": 5},
                 "the recommended setting trained five times (the deep-ensembles paper's size; five times the "
                 "training time)"),
-        _method("blocks retrained", _BLOCKS,
-                "the recommended setting with the penalty on the blocks' global averages only (no grid cells)"),
-        _method("blocks retrained 25 epochs", {**_BLOCKS, "epochs": 25},
-                "'blocks retrained' trained 25 epochs instead of 15"),
-        _method("blocks without retraining", {**_BLOCKS, "last_layer_retraining": False},
-                "'blocks retrained' with the classifiers as trained (no last-layer retraining)"),
-        _method("blocks without retraining 25 epochs", {**_BLOCKS, "last_layer_retraining": False, "epochs": 25},
-                "'blocks without retraining' trained 25 epochs instead of 15"),
-        _method("block maps without retraining", {**RECOMMENDED, "last_layer_retraining": False},
-                "the recommended setting with the classifiers as trained (no last-layer retraining)"),
         _method("lambda=0 retrained", {"precise_batch_norm": 30, "last_layer_retraining": True},
                 "lambda=0 with the recommended setting's batch-norm statistics and last-layer retraining "
                 "(no penalty)"),
