@@ -100,3 +100,18 @@ def _float32_policy():
         yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def run_predict(arguments, capsys):
+    """``(exit code, stdout, stderr)`` of the predict command run in this process."""
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.cli.predict import main
+
+    capsys.readouterr()
+    try:
+        run_command(main, [str(argument) for argument in arguments], prog_name="predict")
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import build_tiny_model
+from conftest import build_tiny_model, run_predict
 
 IMAGE_SHAPE = (16, 20, 1)
 
@@ -35,21 +35,6 @@ def model():
                             image_shape=IMAGE_SHAPE)
 
 
-def predict(arguments, capsys):
-    """``(exit code, stdout, stderr)`` of the predict command run in this process."""
-    from disentangle_tf.cli.common import run_command
-    from disentangle_tf.cli.predict import main
-
-    capsys.readouterr()
-    try:
-        run_command(main, [str(argument) for argument in arguments], prog_name="predict")
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def softmax(logits):
     return tf.nn.softmax(tf.cast(logits, tf.float32)).numpy()
 
@@ -73,7 +58,7 @@ def test_the_package_export_and_a_run_directory_give_named_probabilities(tmp_pat
     expected = {task: softmax(logits) for task, logits in model(batch).items()}
     names = {"plane": ["3VV", "LVOT", "Abd"], "shadow": ["0", "1"]}
     for given in (tmp_path / "run", tmp_path / "run" / "saved_model"):
-        code, _, err = predict(["--model", given, "--output", tmp_path / "p.csv", "--overwrite", *paths], capsys)
+        code, _, err = run_predict(["--model", given, "--output", tmp_path / "p.csv", "--overwrite", *paths], capsys)
         assert code == 0, err
         check_predictions(pd.read_csv(tmp_path / "p.csv"), paths, expected, names)
         loaded = load_exported_model(given)
@@ -94,7 +79,7 @@ def test_a_keras_export_gives_the_softmax_of_its_logits(tmp_path, images, model,
     for task in expected:
         np.testing.assert_allclose(outputs[f"{task}_probabilities"], expected[task], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(outputs[task], model(batch)[task], rtol=1e-5, atol=1e-5)  # the logits kept
-    code, out, err = predict(["--model", tmp_path / "keras_export", "--output", tmp_path / "p.csv", *paths], capsys)
+    code, out, err = run_predict(["--model", tmp_path / "keras_export", "--output", tmp_path / "p.csv", *paths], capsys)
     assert code == 0, err
     assert out.strip() == f"wrote {tmp_path / 'p.csv'} (3 images)"
     check_predictions(pd.read_csv(tmp_path / "p.csv"), paths, expected, {"plane": ["0", "1", "2"],
@@ -114,7 +99,7 @@ def test_a_keras_export_of_unnamed_outputs_names_the_tasks_after_them(tmp_path, 
     loaded = load_exported_model(tmp_path / "unnamed")
     assert loaded.task_names == ("output_0", "output_1") and loaded.input_name == "pixels_in"
     expected = dict(zip(loaded.task_names, (softmax(logits) for logits in functional(batch))))
-    code, _, err = predict(["--model", tmp_path / "unnamed", "--output", tmp_path / "p.csv", *paths], capsys)
+    code, _, err = run_predict(["--model", tmp_path / "unnamed", "--output", tmp_path / "p.csv", *paths], capsys)
     assert code == 0, err
     check_predictions(pd.read_csv(tmp_path / "p.csv"), paths, expected, {"output_0": list("0123"),
                                                                          "output_1": ["0", "1"]})
@@ -176,7 +161,7 @@ def test_a_model_that_gives_no_probabilities_is_refused_in_one_line(form, tmp_pa
     paths, _ = images
     make, fragment = REFUSED[form]
     given = make(tmp_path, model)
-    code, out, err = predict(["--model", given, "--output", tmp_path / "p.csv", *paths], capsys)
+    code, out, err = run_predict(["--model", given, "--output", tmp_path / "p.csv", *paths], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and out == "" and len(lines) == 1, err
     assert lines[0].startswith(f"Error: --model {given}: ") and fragment in lines[0], lines[0]

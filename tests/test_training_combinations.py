@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import build_tiny_model, clone_model
+from conftest import build_tiny_model, clone_model, run_predict
 from disentangle_tf.task_spec import TaskSpec
 
 IMAGE_SHAPE = (16, 20, 1)
@@ -113,20 +113,6 @@ def test_the_saved_model_flags_predictions_on_combinations_never_in_training(var
     assert "combination_seen_in_training" not in outputs
 
 
-def _predict(arguments, capsys):
-    from disentangle_tf.cli.common import run_command
-    from disentangle_tf.cli.predict import main
-
-    capsys.readouterr()
-    try:
-        run_command(main, [str(argument) for argument in arguments], prog_name="predict")
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_predict_writes_the_flag_of_every_image_or_says_the_model_has_none(varied, tmp_path, capsys):
     from disentangle_tf.export import export_saved_model
     from disentangle_tf.models.training_combinations import count_combinations
@@ -139,7 +125,7 @@ def test_predict_writes_the_flag_of_every_image_or_says_the_model_has_none(varie
         paths.append(tmp_path / f"{k}.png")
     model.training_combinations = count_combinations(training, model.task_names)
     export_saved_model(model, tmp_path / "run" / "saved_model")
-    code, _, err = _predict(["--model", tmp_path / "run", "--output", tmp_path / "p.csv", *paths], capsys)
+    code, _, err = run_predict(["--model", tmp_path / "run", "--output", tmp_path / "p.csv", *paths], capsys)
     assert code == 0, err
     table = pd.read_csv(tmp_path / "p.csv", dtype=str)
     seen = counted(training["a"], training["b"])
@@ -148,7 +134,7 @@ def test_predict_writes_the_flag_of_every_image_or_says_the_model_has_none(varie
     assert "combination" not in err
 
     model.export(str(tmp_path / "keras_export"), verbose=False)
-    code, _, err = _predict(["--model", tmp_path / "keras_export", "--output", tmp_path / "k.csv", *paths], capsys)
+    code, _, err = run_predict(["--model", tmp_path / "keras_export", "--output", tmp_path / "k.csv", *paths], capsys)
     assert code == 0, err
     assert "combination_seen_in_training" not in pd.read_csv(tmp_path / "k.csv").columns
     lines = err.strip().splitlines()

@@ -1,7 +1,7 @@
-"""Choosing a grid method's point in a comparison by held-out-combination validation.
+"""Choosing a grid method's point in a comparison from the training data alone.
 
-:func:`select_by_held_out_combination` is what ``python -m disentangle_tf.reproduce
---selection held-out-combination`` does for a method with a grid
+:func:`select_from_training_data` is what ``python -m disentangle_tf.reproduce
+--selection held-out-combination`` (or ``least-leakage``) does for a method with a grid
 (:mod:`disentangle_tf.selection`): it trains every point on all the data and scores it on
 every split (recorded, never used to choose), scores it by held-out-combination
 validation and by within-class leakage on the validation split, and chooses by the rule of
@@ -41,8 +41,8 @@ def fallback_point(method: Method, grid: list[dict], results) -> int:
     return max(range(len(grid)), key=lambda i: (np.mean(list(results[i].metrics["val"]["accuracy"].values())), -i))
 
 
-def select_by_held_out_combination(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
-                                   seed: int, echo=print, rule: str = "held-out-combination"):
+def select_from_training_data(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
+                              seed: int, echo=print, rule: str = "held-out-combination"):
     """Selection of one method's grid point on one seed from the training data alone.
 
     ``rule`` is ``"held-out-combination"`` or ``"least-leakage"``

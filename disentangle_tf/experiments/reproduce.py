@@ -51,7 +51,7 @@ from .former_methods import FORMER_METHODS
 from .report import write_all
 from ..selection.grid import RULES
 from .group_scores import group_rows
-from .grid_selection import grid_keys, grid_label, select_by_held_out_combination
+from .grid_selection import grid_keys, grid_label, select_from_training_data
 
 #: us-sim at the paper's full Table 1 size: 1,502 training images.
 DEFAULT_US_SIM_SCALE = 1.0
@@ -290,7 +290,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         grid = method.grid()
         rule = method.selection or selection
         if rule in RULES and len(grid) > 1:
-            point, result, point_rows = select_by_held_out_combination(
+            point, result, point_rows = select_from_training_data(
                 config, method, grid, method_data, seed, echo, rule=rule)
             rows.extend(point_rows)
         else:

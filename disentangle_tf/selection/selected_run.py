@@ -125,9 +125,9 @@ def run_least_leakage(config, points: Sequence[Mapping], output_dir, data, echo:
     relevant = relevant_task_of(data.tasks, data.relevant_task)
     validation, leakage = [], []
     for point in points:
-        model = train(config.replace(point, source="selection grid"), data)
-        validation.append(float(model.metrics["val"]["accuracy"][relevant]))
-        features = predict_outputs(model.model, data.validation)["features"][relevant]
+        result = train(config.replace(point, source="selection grid"), data)
+        validation.append(float(result.metrics["val"]["accuracy"][relevant]))
+        features = predict_outputs(result.model, data.validation)["features"][relevant]
         leakage.append(within_class_leakage(features, data.validation, data.tasks, relevant, seed=config.data.seed))
         shown = "none" if leakage[-1] is None else f"{leakage[-1]:.3f}"
         echo(f"  {point_label(point)}: validation {relevant} accuracy {validation[-1]:.3f}, within-class leakage {shown}")
