@@ -193,3 +193,13 @@ def test_the_commands_take_the_salience_with_set_and_from_a_config_file(command,
         with pytest.raises(Resolved):
             run_command(module.main, [*arguments, *extra], prog_name=command)
         assert resolved[-1].data.shadow_salience == expected
+
+
+def test_the_run_summary_names_a_salience_other_than_the_default():
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.console import config_summary
+
+    flat = RunConfig().replace({"dataset": "us-sim", "shadow_salience": 2.5}).to_flat_dict()
+    assert "shadow salience 2.5" in " ".join(config_summary(flat, "recommended", "runs/x"))
+    flat["shadow_salience"] = 1.0
+    assert "salience" not in " ".join(config_summary(flat, "recommended", "runs/x"))

@@ -73,6 +73,8 @@ def config_summary(flat_config: Mapping, method: str | None, output_dir, width: 
     height, width_px = c["image_size"]
     channels = c.get("channels", 1)
     data += f", images {height}x{width_px}" + (f"x{channels}" if channels != 1 else "")
+    if c["dataset"] == "us-sim" and c.get("shadow_salience", 1.0) != 1.0:
+        data += f", shadow salience {_value(c['shadow_salience'])}"
     data += f", batch {c['batch_size']}, seed {c['seed']}"
     training = (f"{c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}, learning rate {_value(c['learning_rate'])} "
                 f"(adversaries {_value(c['adversary_learning_rate'])}), strategy {c['strategy']}")
