@@ -13,6 +13,9 @@ simulator's other parameters stay as calibrated on ``val`` and ``test_seen``
 
     python experiments/us_sim_salience.py --shadow-salience 3 --seed 0
     python experiments/us_sim_salience.py --shadow-salience 3 --seed 0 --method "plane only"
+
+``--figure PATH`` trains nothing: it draws the same scenes at saliences 1, 2 and 3
+(docs/figures/us_sim_salience.png).
 """
 
 from __future__ import annotations
@@ -38,6 +41,36 @@ def _commit() -> str:
         return ""
 
 
+def figure(path: pathlib.Path, levels=(1.0, 2.0, 3.0), seed: int = 3) -> None:
+    """The first images of 3VV, Abd and LVOT with a shadow, and LVOT without, at each salience
+    (56 x 72, raw log-compressed brightness on one grey scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from disentangle_tf.data.us_sim import render_raw
+
+    rows = (("3VV", True), ("Abd", True), ("LVOT", True), ("LVOT", False))
+    images = {(row, level): render_raw(*row, 1, (56, 72), seed=seed, shadow_salience=level)[0][0]
+              for row in rows for level in levels}
+    top = max(image.max() for image in images.values())
+    fig, axes = plt.subplots(len(rows), len(levels), figsize=(1.9 * len(levels), 1.6 * len(rows)))
+    for r, row in enumerate(rows):
+        for c, level in enumerate(levels):
+            ax = axes[r, c]
+            ax.imshow(images[row, level], cmap="gray", vmin=0.0, vmax=top)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"shadow_salience {level:g}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"{row[0]}-{'with' if row[1] else 'without'}", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shadow-salience", type=float, default=1.0,
@@ -51,7 +84,12 @@ def main(argv=None) -> None:
                         help="default: the train command's")
     parser.add_argument("--note", default="", help="free text stored with the line")
     parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--figure", type=pathlib.Path, metavar="PATH",
+                        help="only draw the same scenes at saliences 1, 2 and 3 into PATH")
     args = parser.parse_args(argv)
+    if args.figure:
+        figure(args.figure)
+        return
     command = "python experiments/us_sim_salience.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None
                                                                         else argv))
 
