@@ -250,3 +250,21 @@ def test_an_ensemble_holds_its_directory_while_its_members_write_theirs(tmp_path
     assert seen == [(os.getpid(), os.getpid())] * 2
     assert (out / "metrics.json").is_file() and lock_holder(out) is None
     assert not list(out.rglob(".lock"))
+
+
+def test_a_run_started_before_a_key_existed_resumes_while_the_key_keeps_its_default(tmp_path):
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.outputs import BACKUP_NAME, is_resumable
+
+    config = RunConfig.from_flat_dict({"epochs": 3})
+    older = {key: value for key, value in config.to_flat_dict().items() if key != "group_dro_step_size"}
+    run = tmp_path / "run"
+    (run / BACKUP_NAME).mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(older, indent=2) + "\n")
+    assert is_resumable(run, config.to_json())
+    # The key away from its default: the older run did not train so.
+    assert not is_resumable(run, RunConfig.from_flat_dict({"epochs": 3, "group_dro_step_size": 0.01}).to_json())
+    # Another value of a key the saved run has, or a key the package no longer has: not the same run.
+    assert not is_resumable(run, RunConfig.from_flat_dict({"epochs": 4}).to_json())
+    (run / "config.json").write_text(json.dumps({**older, "retired_key": 1}, indent=2) + "\n")
+    assert not is_resumable(run, config.to_json())

@@ -8,6 +8,7 @@ import pathlib
 import shutil
 
 from ..errors import ConfigError
+from .config import RunConfig
 from .output_lock import LOCK_NAME, check_not_locked
 from .writes import FINISHES, remove, write_text_atomically, writing
 
@@ -19,9 +20,27 @@ BACKUP_NAME = "backup"
 
 
 def _holds_config(output_dir: pathlib.Path, config_json: str) -> bool:
-    """Whether ``output_dir``'s ``config.json`` is exactly ``config_json``."""
+    """Whether ``output_dir``'s ``config.json`` is the configuration ``config_json``.
+
+    The same keys and values; a key the saved file lacks (one the package gained after that
+    run was started) counts as the same when ``config_json`` leaves it at its default, which
+    is what the run did before the key existed.
+    """
     config_file = output_dir / "config.json"
-    return config_file.is_file() and config_file.read_text() == config_json
+    if not config_file.is_file():
+        return False
+    saved_text = config_file.read_text()
+    if saved_text == config_json:
+        return True
+    try:
+        saved, current = json.loads(saved_text), json.loads(config_json)
+    except ValueError:
+        return False
+    if not isinstance(saved, dict) or not isinstance(current, dict) or set(saved) - set(current):
+        return False
+    defaults = RunConfig().to_flat_dict()
+    return all(saved[key] == value if key in saved else key in defaults and value == defaults[key]
+               for key, value in current.items())
 
 
 def is_resumable(output_dir: pathlib.Path, config_json: str) -> bool:
