@@ -237,7 +237,7 @@ def test_non_empty_output_dir_is_refused(synthetic_run, capsys):
 
 @pytest.mark.parametrize("args", [["mnist"], ["synthetic", "--seeds", "0"], ["synthetic", "--seeds", "3-1"],
                                   ["synthetic", "--image-size", "8", "8"], ["synthetic", "--methods", "magic"],
-                                  ["us-sim", "--methods", "oracle"], ["us-sim", "--selection", "oracle"]])
+                                  ["us-sim", "--selection", "oracle"]])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args):
     with pytest.raises(SystemExit) as raised:
         _run([*args, "--output-dir", str(tmp_path / "out")])
@@ -270,6 +270,55 @@ def test_us_sim_table_2_columns(tmp_path, tiny_config):
     assert _is_png(output / "figures" / "pca_paper.png")
     assert _is_png(output / "figures" / "samples.png")
     assert set(EXPERIMENTS) == {"synthetic", "us-sim", "digits-shadow", "digits-texture"}
+
+
+def test_us_sim_oracle_trains_on_the_oracle_images_added_to_the_training_split(monkeypatch, tmp_path,
+                                                                               tiny_config):
+    """The oracle row trains on the training split and the oracle split's LVOT images with a
+    shadow (generated at the run's seed, scale and shadow salience), the row beside it on the
+    training split alone; no oracle image is in a split that is scored."""
+    import disentangle_tf.experiments.reproduce as reproduce_module
+    import disentangle_tf.run.training as training
+    from disentangle_tf.data.ultrasound_sim import make_us_sim_split
+
+    trained, loaded = [], []
+    real_run, real_load = training.run, reproduce_module.load_experiment_data
+
+    def spy_run(config, data=None, **kwargs):
+        trained.append(data.train)
+        return real_run(config, data=data, **kwargs)
+
+    def spy_load(*args, **kwargs):
+        loaded.append(real_load(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(training, "run", spy_run)
+    monkeypatch.setattr(reproduce_module, "load_experiment_data", spy_load)
+    output = tmp_path / "us"
+    _run(["us-sim", "--methods", "lambda=0 precise-bn,oracle", "--seeds", "1", "--epochs", "1", "--image-size",
+          "16", "20", "--scale", "0.05", "--set", "shadow_salience=2", "--config", str(tiny_config),
+          "--output-dir", str(output)])
+    size = dict(image_size=(16, 20), scale=0.05, seed=0, shadow_salience=2.0)
+    train, oracle = make_us_sim_split("train", **size), make_us_sim_split("oracle", **size)
+    assert len(oracle) == 4 and set(oracle.groups.tolist()) == {"LVOT-with"}
+    assert len(trained) == 2
+    baseline, with_oracle = trained
+    assert baseline.images.tobytes() == train.images.tobytes()
+    assert with_oracle.images.tobytes() == np.concatenate([train.images, oracle.images]).tobytes()
+    for task in ("plane", "shadow"):
+        np.testing.assert_array_equal(with_oracle.labels[task], np.concatenate([train.labels[task],
+                                                                                oracle.labels[task]]))
+    np.testing.assert_array_equal(with_oracle.groups, np.concatenate([train.groups, oracle.groups]))
+    # Scored: the experiment's splits, none of which holds an oracle image.
+    (data, extra), = loaded
+    assert extra.images.tobytes() == oracle.images.tobytes()
+    assert list(data.evaluation) == ["val", "test_seen", "lvot_with_shadow", "others"]
+    scored = {image.tobytes() for split in data.evaluation.values() for image in split.images}
+    assert not any(image.tobytes() in scored for image in oracle.images)
+    rows = _read(output / "results.csv")
+    assert {r["split"] for r in rows if r["method"] == "oracle"} == set(data.evaluation)
+    assert {r["method"] for r in rows} == {"lambda=0 precise-bn", "oracle"}
+    assert "| oracle |" in (output / "summary.md").read_text()
 
 
 def _png_size(path):

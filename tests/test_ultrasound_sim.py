@@ -23,7 +23,7 @@ def splits() -> dict[str, LabelledImages]:
 def test_constants_and_table_1_counts():
     assert us.TASKS == ("plane", "shadow")
     assert us.CLASS_NAMES == {"plane": ("3VV", "LVOT", "Abd"), "shadow": ("without", "with")}
-    assert us.SPLITS == ("train", "val", "test_seen", "lvot_with_shadow", "others")
+    assert us.SPLITS == ("train", "val", "test_seen", "lvot_with_shadow", "others", "oracle")
     table_1 = {  # (3VV w/o, w), (LVOT w/o, w), (Abd w/o, w), (Others w/o, w)
         "train": (180, 320, 500, 0, 125, 375, 0, 0),
         "val": (50, 50, 50, 0, 50, 50, 0, 0),
@@ -39,6 +39,10 @@ def test_constants_and_table_1_counts():
     assert us.split_counts(1.0) == us.SPLIT_COUNTS
     for split in ("train", "val"):
         assert us.SPLIT_COUNTS[split]["LVOT-with"] == 0
+    # The oracle's split: LVOT with a shadow only, a sixth of the training LVOT images, as
+    # the synthetic shapes' (100 of 600 circles) and the digits' (28 of 164 threes).
+    assert us.SPLIT_COUNTS["oracle"] == dict(zip(groups, (0, 0, 0, 83, 0, 0, 0, 0)))
+    assert round(us.SPLIT_COUNTS["train"]["LVOT-without"] / 6) == 83
 
 
 def test_scaled_counts_round_and_keep_every_group():
@@ -211,6 +215,80 @@ def test_load_us_sim_builds_the_protocol():
 def test_invalid_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         us.make_us_sim_split(**kwargs)
+
+
+# The split as generated before the data set had an oracle split, computed here from the
+# simulator's parts: Table 1's counts scaled (halves rounded up), one random stream per
+# split (its index among these five) and group, a seeded order.
+_TABLE_1 = {
+    "train": (180, 320, 500, 0, 125, 375, 0, 0),
+    "val": (50, 50, 50, 0, 50, 50, 0, 0),
+    "test_seen": (334, 41, 79, 0, 190, 220, 0, 0),
+    "lvot_with_shadow": (0, 0, 0, 418, 0, 0, 0, 0),
+    "others": (0, 0, 0, 0, 0, 0, 3159, 2211),
+}
+
+
+def _table_1_split(split, image_size, scale, seed, salience):
+    from disentangle_tf.data.normalization import standardize_per_image
+    from disentangle_tf.data.us_sim.scene import render_group
+
+    split_index = list(_TABLE_1).index(split)
+    groups = [f"{plane}-{shadow}" for plane in ("3VV", "LVOT", "Abd", "Others") for shadow in ("without", "with")]
+    images, planes, shadows, names = [], [], [], []
+    for group_index, (group, count) in enumerate(zip(groups, _TABLE_1[split])):
+        if count == 0:
+            continue
+        count = max(1, int(np.floor(count * scale + 0.5)))
+        plane, shadow = group.split("-")
+        rng = np.random.default_rng([seed, split_index, group_index])
+        raw, _, _ = render_group(rng, Geometry(*image_size), plane, shadow == "with", count, salience=salience)
+        images.append(standardize_per_image(raw[..., None]))
+        planes += [("3VV", "LVOT", "Abd", "Others").index(plane)] * count
+        shadows += [int(shadow == "with")] * count
+        names += [group] * count
+    order = np.random.default_rng([seed, split_index, len(groups)]).permutation(len(names))
+    labels = {"shadow": np.array(shadows, np.int64)[order]}
+    if split != "others":
+        labels["plane"] = np.array(planes, np.int64)[order]
+    return np.concatenate(images)[order], labels, np.array(names)[order]
+
+
+@pytest.mark.parametrize("seed, image_size, scale, salience", [(0, (32, 40), 0.05, 1.0), (3, (16, 20), 0.1, 2.5)])
+def test_the_table_1_splits_are_those_generated_before_the_oracle_split(seed, image_size, scale, salience):
+    together = us.make_us_sim_splits(image_size, scale=scale, seed=seed, shadow_salience=salience)
+    assert list(together) == list(us.SPLITS)
+    loaded = us.load_us_sim(image_size, seed=seed, scale=scale, shadow_salience=salience)
+    assert "oracle" not in loaded.evaluation
+    for split in _TABLE_1:
+        images, labels, groups = _table_1_split(split, image_size, scale, seed, salience)
+        alone = us.make_us_sim_split(split, image_size, scale=scale, seed=seed, shadow_salience=salience)
+        run_split = loaded.train if split == "train" else loaded.evaluation[split]
+        for data in (alone, together[split], run_split):
+            assert data.images.dtype == images.dtype and data.images.tobytes() == images.tobytes()
+            np.testing.assert_array_equal(data.groups, groups)
+            assert data.labels.keys() == labels.keys()
+            for task, values in labels.items():
+                assert data.labels[task].tobytes() == values.tobytes()
+
+
+def test_the_oracle_split_is_more_lvot_with_shadow_in_no_other_split():
+    size, scale, seed = (32, 40), 0.05, 2
+    data = us.make_us_sim_splits(size, scale=scale, seed=seed)
+    oracle = data["oracle"]
+    assert len(oracle) == us.split_counts(scale)["oracle"]["LVOT-with"] == 4
+    assert set(oracle.groups.tolist()) == {"LVOT-with"}
+    assert oracle.labels["plane"].tolist() == [1] * 4 and oracle.labels["shadow"].tolist() == [1] * 4
+    assert dict(oracle.class_names) == dict(us.CLASS_NAMES)
+    others = {image.tobytes() for split in us.SPLITS if split != "oracle" for image in data[split].images}
+    assert len({image.tobytes() for image in oracle.images}) == 4
+    assert not any(image.tobytes() in others for image in oracle.images)
+    # Deterministic per seed, and at a salience the same scenes with deeper shadows.
+    again = us.make_us_sim_split("oracle", size, scale=scale, seed=seed)
+    assert again.images.tobytes() == oracle.images.tobytes()
+    salient = us.make_us_sim_split("oracle", size, scale=scale, seed=seed, shadow_salience=3.0)
+    np.testing.assert_array_equal(salient.labels["plane"], oracle.labels["plane"])
+    assert not np.array_equal(salient.images, oracle.images)
 
 
 def test_unknown_plane_raises():

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
-from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -45,6 +44,7 @@ from ..data.dataset_splits import DatasetSplits
 from ..data.labelled_images import LabelledImages
 from ..data.digits import VARIANTS as DIGIT_VARIANTS, make_digits_split
 from ..data.synthetic import make_synthetic_split
+from ..data.ultrasound_sim import make_us_sim_split
 from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
 from .former_methods import FORMER_METHODS
@@ -76,7 +76,7 @@ EXPERIMENTS = {
         "splits": ("val", "test_seen", "lvot_with_shadow", "others"),
         "figure_split": "test_seen",
         "default_methods": ("plane only", "artifacts only", "lambda=0", "lambda=0 precise-bn", "paper", "recommended"),
-        "oracle_split": None,
+        "oracle_split": "oracle",
         "oracle_selection": None,
     },
     **{name: {
@@ -223,13 +223,24 @@ def load_experiment_data(dataset: str, config: RunConfig, data: DatasetSplits | 
     experiment = experiment_of(dataset, data)
     oracle_extra = None
     if experiment["oracle_split"] is not None:
-        make = make_synthetic_split if dataset == "synthetic" else partial(make_digits_split, dataset)
-        extra = {name: make(name, tuple(config.data.image_size), config.data.seed)
-                 for name in ("unseen_val", experiment["oracle_split"])}
-        data.evaluation["unseen_val"] = extra["unseen_val"]
-        oracle_extra = extra[experiment["oracle_split"]]
+        if experiment["oracle_selection"] is not None:
+            name = experiment["oracle_selection"][0]
+            data.evaluation[name] = _generated_split(dataset, name, config)
+        oracle_extra = _generated_split(dataset, experiment["oracle_split"], config)
     data.evaluation = {s: data.evaluation[s] for s in experiment["splits"] if s in data.evaluation}
     return data, oracle_extra
+
+
+def _generated_split(dataset: str, split: str, config: RunConfig) -> LabelledImages:
+    """One split of a generated data set, as ``config.data`` generates the others (its image
+    size and seed; on us-sim also its scale and shadow salience)."""
+    size, seed = tuple(config.data.image_size), config.data.seed
+    if dataset == "synthetic":
+        return make_synthetic_split(split, size, seed)
+    if dataset == "us-sim":
+        return make_us_sim_split(split, size, scale=config.data.scale, seed=seed,
+                                 shadow_salience=config.data.shadow_salience)
+    return make_digits_split(dataset, split, size, seed)
 
 
 def _with_extra_training(data, extra):

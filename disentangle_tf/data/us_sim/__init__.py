@@ -41,7 +41,10 @@ The split follows Table 1 of the paper (``SPLIT_COUNTS``); ``scale`` shrinks eve
 group (``split_counts``). In training, LVOT never has a shadow; ``"lvot_with_shadow"``
 tests that unseen combination, and ``"others"`` tests the shadow task on unseen
 anatomy. The images of ``"others"`` carry only the ``"shadow"`` label: their plane is
-none of the three classes, so the plane task is not evaluated there.
+none of the three classes, so the plane task is not evaluated there. ``"oracle"``
+holds more LVOT images with a shadow, from their own random stream, that only the
+oracle row of ``python -m disentangle_tf.reproduce`` uses: it adds them to training (a
+ceiling); a run neither trains nor evaluates on them.
 
 Sizes are fractions of ``L = min(H, W * 224 / 288)``, so the scene scales with the
 image; the default image size (48 x 60) has the paper's aspect (224 x 288). The output
