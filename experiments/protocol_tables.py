@@ -6,7 +6,7 @@ with different values, and prints a Markdown table, one row per method:
 
 - the relevant task's accuracy on the unseen combination: mean ± sd over seeds, and the
   seeds at 0.85 or more;
-- its seen accuracy (``test``) and the worst seen group (``worst_group_accuracy`` on ``test``);
+- its seen accuracy (``test``; ``--seen-split``) and the worst seen group (``worst_group_accuracy`` there);
 - the paired difference to the reference on the unseen combination and on seen accuracy:
   mean, 95 % percentile bootstrap interval and Wilcoxon signed-rank p
   (:func:`disentangle_tf.experiments.report.paired_difference`);
@@ -61,12 +61,13 @@ def _difference(comparison) -> str:
     return f"{comparison['mean']:+.3f} [{comparison['low']:+.3f}, {comparison['high']:+.3f}], p {comparison['wilcoxon_p']:.3g}"
 
 
-def table(values: dict, task: str, reference: str = REFERENCE) -> tuple[list[str], dict]:
+def table(values: dict, task: str, reference: str = REFERENCE, unseen_split: str = "unseen",
+          seen_split: str = "test") -> tuple[list[str], dict]:
     """The Markdown lines of the table, and per method its paired comparisons and gap fraction."""
     methods = list(dict.fromkeys(method for method, _, _ in values))
-    unseen = {m: values.get((m, "unseen", f"accuracy:{task}"), {}) for m in methods}
-    seen = {m: values.get((m, "test", f"accuracy:{task}"), {}) for m in methods}
-    worst = {m: values.get((m, "test", f"worst_group_accuracy:{task}"), {}) for m in methods}
+    unseen = {m: values.get((m, unseen_split, f"accuracy:{task}"), {}) for m in methods}
+    seen = {m: values.get((m, seen_split, f"accuracy:{task}"), {}) for m in methods}
+    worst = {m: values.get((m, seen_split, f"worst_group_accuracy:{task}"), {}) for m in methods}
     gap = None
     if unseen.get(ORACLE) and unseen.get(reference):
         gap = np.mean(list(unseen[ORACLE].values())) - np.mean(list(unseen[reference].values()))
@@ -114,9 +115,12 @@ def main(argv=None) -> None:
     parser.add_argument("directories", nargs="+")
     parser.add_argument("--task", required=True, help="the relevant task (digit, shape, plane)")
     parser.add_argument("--reference", default=REFERENCE)
+    parser.add_argument("--unseen-split", default="unseen", help="us-sim: lvot_with_shadow")
+    parser.add_argument("--seen-split", default="test", help="us-sim: test_seen")
     parser.add_argument("--rows", default="", help="comma-separated rows whose success criteria to report")
     arguments = parser.parse_args(argv)
-    lines, verdicts = table(read_parts(arguments.directories), arguments.task, arguments.reference)
+    lines, verdicts = table(read_parts(arguments.directories), arguments.task, arguments.reference,
+                            arguments.unseen_split, arguments.seen_split)
     print("\n".join(lines))
     rows = [r for r in arguments.rows.split(",") if r]
     if rows:
