@@ -1,4 +1,5 @@
-"""What the ``tf.distribute`` strategy in force allows an update loop to do."""
+"""What the ``tf.distribute`` strategy in force allows an update loop to do, and the strategy
+a model trains under."""
 
 from __future__ import annotations
 
@@ -19,3 +20,15 @@ def replicated_strategy_active() -> bool:
     if not tf.distribute.has_strategy():
         return False
     return not isinstance(tf.distribute.get_strategy(), tf.distribute.OneDeviceStrategy)
+
+
+def model_strategy(model):
+    """The ``tf.distribute`` strategy ``model`` trains under; None for TensorFlow's default one.
+
+    A model made in a strategy's scope keeps that strategy (``keras.Model.distribute_strategy``);
+    one made outside every scope trains under the strategy in scope when it trains, if any.
+    """
+    strategy = model.distribute_strategy
+    if tf.distribute.has_strategy() or strategy is not tf.distribute.get_strategy():
+        return strategy
+    return None

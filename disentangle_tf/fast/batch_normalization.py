@@ -52,7 +52,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and rank in (2, 4)
             and self.axis in (-1, rank - 1)
             and mask is None
-            and not self.renorm
+            and not getattr(self, "renorm", False)  # an argument from Keras 3.14 on
             and not self.synchronized
             and self.epsilon >= self.MIN_EPSILON
         )

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from ..replicas import replicated_strategy_active
 from . import enabled
+from .keras_internals import SGD_SLOTS, slot_variables, slots_readable
 from .optimizers import FusedSGD
 
 
@@ -39,8 +40,10 @@ def factored_updates_apply(optimizer, heads) -> bool:
     update is the same) with momentum, plain or Nesterov, not a subclass with an update
     of its own; no gradient clipping, weight decay, EMA, loss scaling or gradient
     accumulation; no strategy synchronising replicas (MirroredStrategy, even with one
-    replica); and heads whose first dense layer is float32,
-    unconstrained and L2-regularised (or not regularised).
+    replica); heads whose first dense layer is float32,
+    unconstrained and L2-regularised (or not regularised); and a Keras with the private
+    names of SGD's momentum slots (:mod:`~disentangle_tf.fast.keras_internals`; without
+    them, one warning, and the plain updates run).
     """
     if not enabled():
         return False
@@ -68,7 +71,7 @@ def factored_updates_apply(optimizer, heads) -> bool:
             return False
         if _l2_weight(projection) is None:
             return False
-    return True
+    return slots_readable(optimizer, SGD_SLOTS)
 
 
 def _l2_weight(projection):
@@ -101,7 +104,7 @@ def factored_same_batch_updates(heads, features, labels, optimizer, steps: int, 
     """
     projections = [head.projection for head in heads]
     kernels = [projection.kernel for projection in projections]
-    momenta = [optimizer.momentums[optimizer._get_variable_index(kernel)] for kernel in kernels]
+    momenta = [slot_variables(optimizer, SGD_SLOTS, kernel)[0] for kernel in kernels]
     tail_variables = [
         v for head, projection in zip(heads, projections)
         for v in head.trainable_variables if v is not projection.kernel

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from . import enabled
+from .keras_internals import ADAM_SLOTS, SGD_SLOTS, slot_variables
 
 
 def fused_update_applies(gradient, variable) -> bool:
@@ -34,8 +35,9 @@ class FusedAdam(keras.optimizers.Adam):
     ``w -= alpha m / (sqrt(v) + epsilon)`` with
     ``alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)``) in one pass. Arguments, slot
     variables and saved state are Adam's. Keras's update runs instead under a
-    ``tf.distribute`` strategy, with ``amsgrad``, for sparse gradients and for
-    non-float32 variables.
+    ``tf.distribute`` strategy, with ``amsgrad``, for sparse gradients, for
+    non-float32 variables and with a Keras that lacks the private names of the slot
+    variables (:mod:`~disentangle_tf.fast.keras_internals`).
 
     Args:
         **kwargs: the arguments of ``keras.optimizers.Adam``.
@@ -48,17 +50,19 @@ class FusedAdam(keras.optimizers.Adam):
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.amsgrad or not fused_update_applies(gradient, variable):
+        slots = (None if self.amsgrad or not fused_update_applies(gradient, variable)
+                 else slot_variables(self, ADAM_SLOTS, variable))
+        if slots is None:
             return super().update_step(gradient, variable, learning_rate)
+        momentum, velocity = slots
         dtype = variable.dtype
         local_step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
-        index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
             var=variable.handle,
-            m=self._momentums[index].handle,
-            v=self._velocities[index].handle,
+            m=momentum.handle,
+            v=velocity.handle,
             beta1_power=tf.pow(beta_1, local_step),
             beta2_power=tf.pow(beta_2, local_step),
             lr=tf.cast(learning_rate, dtype),
@@ -77,8 +81,9 @@ class FusedSGD(keras.optimizers.SGD):
     The kernel computes Keras's update (``m = momentum m - lr g``, ``w += m``, or its
     Nesterov form) in one pass over the variable instead of four separate ops.
     Arguments, slot variables and saved state are SGD's. Keras's update runs instead
-    without momentum, under a ``tf.distribute`` strategy, for sparse gradients and for
-    non-float32 variables.
+    without momentum, under a ``tf.distribute`` strategy, for sparse gradients, for
+    non-float32 variables and with a Keras that lacks the private names of the slot
+    variables (:mod:`~disentangle_tf.fast.keras_internals`).
 
     Args:
         **kwargs: the arguments of ``keras.optimizers.SGD``.
@@ -91,12 +96,15 @@ class FusedSGD(keras.optimizers.SGD):
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.momentum == 0 or not fused_update_applies(gradient, variable):
+        slots = (None if self.momentum == 0 or not fused_update_applies(gradient, variable)
+                 else slot_variables(self, SGD_SLOTS, variable))
+        if slots is None:
             return super().update_step(gradient, variable, learning_rate)
+        (accumulator,) = slots
         dtype = variable.dtype
         tf.raw_ops.ResourceApplyKerasMomentum(
             var=variable.handle,
-            accum=self.momentums[self._get_variable_index(variable)].handle,
+            accum=accumulator.handle,
             lr=tf.cast(learning_rate, dtype),
             grad=tf.cast(gradient, dtype),
             momentum=tf.cast(self.momentum, dtype),

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ..data.labelled_images import MISSING_LABEL, LabelledImages
 from ..data.pipeline import make_training_dataset, steps_per_epoch
+from ..replicas import model_strategy
 from .example_weights import checked_class_weight, checked_sample_weight, labels_per_task, same_tables
 from .post_fit import post_fit_callbacks
 
@@ -247,7 +248,7 @@ class FitArguments:
         fresh = self.adversaries and self.adversary_steps and self.adversary_batches == "fresh"
         dataset = make_training_dataset(
             labelled, batch_size=batch_size, adversary_steps=self.adversary_steps if fresh else 0, flip=True,
-            shuffle=shuffle, seed=seed, device="auto" if self._distribute_strategy is None else None,
+            shuffle=shuffle, seed=seed, device="auto" if model_strategy(self) is None else None,
             epochs=epochs, initial_epoch=kwargs.get("initial_epoch", 0), sampling=self.sampling)
         return dataset, steps_per_epoch(labelled, batch_size)
 
@@ -277,7 +278,7 @@ class FitArguments:
         # metrics symbolically; it reduces the distributed batch first, which fails
         # under MultiWorkerMirroredStrategy. This model and its metric trackers are
         # built at construction, so no batch is needed.
-        if self._distribute_strategy is None:
+        if model_strategy(self) is None:
             return
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)

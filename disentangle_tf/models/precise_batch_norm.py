@@ -19,11 +19,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..fast.keras_internals import layers_within
+
 
 def batch_norm_layers(model) -> list:
     """Every batch normalisation layer (``keras.layers.BatchNormalization``, fused or not) of the
     encoders and classifiers of ``model``."""
-    return [layer for network in (*model.encoders, *model.classifiers) for layer in network._flatten_layers()
+    return [layer for network in (*model.encoders, *model.classifiers) for layer in layers_within(network)
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 

@@ -82,9 +82,9 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             raise BackupError(f"the backup in {self.backup_dir} does not fit this model ({reason}): start a new "
                               "--output-dir or pass --overwrite") from None
 
-    def _save_model(self):
+    def on_epoch_end(self, epoch, logs=None):
         if self.guard.diverged is None:
-            write_checkpoint(self.backup_dir, lambda path: save_weights_file(self.model, path), self._current_epoch)
+            write_checkpoint(self.backup_dir, lambda path: save_weights_file(self.model, path), epoch + 1)
 
     def on_train_end(self, logs=None):
         if self.guard.diverged is None:
