@@ -128,6 +128,7 @@ def test_a_bad_method_is_one_value_error_line():
         model.compile(method=3)
 
 
+@pytest.mark.keras_internals
 def test_the_method_is_saved_with_the_model(tmp_path):
     model = build_tiny_model()
     model.compile(method="recommended", independence_weight=5)

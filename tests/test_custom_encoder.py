@@ -51,6 +51,7 @@ def test_heads_are_sized_from_each_encoders_features():
     assert logits["a"].shape == (2, 2) and logits["b"].shape == (2, 3)
 
 
+@pytest.mark.keras_internals
 def test_a_custom_encoder_trains_saves_and_loads_with_its_weights(tmp_path):
     images, labels = data()
     model = Disentangler(TASKS, encoders=small_encoder, head_units=(8,))
@@ -69,6 +70,7 @@ def test_a_custom_encoder_trains_saves_and_loads_with_its_weights(tmp_path):
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.keras_internals
 def test_given_heads_are_used_and_saved(tmp_path):
     classifiers = [DenseHead(6, 2, units=(4,), name="head_a"), DenseHead(6, 3, units=(), name="head_b")]
     model = Disentangler(TASKS, encoders=small_encoder, classifiers=classifiers)

@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from disentangle_tf.fast.batch_normalization import FusedBatchNormalization
 
+pytestmark = pytest.mark.keras_internals  # the fast path against Keras's own layer
+
 
 def _train_once(layer, x):
     """Output, gradients (inputs, gamma, beta) and moving statistics after one training call."""

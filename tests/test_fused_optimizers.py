@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from disentangle_tf.fast.optimizers import FusedAdam, FusedSGD
 
+pytestmark = pytest.mark.keras_internals  # the fast paths against Keras's own updates
+
 SHAPES = [(7, 5), (3,)]
 
 

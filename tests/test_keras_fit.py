@@ -208,6 +208,7 @@ def test_keras_callbacks_act_at_their_default_monitor(data, tmp_path):
     assert float(model.optimizer.learning_rate.numpy()) < start
 
 
+@pytest.mark.keras_internals
 def test_keras_export_serves_the_model_logits(data, tmp_path):
     model = compiled(build_tiny_model(("a", "b")))
     model.export(str(tmp_path / "exported"), verbose=False)

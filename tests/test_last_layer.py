@@ -95,6 +95,7 @@ def test_a_task_with_fewer_than_two_classes_labelled_keeps_its_layer(label):
     assert all(np.array_equal(a, b) for a, b in zip(before, values(model.classifiers[1].weights)))
 
 
+@pytest.mark.keras_internals
 def test_the_refit_survives_saving(tmp_path):
     model = build_tiny_model(("a", "b"))
     data = build_random_data(("a", "b"), count=32, seed=3)

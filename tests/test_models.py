@@ -136,6 +136,7 @@ def _constructor_parameters(cls) -> set[str]:
     [(ResidualEncoder, ENCODER_ARGUMENTS), (DenseHead, HEAD_ARGUMENTS), (Disentangler, MODEL_ARGUMENTS)],
     ids=["ResidualEncoder", "DenseHead", "Disentangler"],
 )
+@pytest.mark.keras_internals
 def test_get_config_round_trip(cls, arguments):
     # Every constructor argument (all set to non-default values here) is in the config.
     assert _constructor_parameters(cls) | {"name"} == set(arguments)

@@ -50,6 +50,7 @@ def check_predictions(table, paths, expected, class_names):
     assert len(table.columns) == 1 + sum(len(class_names[task]) + 1 for task in expected)
 
 
+@pytest.mark.keras_internals
 def test_the_package_export_and_a_run_directory_give_named_probabilities(tmp_path, images, model, capsys):
     from disentangle_tf.export import export_saved_model, load_exported_model
 

@@ -59,6 +59,7 @@ def saved(tmp_path_factory):
     return model, loaded
 
 
+@pytest.mark.keras_internals
 def test_loaded_model_has_same_config_and_predictions(saved):
     model, loaded = saved
     assert type(loaded) is Disentangler
@@ -73,6 +74,7 @@ def test_loaded_model_has_same_config_and_predictions(saved):
     _assert_close_lists(values(loaded.weights), values(model.weights), 0.0, "weights")
 
 
+@pytest.mark.keras_internals
 def test_loaded_model_has_same_compile_settings(saved):
     model, loaded = saved
     for key, value in COMPILE_SETTINGS.items():
@@ -85,6 +87,7 @@ def test_loaded_model_has_same_compile_settings(saved):
 
 
 @pytest.mark.parametrize("attribute", ["optimizer", "adversary_optimizer"])
+@pytest.mark.keras_internals
 def test_loaded_optimizers_have_same_state(saved, attribute):
     model, loaded = saved
     original, restored = getattr(model, attribute), getattr(loaded, attribute)
@@ -101,6 +104,7 @@ def test_loaded_optimizers_have_same_state(saved, attribute):
     _assert_close_lists(values(restored.variables), before, 0.0, f"{attribute}.variables")
 
 
+@pytest.mark.keras_internals
 def test_loaded_model_evaluates_the_same(saved):
     model, loaded = saved
     data = build_random_data(TASKS, count=8, seed=7)
@@ -111,6 +115,7 @@ def test_loaded_model_evaluates_the_same(saved):
         np.testing.assert_allclose(actual[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.keras_internals
 def test_training_continues_identically_after_loading(saved):
     model, loaded = saved
     # One more main step (and its adversary steps) on the same batch for both models.
@@ -173,6 +178,7 @@ def _run_python(*args):
                           timeout=600)
 
 
+@pytest.mark.keras_internals
 def test_model_keras_loads_in_a_new_process_after_importing_the_package(tmp_path):
     import json
 

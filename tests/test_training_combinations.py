@@ -64,6 +64,7 @@ def test_the_record_counts_every_combination_and_ignores_missing_labels(varied):
     assert sum(images for _, images in record) == 15  # 5 combinations x 3; the 3 rows missing a label left out
 
 
+@pytest.mark.keras_internals
 def test_get_config_and_model_keras_keep_the_record(varied, tmp_path):
     import keras
 
