@@ -195,3 +195,11 @@ def test_unknown_bandwidth_is_refused(tiny_model):
         conditional_hsic(tf.zeros((4, 2)), tf.zeros(4, tf.int32), tf.zeros(4, tf.int32), 1, 2, bandwidth="global")
     with pytest.raises(ValueError, match="independence_bandwidth"):
         tiny_model().compile(independence_bandwidth="global")
+
+
+def test_every_objective_name_the_configuration_offers_has_its_function():
+    from disentangle_tf.models.defaults import ADVERSARIAL_OBJECTIVES
+    from disentangle_tf.models.objectives import OBJECTIVES, maximize_cross_entropy, uniform
+
+    assert tuple(OBJECTIVES) == ADVERSARIAL_OBJECTIVES
+    assert OBJECTIVES["maximize_cross_entropy"] is maximize_cross_entropy and OBJECTIVES["uniform"] is uniform

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from .defaults import ADVERSARIAL_OBJECTIVES, BANDWIDTHS
+from .defaults import BANDWIDTHS
 
 
 def sparse_cross_entropy(labels, logits):
@@ -166,8 +166,9 @@ def conditional_hsic(features, other_labels, own_labels, num_own_classes: int, n
     return value
 
 
-OBJECTIVES = dict(zip(ADVERSARIAL_OBJECTIVES, (maximize_cross_entropy, uniform)))
-"""The penalty function of each name of :data:`~disentangle_tf.models.defaults.ADVERSARIAL_OBJECTIVES`."""
+OBJECTIVES = {"maximize_cross_entropy": maximize_cross_entropy, "uniform": uniform}
+"""The penalty function of each name of :data:`~disentangle_tf.models.defaults.ADVERSARIAL_OBJECTIVES`
+(the same names: the run configuration reads them there, without TensorFlow)."""
 
 
 def get_objective(name: str):
