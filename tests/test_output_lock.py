@@ -266,5 +266,8 @@ def test_a_run_started_before_a_key_existed_resumes_while_the_key_keeps_its_defa
     assert not is_resumable(run, RunConfig.from_flat_dict({"epochs": 3, "group_dro_step_size": 0.01}).to_json())
     # Another value of a key the saved run has, or a key the package no longer has: not the same run.
     assert not is_resumable(run, RunConfig.from_flat_dict({"epochs": 4}).to_json())
+    # A key the package always had, missing from the file: not the same run, whatever its value.
+    (run / "config.json").write_text(json.dumps({k: v for k, v in older.items() if k != "seed"}, indent=2) + "\n")
+    assert not is_resumable(run, config.to_json())
     (run / "config.json").write_text(json.dumps({**older, "retired_key": 1}, indent=2) + "\n")
     assert not is_resumable(run, config.to_json())

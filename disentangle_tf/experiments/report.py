@@ -25,6 +25,7 @@ import pathlib
 import numpy as np
 
 from ..errors import UserError
+from ..run.config import KEYS_ADDED_LATER
 
 FIELDS = ("method", "seed", "split", "measure", "value")
 
@@ -340,7 +341,7 @@ SHARED_SETTINGS = ("dataset", "data", "scale", "shadow_salience", "tasks", "imag
                    "stem_filters", "encoder_filters", "encoder_strides")
 
 #: The value of a shared setting that a part recorded before the setting existed.
-_SETTINGS_BEFORE = {"shadow_salience": 1.0}
+_SETTINGS_BEFORE = KEYS_ADDED_LATER
 
 
 def _check_shared_settings(parts_of: list) -> None:

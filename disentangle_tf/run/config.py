@@ -246,6 +246,11 @@ class TrainConfig:
     threads: str = "auto"
 
 
+#: The keys the configuration gained after runs were recorded, each with the value those runs
+#: had before it existed: a run's ``config.json`` or a comparison's settings that lack one of them
+#: are read with it (resuming an interrupted run, merging the parts of a comparison).
+KEYS_ADDED_LATER = {"shadow_salience": 1.0, "independence_penalty": "hsic", "group_dro_step_size": 0.0}
+
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 
 CHOICES = {

@@ -8,7 +8,7 @@ import pathlib
 import shutil
 
 from ..errors import ConfigError
-from .config import RunConfig
+from .config import KEYS_ADDED_LATER
 from .output_lock import LOCK_NAME, check_not_locked
 from .writes import FINISHES, remove, write_text_atomically, writing
 
@@ -22,9 +22,9 @@ BACKUP_NAME = "backup"
 def _holds_config(output_dir: pathlib.Path, config_json: str) -> bool:
     """Whether ``output_dir``'s ``config.json`` is the configuration ``config_json``.
 
-    The same keys and values; a key the saved file lacks (one the package gained after that
-    run was started) counts as the same when ``config_json`` leaves it at its default, which
-    is what the run did before the key existed.
+    The same keys and values; a key the saved file lacks counts as the same only when the
+    package gained it after such runs were recorded and ``config_json`` gives it the value
+    the run had before it existed (:data:`~disentangle_tf.run.config.KEYS_ADDED_LATER`).
     """
     config_file = output_dir / "config.json"
     if not config_file.is_file():
@@ -38,8 +38,7 @@ def _holds_config(output_dir: pathlib.Path, config_json: str) -> bool:
         return False
     if not isinstance(saved, dict) or not isinstance(current, dict) or set(saved) - set(current):
         return False
-    defaults = RunConfig().to_flat_dict()
-    return all(saved[key] == value if key in saved else key in defaults and value == defaults[key]
+    return all(saved[key] == value if key in saved else key in KEYS_ADDED_LATER and value == KEYS_ADDED_LATER[key]
                for key, value in current.items())
 
 
