@@ -31,7 +31,7 @@ def coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
     """
     hint = typing.get_type_hints(section_cls)[key]
     origin = typing.get_origin(hint)
-    expected = _describe(hint)
+    expected = describe_type(hint)
     if key in _STRING_OR_LIST:
         # One string is a list of one (older configuration files); empty values name nothing.
         value = [value] if isinstance(value, str) else value
@@ -65,7 +65,8 @@ def _coerce_scalar(key: str, value: Any, kind: type, expected: str, source: str)
     raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
 
 
-def _describe(hint: Any) -> str:
+def describe_type(hint: Any) -> str:
+    """A configuration type in words: ``an integer``, ``a list of int``, ``a list of 2 int``."""
     if typing.get_origin(hint) is tuple:
         args = typing.get_args(hint)
         name = args[0].__name__
