@@ -16,7 +16,7 @@ import click
 
 from .common import UserError, quiet_tensorflow
 from ..run.run_settings import resolve_config
-from .train import DATA_OPTIONS, data_options
+from .config_options import DATA_OPTIONS, data_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,9 +25,7 @@ from .train import DATA_OPTIONS, data_options
               help="HDF5 file to write; it must not exist.")
 def main(config_file, output, **options):
     """Read a data set (images decoded, resized, z-scored) and write it to OUTPUT."""
-    options["tasks"] = options["tasks"] or None
-    keys = DATA_OPTIONS + ("dataset", "image_size", "seed")
-    config = resolve_config(config_file, {key: options[key] for key in keys})
+    config = resolve_config(config_file, {key: options[key] for key in DATA_OPTIONS})
     if output.exists():
         raise UserError(f"--output {output}: file exists; refusing to overwrite it")
     folder = output.absolute().parent

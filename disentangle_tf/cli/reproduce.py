@@ -29,8 +29,11 @@ from ..run.methods import METHODS
 from ..run.output_lock import hold_output_dir
 from ..run.outputs import check_output_dir, prepare_output_dir
 from ..run.run_settings import resolve_config
+from ..run.option_text import shown_value
+from ..run.options import find_option
 from .common import UserError, quiet_tensorflow
-from .train import MANIFEST_OPTIONS, SET_HELP, manifest_options
+from .config_options import MANIFEST_OPTIONS, config_option, manifest_options
+from .train import SET_HELP
 
 DEFAULT_SEEDS = 10
 
@@ -87,14 +90,12 @@ def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
                    "(a labelled ceiling; generated data sets only).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path), required=True,
               help="Where to write results.csv, run.json, summary.md and figures/.")
-@click.option("--epochs", type=int, help="Epochs of every run.  [default: the train command's]")
-@click.option("--image-size", type=(int, int), metavar="H W", help="Image height and width.  [default: the train "
-                                                                   "command's]")
-@click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
-@click.option("--scale", type=float,
-              help="Size of us-sim relative to the paper's Table 1 (0.05: a tiny check).  "
-                   f"[default: {DEFAULT_US_SIM_SCALE:g}, the paper's size for its table; the train command's "
-                   "default, 0.5, is for a quicker single run]")
+@config_option("epochs", help="Epochs of every run.", default_text="the train command's")
+@config_option("image_size", help="Image height and width.", default_text="the train command's")
+@config_option("batch_size")
+@config_option("scale", help="Size of us-sim relative to the paper's Table 1 (0.05: a tiny check).",
+               default_text=f"{DEFAULT_US_SIM_SCALE:g}, the paper's size for its table; the train command's default, "
+                            f"{shown_value(find_option('scale').default)}, is for a quicker single run")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML or JSON file of settings shared by every run (keys as in the train command); a "
                    "method's own settings take precedence.")
@@ -119,7 +120,6 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
         raise UserError(f"--methods: no method named in {', '.join(map(repr, method_names))}; expected names "
                         "such as lambda=0,recommended (leave the option out for the default rows)")
     seeds = parse_seeds(seed_text)
-    manifest["tasks"] = manifest["tasks"] or None
     flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
     for key in MANIFEST_OPTIONS:
         if manifest[key] is not None and key not in FILE_OPTIONS.get(dataset, ()):

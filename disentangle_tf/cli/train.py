@@ -19,35 +19,17 @@ import sys
 import click
 
 from .common import INTERRUPTED, USAGE_ERROR, UserError, interrupt_on_termination, quiet_tensorflow
+from .config_options import (CONFIG_OPTIONS, DATA_OPTIONS, MANIFEST_OPTIONS, config_options,  # noqa: F401
+                             data_options, manifest_options)
 from ..experiments.former_methods import FORMER_METHODS, former_row_message
-from ..run.config import CHOICES
 from ..run.console import after_training, config_summary, results_table, sentence_lines
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS, SELECTION_GRID
+from ..run.option_text import DEFAULT_METHOD, method_default  # noqa: F401
+from ..run.options import OPTIONS, keys_of
 from ..selection.grid import HELD_OUT_COMBINATION, RULES
 from ..run.outputs import check_output_dir, is_resumable
 from ..run.run_settings import resolve_config
-
-#: Command-line options that map one to one onto configuration keys.
-MANIFEST_OPTIONS = (
-    "data", "image_root", "layout", "tasks", "path_column", "split_column", "train_split",
-    "val_split", "test_split", "validation_fraction", "group_column", "separator", "extension", "channels",
-    "missing_labels", "memory_budget",
-)
-DATA_OPTIONS = MANIFEST_OPTIONS + ("scale",)
-
-CONFIG_OPTIONS = DATA_OPTIONS + (
-    "dataset", "image_size", "batch_size", "flip", "sampling", "seed",
-    "feature_pooling", "head_units",
-    "epochs", "learning_rate", "adversary_learning_rate", "adversarial_weight",
-    "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight",
-    "independence_bandwidth", "adversarial_training", "penalty_schedule", "independence_layers", "restore_best_weights",
-    "precise_batch_norm", "last_layer_retraining", "ensemble_size", "conditional_adversaries",
-    "jit_compile", "strategy", "deterministic", "threads",
-)
-
-
-DEFAULT_METHOD = "recommended"
 
 #: ``--help`` of ``--set`` (the train and reproduce commands).
 SET_HELP = ("Any configuration key, as in the --config file, its value read as YAML: --set epochs=3, "
@@ -56,12 +38,6 @@ SET_HELP = ("Any configuration key, as in the --config file, its value read as Y
 
 #: ``--selection``: train the configuration as given, or choose from a grid first.
 SELECTIONS = ("none", *RULES)
-
-
-def _shown(value) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class RecordedRow(click.ClickException):
@@ -81,20 +57,10 @@ class MethodChoice(click.Choice):
         return super().convert(value, param, context)
 
 
-def method_default(key: str) -> str:
-    """``--help``'s default of a setting the method decides: its value under the default
-    method and, where it differs, under ``--method paper``."""
-    value, paper = (METHODS[name].settings[key] for name in (DEFAULT_METHOD, "paper"))
-    text = f"[default: {_shown(value)}"
-    return text + (f"; --method paper: {_shown(paper)}]" if paper != value else "]")
-
-
 #: The options ``--help`` shows: what most runs need. ``--help-all`` shows every one; every
 #: configuration key is also settable with ``--set KEY=VALUE`` or in a ``--config`` file.
-SHOWN_OPTIONS = (
-    "dataset", "data", "tasks", "test_split", "layout", "image_size", "seed", "config_file", "method", "settings",
-    "selection", "epochs", "batch_size", "adversarial_weight", "independence_weight", "independence_layers",
-    "strategy", "deterministic", "output_dir", "overwrite", "quiet", "verbose", "help_all",
+SHOWN_OPTIONS = tuple(option.key for option in OPTIONS if option.shown) + (
+    "config_file", "method", "settings", "selection", "output_dir", "overwrite", "quiet", "verbose", "help_all",
 )
 
 
@@ -126,67 +92,6 @@ def default_output_dir(dataset: str, config_json: str, runs: pathlib.Path = path
     return runs / f"{dataset}-{stamp}"
 
 
-def _apply(command, options):
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def manifest_options(command):
-    """The options that read a manifest (shared with the convert and reproduce commands)."""
-    return _apply(command, [
-        click.option("--data", type=click.Path(dir_okay=False), help="The manifest (csv) or HDF5 file (hdf5)."),
-        click.option("--image-root", type=click.Path(file_okay=False),
-                     help="Directory of the manifest's image paths (default: the manifest's directory)."),
-        click.option("--layout", type=click.Choice(CHOICES["layout"]),
-                     help="Manifest layout; fetal_planes_db reads FETAL_PLANES_DB_data.csv as released."),
-        click.option("--task", "tasks", multiple=True,
-                     help="A manifest column that is a task (repeat for several tasks); NAME=COLUMN names "
-                          "the task of a column whose name is not one (letters, digits, _)."),
-        click.option("--path-column", help="Manifest column of image paths.  [default: path]"),
-        click.option("--split-column", help="Manifest column of splits.  [default: split]"),
-        click.option("--train-split", help="Split value of training rows.  [default: train]"),
-        click.option("--val-split", help="Split value of validation rows.  [default: val]"),
-        click.option("--test-split", multiple=True, callback=lambda context, parameter, values: values or None,
-                     help="Split value of evaluation rows, evaluated and reported under its own name "
-                          "(repeat for several).  [default: test]"),
-        click.option("--missing-labels", type=click.Choice(CHOICES["missing_labels"]),
-                     help="A label cell that is empty or NA: refuse it, or allow it (the image has no label "
-                          "for that task).  [default: refuse]"),
-        click.option("--validation-fraction", type=float,
-                     help="Hold out this fraction of training rows for validation instead."),
-        click.option("--group-column",
-                     help="Manifest column naming each image's group (patient): held-out validation "
-                          "takes whole groups.  [default: none; Patient_num for fetal_planes_db]"),
-        click.option("--separator", help="Manifest field separator.  [default: ,]"),
-        click.option("--extension", help="Appended to image paths that lack it, e.g. .png."),
-        click.option("--channels", type=int, help="1 (greyscale) or 3: a manifest's images are converted to it, "
-                                                  "an HDF5 file's must have it.  [default: 1]"),
-        click.option("--memory-budget", metavar="SIZE",
-                     help="Decoded images a manifest or HDF5 file may hold in memory (8GiB, 500MB, bytes; "
-                          "unlimited); larger splits are streamed from their files.  [default: auto, half "
-                          "the memory]"),
-    ])
-
-
-def data_options(command):
-    """The options that choose and read a data set (shared with the convert command)."""
-    return _apply(manifest_options(command), [
-        click.option("--dataset", type=click.Choice(CHOICES["dataset"]),
-                     help="Data set: synthetic shapes, simulated fetal ultrasound, handwritten digits with "
-                          "a shadow or a photograph behind them, a CSV manifest or an HDF5 file.  "
-                          "[default: synthetic]"),
-        click.option("--scale", type=float, help="Size of us-sim relative to the paper's Table 1.  [default: 0.5]"),
-        click.option("--image-size", type=(int, int), metavar="H W",
-                     help="Image height and width: the model's input (convert: the stored images').  "
-                          "[default: 56 72]"),
-        click.option("--seed", type=int, help="Seed of the generated data sets and the validation carve-out; "
-                                              "in training also of initialisation and shuffling.  [default: 0]"),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                     help="YAML or JSON file whose keys mirror these options (image_size for --image-size)."),
-    ])
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @data_options
 @click.option("--method", type=MethodChoice(tuple(METHODS)), default=DEFAULT_METHOD, show_default=True,
@@ -199,65 +104,7 @@ def data_options(command):
                    "training without combinations of labels that stand in for an unseen one (eight more "
                    "trainings); least-leakage: by the features' within-class leakage on the validation split "
                    "(four more); docs/generalisation.rst. --method selected implies held-out-combination.")
-@click.option("--epochs", type=int, help="Passes over the training split.  [default: 15]")
-@click.option("--batch-size", type=int, help="Images per main step.  [default: 50]")
-@click.option("--adversarial-weight", type=float, help="lambda of Eq. 1.  " + method_default("adversarial_weight"))
-@click.option("--adversary-steps", type=int,
-              help="Adversary updates per main update.  " + method_default("adversary_steps"))
-@click.option("--adversary-batches", type=click.Choice(CHOICES["adversary_batches"]),
-              help="Fresh batches for each adversary step, or reuse the main batch.  "
-                   + method_default("adversary_batches"))
-@click.option("--adversarial-objective", type=click.Choice(CHOICES["adversarial_objective"]),
-              help="What the encoders do to the adversaries.  " + method_default("adversarial_objective"))
-@click.option("--independence-weight", type=float,
-              help="Weight of the class-conditional HSIC penalty between each task's features and "
-                   "the other tasks' labels (0: off, the paper).  " + method_default("independence_weight"))
-@click.option("--independence-bandwidth", type=click.Choice(CHOICES["independence_bandwidth"]),
-              help="Median bandwidth of the penalty's kernel, within each class or over the batch.  "
-                   "[default: class]")
-@click.option("--independence-layers", type=click.Choice(CHOICES["independence_layers"]),
-              help="The independence penalty reads the encoders' features, also every residual block's "
-                   "averaged output (blocks), also every block's output map on a 2 x 2 grid of cells "
-                   "(block_maps), or both (block_pyramid).  " + method_default("independence_layers"))
-@click.option("--adversarial-training", type=click.Choice(CHOICES["adversarial_training"]),
-              help="Alternating updates (the paper) or a gradient reversal layer.  "
-                   + method_default("adversarial_training"))
-@click.option("--penalty-schedule", type=click.Choice(CHOICES["penalty_schedule"]),
-              help="Warm-up of lambda and the independence weight (dann: 2/(1+exp(-10p))-1).  "
-                   + method_default("penalty_schedule"))
-@click.option("--conditional-adversaries/--no-conditional-adversaries", default=None,
-              help="Adversaries also read the one-hot label of the features' own task.  "
-                   + method_default("conditional_adversaries"))
-@click.option("--restore-best-weights/--no-restore-best-weights", default=None,
-              help="Keep the epoch with the best mean validation accuracy of the tasks instead of the last.  "
-                   + method_default("restore_best_weights"))
-@click.option("--precise-batch-norm", type=int, metavar="BATCHES",
-              help="After training, recompute the batch-norm statistics over this many training batches with "
-                   "the final weights (0: off).  " + method_default("precise_batch_norm"))
-@click.option("--last-layer-retraining/--no-last-layer-retraining", default=None,
-              help="After training, refit each classifier's last layer on the frozen features of the training "
-                   "split (class-balanced logistic regression).  " + method_default("last_layer_retraining"))
-@click.option("--ensemble-size", type=int, metavar="MODELS",
-              help="Train this many models from different seeds on the same data and average their "
-                   "probabilities (a deep ensemble; each model costs a whole run).  "
-                   + method_default("ensemble_size"))
-@click.option("--learning-rate", type=float, help="Adam learning rate.  [default: 1e-3]")
-@click.option("--adversary-learning-rate", type=float, help="Adversary SGD learning rate.  [default: 1e-2]")
-@click.option("--feature-pooling", type=click.Choice(CHOICES["feature_pooling"]),
-              help="How the last feature map becomes features.  [default: average]")
-@click.option("--head-units", type=int, multiple=True, help="Hidden units of a head layer (repeat for more layers).")
-@click.option("--sampling", type=click.Choice(CHOICES["sampling"]),
-              help="Training batches: every image once per epoch, or every combination of task labels "
-                   "equally often.  " + method_default("sampling"))
-@click.option("--flip/--no-flip", default=None, help="Random left-right flips.  [default: flip]")
-@click.option("--jit-compile/--no-jit-compile", default=None, help="Compile the step with XLA.")
-@click.option("--strategy", type=click.Choice(CHOICES["strategy"]),
-              help="tf.distribute strategy; multi-worker reads TF_CONFIG.  [default: one-device]")
-@click.option("--deterministic/--no-deterministic", default=None,
-              help="Deterministic ops: a resumed run ends as an uninterrupted one.")
-@click.option("--threads", type=click.Choice(CHOICES["threads"]),
-              help="CPU thread pools: auto splits the cores between the tasks' encoders (no GPU); "
-                   "tensorflow keeps TensorFlow's defaults.  [default: auto]")
+@config_options(keys_of(command="train"))
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="Where to write the run.  [default: runs/DATASET-TIMESTAMP]")
 @click.option("--overwrite", is_flag=True,
@@ -275,8 +122,6 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
     The options most runs need are listed here; --help-all lists every one, and --set KEY=VALUE
     sets any configuration key.
     """
-    options["head_units"] = options["head_units"] or None
-    options["tasks"] = options["tasks"] or None
     config = resolve_config(config_file, {key: options[key] for key in CONFIG_OPTIONS}, method, set_options=settings)
     output_dir = output_dir or default_output_dir(config.data.dataset, config.to_json())
     # Before the settings are shown, so that a refused directory is the only line printed;
