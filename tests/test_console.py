@@ -150,6 +150,9 @@ def test_tensorboard_holds_final_results_images_and_hparams(console_run):
     assert hparams["method"].string_value == "recommended"
     assert hparams["epochs"].number_value == 2
     assert hparams["image_size"].string_value == "16,20"
+    # What changes what is learned, not how files are read or the machine is used.
+    assert hparams["independence_weight"].number_value == 10
+    assert not {"separator", "threads", "path_column", "memory_budget", "strategy"} & set(hparams)
     experiment = metadata.parse_experiment_plugin_data(
         run.SummaryMetadata(metadata.EXPERIMENT_TAG).plugin_data.content)
     metric_tags = {info.name.tag for info in experiment.metric_infos}

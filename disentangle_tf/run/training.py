@@ -210,7 +210,9 @@ def run(
         notify: called with a one-line notice when the run resumes and, unless ``verbose``
             is 0, before each step after the last epoch (``refitting the last layers...``).
         hparams: hyper-parameters for TensorBoard's HParams plugin besides the
-            configuration's (e.g. ``{"method": "recommended"}``).
+            configuration's (e.g. ``{"method": "recommended"}``); of the configuration, only
+            the keys that change what is learned are written
+            (:meth:`~disentangle_tf.run.config.RunConfig.hyperparameters`).
 
     Returns:
         A :class:`RunResult`.
@@ -291,7 +293,7 @@ def run(
             with undone_on_failure(backup_dir, output_dir / "logs"):
                 write_data_description(backup_dir, description)
                 with writing(output_dir / "logs", STARTS, room=True):
-                    write_run_start(output_dir / "logs", {**(hparams or {}), **config.to_flat_dict()},
+                    write_run_start(output_dir / "logs", {**(hparams or {}), **config.hyperparameters()},
                                     final_tags(list(data.evaluation), model.task_names),
                                     *sample_images(data.train, model.tasks, seed=config.data.seed))
                 write_text_atomically(output_dir / "config.json", config.to_json(), STARTS)
