@@ -317,7 +317,8 @@ def _forget_documented(app, env):
 
 
 def setup(app):
-    """Register the ``defaults-table`` and ``command-help`` directives."""
+    """Register the ``defaults-table``, ``options-table``, ``method-table`` and ``command-help``
+    directives."""
     from docutils import nodes
     from docutils.parsers.rst import Directive
     from docutils.statemachine import StringList
@@ -360,7 +361,21 @@ def setup(app):
                                     self.content_offset, container)
             return container.children
 
+    class OptionsTable(Directive):
+        """``.. options-table::``: every configuration key, from disentangle_tf.run.options."""
+
+        has_content = False
+
+        def run(self):
+            from disentangle_tf.run.option_text import options_table
+
+            container = nodes.container()
+            self.state.nested_parse(StringList(options_table(), source="conf.py:options-table"),
+                                    self.content_offset, container)
+            return container.children
+
     app.add_directive("defaults-table", DefaultsTable)
+    app.add_directive("options-table", OptionsTable)
     app.add_directive("method-table", MethodTable)
     app.connect("autodoc-process-signature", _keras_signature)
     app.connect("missing-reference", _resolve_reexport)
