@@ -25,7 +25,7 @@ from ..experiments.former_methods import FORMER_METHODS, former_row_message
 from ..run.console import after_training, config_summary, results_table, sentence_lines
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS, SELECTION_GRID
-from ..run.option_text import DEFAULT_METHOD, method_default  # noqa: F401
+from ..run.option_text import DEFAULT_METHOD
 from ..run.options import OPTIONS, keys_of
 from ..selection.grid import HELD_OUT_COMBINATION, RULES
 from ..run.outputs import check_output_dir, is_resumable

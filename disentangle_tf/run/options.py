@@ -311,7 +311,8 @@ OPTIONS: tuple[Option, ...] = (
            see=":func:`~disentangle_tf.models.precise_batch_norm.precise_batch_norm`"),
     Option("last_layer_retraining", "training", bool, True, "After training, refit each classifier's last layer "
            "on the frozen features of the training split (class-balanced logistic regression).", command="train",
-           hyperparameter=True, method_decides=True, see=":func:`~disentangle_tf.models.last_layer.retrain_last_layer`"),
+           hyperparameter=True, method_decides=True,
+           see=":func:`~disentangle_tf.models.last_layer.retrain_last_layer`"),
     Option("ensemble_size", "training", int, 1, "Train this many models from different seeds on the same data "
            "and average their probabilities (a deep ensemble; each model costs a whole run).", minimum=1,
            command="train", hyperparameter=True, method_decides=True, metavar="MODELS",
