@@ -234,12 +234,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("channels", "data", int, 1, "1 (greyscale, the paper) or 3: a manifest's images are converted to it, "
            "an HDF5 file's must have it.", choices=(1, 3), command="manifest"),
     Option("scale", "data", float, 0.5, "Size of us-sim relative to the paper's Table 1.", minimum=0, maximum=1,
-           open_minimum=True, command="data"),
+           open_minimum=True, command="data", hyperparameter=True),
     Option("shadow_salience", "data", float, 1.0,
            "How conspicuous the simulated ultrasound's labelled acoustic shadows are: 1 is the calibrated "
            "simulator; higher values make them deeper and wider, a stronger shortcut for the plane (us-sim only).",
            minimum=0, maximum=MAX_SHADOW_SALIENCE, open_minimum=True,
-           earlier=1.0, see=":mod:`disentangle_tf.data.us_sim.shadows`"),
+           hyperparameter=True, earlier=1.0, see=":mod:`disentangle_tf.data.us_sim.shadows`"),
     Option("memory_budget", "data", str, "auto",
            "Decoded images a manifest or HDF5 file may hold in memory (8GiB, 500MB, a number of bytes; "
            "unlimited); the largest splits that do not fit are streamed from their files, with the same batches.",
