@@ -28,7 +28,7 @@ def one_line(info, *parts):
         assert part in message, message
 
 
-def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method():
+def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method(tmp_path):
     from disentangle_tf.data import make_synthetic_splits
     from disentangle_tf.evaluation.evaluate import evaluate_split
     from disentangle_tf.run.determinism import op_determinism_restored
@@ -41,7 +41,7 @@ def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method():
     config = resolve_config(None, options, method="recommended")
     assert (config.data.sampling, config.training.precise_batch_norm, config.training.last_layer_retraining,
             config.data.flip, config.data.seed) == ("group_balanced", 30, True, True, 0)
-    result = run(config, verbose=0, notify=lambda line: None)
+    result = run(config, tmp_path / "run", verbose=0, notify=lambda line: None, method="recommended")
 
     with op_determinism_restored():
         tf.config.experimental.enable_op_determinism()
@@ -58,6 +58,42 @@ def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method():
         np.testing.assert_array_equal(mine, theirs)
     unseen = evaluate_split(model, splits["unseen"], 50)
     assert unseen["accuracy"] == result.metrics["unseen"]["accuracy"]
+
+    # The run's model.keras records the method, as compile(method=...) does, with the
+    # trained weights and the optimizers' states (one update per batch of 50).
+    loaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert loaded.compiled_method == {**model.compiled_method, "overrides": {}}
+    assert (loaded.sampling, loaded.precise_batch_norm_batches, loaded.last_layer_retraining) == \
+        ("group_balanced", 30, True)
+    for mine, theirs in zip(loaded.get_weights(), expected):
+        np.testing.assert_array_equal(mine, theirs)
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == \
+        EPOCHS * (len(splits["train"]) // 50)
+
+
+def test_a_run_records_its_method_name_and_what_its_settings_change():
+    from disentangle_tf.run.config import RunConfig
+    from disentangle_tf.run.methods import method_of_run
+
+    config = RunConfig().replace({"independence_weight": 2.0, "adversary_steps": 3, "epochs": 4})
+    method, overrides = method_of_run("recommended", config.to_flat_dict())
+    assert method.name == "recommended" and method.description == METHODS["recommended"].description
+    # What the model's compile and fit do; the epochs are the run's, not the model's.
+    assert (method.settings["independence_weight"], method.settings["adversary_steps"],
+            method.settings["independence_layers"], method.settings["precise_batch_norm"]) == (2.0, 3, "block_maps", 30)
+    assert set(method.settings) == {*COMPILE_KEYS, "sampling", "precise_batch_norm", "last_layer_retraining",
+                                    "conditional_adversaries"}
+    assert overrides == {"independence_weight": 2.0, "adversary_steps": 3}
+    # A grid's chosen point differs from the grid's list: an override.
+    _, chosen = method_of_run("paper grid", RunConfig().replace(
+        {**METHODS["paper"].settings, "adversarial_weight": 0.1, "independence_weight": 0.0,
+         "independence_layers": "features", "sampling": "uniform", "precise_batch_norm": 0,
+         "last_layer_retraining": False}).to_flat_dict())
+    assert chosen == {"adversarial_weight": 0.1}
+    model = build_tiny_model()
+    model.compile(method=method, **overrides)
+    assert model.compiled_method["settings"]["independence_weight"] == 2.0
+    assert model.compiled_method["overrides"] == {"independence_weight": 2.0, "adversary_steps": 3}
 
 
 def test_the_paper_method_is_compile_without_a_method():

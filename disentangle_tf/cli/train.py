@@ -145,7 +145,7 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
     try:
         with interrupt_on_termination():
             arguments = dict(output_dir=output_dir, overwrite=overwrite, verbose=0 if quiet else "auto",
-                             strategy=strategy, notify=click.echo, hparams={"method": method})
+                             strategy=strategy, notify=click.echo, method=method)
             if points:
                 from ..selection.selected_run import run_selected
 

@@ -37,6 +37,7 @@ from .ensemble import run_ensemble, training_seed
 from .output_lock import hold_output_dir
 from .outputs import BACKUP_NAME, check_output_dir, prepare_output_dir, write_results
 from .jtt import error_set, identification_epochs, upweighted
+from .methods import method_of_run
 from .result import RunResult
 from .summaries import EpochSummaries, final_tags, write_run_start
 from .writes import STARTS, closed_after, undone_on_failure, write_text_atomically, writing
@@ -71,6 +72,14 @@ def build_model(config: RunConfig, tasks: Sequence[TaskSpec], channels: int = 1,
         jit_compile=training.jit_compile,
     )
     return model
+
+
+def _compile_with_method(model: Disentangler, name: str, config: RunConfig) -> None:
+    """Compile the trained ``model`` again, with the method called ``name`` and the run's
+    settings and optimizers (their states kept): the same training, now recorded."""
+    method, overrides = method_of_run(name, config.to_flat_dict())
+    model.compile(optimizer=model.optimizer, adversary_optimizer=model.adversary_optimizer,
+                  jit_compile=config.training.jit_compile, method=method, **overrides)
 
 
 def checked_model(config: RunConfig, data: DatasetSplits, strategy: tf.distribute.Strategy) -> Disentangler:
@@ -171,7 +180,7 @@ def run(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     strategy: tf.distribute.Strategy | None = None,
     notify: Callable[[str], None] = print,
-    hparams: Mapping | None = None,
+    method: str | None = None,
 ) -> RunResult:
     """Train and evaluate one model; write its files if ``output_dir`` is given.
 
@@ -209,10 +218,14 @@ def run(
             ``config.training.strategy`` names.
         notify: called with a one-line notice when the run resumes and, unless ``verbose``
             is 0, before each step after the last epoch (``refitting the last layers...``).
-        hparams: hyper-parameters for TensorBoard's HParams plugin besides the
-            configuration's (e.g. ``{"method": "recommended"}``); of the configuration, only
-            the keys that change what is learned are written
-            (:meth:`~disentangle_tf.run.config.RunConfig.hyperparameters`).
+        method: the name of the method the configuration's settings come from
+            (``--method``), or None. TensorBoard's HParams list it (as ``method``) beside
+            the configuration's keys that change what is learned
+            (:meth:`~disentangle_tf.run.config.RunConfig.hyperparameters`); the
+            model is compiled with it once trained (the same settings and optimizers,
+            :func:`~disentangle_tf.run.methods.method_of_run`), so that ``model.keras``
+            records it (``compiled_method``) and a later ``fit`` of the model carries out
+            the method's batches and steps after training.
 
     Returns:
         A :class:`RunResult`.
@@ -249,7 +262,7 @@ def run(
     if training.ensemble_size > 1:
         def train_member(settings, member_dir, member_data):
             return run(settings, member_dir, overwrite=overwrite, data=member_data, verbose=verbose,
-                       callbacks=callbacks, strategy=strategy, notify=notify, hparams=hparams)
+                       callbacks=callbacks, strategy=strategy, notify=notify, method=method)
 
         return run_ensemble(config, train_member, lambda checked: checked_model(config, checked, strategy),
                             output_dir=output_dir, overwrite=overwrite, data=data, notify=notify)
@@ -293,7 +306,8 @@ def run(
             with undone_on_failure(backup_dir, output_dir / "logs"):
                 write_data_description(backup_dir, description)
                 with writing(output_dir / "logs", STARTS, room=True):
-                    write_run_start(output_dir / "logs", {**(hparams or {}), **config.hyperparameters()},
+                    write_run_start(output_dir / "logs", {**({} if method is None else {"method": method}),
+                                                          **config.hyperparameters()},
                                     final_tags(list(data.evaluation), model.task_names),
                                     *sample_images(data.train, model.tasks, seed=config.data.seed))
                 write_text_atomically(output_dir / "config.json", config.to_json(), STARTS)
@@ -348,6 +362,9 @@ def run(
             if training.last_layer_retraining:
                 step("refitting the last layers...")
                 retrain_last_layer(model, data.train.images, data.train.labels, batch_size=config.data.batch_size)
+            if method is not None:
+                with strategy.scope():
+                    _compile_with_method(model, method, config)
             step(f"evaluating {', '.join(data.evaluation)}...")
             metrics = evaluate_splits(model, data.evaluation, config.data.batch_size,
                                       on_split=lambda k: step.progress(k, len(data.evaluation), "splits"))
