@@ -340,16 +340,13 @@ SHARED_SETTINGS = ("dataset", "data", "scale", "shadow_salience", "tasks", "imag
                    "epochs", "learning_rate", "adversary_learning_rate", "feature_pooling", "head_units",
                    "stem_filters", "encoder_filters", "encoder_strides")
 
-#: The value of a shared setting that a part recorded before the setting existed.
-_SETTINGS_BEFORE = KEYS_ADDED_LATER
-
-
 def _check_shared_settings(parts_of: list) -> None:
     """UserError naming the first shared setting two directories' parts differ in."""
     first = {}
     for directory, part in parts_of:
         for key in SHARED_SETTINGS:
-            value = (part.get("settings") or {}).get(key, _SETTINGS_BEFORE.get(key))
+            # A part recorded before a setting existed had the value KEYS_ADDED_LATER gives.
+            value = (part.get("settings") or {}).get(key, KEYS_ADDED_LATER.get(key))
             if key not in first:
                 first[key] = (value, directory)
             elif value != first[key][0]:
