@@ -7,6 +7,8 @@ CPU cores in a few minutes.
 
 from __future__ import annotations
 
+import contextlib
+
 from disentangle_tf.fast.onednn import prefer_onednn
 
 prefer_onednn()  # as the commands do, before TensorFlow loads
@@ -34,6 +36,24 @@ TINY_ARCHITECTURE = dict(
 
 DEFAULT_CLASSES = (2, 3, 2, 3)
 """Number of classes of the i-th task when a test only names its tasks."""
+
+
+SMALL_SYNTHETIC_FRACTION = 5
+"""The synthetic shapes in tests: every group of every split a fifth of the paper's count."""
+
+
+@contextlib.contextmanager
+def small_synthetic():
+    """The synthetic shapes in this process at a fifth of their size (120 circles on white,
+    20 rectangles on white and 100 on black in training; 20 per group elsewhere): the same
+    groups and generator, for tests whose point is not the split's size."""
+    from disentangle_tf.data import synthetic
+
+    small = {split: {group: count // SMALL_SYNTHETIC_FRACTION for group, count in groups.items()}
+             for split, groups in synthetic.SPLIT_COUNTS.items()}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(synthetic, "SPLIT_COUNTS", small)
+        yield
 
 
 def as_task_specs(tasks) -> list[TaskSpec]:

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import build_random_data, build_tiny_model
+from conftest import build_random_data, build_tiny_model, small_synthetic
 from disentangle_tf.models import TaskSpec
 from disentangle_tf.evaluation.probes import probe_rows
 from disentangle_tf.run.methods import METHODS
@@ -35,6 +35,12 @@ def _read(path):
 
 def _is_png(path):
     return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _small_synthetic():
+    with small_synthetic():
+        yield
 
 
 @pytest.fixture(scope="module")
