@@ -1,7 +1,7 @@
 """``Disentangler.compile(method=...)`` and ``fit``: a named method through Keras's compile and fit.
 
-The acceptance test trains the recommended method twice on the synthetic shapes with a
-tiny network, once with ``compile(method="recommended")`` and ``fit`` on arrays and once
+The acceptance test trains the recommended method twice on the synthetic shapes (at a fifth
+of their size, :func:`conftest.small_synthetic`) with a tiny network, once with ``compile(method="recommended")`` and ``fit`` on arrays and once
 with :func:`disentangle_tf.run.training.run` on the configuration of
 ``python -m disentangle_tf.train --method recommended``, and asks for the same weights.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_ARCHITECTURE, build_random_data, build_tiny_model, clone_model
+from conftest import TINY_ARCHITECTURE, build_random_data, build_tiny_model, clone_model, small_synthetic
 from disentangle_tf.models import Disentangler, TaskSpec
 from disentangle_tf.models.methods import COMPILE_KEYS, METHODS, PAPER_COMPILE, RECOMMENDED, Method
 
@@ -41,12 +41,13 @@ def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method(tm
     config = resolve_config(None, options, method="recommended")
     assert (config.data.sampling, config.training.precise_batch_norm, config.training.last_layer_retraining,
             config.data.flip, config.data.seed) == ("group_balanced", 30, True, True, 0)
-    result = run(config, tmp_path / "run", verbose=0, notify=lambda line: None, method="recommended")
+    with small_synthetic():
+        result = run(config, tmp_path / "run", verbose=0, notify=lambda line: None, method="recommended")
+        splits = make_synthetic_splits(image_size=IMAGE_SIZE, seed=0)
 
     with op_determinism_restored():
         tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(0)
-        splits = make_synthetic_splits(image_size=IMAGE_SIZE, seed=0)
         model = Disentangler([TaskSpec("background", 2), TaskSpec("shape", 2)], input_shape=(*IMAGE_SIZE, 1),
                              **TINY_ARCHITECTURE)
         model.compile(method="recommended")

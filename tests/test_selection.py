@@ -212,13 +212,16 @@ def test_run_selected_trains_the_chosen_point_and_records_the_estimate(tmp_path)
 def test_without_an_eligible_combination_train_says_so_in_one_line_and_trains_as_given(tmp_path):
     from click.testing import CliRunner
 
+    from conftest import small_synthetic
+
     from disentangle_tf.cli.train import main
 
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({k: v for k, v in TINY.items() if k != "image_size"}))
-    result = CliRunner().invoke(main, ["--dataset", "synthetic", "--image-size", "16", "20", "--config", str(config),
-                                       "--selection", "held-out-combination", "--output-dir", str(tmp_path / "out"),
-                                       "--quiet"])
+    with small_synthetic():
+        result = CliRunner().invoke(main, ["--dataset", "synthetic", "--image-size", "16", "20", "--config",
+                                           str(config), "--selection", "held-out-combination", "--output-dir",
+                                           str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     said = [line for line in result.output.splitlines() if "no combination of the training labels" in line]
     assert len(said) == 1 and "relevant task" in said[0]
