@@ -58,6 +58,7 @@ def run_python(args, env=None, timeout=600):
                           env=env, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "logical_cpus, adversary_batches",
     [
@@ -89,6 +90,7 @@ TINY = {"epochs": 1, "image_size": [16, 20], "encoder_filters": [4, 8], "encoder
         "stem_filters": 4, "head_units": [8], "adversary_steps": 2, "batch_size": 40}
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
     import keras
 

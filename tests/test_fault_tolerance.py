@@ -97,6 +97,7 @@ run_command(main, sys.argv[1:], prog_name="train")
 '''
 
 
+@pytest.mark.slow
 def test_killed_during_the_backup_write_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     from disentangle_tf.data.hdf5 import write_hdf5
 
@@ -322,6 +323,7 @@ def test_without_output_dir_the_same_command_resumes_the_newest_interrupted_run(
     assert default_output_dir("synthetic", '{"a": 3}', runs) not in {older, newer}
 
 
+@pytest.mark.slow
 def test_a_terminated_run_says_how_to_resume_and_the_same_command_resumes_it(tmp_path):
     from disentangle_tf.data.hdf5 import write_hdf5
 

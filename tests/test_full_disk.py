@@ -399,6 +399,7 @@ def _mount_tmpfs(directory: pathlib.Path, size: str) -> str | None:
     return None if result.returncode == 0 else f"mounting a tmpfs is not permitted here: {result.stderr.strip()}"
 
 
+@pytest.mark.slow
 def test_a_really_full_disk_ends_in_one_line_not_a_crash_and_the_run_then_finishes(reference, tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()

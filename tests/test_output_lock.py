@@ -97,6 +97,7 @@ def run_cli(main, arguments, capsys):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_a_second_training_on_a_live_runs_directory_is_refused_while_the_first_completes_alone(
         tmp_path, tiny_command, capsys):
     from disentangle_tf.cli.train import main
@@ -127,6 +128,7 @@ def test_a_second_training_on_a_live_runs_directory_is_refused_while_the_first_c
     assert events and all(f".{pid}." in name for name in events), events
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_run_resumes(tmp_path, tiny_command, capsys):
     from disentangle_tf.cli.train import main
 
