@@ -13,11 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from conftest import build_random_data
+from conftest import TINY_METHOD, build_random_data
 
 TINY = {"image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2],
         "stem_filters": 4, "head_units": [8], "adversary_steps": 1, "batch_size": 4,
-        "deterministic": True, "seed": 5}
+        "deterministic": True, "seed": 5, **TINY_METHOD}
 
 CLASS_NAMES = {"a": ("x", "y"), "b": ("p", "q", "r")}
 
