@@ -20,6 +20,7 @@ import pytest  # noqa: E402
 import disentangle_tf  # noqa: E402
 from disentangle_tf.data.labelled_images import LabelledImages  # noqa: E402
 from disentangle_tf.models import Disentangler, TaskSpec  # noqa: E402
+from disentangle_tf.models.methods import NEUTRAL  # noqa: E402
 
 disentangle_tf.register_keras_classes()  # so that the tests load the package's model.keras files
 
@@ -34,8 +35,8 @@ TINY_ARCHITECTURE = dict(
 )
 """Constructor arguments of :class:`Disentangler` giving a tiny model."""
 
-TINY_METHOD = {"independence_weight": 0.0, "sampling": "uniform", "precise_batch_norm": 0,
-               "last_layer_retraining": False}
+TINY_METHOD = {key: NEUTRAL[key] for key in ("independence_weight", "sampling", "precise_batch_norm",
+                                             "last_layer_retraining")}
 """Settings for the runs of tests whose point is not the method: no penalty, uniform batches,
 no steps after training. The default method's block-map penalty, recomputed batch-norm
 statistics and refit take most of a tiny run's time (tracing the penalty alone, about two

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
