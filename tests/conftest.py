@@ -8,6 +8,7 @@ CPU cores in a few minutes.
 from __future__ import annotations
 
 import contextlib
+import json
 
 from disentangle_tf.fast.onednn import prefer_onednn
 
@@ -130,16 +131,74 @@ def _float32_policy():
         keras.mixed_precision.set_global_policy("float32")
 
 
-def run_predict(arguments, capsys):
-    """``(exit code, stdout, stderr)`` of the predict command run in this process."""
-    from disentangle_tf.cli.common import run_command
-    from disentangle_tf.cli.predict import main
+CLI_RUN_CONFIG = {"epochs": 2, "image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2],
+                  "stem_filters": 4, "head_units": [8], "adversary_steps": 2, "precise_batch_norm": 0}
+"""The config file of :func:`cli_run` (its seed, 3, comes from the ``--seed`` option)."""
 
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory):
+    """One tiny run of ``python -m disentangle_tf.train --dataset synthetic`` in a process of
+    its own, its output not a terminal and TensorFlow's log level not set, shared by the tests
+    of what the command writes and prints: ``(output directory, subprocess.CompletedProcess)``.
+
+    The recommended method over :data:`CLI_RUN_CONFIG`, ``--seed 3``. Tests that use it carry
+    ``pytest.mark.xdist_group("cli_run")`` so that one worker trains it once."""
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("cli_run")
+    config = root / "tiny.yaml"
+    config.write_text(json.dumps(CLI_RUN_CONFIG))  # JSON is valid YAML
+    out = root / "run"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_CPP")}
+    result = subprocess.run([sys.executable, "-m", "disentangle_tf.train", "--dataset", "synthetic", "--config",
+                             str(config), "--seed", "3", "--output-dir", str(out)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out, result
+
+
+def run_cli(command, arguments, capsys, prog_name: str = "cmd"):
+    """``(exit code, stdout, stderr)`` of a package command run in this process as its
+    ``python -m`` entry point runs it (:func:`~disentangle_tf.cli.common.run_command`).
+
+    ``command`` is a click command or the name of its module (``"disentangle_tf.cli.train"``);
+    ``arguments`` may hold paths and numbers. A test whose point is the process boundary (exit
+    codes seen by a shell, signals, kills, several processes) starts a real process instead.
+    """
+    import importlib
+
+    from disentangle_tf.cli.common import run_command
+
+    if isinstance(command, str):
+        command = importlib.import_module(command).main
     capsys.readouterr()
     try:
-        run_command(main, [str(argument) for argument in arguments], prog_name="predict")
+        run_command(command, [str(argument) for argument in arguments], prog_name=prog_name)
         code = 0
     except SystemExit as exit:
         code = exit.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.fixture()
+def run_module(capsys):
+    """``run_module("disentangle_tf.train", *args)``: the command of that ``python -m`` module
+    run in this process (:func:`run_cli`), as an object with ``returncode``, ``stdout`` and
+    ``stderr``."""
+    from types import SimpleNamespace
+
+    def run(module, *args):
+        code, out, err = run_cli(module.replace("disentangle_tf.", "disentangle_tf.cli.", 1), args, capsys,
+                                 prog_name=f"python -m {module}")
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def run_predict(arguments, capsys):
+    """``(exit code, stdout, stderr)`` of the predict command run in this process."""
+    return run_cli("disentangle_tf.cli.predict", arguments, capsys, prog_name="predict")

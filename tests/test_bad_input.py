@@ -1,8 +1,5 @@
-"""Bad input through the Python API: a ValueError or TypeError with one clear line."""
-
-import os
-import subprocess
-import sys
+"""Bad input through the Python API: a ValueError or TypeError with one clear line; through
+the commands (run in this process): one line and exit code 2."""
 
 import numpy as np
 import pytest
@@ -100,13 +97,11 @@ def test_exported_model_wrong_shape_or_dtype(tmp_path):
     one_line(info, "not a SavedModel directory")
 
 
-def test_output_dir_that_cannot_be_created(tmp_path):
+def test_output_dir_that_cannot_be_created(tmp_path, run_module):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for target, fragment in ((blocker, "is a file"), (blocker / "sub", "cannot create")):
-        result = subprocess.run([sys.executable, "-m", "disentangle_tf.train", "--output-dir", target],
-                                capture_output=True, text=True, env=env, timeout=300)
+        result = run_module("disentangle_tf.train", "--output-dir", target)
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and fragment in lines[0], lines
@@ -120,30 +115,25 @@ def test_output_dir_that_cannot_be_created(tmp_path):
     ("dataset: csv\n", "c.yaml: the csv data set needs a file: pass --data (or set data in the config file)"),
     (": : :\n", "not valid YAML or JSON"),
 ])
-def test_bad_config_files_through_the_command_line(tmp_path, content, fragment):
+def test_bad_config_files_through_the_command_line(tmp_path, content, fragment, run_module):
     config = tmp_path / "c.yaml"
     config.write_text(content)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "disentangle_tf.train", "--config", config,
-                             "--output-dir", tmp_path / "out"], capture_output=True, text=True, env=env,
-                            timeout=300)
+    result = run_module("disentangle_tf.train", "--config", config, "--output-dir", tmp_path / "out")
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0], lines
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_corrupt_and_missing_images(tmp_path):
+def test_predict_corrupt_and_missing_images(tmp_path, run_module):
     from disentangle_tf.export import export_saved_model
 
     export_saved_model(build_tiny_model(("a", "b")), tmp_path / "sm")
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG but not really")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for image, fragment in ((corrupt, "cannot decode"), (tmp_path / "missing.png", "no such image file")):
-        result = subprocess.run([sys.executable, "-m", "disentangle_tf.predict", "--model", tmp_path / "sm",
-                                 "--output", tmp_path / "p.csv", image], capture_output=True, text=True,
-                                env=env, timeout=300)
+        result = run_module("disentangle_tf.predict", "--model", tmp_path / "sm", "--output", tmp_path / "p.csv",
+                            image)
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and fragment in lines[0] and str(image) in lines[0], lines

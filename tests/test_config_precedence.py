@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_cli
+
 from disentangle_tf.run.config import CROSS_KEY_CHECKS, ConfigError, RunConfig
 from disentangle_tf.run.run_settings import resolve_config
 
@@ -126,22 +128,6 @@ def make_manifest(root: pathlib.Path) -> pathlib.Path:
     manifest = root / "m.csv"
     manifest.write_text("\n".join(rows) + "\n")
     return manifest
-
-
-def run_cli(module, arguments, capsys):
-    """``(exit code, stdout, stderr)`` of a command run in this process."""
-    import importlib
-
-    from disentangle_tf.cli.common import run_command
-
-    capsys.readouterr()
-    try:
-        run_command(importlib.import_module(module).main, arguments, prog_name="cmd")
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 class Started(Exception):

@@ -1,22 +1,16 @@
-"""Training end to end, through the command line, on every kind of data set (tiny)."""
+"""Training end to end, through the command line run in this process, on every kind of data
+set (tiny, with the tests' method: these tests are about the data, not the method)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import TINY_METHOD
+
 TINY = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "8", "--adversary-steps", "1",
         "--head-units", "8", "--quiet"]
-TINY_ENCODER = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4}
-
-
-def run_module(module, *args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=600)
+TINY_ENCODER = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, **TINY_METHOD}
 
 
 @pytest.fixture()
@@ -57,7 +51,7 @@ def check_run(out, splits, tasks):
     return metrics
 
 
-def test_us_sim(tmp_path, encoder_config):
+def test_us_sim(tmp_path, encoder_config, run_module):
     out = tmp_path / "run"
     result = run_module("disentangle_tf.train", "--dataset", "us-sim", "--scale", "0.04",
                         "--config", encoder_config, *TINY, "--output-dir", out)
@@ -67,7 +61,7 @@ def test_us_sim(tmp_path, encoder_config):
     assert set(metrics["test_seen"]["class_accuracy"]["plane"]) == {"3VV", "LVOT", "Abd"}
 
 
-def test_digits_texture(tmp_path, encoder_config):
+def test_digits_texture(tmp_path, encoder_config, run_module):
     out = tmp_path / "run"
     # About a thousand training images: batches of 50 (the last --batch-size counts) keep the epoch short.
     result = run_module("disentangle_tf.train", "--dataset", "digits-texture", "--config", encoder_config, *TINY,
@@ -78,7 +72,7 @@ def test_digits_texture(tmp_path, encoder_config):
     assert metrics["unseen"]["images"] == 56  # the flower-texture 3s: two renderings of 28 source images
 
 
-def test_csv_manifest_then_hdf5(tmp_path, encoder_config):
+def test_csv_manifest_then_hdf5(tmp_path, encoder_config, run_module):
     rows = make_png_set(tmp_path)
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("file,side,background,part\n" + "".join(f"{p}.png,{s},{b},{t}\n" for p, s, b, t in rows))
@@ -106,7 +100,7 @@ def test_csv_manifest_then_hdf5(tmp_path, encoder_config):
     assert wrong_size.returncode == 2 and "pass --image-size 16 20" in wrong_size.stderr
 
 
-def test_fetal_planes_db_layout(tmp_path, encoder_config):
+def test_fetal_planes_db_layout(tmp_path, encoder_config, run_module):
     planes = ["Fetal brain", "Fetal abdomen", "Fetal femur"]
     lines = ["Image_name;Patient_num;Plane;Brain_plane;Operator;US_Machine;Train "]
     for k in range(40):
@@ -129,7 +123,7 @@ def test_fetal_planes_db_layout(tmp_path, encoder_config):
     ("missing_image", "img000"),
     ("unknown_split", "column 'part' has value 'training'"),
 ])
-def test_bad_manifest_stops_before_training(tmp_path, problem, fragment):
+def test_bad_manifest_stops_before_training(tmp_path, problem, fragment, run_module):
     rows = make_png_set(tmp_path)
     header = "file,side,background,part\n"
     body = "".join(f"{p}.png,{s},{b},{t}\n" for p, s, b, t in rows)
@@ -173,7 +167,7 @@ def write_patient_set(root):
     return manifest
 
 
-def test_group_column_option_keeps_patients_out_of_validation(tmp_path):
+def test_group_column_option_keeps_patients_out_of_validation(tmp_path, run_module):
     from disentangle_tf.data.hdf5 import read_hdf5
 
     manifest = write_patient_set(tmp_path)

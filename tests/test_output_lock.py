@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from conftest import run_cli
 from test_fault_tolerance import TINY, snapshot, tiny_splits
 
 # Trains like ``python -m disentangle_tf.train``; with PAUSE set, it stops after writing the
@@ -81,20 +82,6 @@ def start_paused(command, marker: pathlib.Path) -> subprocess.Popen:
         assert process.poll() is None and time.time() < deadline, process.communicate()[1][-2000:]
         time.sleep(0.05)
     return process
-
-
-def run_cli(main, arguments, capsys):
-    """``(exit code, stdout, stderr)`` of a command run in this process."""
-    from disentangle_tf.cli.common import run_command
-
-    capsys.readouterr()
-    try:
-        run_command(main, arguments, prog_name="cmd")
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.slow

@@ -5,9 +5,6 @@ evaluation, probes and plots, and several evaluation splits (the paper's Table 1
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -186,12 +183,6 @@ def test_pca_scatter_greys_images_without_a_label():
 
 
 # -------------------------------------------------- the paper's Table 1 on a manifest
-def run_module(module, *args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=600)
-
-
 def write_table_1_manifest(root):
     """A manifest in the layout of the paper's Table 1, tiny: planes 3VV / LVOT / Abd
     with or without shadow; ``others`` rows (other anatomy) have shadow labels only."""
@@ -225,7 +216,7 @@ TINY = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "8", "--hea
 SPLITS = ["--test-split", "test_seen", "--test-split", "lvot_with_shadow", "--test-split", "others"]
 
 
-def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path):
+def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path, run_module):
     manifest = write_table_1_manifest(tmp_path)
     encoder = tmp_path / "encoder.json"
     encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4}))
@@ -272,7 +263,7 @@ def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path):
     assert (stored.train.labels["plane"] >= 0).all()
 
 
-def test_repeated_test_split_and_config_files_name_every_evaluation_split(tmp_path):
+def test_repeated_test_split_and_config_files_name_every_evaluation_split(tmp_path, run_module):
     from disentangle_tf.run.config import ConfigError, RunConfig
     from disentangle_tf.run.datasets import manifest_options
 

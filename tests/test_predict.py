@@ -2,8 +2,6 @@
 directories), its checks of --output before any work, and a CSV written whole or not at all."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,10 +12,16 @@ from conftest import build_tiny_model
 IMAGE_SHAPE = (16, 20, 1)
 
 
-def run_predict(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "disentangle_tf.predict", *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+@pytest.fixture()
+def run_predict(run_module, monkeypatch):
+    """``run_predict(*args, cwd=None)``: the command run in this process, in ``cwd`` if given."""
+
+    def run(*args, cwd=None):
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        return run_module("disentangle_tf.predict", *args)
+
+    return run
 
 
 def one_line_error(result, expected):
@@ -47,7 +51,7 @@ def run_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", ["missing directory", "a file as directory", "a directory", "existing file"])
-def test_output_is_checked_before_the_model_and_the_images(tmp_path, case):
+def test_output_is_checked_before_the_model_and_the_images(tmp_path, case, run_predict):
     # Neither the model nor the image exists: the answer about --output shows that it
     # came first.
     (tmp_path / "file.txt").write_text("not a directory")
@@ -65,7 +69,7 @@ def test_output_is_checked_before_the_model_and_the_images(tmp_path, case):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only directories")
-def test_output_directory_must_be_writable(tmp_path):
+def test_output_directory_must_be_writable(tmp_path, run_predict):
     folder = tmp_path / "locked"
     folder.mkdir()
     folder.chmod(0o555)
@@ -76,7 +80,7 @@ def test_output_directory_must_be_writable(tmp_path):
     one_line_error(result, f"--output {folder / 'p.csv'}: directory {folder} is not writable")
 
 
-def test_files_directories_patterns_and_a_run_directory(run_dir, tmp_path):
+def test_files_directories_patterns_and_a_run_directory(run_dir, tmp_path, run_predict):
     import pandas as pd
 
     scans = tmp_path / "scans"
@@ -112,7 +116,8 @@ def test_files_directories_patterns_and_a_run_directory(run_dir, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["more", "preds.csv", "scans", "single.png"]
 
 
-def test_a_file_of_a_directory_named_as_an_image_that_is_none_is_refused_not_skipped(run_dir, tmp_path):
+def test_a_file_of_a_directory_named_as_an_image_that_is_none_is_refused_not_skipped(run_dir, tmp_path,
+                                                                                     run_predict):
     scans = tmp_path / "scans"
     write_png(scans / "a.png", 1)
     (scans / "notes.txt").write_text("not an image")  # not named as an image: left out
@@ -124,7 +129,7 @@ def test_a_file_of_a_directory_named_as_an_image_that_is_none_is_refused_not_ski
 
 
 @pytest.mark.parametrize("kind", ["empty directory", "pattern"])
-def test_images_that_name_no_file(run_dir, tmp_path, kind):
+def test_images_that_name_no_file(run_dir, tmp_path, kind, run_predict):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not an image")
     argument = {"empty directory": tmp_path / "empty", "pattern": tmp_path / "*.png"}[kind]
@@ -134,7 +139,7 @@ def test_images_that_name_no_file(run_dir, tmp_path, kind):
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_failure_after_some_batches_leaves_the_earlier_file_whole(run_dir, tmp_path):
+def test_failure_after_some_batches_leaves_the_earlier_file_whole(run_dir, tmp_path, run_predict):
     good = [write_png(tmp_path / f"{k}.png", k) for k in range(3)]
     # A PNG signature and a cut-off stream: it passes the check of every file's
     # header, and fails when its batch is decoded, after three others.
@@ -190,7 +195,7 @@ def test_csv_replaces_a_file_only_with_overwrite(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [0])
-def test_constant_images_are_predicted_with_one_warning_line(run_dir, tmp_path, seed):
+def test_constant_images_are_predicted_with_one_warning_line(run_dir, tmp_path, seed, run_predict):
     import pandas as pd
 
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from test_partial_labels import run_module, write_table_1_manifest
+from test_partial_labels import write_table_1_manifest
 
 SPLITS = ["--test-split", "test_seen", "--test-split", "lvot_with_shadow", "--test-split", "others"]
 TINY = ["--epochs", "1", "--image-size", "16", "20", "--batch-size", "8"]
@@ -20,7 +20,7 @@ def _data(tmp_path):
             "--config", settings, *TINY]
 
 
-def test_reproduce_csv_writes_table_2_per_split_and_class(tmp_path):
+def test_reproduce_csv_writes_table_2_per_split_and_class(tmp_path, run_module):
     out = tmp_path / "table2"
     result = run_module("disentangle_tf.reproduce", *_data(tmp_path), "--methods", "plane only,lambda=0",
                         "--seeds", "2", "--headline", "lvot_with_shadow:plane", "--output-dir", out)
@@ -52,7 +52,7 @@ def test_reproduce_csv_writes_table_2_per_split_and_class(tmp_path):
     assert info["parts"][0]["methods"] == ["plane only", "lambda=0"]
 
 
-def test_reproduce_csv_refuses_bad_options_before_writing(tmp_path):
+def test_reproduce_csv_refuses_bad_options_before_writing(tmp_path, run_module):
     data = _data(tmp_path)
     cases = [
         (["--headline", "others:size"], "--headline: expected SPLIT:TASK with SPLIT one of test_seen, "
@@ -75,7 +75,7 @@ def test_reproduce_csv_refuses_bad_options_before_writing(tmp_path):
     assert "--dataset" not in result.stderr  # reproduce takes the data set as an argument, not an option
 
 
-def test_reproduce_hdf5_reads_a_converted_file_and_scores_its_splits(tmp_path):
+def test_reproduce_hdf5_reads_a_converted_file_and_scores_its_splits(tmp_path, run_module):
     data = _data(tmp_path)
     converted = tmp_path / "data.h5"
     manifest_options = [str(a) for a in data[1:data.index("--config")]]

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from disentangle_tf.run.config import RunConfig, memory_budget_bytes
-from test_partial_labels import run_module
 
 TINY = ["--image-size", "16", "20", "--epochs", "2", "--batch-size", "8", "--head-units", "8", "--quiet",
         "--precise-batch-norm", "0", "--deterministic", "--no-flip"]
@@ -44,7 +43,7 @@ def test_memory_budget_sizes():
             RunConfig().replace({"memory_budget": bad})
 
 
-def test_a_streamed_run_ends_as_an_in_memory_one(tmp_path):
+def test_a_streamed_run_ends_as_an_in_memory_one(tmp_path, run_module):
     data = _manifest(tmp_path)
     metrics = {}
     for budget in ("unlimited", "0"):
