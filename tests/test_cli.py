@@ -8,41 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-TINY_CONFIG = {
-    "epochs": 1,
-    "image_size": [16, 20],
-    "encoder_filters": [4, 8],
-    "encoder_strides": [2, 2],
-    "stem_filters": 4,
-    "head_units": [8],
-    "adversary_steps": 2,
-    "penalty_schedule": "dann",
-}
+
+# The tests of the shared run go to one worker, which trains it once.
+pytestmark = pytest.mark.xdist_group("cli_run")
 
 
-def run_module(module, *args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=600,
-    )
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """One tiny training run through the command line, shared by the tests below."""
-    root = tmp_path_factory.mktemp("cli")
-    config = root / "tiny.yaml"
-    config.write_text(json.dumps(TINY_CONFIG))  # JSON is valid YAML
-    out = root / "run"
-    result = run_module("disentangle_tf.train", "--dataset", "synthetic", "--config", config,
-                        "--seed", 3, "--output-dir", out, "--quiet")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out, result
-
-
-def test_train_writes_every_output(trained_run):
-    out, result = trained_run
+def test_train_writes_every_output(cli_run):
+    out, result = cli_run
     for name in ("saved_model/saved_model.pb", "model.keras", "metrics.json", "config.json"):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
@@ -57,10 +29,10 @@ def test_train_writes_every_output(trained_run):
     assert "seed 3" in result.stdout  # the resolved config is summarised
 
 
-def test_tensorboard_logs_have_train_and_validation_scalars(trained_run):
+def test_tensorboard_logs_have_train_and_validation_scalars(cli_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    out, _ = trained_run
+    out, _ = cli_run
     tags = {}
     for split in ("train", "validation"):
         accumulator = EventAccumulator(str(out / "logs" / split))
@@ -70,17 +42,17 @@ def test_tensorboard_logs_have_train_and_validation_scalars(trained_run):
         for name in ("1_task/shape_accuracy", "4_adversary/shape_to_background_accuracy",
                      "2_loss/encoder", "2_loss/adversary"):
             assert name in tags[split], (split, name, sorted(tags[split]))
-    # The default method's penalty, warmed up by the schedule: its factor and weight are logged.
+    # The default method's penalty: its schedule's factor and its weight are logged.
     for name in ("2_loss/independence", "3_penalty/scale", "3_penalty/independence_weight"):
         assert name in tags["train"], (name, sorted(tags["train"]))
 
 
-def test_saved_model_matches_keras_model_in_a_new_process(trained_run, tmp_path):
+def test_saved_model_matches_keras_model_in_a_new_process(cli_run, tmp_path):
     import keras
 
     from disentangle_tf.data.synthetic import make_synthetic_split
 
-    out, _ = trained_run
+    out, _ = cli_run
     images = make_synthetic_split("test", image_size=(16, 20), seed=9).images[:20]
     np.save(tmp_path / "images.npy", images)
     script = (
@@ -100,10 +72,10 @@ def test_saved_model_matches_keras_model_in_a_new_process(trained_run, tmp_path)
         assert served[f"{task}_features"].shape[0] == 20
 
 
-def test_predict_writes_probabilities_per_image(trained_run, tmp_path):
+def test_predict_writes_probabilities_per_image(cli_run, tmp_path, run_module):
     import tensorflow as tf
 
-    out, _ = trained_run
+    out, _ = cli_run
     paths = []
     for k, value in enumerate((0, 255)):
         image = np.full((40, 50, 3), value, np.uint8)
@@ -145,13 +117,13 @@ def one_line_error(result, fragment):
         (["--epochs", "-1"], "--epochs must be >= 1"),
     ],
 )
-def test_bad_options_give_one_line_and_exit_2(tmp_path, args, fragment):
+def test_bad_options_give_one_line_and_exit_2(tmp_path, args, fragment, run_module):
     result = run_module("disentangle_tf.train", *args, "--output-dir", tmp_path / "out")
     one_line_error(result, fragment)
     assert not (tmp_path / "out").exists()
 
 
-def test_unknown_config_key(tmp_path):
+def test_unknown_config_key(tmp_path, run_module):
     config = tmp_path / "c.yaml"
     config.write_text("epochs: 1\nlearning_rat: 0.1\n")
     result = run_module("disentangle_tf.train", "--config", config, "--output-dir", tmp_path / "out")
@@ -159,7 +131,7 @@ def test_unknown_config_key(tmp_path):
     assert str(config) in result.stderr
 
 
-def test_non_empty_output_dir_is_refused_and_kept(tmp_path):
+def test_non_empty_output_dir_is_refused_and_kept(tmp_path, run_module):
     out = tmp_path / "out"
     out.mkdir()
     (out / "precious.txt").write_text("earlier results")
@@ -169,18 +141,18 @@ def test_non_empty_output_dir_is_refused_and_kept(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
 
 
-def test_predict_bad_model_dir(tmp_path):
+def test_predict_bad_model_dir(tmp_path, run_module):
     image = tmp_path / "a.png"
     image.write_bytes(b"not really a png")
     result = run_module("disentangle_tf.predict", "--model", tmp_path, "--output", tmp_path / "p.csv", image)
     one_line_error(result, "not a SavedModel directory")
 
 
-def test_saved_model_holds_only_the_inference_weights(trained_run):
+def test_saved_model_holds_only_the_inference_weights(cli_run):
     import keras
     import tensorflow as tf
 
-    out, _ = trained_run
+    out, _ = cli_run
     model = keras.saving.load_model(out / "model.keras")
     stored = tf.train.list_variables(str(out / "saved_model" / "variables" / "variables"))
     sizes = sorted(int(np.prod(shape)) for name, shape in stored if not name.startswith("_CHECKPOINTABLE"))

@@ -3,59 +3,33 @@
 import csv
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from disentangle_tf.run import console
 
-TINY_CONFIG = {
-    "epochs": 2,
-    "image_size": [16, 20],
-    "encoder_filters": [4, 8],
-    "encoder_strides": [2, 2],
-    "stem_filters": 4,
-    "head_units": [8],
-    "adversary_steps": 2,
-    "precise_batch_norm": 0,
-}
-
 #: What TensorFlow's native libraries print when they load and probe devices.
 TENSORFLOW_LOG = re.compile(r"^[IWEF]\d{4} |cuInit|oneDNN|cuda drivers|To enable the following instructions|"
                             r"absl::InitializeLog|cpu_feature_guard")
 
 
-@pytest.fixture(scope="module")
-def console_run(tmp_path_factory):
-    """One tiny run of the command, output not a terminal, TensorFlow's log level not set."""
-    root = tmp_path_factory.mktemp("console")
-    config = root / "tiny.json"
-    config.write_text(json.dumps(TINY_CONFIG))
-    out = root / "run"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_CPP")}
-    result = subprocess.run(
-        [sys.executable, "-m", "disentangle_tf.train", "--dataset", "synthetic", "--config", str(config),
-         "--output-dir", str(out)],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out, result
+# The tests of the shared run (conftest.cli_run: the recommended method, 2 epochs, no
+# recomputed batch-norm statistics) go to one worker, which trains it once.
+pytestmark = pytest.mark.xdist_group("cli_run")
 
 
-def test_console_lines_are_short_and_free_of_tensorflow_logs(console_run):
-    _, result = console_run
+def test_console_lines_are_short_and_free_of_tensorflow_logs(cli_run):
+    _, result = cli_run
     lines = re.split(r"[\r\n]", result.stdout + result.stderr)
     assert max(map(len, lines)) <= 120, max(lines, key=len)
     assert [line for line in lines if TENSORFLOW_LOG.search(line)] == []
     assert result.stderr == ""
 
 
-def test_console_shows_settings_one_row_per_epoch_and_a_results_table(console_run):
-    out, result = console_run
+def test_console_shows_settings_one_row_per_epoch_and_a_results_table(cli_run):
+    out, result = cli_run
     lines = result.stdout.splitlines()
     assert "\r" not in result.stdout  # not a terminal: no bar redrawn in place
     assert lines[0].startswith("method    recommended: ")
@@ -98,8 +72,8 @@ def _scalar(accumulator, tag):
     return [(event.step, float(tf.make_ndarray(event.tensor_proto))) for event in accumulator.Tensors(tag)]
 
 
-def test_tensorboard_curves_are_grouped(console_run):
-    out, _ = console_run
+def test_tensorboard_curves_are_grouped(cli_run):
+    out, _ = cli_run
     train, validation = _tags(out / "logs" / "train"), _tags(out / "logs" / "validation")
     for accumulator in (train, validation):
         tags = set(accumulator.Tags()["tensors"])
@@ -123,11 +97,11 @@ def test_tensorboard_curves_are_grouped(console_run):
     assert "adversary_shape_to_background_accuracy" in rows[0]
 
 
-def test_tensorboard_holds_final_results_images_and_hparams(console_run):
+def test_tensorboard_holds_final_results_images_and_hparams(cli_run):
     import tensorflow as tf
     from tensorboard.plugins.hparams import metadata
 
-    out, _ = console_run
+    out, _ = cli_run
     run = _tags(out / "logs")
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("val", "test", "unseen"):

@@ -62,12 +62,18 @@ def results(tmp_path_factory):
     return {(line["name"], line["caller"]): line for line in lines}
 
 
+# The tests of the module's export go to one worker, which exports and serves it once.
+SERVED = pytest.mark.xdist_group("served")
+
+
+@SERVED
 @pytest.mark.parametrize("caller", ["signature", "wrapper"])
 @pytest.mark.parametrize("name", sorted(GOOD))
 def test_batches_of_the_declared_shape_are_served(results, name, caller):
     assert results[name, caller] == {"name": name, "caller": caller, "shape": [GOOD[name][0], 2]}
 
 
+@SERVED
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_signature_refuses_other_shapes_naming_the_expected_one(results, name):
     result = results[name, "signature"]
@@ -78,6 +84,7 @@ def test_signature_refuses_other_shapes_naming_the_expected_one(results, name):
         assert "expected shape [?,16,20,1]" in result["message"], result["message"]
 
 
+@SERVED
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_wrapper_refuses_other_shapes_in_one_line(results, name):
     result = results[name, "wrapper"]
