@@ -154,17 +154,17 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
             outputs[SEEN_OUTPUT] = seen_combinations(predicted, combinations)
         return outputs
 
+    # Traced once: the raw-pixel endpoints call it, so the model is traced and saved once.
+    serve = tf.function(serve, input_signature=[tf.TensorSpec((None, *model.image_shape), tf.float32,
+                                                              name="images")])
+
     def serve_pixels(pixels):
         return serve(prepare_pixels(pixels, model.image_shape))
 
     # The endpoint tracks the variables it reads (encoders and classifiers); tracking the
     # whole model would also walk and save the adversaries and both optimizers.
     archive = keras.export.ExportArchive()
-    archive.add_endpoint(
-        name="serve",
-        fn=serve,
-        input_signature=[tf.TensorSpec((None, *model.image_shape), tf.float32, name="images")],
-    )
+    archive.add_endpoint(name="serve", fn=serve)
     for name, dtype in PIXEL_SIGNATURES.items():
         archive.add_endpoint(name=name, fn=serve_pixels,
                              input_signature=[tf.TensorSpec((None, None, None, None), dtype, name="pixels")])
