@@ -85,12 +85,25 @@ def test_a_member_trains_as_a_run_of_seed_plus_100_on_the_same_data():
     assert any(not np.array_equal(a, b) for a, b in zip(member.get_weights(), first.get_weights()))
 
 
-def test_an_ensemble_run_writes_its_members_and_scores_their_mean(tmp_path):
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory):
+    """A deterministic run of an ensemble of two on the tiny splits: ``(directory, RunResult)``."""
+    from disentangle_tf.run.training import run
+
+    out = tmp_path_factory.mktemp("ensemble") / "run"
+    return out, run(_config(ensemble_size=2, deterministic=True), output_dir=out, data=tiny_splits(), verbose=0)
+
+
+# The tests of the module's ensemble run go to one worker, which trains it once.
+ENSEMBLE_RUN = pytest.mark.xdist_group("ensemble_run")
+
+
+@ENSEMBLE_RUN
+def test_an_ensemble_run_writes_its_members_and_scores_their_mean(ensemble_run):
     from disentangle_tf.run.training import run
 
     data = tiny_splits()
-    out = tmp_path / "ensemble"
-    result = run(_config(ensemble_size=2), output_dir=out, data=data, verbose=0)
+    out, result = ensemble_run
     assert isinstance(result.model, DisentanglerEnsemble)
     for k in (0, 1):
         settings = json.loads((out / "members" / str(k) / "config.json").read_text())
@@ -99,7 +112,7 @@ def test_an_ensemble_run_writes_its_members_and_scores_their_mean(tmp_path):
     assert json.loads((out / "config.json").read_text())["ensemble_size"] == 2
     assert not (out / "backup").exists() and (out / "saved_model").is_dir()
     # Member 0 is the single run of the same configuration.
-    single = run(_config(), data=data, verbose=0)
+    single = run(_config(deterministic=True), data=data, verbose=0)
     assert json.loads((out / "members" / "0" / "metrics.json").read_text()) == single.metrics
     # The ensemble's validation accuracy, by hand from its members' saved models.
     members = [keras.saving.load_model(out / "members" / str(k) / "model.keras") for k in (0, 1)]
@@ -110,7 +123,8 @@ def test_an_ensemble_run_writes_its_members_and_scores_their_mean(tmp_path):
         assert metrics["val"]["accuracy"][task] == pytest.approx(np.mean(mean.argmax(-1) == labels[task]))
 
 
-def test_a_killed_ensemble_resumes_with_its_finished_members_loaded(tmp_path):
+@ENSEMBLE_RUN
+def test_a_killed_ensemble_resumes_with_its_finished_members_loaded(ensemble_run, tmp_path):
     from disentangle_tf.run.training import run
 
     data = tiny_splits()
@@ -125,8 +139,7 @@ def test_a_killed_ensemble_resumes_with_its_finished_members_loaded(tmp_path):
             if StopInSecondMember.starts == 2:
                 raise KeyboardInterrupt
 
-    reference = run(_config(ensemble_size=2, deterministic=True), output_dir=tmp_path / "reference", data=data,
-                    verbose=0)
+    _, reference = ensemble_run
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         run(_config(ensemble_size=2, deterministic=True), output_dir=out, data=data, verbose=0,
