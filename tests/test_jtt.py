@@ -57,8 +57,15 @@ def test_a_run_with_error_upweight_trains_on_the_identification_model_s_errors_r
         seen.setdefault("training splits", []).append(_ids(split))
         return real_dataset(split, **kwargs)
 
+    real_recompute = training.precise_batch_norm
+
+    def spy_recompute(model, images, **kwargs):
+        seen.setdefault("recomputed", []).append((len(seen.get("training splits", [])), kwargs["batches"]))
+        return real_recompute(model, images, **kwargs)
+
     monkeypatch.setattr(training, "error_set", spy_errors)
     monkeypatch.setattr(training, "make_training_dataset", spy_dataset)
+    monkeypatch.setattr(training, "precise_batch_norm", spy_recompute)
     config = RunConfig.from_flat_dict({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4,
                                        "head_units": [8], "image_size": [16, 16], "batch_size": 20, "epochs": 5,
                                        "precise_batch_norm": 0, "last_layer_retraining": False,
@@ -67,6 +74,9 @@ def test_a_run_with_error_upweight_trains_on_the_identification_model_s_errors_r
     training.run(config, data=data, verbose=0, notify=lines.append)
     assert seen["relevant"] == "digit"
     assert seen["config"].training.epochs == 1 and seen["config"].training.error_upweight == 0
+    # The identification model (the first training) predicts with recomputed batch-norm
+    # statistics, although the run's own setting (0) recomputes none for the final model.
+    assert seen["recomputed"] == [(1, 30)]
     identification, final = seen["training splits"]
     assert sorted(identification.tolist()) == list(range(60))
     expected = np.ones(60, int) + 2 * seen["errors"]

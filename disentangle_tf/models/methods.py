@@ -165,8 +165,8 @@ METHODS: dict[str, Method] = {
                 "statistics as the recommended setting's"),
         _method("jtt", {"error_upweight": 5, "precise_batch_norm": 30},
                 "Just Train Twice (Liu et al., ICML 2021): the training images a first model (a fifth of the "
-                "epochs) gets wrong repeated 5 times, then lambda=0 with recomputed batch-norm statistics; "
-                "needs no nuisance labels"),
+                "epochs, batch-norm statistics recomputed) gets wrong repeated 5 times, then lambda=0 with "
+                "recomputed batch-norm statistics; needs no nuisance labels"),
         _method("recommended ensemble", {**RECOMMENDED, "ensemble_size": 3},
                 "the recommended setting trained three times from different seeds on the same data, "
                 "probabilities averaged (a deep ensemble; three times the training time)"),

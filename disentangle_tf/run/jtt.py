@@ -1,8 +1,9 @@
 """Just Train Twice (Liu et al., ICML 2021): upweight the training images a first model gets wrong.
 
 JTT needs no nuisance labels. A first, *identification* model is trained by plain
-empirical risk minimisation (no penalty, every image once per epoch, no post-fit steps)
-for a fifth of the run's epochs (:data:`IDENTIFICATION_FRACTION`, at least one); the
+empirical risk minimisation (no penalty, every image once per epoch, its batch-norm
+statistics recomputed after training, no refit) for a fifth of the run's epochs
+(:data:`IDENTIFICATION_FRACTION`, at least one); the
 training images whose relevant-task label it gets wrong form the *error set*; the final
 model is then trained on the training split with every image of the error set repeated
 ``error_upweight`` times in all (JTT's lambda_up), with the run's own settings.
@@ -25,9 +26,14 @@ from ..data.labelled_images import LabelledImages
 #: The identification model trains for this fraction of the run's epochs (at least one).
 IDENTIFICATION_FRACTION = 0.2
 
-#: The identification model's settings: plain empirical risk minimisation.
+#: The identification model's settings: plain empirical risk minimisation, then its batch-norm
+#: statistics recomputed over 30 batches before it predicts the training images. It predicts
+#: them in inference mode, and after a fifth of the epochs the moving statistics are still far
+#: from the data's: on ``digits-shadow`` at 32 x 32 (seed 1004, 3 epochs) it got 620 of the
+#: 1,026 training images wrong with them as they were, near the 80 % of a guess among five
+#: digits, and 159 with them recomputed.
 IDENTIFICATION_SETTINGS = {
-    "adversarial_weight": 0.0, "independence_weight": 0.0, "sampling": "uniform", "precise_batch_norm": 0,
+    "adversarial_weight": 0.0, "independence_weight": 0.0, "sampling": "uniform", "precise_batch_norm": 30,
     "last_layer_retraining": False, "restore_best_weights": False, "ensemble_size": 1, "error_upweight": 0,
 }
 
