@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import build_random_data, build_tiny_model, values
+from conftest import build_random_data, build_tiny_model, small_synthetic, values
 from disentangle_tf.models.last_layer import balanced_weights, last_dense_inputs, retrain_last_layer
 
 
@@ -116,11 +116,15 @@ def test_a_run_refits_after_the_batch_norm_statistics_only_when_asked(monkeypatc
     monkeypatch.setattr(training, "precise_batch_norm", lambda *a, **k: calls.append("precise_batch_norm"))
     monkeypatch.setattr(training, "retrain_last_layer",
                         lambda model, images, labels, **k: calls.append(("retrain", len(images), sorted(labels))))
+    # The synthetic shapes at a fifth of their size (240 training images), without the penalty:
+    # the order of the steps after training is the point.
     config = RunConfig().replace({"epochs": 1, "image_size": [16, 20], "encoder_filters": [4, 8],
                                   "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
-                                  "batch_size": 100, "threads": "tensorflow", "last_layer_retraining": enabled})
-    training.run(config, verbose=0)
-    expected = ["precise_batch_norm"] + ([("retrain", 1200, ["background", "shape"])] if enabled else [])
+                                  "batch_size": 100, "threads": "tensorflow", "independence_weight": 0.0,
+                                  "adversary_steps": 1, "last_layer_retraining": enabled})
+    with small_synthetic():
+        training.run(config, verbose=0)
+    expected = ["precise_batch_norm"] + ([("retrain", 240, ["background", "shape"])] if enabled else [])
     assert calls == expected
 
 
