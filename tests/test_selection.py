@@ -168,7 +168,10 @@ def test_selection_trains_every_point_without_each_combination_and_chooses_by_th
 
 
 TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
-        "epochs": 1, "image_size": [16, 16], "batch_size": 20, "precise_batch_norm": 2}
+        "epochs": 1, "image_size": [16, 16], "batch_size": 20, "precise_batch_norm": 2, "adversary_steps": 1,
+        "sampling": "uniform", "last_layer_retraining": False}
+"""Tiny runs: one epoch, one adversary step, uniform batches, no refit (the grid's points
+differ by the penalty; the choice among them is the point)."""
 
 
 def _random_three_by_two(seed=0):
