@@ -155,8 +155,8 @@ def export_saved_model(model: Disentangler, path: str | pathlib.Path) -> pathlib
         return outputs
 
     # Traced once: the raw-pixel endpoints call it, so the model is traced and saved once.
-    serve = tf.function(serve, input_signature=[tf.TensorSpec((None, *model.image_shape), tf.float32,
-                                                              name="images")])
+    serve = tf.function(serve, autograph=False,  # as Keras traces an endpoint
+                        input_signature=[tf.TensorSpec((None, *model.image_shape), tf.float32, name="images")])
 
     def serve_pixels(pixels):
         return serve(prepare_pixels(pixels, model.image_shape))

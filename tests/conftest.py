@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
+import warnings
 
 from disentangle_tf.fast.onednn import prefer_onednn
 
@@ -132,7 +135,7 @@ def _float32_policy():
 
 
 CLI_RUN_CONFIG = {"epochs": 2, "image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2],
-                  "stem_filters": 4, "head_units": [8], "adversary_steps": 2, "precise_batch_norm": 0}
+                  "stem_filters": 4, "head_units": [8], "adversary_steps": 2}
 """The config file of :func:`cli_run` (its seed, 3, comes from the ``--seed`` option)."""
 
 
@@ -175,13 +178,29 @@ def run_cli(command, arguments, capsys, prog_name: str = "cmd"):
     if isinstance(command, str):
         command = importlib.import_module(command).main
     capsys.readouterr()
+    environment = dict(os.environ)  # the commands quieten TensorFlow's logs through it
     try:
-        run_command(command, [str(argument) for argument in arguments], prog_name=prog_name)
+        with warnings.catch_warnings():
+            # As in a process of its own: Python's default filters, and a warning printed on
+            # stderr (pytest would otherwise record it out of sight of the test).
+            warnings.resetwarnings()
+            warnings.simplefilter("default")
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", category)
+            warnings.showwarning = _print_warning
+            run_command(command, [str(argument) for argument in arguments], prog_name=prog_name)
         code = 0
     except SystemExit as exit:
         code = exit.code
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 @pytest.fixture()

@@ -15,8 +15,8 @@ TENSORFLOW_LOG = re.compile(r"^[IWEF]\d{4} |cuInit|oneDNN|cuda drivers|To enable
                             r"absl::InitializeLog|cpu_feature_guard")
 
 
-# The tests of the shared run (conftest.cli_run: the recommended method, 2 epochs, no
-# recomputed batch-norm statistics) go to one worker, which trains it once.
+# The tests of the shared run (conftest.cli_run: the recommended method, 2 epochs) go to one
+# worker, which trains it once.
 pytestmark = pytest.mark.xdist_group("cli_run")
 
 
@@ -48,8 +48,11 @@ def test_console_shows_settings_one_row_per_epoch_and_a_results_table(cli_run):
     metrics = json.loads((out / "metrics.json").read_text())
     header = lines.index(next(line for line in lines if line.startswith("accuracy ")))
     assert lines[header].split()[:4] == ["accuracy", "images", "background", "shape"]
-    # precise_batch_norm 0 in this run; the recommended setting's refit is on.
-    assert lines[header - 1] == "results after training, with last layers refitted on the frozen features:"
+    # The recommended setting's steps after training, named in a sentence wrapped to the width.
+    start = max(k for k in range(header) if lines[k].startswith("results after training"))
+    assert " ".join(line.strip() for line in lines[start:header]) == (
+        "results after training, with batch-norm statistics recomputed over 30 batches and last layers refitted "
+        "on the frozen features:")
     rows = {line.split()[0]: line.split() for line in lines[header + 1:header + 1 + len(metrics)]}
     assert set(rows) == {"val", "test", "unseen"}
     for split, values in metrics.items():

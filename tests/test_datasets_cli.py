@@ -115,6 +115,11 @@ def test_fetal_planes_db_layout(tmp_path, encoder_config, run_module):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = check_run(out, ["val", "test"], ["plane"])
     assert metrics["test"]["images"] == 10
+    # --quiet: the settings and the results, no progress rows.
+    printed = result.stdout.splitlines()
+    assert any(line.startswith("data      csv") for line in printed)
+    assert any(line.startswith("accuracy ") for line in printed)
+    assert not any(line.startswith("epoch ") for line in printed)
     assert set(metrics["test"]["class_accuracy"]["plane"]) <= set(planes)
 
 

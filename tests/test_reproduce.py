@@ -64,6 +64,7 @@ def synthetic_run(tmp_path_factory, tiny_config):
     import disentangle_tf.run.training as training
 
     real_run = training.run
+    TRAINED_GROUPS.clear()  # a fixture built again (its tests not kept together) records afresh
 
     def spy(config, data=None, **kwargs):
         TRAINED_GROUPS.append(set(data.train.groups.tolist()))
