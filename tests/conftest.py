@@ -147,9 +147,7 @@ def cli_run(tmp_path_factory):
 
     The recommended method over :data:`CLI_RUN_CONFIG`, ``--seed 3``. Tests that use it carry
     ``pytest.mark.xdist_group("cli_run")`` so that one worker trains it once."""
-    import os
     import subprocess
-    import sys
 
     root = tmp_path_factory.mktemp("cli_run")
     config = root / "tiny.yaml"

@@ -22,18 +22,20 @@ import numpy as np
 
 from ..data.dataset_splits import DatasetSplits
 from ..data.labelled_images import LabelledImages
+from ..models.methods import RECOMMENDED
 
 #: The identification model trains for this fraction of the run's epochs (at least one).
 IDENTIFICATION_FRACTION = 0.2
 
 #: The identification model's settings: plain empirical risk minimisation, then its batch-norm
-#: statistics recomputed over 30 batches before it predicts the training images. It predicts
-#: them in inference mode, and after a fifth of the epochs the moving statistics are still far
-#: from the data's: on ``digits-shadow`` at 32 x 32 (seed 1004, 3 epochs) it got 620 of the
+#: statistics recomputed as the recommended setting's (30 batches) before it predicts the
+#: training images. It predicts them in inference mode, and after a fifth of the epochs the
+#: moving statistics are still far from the data's: on ``digits-shadow`` at 32 x 32 (seed 1004, 3 epochs) it got 620 of the
 #: 1,026 training images wrong with them as they were, near the 80 % of a guess among five
 #: digits, and 159 with them recomputed.
 IDENTIFICATION_SETTINGS = {
-    "adversarial_weight": 0.0, "independence_weight": 0.0, "sampling": "uniform", "precise_batch_norm": 30,
+    "adversarial_weight": 0.0, "independence_weight": 0.0, "sampling": "uniform",
+    "precise_batch_norm": RECOMMENDED["precise_batch_norm"],
     "last_layer_retraining": False, "restore_best_weights": False, "ensemble_size": 1, "error_upweight": 0,
 }
 
