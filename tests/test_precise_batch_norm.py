@@ -44,3 +44,21 @@ def test_bad_arguments():
         precise_batch_norm(model, np.zeros((8, 16, 16, 1), "float32"), batches=0)
     with pytest.raises(ValueError, match="at least 50"):
         precise_batch_norm(model, np.zeros((8, 16, 16, 1), "float32"))
+
+
+def test_a_recomputation_cut_short_leaves_the_statistics_as_they_were():
+    model = build_tiny_model(("a", "b"))
+    images = build_random_data(("a", "b"), count=40).images * 3.0 + 2.0
+    layers = batch_norm_layers(model)
+    before = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
+
+    def stop(k):
+        if k == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        precise_batch_norm(model, images, batches=3, batch_size=20, on_batch=stop)
+    for layer, (mean, variance) in zip(layers, before):
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), mean)
+        np.testing.assert_array_equal(layer.moving_variance.numpy(), variance)
+        assert layer.momentum == 0.99

@@ -35,9 +35,11 @@ def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size:
 
     Runs the encoders and classifiers in training mode (batch statistics, no gradient,
     no weight update) on ``batches`` batches of ``batch_size`` images drawn without
-    replacement within a batch; after batch ``k`` each layer's moving mean and variance
-    are the average of the ``k`` batch statistics so far (momentum ``(k - 1) / k``).
-    The layers' momentum is restored afterwards. The adversaries are left as they are.
+    replacement within a batch; each layer's moving mean and variance become the mean of
+    its ``batches`` batch statistics. The forward pass is one ``tf.function`` traced once,
+    with every layer's momentum 0 so that its moving statistics hold the last batch's; the
+    layers' momentum is restored afterwards, and their moving statistics too if a batch
+    fails. The adversaries are left as they are.
 
     Args:
         model: a :class:`~disentangle_tf.models.Disentangler`.
@@ -59,17 +61,31 @@ def precise_batch_norm(model, images: np.ndarray, batches: int = 30, batch_size:
         raise ValueError(f"precise batch norm needs at least {batch_size} images; got {len(images)}")
     layers = batch_norm_layers(model)
     momenta = [layer.momentum for layer in layers]
+    statistics = [variable for layer in layers for variable in (layer.moving_mean, layer.moving_variance)]
+    before = [variable.numpy() for variable in statistics]
+
+    @tf.function(autograph=False)
+    def batch_statistics(batch):
+        for encoder, classifier in zip(model.encoders, model.classifiers):
+            classifier(encoder(batch, training=True), training=True)
+        return [tf.identity(variable.value) for variable in statistics]
+
     rng = np.random.default_rng(seed)
+    sums = [np.zeros_like(value) for value in before]
+    finished = False
     try:
+        for layer in layers:
+            layer.momentum = 0.0
         for k in range(1, batches + 1):
-            for layer in layers:
-                layer.momentum = (k - 1) / k
             batch = tf.constant(images[rng.choice(len(images), batch_size, replace=False)])
-            for encoder, classifier in zip(model.encoders, model.classifiers):
-                classifier(encoder(batch, training=True), training=True)
+            for total, value in zip(sums, batch_statistics(batch)):
+                total += value.numpy()
             if on_batch is not None:
                 on_batch(k)
+        finished = True
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
+        for variable, total, old in zip(statistics, sums, before):
+            variable.assign(total / batches if finished else old)
     return len(layers)
