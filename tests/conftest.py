@@ -68,6 +68,26 @@ def small_synthetic():
         yield
 
 
+SMALL_DIGITS_STEP = 2
+
+
+@contextlib.contextmanager
+def small_digits():
+    """The digits sets in this process from every other source image of each split (about
+    half the images, every group kept): the same generator and splits, for tests whose
+    point is not the split's size."""
+    from disentangle_tf.data import digits
+
+    real = digits._split_sources
+
+    def every_other(split, seed):
+        return real(split, seed)[::SMALL_DIGITS_STEP]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(digits, "_split_sources", every_other)
+        yield
+
+
 def as_task_specs(tasks) -> list[TaskSpec]:
     """TaskSpecs from a list of names, ``(name, num_classes)`` pairs or TaskSpecs."""
     specs = []

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import TINY_METHOD, build_random_data, build_tiny_model, small_synthetic
+from conftest import TINY_METHOD, build_random_data, build_tiny_model, small_digits, small_synthetic
 from disentangle_tf.models import TaskSpec
 from disentangle_tf.evaluation.probes import probe_rows
 from disentangle_tf.run.methods import METHODS
@@ -197,8 +197,9 @@ def test_digits_run_as_the_synthetic_shapes_with_an_oracle_row_and_the_unseen_di
 
     monkeypatch.setattr(training, "run", spy)
     output = tmp_path / "digits"
-    _run(["digits-shadow", "--methods", "oracle,digit only", "--seeds", "1", *TINY_ARGS,
-          "--config", str(tiny_config), "--output-dir", str(output)])
+    with small_digits():
+        _run(["digits-shadow", "--methods", "oracle,digit only", "--seeds", "1", *TINY_ARGS,
+              "--config", str(tiny_config), "--output-dir", str(output)])
     # The oracle row trains with shadowed 3s; the single-task baseline never sees one.
     assert seen == [(["digit", "shadow"], True), (["digit"], False)]
     rows = _read(output / "results.csv")
@@ -210,10 +211,10 @@ def test_digits_run_as_the_synthetic_shapes_with_an_oracle_row_and_the_unseen_di
 
 @pytest.mark.xdist_group("synthetic_run")  # one worker builds the module's run once
 def test_parts_merge_into_one_table(synthetic_run, tmp_path, tiny_config, capsys):
-    """The module's run (seed 0, every method) and a part with two of its methods on seeds 1-2."""
+    """The module's run (seed 0, every method) and a part on seeds 1-2 with one of its methods and one more."""
     from disentangle_tf.cli.report import main as report_main
 
-    _run(["synthetic", "--methods", "lambda=0,recommended", "--seeds", "1-2", *TINY_ARGS, "--config",
+    _run(["synthetic", "--methods", "lambda=0,paper", "--seeds", "1-2", *TINY_ARGS, "--config",
           str(tiny_config), "--output-dir", str(tmp_path / "part1")])
     merged = tmp_path / "merged"
     run_command(report_main, args=[str(synthetic_run), str(tmp_path / "part1"), "--output-dir", str(merged)],
@@ -223,9 +224,11 @@ def test_parts_merge_into_one_table(synthetic_run, tmp_path, tiny_config, capsys
     assert {int(r["seed"]) for r in rows if r["method"] == "oracle"} == {0}
     summary = (merged / "summary.md").read_text()
     assert "3 seed(s)" in summary and summary.count("Part ") == 2
-    line = [l for l in summary.splitlines() if l.startswith("| recommended |")][0]
-    assert line.count("/ 3") == 1
-    assert line.strip("|").split("|")[-1].strip() in ("yes", "no")  # paired with lambda=0 over 3 seeds
+    both = [l for l in summary.splitlines() if l.startswith("| lambda=0 |")][0]
+    assert both.count("/ 3") == 1  # seed 0 from the module's run, seeds 1-2 from the part
+    line = [l for l in summary.splitlines() if l.startswith("| paper |")][0]
+    assert line.count("/ 2") == 1
+    assert line.strip("|").split("|")[-1].strip() in ("yes", "no")  # paired with lambda=0 over seeds 1-2
     # The same method and seed twice is refused, before anything is written.
     with pytest.raises(SystemExit) as raised:
         run_command(report_main, args=[str(synthetic_run), str(synthetic_run), "--output-dir",

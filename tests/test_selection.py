@@ -235,6 +235,8 @@ def test_without_an_eligible_combination_train_says_so_in_one_line_and_trains_as
 def test_reproduce_chooses_by_held_out_combination_and_records_every_point(tmp_path):
     import csv
 
+    from conftest import small_digits
+
     from disentangle_tf.cli.common import run_command
     from disentangle_tf.cli.reproduce import main
 
@@ -242,10 +244,11 @@ def test_reproduce_chooses_by_held_out_combination_and_records_every_point(tmp_p
     config.write_text(json.dumps({k: v for k, v in TINY.items() if k not in ("image_size", "epochs", "batch_size")}
                                  | {"adversary_steps": 1}))
     output = tmp_path / "out"
-    run_command(main, args=["digits-shadow", "--methods", "paper grid", "--seeds", "3-3", "--selection",
-                            "held-out-combination", "--epochs", "1", "--image-size", "16", "16", "--batch-size", "50",
-                            "--config", str(config), "--output-dir", str(output)],
-                prog_name="python -m disentangle_tf.reproduce")
+    with small_digits():
+        run_command(main, args=["digits-shadow", "--methods", "paper grid", "--seeds", "3-3", "--selection",
+                                "held-out-combination", "--epochs", "1", "--image-size", "16", "16", "--batch-size",
+                                "50", "--config", str(config), "--output-dir", str(output)],
+                    prog_name="python -m disentangle_tf.reproduce")
     with open(output / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
     measures = {(row["split"], row["measure"]): float(row["value"]) for row in rows}
