@@ -206,13 +206,6 @@ def test_model_keras_loads_in_a_new_process_after_importing_the_package(tmp_path
         np.testing.assert_allclose(loaded[task], expected[task], rtol=0, atol=1e-6, err_msg=task)
 
 
-def test_package_imports_with_docstrings_stripped():
-    result = _run_python("-OO", "-c", "import disentangle_tf, keras; disentangle_tf.register_keras_classes(); "
-                         "print(keras.saving.get_registered_object('disentangle_tf>Disentangler').__name__)")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["Disentangler"]
-
-
 def test_commands_start_without_tensorflow():
     # ``python -m disentangle_tf.<command>`` imports the package first: it loads no TensorFlow.
     script = "import sys; import disentangle_tf; print('tensorflow' in sys.modules)"
