@@ -217,6 +217,43 @@ def run_cli(command, arguments, capsys, prog_name: str = "cmd"):
     return code, captured.out, captured.err
 
 
+class _Resolved(Exception):
+    """Raised in place of a command's work, once its settings are resolved."""
+
+
+def resolve_cli(command, arguments, capsys, monkeypatch, prog_name: str = "cmd"):
+    """``(exit code, stderr, RunConfig or None)`` of a package command run in this process
+    up to the resolution of its settings (its ``resolve_config``), then stopped: what a
+    command line resolves to, without loading data or training.
+
+    ``command`` is the name of the command's module (``"disentangle_tf.cli.train"``);
+    ``arguments`` may hold paths and numbers. The RunConfig is None when the command stopped
+    before it (a refused option: the exit code and stderr say so).
+    """
+    import importlib
+
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.run.run_settings import resolve_config as real
+
+    module = importlib.import_module(command)
+    resolved = []
+
+    def resolve_then_stop(*args, **kwargs):
+        resolved.append(real(*args, **kwargs))
+        raise _Resolved
+
+    monkeypatch.setattr(module, "resolve_config", resolve_then_stop)
+    capsys.readouterr()
+    code = 0
+    try:
+        run_command(module.main, [str(argument) for argument in arguments], prog_name=prog_name)
+    except SystemExit as exit:
+        code = exit.code
+    except _Resolved:
+        pass
+    return code, capsys.readouterr().err, (resolved[-1] if resolved else None)
+
+
 def _print_warning(message, category, filename, lineno, file=None, line=None):
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import build_random_data, build_tiny_model
+from conftest import build_random_data, build_tiny_model, run_cli
 
 TINY_OPTIONS = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "4", "--method", "paper",
                 "--adversary-steps", "1", "--quiet"]
@@ -325,16 +325,6 @@ def snapshot(path: pathlib.Path):
     return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-def run_cli(main, arguments, capsys):
-    from disentangle_tf.cli.common import run_command
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        run_command(main, arguments, prog_name="cmd")
-    captured = capsys.readouterr()
-    return info.value.code, captured.err
-
-
 def check_refused(code, err, fragments, before, path):
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err
@@ -353,12 +343,10 @@ COMMANDS = {"train": "disentangle_tf.cli.train", "convert": "disentangle_tf.cli.
                                            (("train", TRAIN_CASES), ("convert", CONVERT_CASES),
                                             ("reproduce", REPRODUCE_CASES)) for k in cases])
 def test_commands_refuse_bad_input_in_one_line_writing_nothing(command, case, tmp_path, capsys):
-    import importlib
-
     build, fragments = {"train": TRAIN_CASES, "convert": CONVERT_CASES, "reproduce": REPRODUCE_CASES}[command][case]
     arguments, path = build(tmp_path)
     before = snapshot(path)
-    code, err = run_cli(importlib.import_module(COMMANDS[command]).main, arguments, capsys)
+    code, _, err = run_cli(COMMANDS[command], arguments, capsys)
     check_refused(code, err, fragments, before, path)
 
 
@@ -369,7 +357,7 @@ def test_predict_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path, c
     build, fragments = PREDICT_CASES[case]
     arguments, path = build(tmp_path, saved_model)
     before = snapshot(path)
-    code, err = run_cli(main, arguments, capsys)
+    code, _, err = run_cli(main, arguments, capsys)
     check_refused(code, err, fragments, before, path)
 
 

@@ -5,7 +5,6 @@ this process and stop once their settings are resolved."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ import sys
 
 import pytest
 
+from conftest import resolve_cli
 from disentangle_tf.run.config import RunConfig
 
 #: For every configuration key: a ``--set`` value as typed, and the value the resolved
@@ -85,34 +85,12 @@ COMMANDS = {
 }
 
 
-class Resolved(Exception):
-    """Raised in place of the training, once the command has resolved its settings."""
-
-
 def run_cli(command, arguments, capsys, monkeypatch):
     """``(exit code, stderr, resolved flat configuration or None)`` of a command run in this
-    process with its settings' resolution stopped once done."""
-    from disentangle_tf.cli.common import run_command
-    from disentangle_tf.run.run_settings import resolve_config as real
-
+    process with its settings' resolution stopped once done (:func:`conftest.resolve_cli`)."""
     module_name, required = COMMANDS[command]
-    module = importlib.import_module(module_name)
-    resolved = []
-
-    def resolve_then_stop(*args, **kwargs):
-        resolved.append(real(*args, **kwargs).to_flat_dict())
-        raise Resolved
-
-    monkeypatch.setattr(module, "resolve_config", resolve_then_stop)
-    capsys.readouterr()
-    code = 0
-    try:
-        run_command(module.main, [*required, *arguments], prog_name=command)
-    except SystemExit as exit:
-        code = exit.code
-    except Resolved:
-        pass
-    return code, capsys.readouterr().err, (resolved[-1] if resolved else None)
+    code, err, config = resolve_cli(module_name, [*required, *arguments], capsys, monkeypatch, prog_name=command)
+    return code, err, (None if config is None else config.to_flat_dict())
 
 
 def test_every_configuration_key_has_a_value_here():

@@ -171,28 +171,15 @@ def test_the_commands_refuse_a_bad_salience_in_one_line_with_exit_code_2(command
 ])
 def test_the_commands_take_the_salience_with_set_and_from_a_config_file(command, arguments, tmp_path, monkeypatch,
                                                                          capsys):
-    import importlib
-
-    from disentangle_tf.cli.common import run_command
-    from disentangle_tf.run.run_settings import resolve_config as real
-
-    class Resolved(Exception):
-        pass
-
-    module = importlib.import_module(f"disentangle_tf.cli.{command}")
-    resolved = []
-
-    def resolve_then_stop(*args, **kwargs):
-        resolved.append(real(*args, **kwargs))
-        raise Resolved
+    from conftest import resolve_cli
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(module, "resolve_config", resolve_then_stop)
     (tmp_path / "salient.yaml").write_text("shadow_salience: 3\n")
     for extra, expected in ((["--set", "shadow_salience=2"], 2.0), (["--config", "salient.yaml"], 3.0), ([], 1.0)):
-        with pytest.raises(Resolved):
-            run_command(module.main, [*arguments, *extra], prog_name=command)
-        assert resolved[-1].data.shadow_salience == expected
+        code, err, config = resolve_cli(f"disentangle_tf.cli.{command}", [*arguments, *extra], capsys, monkeypatch,
+                                        prog_name=command)
+        assert code == 0 and config is not None, err
+        assert config.data.shadow_salience == expected
 
 
 def test_the_run_summary_names_a_salience_other_than_the_default():
