@@ -100,6 +100,9 @@ RECOMMENDED = {
     "last_layer_retraining": True,
 }
 
+#: The baselines recompute their batch-norm statistics as the recommended setting does.
+_PRECISE_BN = {"precise_batch_norm": RECOMMENDED["precise_batch_norm"]}
+
 _PAPER = {"adversarial_objective": "maximize_cross_entropy", "adversary_batches": "fresh", "adversary_steps": 5}
 
 
@@ -151,19 +154,19 @@ METHODS: dict[str, Method] = {
                 "the same grid, the point chosen by the least within-class leakage on the validation split among "
                 "the points within 0.02 of the best validation accuracy (no held-out training)",
                 points=SELECTION_GRID, selection="least-leakage"),
-        _method("group balanced", {"sampling": "group_balanced", "precise_batch_norm": 30},
+        _method("group balanced", {"sampling": "group_balanced", **_PRECISE_BN},
                 "lambda=0 with batches in which every combination of labels is equally frequent "
                 "(group balancing alone), batch-norm statistics as the recommended setting's"),
         _method("class-conditional coral", {"independence_weight": 1.0, "independence_penalty": "coral",
-                                            "precise_batch_norm": 30},
+                                            **_PRECISE_BN},
                 "lambda=0 plus class-conditional CORAL on the features (DomainBed's CORAL, Sun & Saenko 2016, "
                 "between the nuisance labels within each class), weight 1, batch-norm statistics as the "
                 "recommended setting's"),
-        _method("group dro", {"group_dro_step_size": 0.01, "sampling": "group_balanced", "precise_batch_norm": 30},
+        _method("group dro", {"group_dro_step_size": 0.01, "sampling": "group_balanced", **_PRECISE_BN},
                 "Group DRO (Sagawa et al., ICLR 2020): the task losses of each combination of labels weighted "
                 "online towards the worst (step size 0.01, DomainBed's), group-balanced batches, batch-norm "
                 "statistics as the recommended setting's"),
-        _method("jtt", {"error_upweight": 5, "precise_batch_norm": 30},
+        _method("jtt", {"error_upweight": 5, **_PRECISE_BN},
                 "Just Train Twice (Liu et al., ICML 2021): the training images a first model (a fifth of the "
                 "epochs, batch-norm statistics recomputed) gets wrong repeated 5 times, then lambda=0 with "
                 "recomputed batch-norm statistics; needs no nuisance labels"),
@@ -173,12 +176,12 @@ METHODS: dict[str, Method] = {
         _method("recommended ensemble of 5", {**RECOMMENDED, "ensemble_size": 5},
                 "the recommended setting trained five times (the deep-ensembles paper's size; five times the "
                 "training time)"),
-        _method("lambda=0 retrained", {"precise_batch_norm": 30, "last_layer_retraining": True},
+        _method("lambda=0 retrained", {**_PRECISE_BN, "last_layer_retraining": True},
                 "lambda=0 with the recommended setting's batch-norm statistics and last-layer retraining "
                 "(no penalty)"),
-        _method("lambda=0 precise-bn", {"precise_batch_norm": 30},
+        _method("lambda=0 precise-bn", _PRECISE_BN,
                 "lambda=0 with the recommended setting's batch-norm statistics"),
-        _method("oracle", {"precise_batch_norm": 30},
+        _method("oracle", _PRECISE_BN,
                 "lambda=0 trained with the unseen combination added, batch-norm statistics as the "
                 "recommended setting's (a ceiling)", oracle=True),
     ]
