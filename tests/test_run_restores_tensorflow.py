@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from conftest import build_random_data
+from conftest import TINY_METHOD, build_random_data
 from disentangle_tf.data.dataset_splits import DatasetSplits
 from disentangle_tf.run.config import RunConfig
 from disentangle_tf.run.determinism import op_determinism_enabled, op_determinism_restored, set_op_determinism
@@ -14,8 +14,7 @@ from disentangle_tf.run.training import run
 from disentangle_tf.task_spec import TaskSpec
 
 TINY = {"image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4,
-        "head_units": [8], "adversary_steps": 1, "batch_size": 4, "epochs": 1, "seed": 5,
-        "precise_batch_norm": 0, "last_layer_retraining": False}
+        "head_units": [8], "adversary_steps": 1, "batch_size": 4, "epochs": 1, "seed": 5, **TINY_METHOD}
 
 
 def tiny_splits() -> DatasetSplits:
