@@ -307,6 +307,32 @@ def test_train_least_leakage_trains_each_point_then_the_chosen_one_and_writes_it
     assert trained["independence_weight"] == points[expected]["independence_weight"]
 
 
+def test_two_rules_over_one_grid_in_a_comparison_train_each_point_once(monkeypatch, tmp_path):
+    import disentangle_tf.run.training as training
+    from disentangle_tf.experiments.reproduce import run_seed
+    from disentangle_tf.run.methods import Method
+
+    trained, real = [], training.run
+
+    def counting(config, *args, **kwargs):
+        trained.append(config.to_flat_dict()["independence_weight"])
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(training, "run", counting)
+    settings = {**TINY, "independence_layers": "features"}
+    points = ({"independence_weight": 0.0}, {"independence_weight": 1.0})
+    methods = [Method(name, settings, "", points=points, selection="least-leakage") for name in ("first", "second")]
+    rows, _ = run_seed("csv", RunConfig.from_flat_dict(settings), 3, methods, tmp_path, echo=lambda line: None,
+                       data=_random_three_by_two())
+    assert sorted(trained) == [0.0, 1.0]
+
+    def point_rows(method):
+        return {(r["split"], r["measure"]): r["value"] for r in rows
+                if r["method"] == method and r["measure"].startswith("point:")}
+
+    assert len(point_rows("first")) >= 4 and point_rows("first") == point_rows("second")
+
+
 @pytest.mark.parametrize("arguments, rule", [
     (["--method", "selected"], "held-out-combination"),
     (["--method", "selected by leakage"], "least-leakage"),

@@ -42,7 +42,7 @@ def fallback_point(method: Method, grid: list[dict], results) -> int:
 
 
 def select_from_training_data(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
-                              seed: int, echo=print, rule: str = "held-out-combination"):
+                              seed: int, echo=print, rule: str = "held-out-combination", trained: dict | None = None):
     """Selection of one method's grid point on one seed from the training data alone.
 
     ``rule`` is ``"held-out-combination"`` or ``"least-leakage"``
@@ -54,6 +54,11 @@ def select_from_training_data(config: RunConfig, method: Method, grid: list[dict
     estimate can be compared with the accuracy it stands for; those scores are recorded,
     never used to choose. Where no combination is eligible, a line says so and the
     configuration as given is kept, as ``train`` does (:func:`fallback_point`).
+
+    ``trained`` (a dict kept across the methods of one seed) holds every point's full run
+    by its configuration and data: a point another method of the seed has trained on the
+    same data is scored again, not trained again (``selected`` and ``selected by leakage``
+    share their grid, so the second rule costs no training).
 
     Returns:
         ``(point, result, rows)``: the chosen point, its full run and the rows of every point
@@ -76,7 +81,12 @@ def select_from_training_data(config: RunConfig, method: Method, grid: list[dict
 
     for point in grid:
         settings = config.replace(point, source=f"method {method.name}")
-        result = run(settings, data=data, verbose=0)
+        key = (settings.to_json(), id(data))
+        result = None if trained is None else trained.get(key)
+        if result is None:
+            result = run(settings, data=data, verbose=0)
+            if trained is not None:
+                trained[key] = result
         results.append(result)
         label = grid_label(method, point)
         for split, values in result.metrics.items():

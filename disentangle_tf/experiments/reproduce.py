@@ -287,7 +287,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         plot_group_samples({"train": data.train, **data.evaluation}, output_dir / "figures" / "samples.png",
                            title=f"{dataset}: sample images of every group (seed {seed})")
     selection_splits = ["val"] + ([experiment["oracle_selection"][0]] if selection == "oracle" else [])
-    rows, histories = [], {}
+    rows, histories, trained = [], {}, {}
     for method in method_list:
         started = time.time()
         single = experiment["single"].get(method.name)
@@ -302,7 +302,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         rule = method.selection or selection
         if rule in RULES and len(grid) > 1:
             point, result, point_rows = select_from_training_data(
-                config, method, grid, method_data, seed, echo, rule=rule)
+                config, method, grid, method_data, seed, echo, rule=rule, trained=trained)
             rows.extend(point_rows)
         else:
             best = None
