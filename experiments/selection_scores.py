@@ -16,10 +16,12 @@ recorded) and prints, per data set, a Markdown table:
 Usage::
 
     python experiments/selection_scores.py experiments/results/pilot/digits-shadow [...]
+    python experiments/selection_scores.py --task plane --unseen-split lvot_with_shadow --seen-split test_seen DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import pathlib
 import sys
@@ -31,7 +33,8 @@ from scipy.stats import spearmanr
 TOLERANCE = 0.02
 
 
-def read_points(directory: pathlib.Path, method: str = "selected", task: str = "digit") -> dict:
+def read_points(directory: pathlib.Path, method: str = "selected", task: str = "digit", unseen: str = "unseen",
+                seen: str = "test") -> dict:
     """``{seed: {label: {quantity: value}}}`` of every grid point of ``method``."""
     points: dict = defaultdict(lambda: defaultdict(dict))
     with open(directory / "results.csv") as handle:
@@ -42,7 +45,8 @@ def read_points(directory: pathlib.Path, method: str = "selected", task: str = "
             if quantity.startswith("accuracy:"):
                 if quantity != f"accuracy:{task}":
                     continue
-                quantity = f"{row['split']}_accuracy"
+                split = {unseen: "unseen", seen: "test"}.get(row["split"], row["split"])
+                quantity = f"{split}_accuracy"
             points[int(row["seed"])][label][quantity] = float(row["value"])
     return points
 
@@ -60,8 +64,8 @@ def choose(values: dict, score: str, sign: float = 1.0, validation: str = "held_
     return max(admissible, key=lambda label: sign * values[label][score])
 
 
-def summary(directory: pathlib.Path, task: str = "digit") -> list[str]:
-    points = read_points(directory, task=task)
+def summary(directory: pathlib.Path, task: str = "digit", unseen: str = "unseen", seen: str = "test") -> list[str]:
+    points = read_points(directory, task=task, unseen=unseen, seen=seen)
     scores = {"held-out estimate": ("held_out_estimate", 1.0), "held-out relative": ("held_out_relative", 1.0),
               "least leakage": ("leakage", -1.0), "validation accuracy": ("val_accuracy", 1.0)}
     lines = [f"### {directory.name}", "", "| score | Spearman per seed | mean | the rule's choice: unseen accuracy per "
@@ -98,13 +102,14 @@ def summary(directory: pathlib.Path, task: str = "digit") -> list[str]:
 
 
 
-def rows_table(directory: pathlib.Path, task: str = "digit") -> list[str]:
+def rows_table(directory: pathlib.Path, task: str = "digit", unseen: str = "unseen", seen: str = "test") -> list[str]:
     """Per row (method) and seed: the relevant task's accuracy on val, test and unseen."""
     values: dict = defaultdict(dict)
     with open(directory / "results.csv") as handle:
         for row in csv.DictReader(handle):
-            if row["measure"] == f"accuracy:{task}" and row["split"] in ("val", "test", "unseen"):
-                values[(row["method"], int(row["seed"]))][row["split"]] = float(row["value"])
+            split = {unseen: "unseen", seen: "test"}.get(row["split"], row["split"])
+            if row["measure"] == f"accuracy:{task}" and split in ("val", "test", "unseen"):
+                values[(row["method"], int(row["seed"]))][split] = float(row["value"])
     lines = ["| row | seed | val | test | unseen |", "| --- | --- | --- | --- | --- |"]
     for (method, seed), v in sorted(values.items()):
         lines.append(f"| {method} | {seed} | {v.get('val', float('nan')):.3f} | {v.get('test', float('nan')):.3f} | "
@@ -113,5 +118,12 @@ def rows_table(directory: pathlib.Path, task: str = "digit") -> list[str]:
 
 
 if __name__ == "__main__":
-    for argument in sys.argv[1:]:
-        print("\n".join(summary(pathlib.Path(argument)) + rows_table(pathlib.Path(argument))))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="+")
+    parser.add_argument("--task", default="digit", help="the relevant task (digit, shape, plane)")
+    parser.add_argument("--unseen-split", default="unseen", help="us-sim: lvot_with_shadow")
+    parser.add_argument("--seen-split", default="test", help="us-sim: test_seen")
+    args = parser.parse_args()
+    for argument in args.directories:
+        where = dict(task=args.task, unseen=args.unseen_split, seen=args.seen_split)
+        print("\n".join(summary(pathlib.Path(argument), **where) + rows_table(pathlib.Path(argument), **where)))
