@@ -58,11 +58,9 @@ def main(argv=None) -> None:
     data, _ = load_experiment_data(args.dataset, config)
     started = time.time()
     result = run(config, data=data, verbose=0)
-    from disentangle_tf.evaluation.evaluate import evaluate_split
-
-    task = RELEVANT[args.dataset]
-    accuracy = {name: round(float(evaluate_split(result.model, split)["accuracy"][task]), 4)
-                for name, split in data.evaluation.items()}
+    task = RELEVANT[args.dataset]  # a split without the relevant task's labels (us-sim's others) is left out
+    accuracy = {name: round(float(values["accuracy"][task]), 4) for name, values in result.metrics.items()
+                if task in values["accuracy"]}
     line = {"command": command, "dataset": args.dataset, "method": method.name, "point": json.loads(args.point),
             "seed": args.seed, "epochs": args.epochs, "seconds": round(time.time() - started, 1),
             "accuracy": accuracy, "note": args.note}
