@@ -319,12 +319,18 @@ def test_two_rules_over_one_grid_in_a_comparison_train_each_point_once(monkeypat
         return real(config, *args, **kwargs)
 
     monkeypatch.setattr(training, "run", counting)
-    settings = {**TINY, "independence_layers": "features"}
+    where = {"independence_layers": "features"}
     points = ({"independence_weight": 0.0}, {"independence_weight": 1.0})
-    methods = [Method(name, settings, "", points=points, selection="least-leakage") for name in ("first", "second")]
-    rows, _ = run_seed("csv", RunConfig.from_flat_dict(settings), 3, methods, tmp_path, echo=lambda line: None,
+    # A row of one setting, then two rows whose grid holds that setting and one more.
+    methods = [Method("one", {**where, "independence_weight": 1.0}, ""),
+               *(Method(name, where, "", points=points, selection="least-leakage") for name in ("first", "second"))]
+    rows, _ = run_seed("csv", RunConfig.from_flat_dict(TINY), 3, methods, tmp_path, echo=lambda line: None,
                        data=_random_three_by_two())
     assert sorted(trained) == [0.0, 1.0]
+    shared = "point:independence_weight=1|accuracy:digit"
+    val = {r["method"] if r["method"] == "one" else r["measure"]: r["value"] for r in rows
+           if r["split"] == "val" and r["measure"] in ("accuracy:digit", shared)}
+    assert val["one"] == val[shared]
 
     def point_rows(method):
         return {(r["split"], r["measure"]): r["value"] for r in rows

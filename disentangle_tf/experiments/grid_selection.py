@@ -41,6 +41,35 @@ def fallback_point(method: Method, grid: list[dict], results) -> int:
     return max(range(len(grid)), key=lambda i: (np.mean(list(results[i].metrics["val"]["accuracy"].values())), -i))
 
 
+def train_once(settings: RunConfig, data: DatasetSplits, trained: dict | None = None):
+    """The run of ``settings`` on ``data``'s training split, scored on every split of ``data.evaluation``.
+
+    ``trained`` maps a configuration and a training split to the run that trained it
+    (one dict per seed of a comparison): a run found there is not trained again, only
+    scored on the splits it was not scored on. Rows that share a setting share its run:
+    ``selected by leakage`` the four points ``selected`` trained, ``selected`` the point
+    that is ``recommended``.
+
+    Returns:
+        The :class:`~disentangle_tf.run.result.RunResult` (its ``metrics`` completed in place).
+    """
+    from ..run.training import run
+
+    key = (settings.to_json(), id(data.train))
+    result = None if trained is None else trained.get(key)
+    if result is None:
+        result = run(settings, data=data, verbose=0)
+        if trained is not None:
+            trained[key] = result
+    missing = [name for name in data.evaluation if name not in result.metrics]
+    if missing:
+        from ..evaluation.evaluate import evaluate_split
+
+        result.metrics.update({name: evaluate_split(result.model, data.evaluation[name],
+                                                    settings.data.batch_size) for name in missing})
+    return result
+
+
 def select_from_training_data(config: RunConfig, method: Method, grid: list[dict], data: DatasetSplits,
                               seed: int, echo=print, rule: str = "held-out-combination", trained: dict | None = None):
     """Selection of one method's grid point on one seed from the training data alone.
@@ -55,10 +84,8 @@ def select_from_training_data(config: RunConfig, method: Method, grid: list[dict
     never used to choose. Where no combination is eligible, a line says so and the
     configuration as given is kept, as ``train`` does (:func:`fallback_point`).
 
-    ``trained`` (a dict kept across the methods of one seed) holds every point's full run
-    by its configuration and data: a point another method of the seed has trained on the
-    same data is scored again, not trained again (``selected`` and ``selected by leakage``
-    share their grid, so the second rule costs no training).
+    ``trained`` (a dict kept across the methods of one seed, :func:`train_once`): a point
+    another row of the seed has trained on the same data is scored, not trained again.
 
     Returns:
         ``(point, result, rows)``: the chosen point, its full run and the rows of every point
@@ -66,7 +93,6 @@ def select_from_training_data(config: RunConfig, method: Method, grid: list[dict
         ``|leakage`` on ``selection``; ``point:<label>|accuracy:<task>`` on each split).
     """
     from ..evaluation.forward import predict_outputs
-    from ..run.training import run
     from ..selection.grid import LEAST_LEAKAGE, choose, choose_least_leakage
     from ..selection.held_out import held_out_estimate
     from ..selection.leakage import within_class_leakage
@@ -81,12 +107,7 @@ def select_from_training_data(config: RunConfig, method: Method, grid: list[dict
 
     for point in grid:
         settings = config.replace(point, source=f"method {method.name}")
-        key = (settings.to_json(), id(data))
-        result = None if trained is None else trained.get(key)
-        if result is None:
-            result = run(settings, data=data, verbose=0)
-            if trained is not None:
-                trained[key] = result
+        result = train_once(settings, data, trained)
         results.append(result)
         label = grid_label(method, point)
         for split, values in result.metrics.items():

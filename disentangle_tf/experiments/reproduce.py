@@ -51,7 +51,7 @@ from .former_methods import FORMER_METHODS
 from .report import write_all
 from ..selection.grid import RULES
 from .group_scores import group_rows
-from .grid_selection import grid_keys, grid_label, select_from_training_data
+from .grid_selection import grid_keys, grid_label, select_from_training_data, train_once
 
 #: us-sim at the paper's full Table 1 size: 1,502 training images.
 DEFAULT_US_SIM_SCALE = 1.0
@@ -276,7 +276,6 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
     from ..evaluation.plots import plot_group_samples, plot_pca  # TensorFlow: loaded once the input is checked
     from ..evaluation.evaluate import evaluate_split
     from ..evaluation.probes import leakage_probes
-    from ..run.training import run
 
     config = base.replace({"seed": seed})
     data, oracle_extra = load_experiment_data(dataset, config, data)
@@ -307,7 +306,7 @@ def run_seed(dataset: str, base: RunConfig, seed: int, method_list: list[Method]
         else:
             best = None
             for point in grid:
-                result = run(config.replace(point, source=f"method {method.name}"), data=run_data, verbose=0)
+                result = train_once(config.replace(point, source=f"method {method.name}"), run_data, trained)
                 score = selection_score(result, dataset, selection)
                 if len(grid) > 1:
                     rows.append({"method": method.name, "seed": seed, "split": selection_splits[-1],
