@@ -136,6 +136,11 @@ def test_set_beats_the_method_and_fixes_a_grid_method_value(monkeypatch, capsys,
     assert config["adversarial_weight"] == 0.1
 
 
+#: Import paths that name nothing (a module no installation has; a function json lacks).
+ABSENT_MODULE = "disentangle_tf_tests_no_such_module"
+ABSENT_FUNCTION = "no_such_function"
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("arguments, message", [
     (["--set", "epochs"], "Error: --set 'epochs': expected KEY=VALUE, a configuration key and its value "
@@ -150,8 +155,14 @@ def test_set_beats_the_method_and_fixes_a_grid_method_value(monkeypatch, capsys,
     (["--set", "flip=maybe"], "Error: --set flip=maybe: flip must be true or false; got 'maybe'"),
     (["--set", "independence_penalty=mmd"], "Error: --set independence_penalty=mmd: independence_penalty must be "
                                              "one of hsic, coral or an import path 'package.module:function'"),
+    (["--set", f"independence_penalty={ABSENT_MODULE}:penalty"],
+     f"Error: --set independence_penalty={ABSENT_MODULE}:penalty: independence_penalty '{ABSENT_MODULE}:penalty': "
+     f"cannot import '{ABSENT_MODULE}'"),
+    (["--set", f"independence_penalty=json:{ABSENT_FUNCTION}"],
+     f"Error: --set independence_penalty=json:{ABSENT_FUNCTION}: independence_penalty 'json:{ABSENT_FUNCTION}': "
+     f"'json' has no function '{ABSENT_FUNCTION}'"),
 ], ids=["no =", "no key", "unknown key", "not YAML", "wrong type", "out of range", "not a list", "not a bool",
-        "not a penalty"])
+        "not a penalty", "a path to no module", "a path to no function"])
 def test_a_bad_set_is_one_line_naming_the_option_and_exit_2(command, arguments, message, tmp_path, monkeypatch,
                                                              capsys):
     monkeypatch.chdir(tmp_path)

@@ -26,9 +26,9 @@ from ..data.manifest_options import MISSING_LABELS
 from ..data.us_sim.shadows import MAX_SHADOW_SALIENCE
 from ..fast.threads import THREADS
 from ..models.defaults import (ADVERSARIAL_OBJECTIVES, ADVERSARIAL_TRAINING, ADVERSARY_BATCHES, ADVERSARY_LEARNING_RATE,
-                               ADVERSARY_MOMENTUM, BANDWIDTHS, FEATURE_POOLING, INDEPENDENCE_LAYERS, LEARNING_RATE,
-                               Architecture)
-from ..models.penalties import check_penalty_name
+                               ADVERSARY_MOMENTUM, BANDWIDTHS, FEATURE_POOLING, INDEPENDENCE_LAYERS,
+                               INDEPENDENCE_PENALTIES, LEARNING_RATE, Architecture)
+from ..models.penalties import check_penalty_name, get_penalty
 
 #: The sections of a configuration, in the order of a ``config.json``.
 SECTION_NAMES = ("data", "model", "training")
@@ -167,6 +167,8 @@ def _memory_budget(value) -> None:
 def _penalty(value) -> None:
     """hsic, coral or an import path package.module:function"""
     check_penalty_name(value)
+    if value not in INDEPENDENCE_PENALTIES:
+        get_penalty(value)  # an import path is resolved now, before any data is read
 
 
 _ARCHITECTURE = Architecture()
