@@ -92,8 +92,13 @@ def test_the_options_replace_the_file_before_ranges_are_checked(tmp_path, monkey
     # option replaces it: the file is not what its writer thinks.
     with pytest.raises(ConfigError, match=r"^c.yaml: epochs must be an integer; got 'three'$"):
         resolve_config(write_config(tmp_path, {"epochs": "three"}), {"epochs": 2})
-    with pytest.raises(ConfigError, match=r"^c.yaml: unknown key 'epoch'"):
+    with pytest.raises(ConfigError, match=r"^c.yaml: unknown key 'epoch' \(did you mean epochs\?\)"):
         resolve_config(write_config(tmp_path, {"epoch": 3}), {"epochs": 2})
+    with pytest.raises(ConfigError, match=r"^c.yaml: unknown key 'batchsize' \(did you mean batch_size\?\)"):
+        resolve_config(write_config(tmp_path, {"batchsize": 10}), {})
+    # A --set value out of range is refused even when an option of the same command replaces it.
+    with pytest.raises(ConfigError, match=r"^--set epochs=-1: epochs must be >= 1; got -1$"):
+        resolve_config(None, {"epochs": 2}, set_options=["epochs=-1"])
     # A key written with dashes is the same key: the option still replaces it.
     assert resolve_config(write_config(tmp_path, {"batch-size": 0}), {"batch_size": 4}).data.batch_size == 4
 

@@ -23,6 +23,7 @@ a few minutes on a CPU converges (see ``docs/method.rst``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import pathlib
 from typing import Any, Mapping
@@ -168,8 +169,10 @@ class RunConfig:
         for raw_key, value in values.items():
             key = str(raw_key).replace("-", "_")
             if key not in _OWNER:
+                close = difflib.get_close_matches(key, _OWNER, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
                 raise ConfigError(
-                    f"{sources.get(str(raw_key), source)}: unknown key {raw_key!r}; expected one of: "
+                    f"{sources.get(str(raw_key), source)}: unknown key {raw_key!r}{hint}; expected one of: "
                     + ", ".join(sorted(_OWNER))
                 )
             checked[key] = coerce(key, value, SECTIONS[_OWNER[key]], sources.get(key, source))

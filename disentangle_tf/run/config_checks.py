@@ -19,6 +19,30 @@ CROSS_KEY_CHECKS = (("dataset", "data"), ("encoder_filters", "encoder_strides"),
 COMMAND_LINE = "command line"
 
 
+def check_each(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    """Check each of ``values`` on its own: its choices, range and further check (as
+    :func:`check_configuration` does on a whole configuration). For values an option
+    replaces before the whole is judged (``--set epochs=-1`` beside ``--epochs 2``): a bad
+    value typed on the command line is refused even where it would not be used.
+
+    Raises:
+        ConfigError: one line naming the value's source (``sources[key]``), the key and what was expected.
+    """
+    by_key = {option.key: option for option in OPTIONS}
+    for key, value in values.items():
+        option, origin = by_key[key], sources[key]
+        if option.choices and value not in option.choices:
+            raise ConfigError(f"{origin}: {key} must be one of {', '.join(map(str, option.choices))}; got {value!r}")
+        error = option.range_error(value)
+        if error is not None:
+            raise ConfigError(f"{origin}: {error}")
+        if option.check is not None:
+            try:
+                option.check(value)
+            except ValueError as failure:
+                raise ConfigError(f"{origin}: {failure}") from None
+
+
 def check_configuration(flat: Mapping[str, Any], source: str = "config",
                         sources: Mapping[str, str] | None = None) -> None:
     """Check a whole configuration: each value's choices, range and further check of its

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from .config import COMMAND_LINE, ConfigError, RunConfig, load_config_file, option_name
+from .config_checks import check_each
 from .methods import GRID_KEYS, get_method
 
 #: The option that sets any configuration key: ``--set KEY=VALUE``, repeatable.
@@ -118,6 +119,9 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
                 raise ConfigError(
                     f"--method {method}: {key} is a grid {values[key]}; choose one value with "
                     f"{option_name(key)} (python -m disentangle_tf.reproduce selects it)")
+    # A --set value that a named option of the same command replaces is still judged on its
+    # own (a file's value an option replaces is never used: its range is not judged).
+    check_each({key: values[key] for key in given if key in set_sources}, set_sources)
     values.update(given)
     sources.update({key: COMMAND_LINE for key in given})
     fallback = config_file or (f"method {method}" if method else "defaults")
