@@ -126,7 +126,8 @@ def test_fetal_planes_db_layout(tmp_path, encoder_config, run_module):
 @pytest.mark.parametrize("problem, fragment", [
     ("missing_column", "column"),
     ("missing_image", "img000"),
-    ("unknown_split", "column 'part' has value 'training'"),
+    ("unknown_split", "column 'part' has value 'training'; expected one of: 'train', 'val', 'test' (to score its "
+                      "rows as an evaluation split of their own: --test-split training)"),
 ])
 def test_bad_manifest_stops_before_training(tmp_path, problem, fragment, run_module):
     rows = make_png_set(tmp_path)

@@ -154,7 +154,8 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         index = int(np.flatnonzero(~known)[0])
         raise ManifestError(
             f"{_where(source, index)}: column {options.split_column!r} has value "
-            f"{split_cells[index]!r}; expected one of: {_quote_list(by_value)}"
+            f"{split_cells[index]!r}; expected one of: {_quote_list(by_value)} (to score its rows as an "
+            f"evaluation split of their own: --test-split {split_cells[index]})"
         )
 
     # Labels.
