@@ -217,6 +217,19 @@ def test_config_summary_is_short_and_names_the_method_settings():
     assert any("1 epoch, " in line for line in console.config_summary(flat, "paper", "runs/x"))
 
 
+def test_a_selection_s_summary_names_the_keys_its_grid_chooses_not_the_configuration_s_values():
+    from disentangle_tf.run.config import RunConfig
+
+    flat = RunConfig().to_flat_dict()
+    flat.update(independence_weight=10.0, independence_layers="block_maps", sampling="group_balanced")
+    grid = [{"independence_weight": w, "independence_layers": "features"} for w in (0.0, 1.0, 2.0)]
+    first = console.config_summary(flat, "selected", "runs/x", grid=grid)[0]
+    assert first.startswith("method    selected: independence_weight, independence_layers chosen below from a grid "
+                            "of 3; ")
+    assert "independence_weight 10" not in first and "block_maps" not in first
+    assert "sampling group_balanced" in first  # what the grid does not vary is shown as set
+
+
 class _Stream(io.StringIO):
     def __init__(self, tty):
         super().__init__()

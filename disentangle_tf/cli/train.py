@@ -127,7 +127,8 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
     # Before the settings are shown, so that a refused directory is the only line printed;
     # it writes nothing: the data are checked (and then the directory made) by the run.
     check_output_dir(output_dir, overwrite, config.to_json())
-    for line in config_summary(config.to_flat_dict(), method, output_dir):
+    points = METHODS[method].points or (SELECTION_GRID if selection != "none" else ())
+    for line in config_summary(config.to_flat_dict(), method, output_dir, grid=points):
         click.echo(line)
 
     def start_tensorflow():
@@ -140,7 +141,6 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
         raise UserError(str(error)) from None
     from ..run.training import run
 
-    points = METHODS[method].points or (SELECTION_GRID if selection != "none" else ())
     rule = METHODS[method].selection or (HELD_OUT_COMBINATION if selection == "none" else selection)
     try:
         with interrupt_on_termination():

@@ -50,13 +50,16 @@ def method_settings(flat_config: Mapping) -> list[str]:
             if key in flat_config and flat_config[key] != NEUTRAL[key]]
 
 
-def config_summary(flat_config: Mapping, method: str | None, output_dir, width: int = WIDTH) -> list[str]:
+def config_summary(flat_config: Mapping, method: str | None, output_dir, width: int = WIDTH,
+                   grid: Sequence[Mapping] = ()) -> list[str]:
     """The run's settings in a few lines: method, data, training, output directory.
 
     Args:
         flat_config: :meth:`~disentangle_tf.run.config.RunConfig.to_flat_dict` of the
             resolved configuration.
         method: the method's name (``--method``), or None.
+        grid: the points a selection chooses from (``--method selected``): the keys they
+            vary are named as chosen from the grid, not shown at the configuration's value.
         output_dir: where the run writes; its ``config.json`` holds every setting.
         width: the widest line (characters).
 
@@ -64,7 +67,11 @@ def config_summary(flat_config: Mapping, method: str | None, output_dir, width: 
         Lines of at most ``width`` characters (but for a single word longer than that).
     """
     c = flat_config
-    settings = ", ".join(method_settings(c)) or "no penalty, uniform sampling"
+    varied = list(dict.fromkeys(key for point in grid for key in point))
+    settings = ", ".join(s for s in method_settings(c) if s.split(" ", 1)[0] not in varied)
+    if varied:
+        settings = f"{', '.join(varied)} chosen below from a grid of {len(grid)}" + (f"; {settings}" if settings else "")
+    settings = settings or "no penalty, uniform sampling"
     data = c["dataset"]
     if c.get("data"):
         data += f" {c['data']}"
