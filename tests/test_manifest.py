@@ -297,9 +297,13 @@ def test_classes_with_fewer_than_two_training_images_are_warned_about(generic):
     manifest, _ = generic
     # Training has 3VV twice, LVOT and Abd once; shadow 'with' and 'without' twice.
     messages = _caught(manifest, ManifestOptions(tasks=("plane", "shadow")))
+    # Each names the row of its one image (a label spelt wrong in one row looks like this).
+    row = {plane: k + 1 for k, (_, split, plane, _) in reversed(list(enumerate(ROWS))) if split == "train"}
     assert sorted(messages) == [
-        f"{manifest}: task 'plane': class 'Abd' has 1 training image (fewer than 2)",
-        f"{manifest}: task 'plane': class 'LVOT' has 1 training image (fewer than 2)",
+        f"{manifest}: task 'plane': class 'Abd' has 1 training image (fewer than 2: row {row['Abd']} "
+        f"(line {row['Abd'] + 1}))",
+        f"{manifest}: task 'plane': class 'LVOT' has 1 training image (fewer than 2: row {row['LVOT']} "
+        f"(line {row['LVOT'] + 1}))",
     ]
 
 
@@ -312,7 +316,8 @@ def test_class_absent_from_training_is_warned_about(tmp_path):
     manifest = _write_manifest(tmp_path, rows)
     messages = _caught(manifest, ManifestOptions(tasks=("plane", "shadow")))
     assert messages == [
-        f"{manifest}: task 'plane': class 'c' has no training image but appears in 'val' (1 image), 'test' (1 image)"
+        f"{manifest}: task 'plane': class 'c' has no training image but appears in 'val' (1 image), 'test' (1 image) "
+        "(first: row 8 (line 9))"
     ]
 
 
@@ -326,7 +331,8 @@ def test_class_names_that_differ_only_in_case_are_warned_about(tmp_path):
     lookalikes = [m for m in messages if "differ only in case" in m]
     # Surrounding spaces are read away ('LVOT ' is 'LVOT'); case is kept, and warned about.
     assert len(lookalikes) == 1 and lookalikes[0].startswith(f"{manifest}: task 'plane': classes ")
-    assert "'3VV' and '3vv'" in lookalikes[0] or "'3vv' and '3VV'" in lookalikes[0]
+    assert ("'3VV' and '3vv' (first in row 1 (line 2) and row 3 (line 4))" in lookalikes[0]
+            or "'3vv' and '3VV' (first in row 3 (line 4) and row 1 (line 2))" in lookalikes[0])
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -258,7 +258,7 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         raise ManifestError(f"{_where(source, error.index)}: {error}") from None
 
     for note in (notes + repeated_paths(source, frame) + rare_classes(source, frame, class_names, options.tasks)
-                 + lookalike_classes(source, class_names, options.tasks)):
+                 + lookalike_classes(source, class_names, options.tasks, frame)):
         warnings.warn(note, DataWarning, stacklevel=2)
     frame.attrs["class_names"] = class_names
     frame.attrs["splits"] = options.split_names

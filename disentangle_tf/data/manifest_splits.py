@@ -103,8 +103,15 @@ def repeated_paths(source: pathlib.Path, frame: pd.DataFrame) -> list[str]:
     return messages
 
 
+def _row(frame: pd.DataFrame, where) -> str:
+    """``"row R (line L)"`` of the first manifest row of ``frame`` where ``where`` holds."""
+    row = int(frame["row"].to_numpy()[np.flatnonzero(where)[0]])
+    return f"row {row} (line {row + 1})"
+
+
 def rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) -> list[str]:
-    """One warning per class with fewer than two training images."""
+    """One warning per class with fewer than two training images, naming its first row
+    (a label spelt wrong in one row is a class of one image)."""
     split = frame["split"].to_numpy()
     messages = []
     for task in tasks:
@@ -119,18 +126,20 @@ def rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) 
             )
             if count == 0 and elsewhere:
                 messages.append(
-                    f"{source}: task {task!r}: class {name!r} has no training image but appears in {elsewhere}"
+                    f"{source}: task {task!r}: class {name!r} has no training image but appears in {elsewhere} "
+                    f"(first: {_row(frame, labels == k)})"
                 )
             else:
                 image = "image" if count == 1 else "images"
+                first = f": {_row(frame, (labels == k) & (split == 'train'))}" if count else ""
                 messages.append(
                     f"{source}: task {task!r}: class {name!r} has {count} training {image} "
-                    "(fewer than 2)"
+                    f"(fewer than 2{first})"
                 )
     return messages
 
 
-def lookalike_classes(source: pathlib.Path, class_names, tasks) -> list[str]:
+def lookalike_classes(source: pathlib.Path, class_names, tasks, frame: pd.DataFrame | None = None) -> list[str]:
     """One warning per set of class names of a task that differ only in case (``3VV``
     and ``3vv``): most likely one class spelt two ways, trained as two."""
     messages = []
@@ -141,6 +150,10 @@ def lookalike_classes(source: pathlib.Path, class_names, tasks) -> list[str]:
         for names in spellings.values():
             if len(names) > 1:
                 listed = " and ".join(repr(n) for n in names)
+                if frame is not None:  # where each spelling is first found
+                    labels = frame[task].to_numpy()
+                    listed += " (first in " + " and ".join(
+                        _row(frame, labels == list(map(str, class_names[task])).index(n)) for n in names) + ")"
                 messages.append(f"{source}: task {task!r}: classes {listed} differ only in case and are "
                                 "trained as different classes; if they are one, spell them alike in the manifest")
     return messages
