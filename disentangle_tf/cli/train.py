@@ -154,8 +154,8 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
                 result, chosen = run(config, **arguments), None
     except KeyboardInterrupt:
         # The backup of the last finished epoch is intact (run.backup): say how to go on.
-        click.echo(f"\ninterrupted: the same command resumes after the last finished epoch "
-                   f"(or --output-dir {output_dir})", err=True)
+        click.echo(f"\ninterrupted: the same command resumes after the last finished epoch, in {output_dir}",
+                   err=True)
         sys.exit(INTERRUPTED)
     click.echo()
     for line in [*after_training(config.training), *results_table(result.metrics)]:
