@@ -90,7 +90,8 @@ def test_the_final_results_are_one_markdown_table(finished_run):  # noqa: F811
         accuracy, chance = values["adversary_accuracy"]["a->b"], values["adversary_chance"]["a->b"]
         assert rows[split][4] == f"{accuracy:.3f} ({chance:.3f})"
         absent = values["predicted_absent_combination"]
-        assert rows[split][6] == f"{absent['fraction']:.1%} ({absent['images']} images)"
+        count = absent["images"]
+        assert rows[split][6] == f"{absent['fraction']:.1%} ({count} image{'' if count == 1 else 's'})"
     assert f"- {result.headline[-1]}" in text.splitlines()
     assert "unseen combination (unseen: b q with a y, never in training)" in text
 

@@ -205,5 +205,5 @@ def main(model_dir, output, batch_size, overwrite, images):
                       f"{paths[min(constant)]}): such an image is read as zeros, so its prediction says "
                       "nothing about it", DataWarning, stacklevel=2)
     write_csv_atomically(pd.DataFrame(rows), output, overwrite)
-    click.echo(f"wrote {output} ({len(paths)} images)")
+    click.echo(f"wrote {output} ({len(paths)} image{'' if len(paths) == 1 else 's'})")
 

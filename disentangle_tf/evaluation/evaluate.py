@@ -140,7 +140,7 @@ def write_evaluation(metrics: dict, output_dir) -> list[pathlib.Path]:
             if scores is None:
                 continue
             stem = f"{_file_name(split)}_{_file_name(task)}"
-            title = f"{task} on {split} ({scores['images']} images)"
+            title = f"{task} on {split} ({scores['images']} image{'' if scores['images'] == 1 else 's'})"
             written.append(plot_confusion_matrix(scores, figures / f"confusion_{stem}.png", title))
             written.append(plot_reliability(scores, figures / f"reliability_{stem}.png", title))
     return written

@@ -55,7 +55,7 @@ def results_markdown(metrics: Mapping[str, Mapping], headline: Sequence[str] = (
         if flagged:
             absent = values.get("predicted_absent_combination") or {}
             fraction = absent.get("fraction")
-            row.append("-" if fraction is None else f"{fraction:.1%} ({absent['images']} images)")
+            row.append("-" if fraction is None else f"{fraction:.1%} ({absent['images']} image{'' if absent['images'] == 1 else 's'})")
         rows.append(row)
     lines = [f"- {sentence}" for sentence in headline] + ([""] if headline else [])
     lines.append("| " + " | ".join(map(_cell, header)) + " |")
