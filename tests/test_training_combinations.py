@@ -250,3 +250,17 @@ def test_a_training_run_records_the_training_split_and_scores_the_unseen_split(f
             truth = split.labels[task]
             on_absent = np.mean(found[~seen, k] == truth[~seen]) if (~seen).any() else None
             assert absent["accuracy"][task] == (None if on_absent is None else pytest.approx(on_absent))
+
+
+def test_fit_on_arrays_records_the_combinations_of_its_training_part():
+    rng = np.random.default_rng(3)
+    images = rng.normal(size=(40, *IMAGE_SHAPE)).astype("float32")
+    a, b = rng.integers(0, 2, 40), rng.integers(0, 3, 40)
+    a[(a == 1) & (b == 2)] = 0  # (y, r) absent
+    b[:3] = -1  # unlabelled for b: in no combination
+    model = build_tiny_model(TASKS, image_shape=IMAGE_SHAPE)
+    model.compile()
+    model.fit(images, {"a": a, "b": b}, batch_size=10, epochs=1, validation_split=0.25, verbose=0)
+    # The last quarter is validation, not training: only the first 30 rows count.
+    assert dict(model.training_combinations) == counted(a[:30], b[:30])
+    assert (1, 2) not in dict(model.training_combinations)

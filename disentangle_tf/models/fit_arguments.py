@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from ..data.combinations import count_combinations
 from ..data.labelled_images import MISSING_LABEL, LabelledImages
 from ..data.pipeline import make_training_dataset, steps_per_epoch
 from ..replicas import model_strategy
@@ -131,6 +132,11 @@ class FitArguments:
         the model ends with the run's weights. For a task that a left-right flip
         changes, build the dataset with ``make_training_dataset(..., flip=False)``.
 
+        Arrays also record the combinations of labels they hold, with their counts, in
+        ``training_combinations`` (without the ``validation_split`` part), as a run does:
+        the exported model then flags predictions of a combination absent from training.
+        A dataset leaves the record as it is (set it yourself, or train through a run).
+
         Without a method, arrays are Keras's (shuffled by Keras, no flips), except that
         with ``adversary_batches="fresh"`` they are wrapped by
         :func:`disentangle_tf.data.make_training_dataset` (no flips, ``seed``) so that
@@ -210,6 +216,9 @@ class FitArguments:
                 images, y = images[:cut], head(y)
                 sample_weight = None if sample_weight is None else head(sample_weight)
             x = images
+            # What the training arrays hold, as a run records it: exported with the model,
+            # it flags predictions of a combination never seen in training.
+            self.training_combinations = count_combinations(y, self.task_names)
             needs_fresh = self.adversaries and self.adversary_steps and self.adversary_batches == "fresh"
             if self.compiled_method is not None:
                 x, kwargs["steps_per_epoch"] = self._method_batches(x, y, sample_weight, post_fit_batch, epochs,
