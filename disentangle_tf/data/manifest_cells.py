@@ -15,9 +15,14 @@ import numpy as np
 from .manifest_options import MISSING_VALUES, ManifestError
 
 
+def row_and_line(row: int) -> str:
+    """``"row R (line L)"`` for the manifest's data row ``row`` (1-based; line 1 is the header)."""
+    return f"row {row} (line {row + 1})"
+
+
 def _where(source: pathlib.Path, index: int) -> str:
     """``"<manifest> row R (line L)"`` for the data row at 0-based ``index``."""
-    return f"{source} row {index + 1} (line {index + 2})"
+    return f"{source} {row_and_line(index + 1)}"
 
 
 def slash_hint(path) -> str:

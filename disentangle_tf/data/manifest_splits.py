@@ -8,6 +8,8 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from .manifest_cells import row_and_line
+
 
 def carve_validation(
     frame: pd.DataFrame, tasks, fraction: float, seed: int, groups: np.ndarray | None = None
@@ -105,8 +107,7 @@ def repeated_paths(source: pathlib.Path, frame: pd.DataFrame) -> list[str]:
 
 def _row(frame: pd.DataFrame, where) -> str:
     """``"row R (line L)"`` of the first manifest row of ``frame`` where ``where`` holds."""
-    row = int(frame["row"].to_numpy()[np.flatnonzero(where)[0]])
-    return f"row {row} (line {row + 1})"
+    return row_and_line(int(frame["row"].to_numpy()[np.flatnonzero(where)[0]]))
 
 
 def rare_classes(source: pathlib.Path, frame: pd.DataFrame, class_names, tasks) -> list[str]:

@@ -30,17 +30,10 @@ def check_each(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
     """
     by_key = {option.key: option for option in OPTIONS}
     for key, value in values.items():
-        option, origin = by_key[key], sources[key]
-        if option.choices and value not in option.choices:
-            raise ConfigError(f"{origin}: {key} must be one of {', '.join(map(str, option.choices))}; got {value!r}")
-        error = option.range_error(value)
+        option = by_key[key]
+        error = option.choice_error(value) or option.range_error(value) or option.check_error(value)
         if error is not None:
-            raise ConfigError(f"{origin}: {error}")
-        if option.check is not None:
-            try:
-                option.check(value)
-            except ValueError as failure:
-                raise ConfigError(f"{origin}: {failure}") from None
+            raise ConfigError(f"{sources[key]}: {error}")
 
 
 def check_configuration(flat: Mapping[str, Any], source: str = "config",
@@ -74,9 +67,9 @@ def check_configuration(flat: Mapping[str, Any], source: str = "config",
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{origin(key)}: {key} must be a finite number; got {value}")
     for option in OPTIONS:
-        if option.choices and flat[option.key] not in option.choices:
-            raise ConfigError(f"{origin(option.key)}: {option.key} must be one of "
-                              f"{', '.join(map(str, option.choices))}; got {flat[option.key]!r}")
+        error = option.choice_error(flat[option.key])
+        if error is not None:
+            raise ConfigError(f"{origin(option.key)}: {error}")
     if flat["dataset"] in ("csv", "hdf5") and not flat["data"]:
         raise ConfigError(f"{origin('dataset', 'data')}: the {flat['dataset']} data set needs a file: pass --data "
                           "(or set data in the config file)")
@@ -85,11 +78,9 @@ def check_configuration(flat: Mapping[str, Any], source: str = "config",
         if error is not None:
             raise ConfigError(f"{origin(option.key)}: {error}")
     for option in OPTIONS:
-        if option.check is not None:
-            try:
-                option.check(flat[option.key])
-            except ValueError as failure:
-                raise ConfigError(f"{origin(option.key)}: {failure}") from None
+        error = option.check_error(flat[option.key])
+        if error is not None:
+            raise ConfigError(f"{origin(option.key)}: {error}")
     if len(flat["encoder_filters"]) != len(flat["encoder_strides"]):
         raise ConfigError(
             f"{origin('encoder_filters', 'encoder_strides')}: encoder_filters and encoder_strides must have "

@@ -117,6 +117,22 @@ class Option:
         """Whether its option is given once per item (a list of any length)."""
         return self.is_list and typing.get_args(self.type)[-1] is Ellipsis
 
+    def choice_error(self, value) -> str | None:
+        """What is wrong with ``value`` if it is not one of the choices, or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.key} must be one of {', '.join(map(str, self.choices))}; got {value!r}"
+        return None
+
+    def check_error(self, value) -> str | None:
+        """The message of the further check (``check``) that ``value`` fails, or None."""
+        if self.check is None:
+            return None
+        try:
+            self.check(value)
+        except ValueError as failure:
+            return str(failure)
+        return None
+
     def range_error(self, value) -> str | None:
         """What is wrong with ``value``'s range (``"epochs must be >= 1; got 0"``), or None."""
         if self.minimum is None and self.maximum is None:
