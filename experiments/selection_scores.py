@@ -64,8 +64,9 @@ def choose(values: dict, score: str, sign: float = 1.0, validation: str = "held_
     return max(admissible, key=lambda label: sign * values[label][score])
 
 
-def summary(directory: pathlib.Path, task: str = "digit", unseen: str = "unseen", seen: str = "test") -> list[str]:
-    points = read_points(directory, task=task, unseen=unseen, seen=seen)
+def summary(directory: pathlib.Path, task: str = "digit", unseen: str = "unseen", seen: str = "test",
+            method: str = "selected") -> list[str]:
+    points = read_points(directory, method=method, task=task, unseen=unseen, seen=seen)
     scores = {"held-out estimate": ("held_out_estimate", 1.0), "held-out relative": ("held_out_relative", 1.0),
               "least leakage": ("leakage", -1.0), "validation accuracy": ("val_accuracy", 1.0)}
     lines = [f"### {directory.name}", "", "| score | Spearman per seed | mean | the rule's choice: unseen accuracy per "
@@ -123,7 +124,9 @@ if __name__ == "__main__":
     parser.add_argument("--task", default="digit", help="the relevant task (digit, shape, plane)")
     parser.add_argument("--unseen-split", default="unseen", help="us-sim: lvot_with_shadow")
     parser.add_argument("--seen-split", default="test", help="us-sim: test_seen")
+    parser.add_argument("--method", default="selected", help="the row whose grid points are scored")
     args = parser.parse_args()
     for argument in args.directories:
         where = dict(task=args.task, unseen=args.unseen_split, seen=args.seen_split)
-        print("\n".join(summary(pathlib.Path(argument), **where) + rows_table(pathlib.Path(argument), **where)))
+        print("\n".join(summary(pathlib.Path(argument), method=args.method, **where)
+                        + rows_table(pathlib.Path(argument), **where)))

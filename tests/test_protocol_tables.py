@@ -52,3 +52,19 @@ def test_a_seed_recorded_twice_with_different_values_is_refused(tmp_path):
     two = _part(tmp_path / "b", _rows("lambda=0 precise-bn", [1], [0.3], [0.9]))
     with pytest.raises(ValueError, match="seed 1 is 0.3 here and 0.2 in another part"):
         protocol_tables.read_parts([one, two])
+
+
+def test_the_reference_and_the_ceiling_are_the_rows_named(tmp_path):
+    """A comparison of long rows measures each row against its long reference and the gap to
+    its long ceiling, whatever the other rows are called."""
+    part = _part(tmp_path / "a", _rows("lambda=0 precise-bn", [1, 2], [0.1, 0.1], [0.8, 0.8])
+                 + _rows("reference long", [1, 2], [0.2, 0.3], [0.9, 0.9])
+                 + _rows("mine long", [1, 2], [0.3, 0.4], [0.9, 0.9])
+                 + _rows("oracle", [1, 2], [0.9, 0.9], [0.9, 0.9])
+                 + _rows("oracle long", [1, 2], [0.45, 0.55], [0.9, 0.9]))
+    _, verdicts = protocol_tables.table(protocol_tables.read_parts([part]), "digit", reference="reference long",
+                                        oracle="oracle long")
+    mine = verdicts["mine long"]
+    assert mine["unseen"]["mean"] == pytest.approx(0.1) and mine["gap"] == pytest.approx(0.25)
+    assert mine["closed"] == pytest.approx(0.4)
+    assert verdicts["lambda=0 precise-bn"]["unseen"]["mean"] == pytest.approx(-0.15)

@@ -24,6 +24,7 @@ import click
 from ..errors import ConfigError
 from ..experiments.reproduce import (DATASETS, DEFAULT_US_SIM_SCALE, FILE_DATASETS, OUTPUT_NAMES, SELECTIONS,
                                      experiment_of, reproduce, resolve_methods)
+from ..experiments.candidates import CANDIDATE_METHODS
 from ..experiments.former_methods import FORMER_METHODS
 from ..run.methods import METHODS
 from ..run.output_lock import hold_output_dir
@@ -76,7 +77,8 @@ def _parse_headline(text: str | None, data) -> tuple[str, str] | None:
 @click.option("--methods", "method_names", multiple=True,
               help="Rows to run, comma-separated or repeated: " + ", ".join(METHODS)
                    + ", the single-task baselines, or all (every one of those); or a row of a recorded comparison: "
-                   + ", ".join(FORMER_METHODS) + ".  [default: synthetic: lambda=0, paper, recommended, "
+                   + ", ".join(FORMER_METHODS) + "; or a candidate's: " + ", ".join(CANDIDATE_METHODS)
+                   + ".  [default: synthetic: lambda=0, paper, recommended, "
                      "oracle; us-sim: plane only, artifacts only, lambda=0, lambda=0 precise-bn, paper, recommended; "
                      "digits-shadow, digits-texture: lambda=0, lambda=0 precise-bn, paper, recommended, oracle; csv: "
                      "TASK only for every task, lambda=0, lambda=0 precise-bn, paper, recommended]")

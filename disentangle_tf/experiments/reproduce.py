@@ -5,8 +5,9 @@ For every seed the same data set (generated with that seed) trains every method 
 ``--methods`` (the names of :mod:`disentangle_tf.run.methods`, the data set's single-task
 baselines: ``shape only`` and ``background only`` on the synthetic shapes, ``plane
 only`` and ``artifacts only`` on the simulated ultrasound, ``digit only`` and ``shadow
-only`` or ``texture only`` on the digits, and the rows of the recorded comparisons,
-:mod:`disentangle_tf.experiments.former_methods`). A method whose settings
+only`` or ``texture only`` on the digits, the rows of the recorded comparisons,
+:mod:`disentangle_tf.experiments.former_methods`, and those of candidates,
+:mod:`disentangle_tf.experiments.candidates`). A method whose settings
 hold a grid (``paper grid``: lambda in 0.01 and 0.1) trains every value and keeps the
 one model selection prefers: the mean of the tasks' accuracies on the validation split,
 or, with ``--selection oracle`` and clearly labelled so, the shape accuracy on
@@ -47,6 +48,7 @@ from ..data.synthetic import make_synthetic_split
 from ..data.ultrasound_sim import make_us_sim_split
 from ..run.datasets import load_dataset
 from ..run.methods import METHODS, NEUTRAL, Method
+from .candidates import CANDIDATE_METHODS
 from .former_methods import FORMER_METHODS
 from .report import write_all
 from ..selection.grid import RULES
@@ -137,8 +139,9 @@ def resolve_methods(dataset: str, names, data: DatasetSplits | None = None) -> l
 
     A name is looked up among the data set's single-task baselines and
     :data:`~disentangle_tf.run.methods.METHODS` first, then among the rows of the recorded
-    comparisons (:data:`~disentangle_tf.experiments.former_methods.FORMER_METHODS`, named
-    one by one, never by ``all``); a row of either table trains the same way.
+    comparisons (:data:`~disentangle_tf.experiments.former_methods.FORMER_METHODS`) and of
+    the candidates (:data:`~disentangle_tf.experiments.candidates.CANDIDATE_METHODS`), named
+    one by one, never by ``all``; a row of any of these tables trains the same way.
 
     Raises:
         UserError: for an unknown name, or one the data set cannot run.
@@ -153,12 +156,14 @@ def resolve_methods(dataset: str, names, data: DatasetSplits | None = None) -> l
     methods = {**single, **METHODS}
     if list(names) == ["all"]:
         names = list(methods)
-    available = {**FORMER_METHODS, **methods}  # a name of a method first, then of a recorded row
+    # A name of a method first, then of a recorded row or a candidate's.
+    available = {**FORMER_METHODS, **CANDIDATE_METHODS, **methods}
     chosen = []
     for name in names:
         if name not in available:
             raise UserError(f"--methods: unknown method {name!r}; expected some of: {', '.join(methods)} or all, "
-                            f"or a row of disentangle_tf.experiments.former_methods: {', '.join(FORMER_METHODS)}")
+                            f"or a row of disentangle_tf.experiments.former_methods: {', '.join(FORMER_METHODS)}, "
+                            f"or of disentangle_tf.experiments.candidates: {', '.join(CANDIDATE_METHODS)}")
         if available[name].oracle and experiment["oracle_split"] is None:
             raise UserError(f"--methods: {name!r} needs images of the unseen combination, which {dataset} lacks")
         if available[name] not in chosen:
