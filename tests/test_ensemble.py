@@ -73,13 +73,27 @@ def _config(**settings):
     return RunConfig().replace({**TINY, "epochs": 2, "precise_batch_norm": 2, **settings})
 
 
-def test_a_member_trains_as_a_run_of_seed_plus_100_on_the_same_data():
+@pytest.fixture(scope="module")
+def single_run():
+    """The single run of :func:`_config` (deterministic, seed 5) on the tiny splits: what
+    member 0 of an ensemble trains and member 1 must not."""
+    from disentangle_tf.run.training import run
+
+    return run(_config(deterministic=True), data=tiny_splits(), verbose=0)
+
+
+# The tests of the module's runs go to one worker, which trains each once.
+ENSEMBLE_RUN = pytest.mark.xdist_group("ensemble_run")
+
+
+@ENSEMBLE_RUN
+def test_a_member_trains_as_a_run_of_seed_plus_100_on_the_same_data(single_run):
     from disentangle_tf.run.training import run
 
     data = tiny_splits()
     member = run(_config(ensemble_member=1), data=data, verbose=0).model
     shifted = run(_config(seed=TINY["seed"] + 100), data=data, verbose=0).model
-    first = run(_config(), data=data, verbose=0).model
+    first = single_run.model
     for a, b in zip(member.get_weights(), shifted.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(member.get_weights(), first.get_weights()))
@@ -94,14 +108,8 @@ def ensemble_run(tmp_path_factory):
     return out, run(_config(ensemble_size=2, deterministic=True), output_dir=out, data=tiny_splits(), verbose=0)
 
 
-# The tests of the module's ensemble run go to one worker, which trains it once.
-ENSEMBLE_RUN = pytest.mark.xdist_group("ensemble_run")
-
-
 @ENSEMBLE_RUN
-def test_an_ensemble_run_writes_its_members_and_scores_their_mean(ensemble_run):
-    from disentangle_tf.run.training import run
-
+def test_an_ensemble_run_writes_its_members_and_scores_their_mean(ensemble_run, single_run):
     data = tiny_splits()
     out, result = ensemble_run
     assert isinstance(result.model, DisentanglerEnsemble)
@@ -112,8 +120,7 @@ def test_an_ensemble_run_writes_its_members_and_scores_their_mean(ensemble_run):
     assert json.loads((out / "config.json").read_text())["ensemble_size"] == 2
     assert not (out / "backup").exists() and (out / "saved_model").is_dir()
     # Member 0 is the single run of the same configuration.
-    single = run(_config(deterministic=True), data=data, verbose=0)
-    assert json.loads((out / "members" / "0" / "metrics.json").read_text()) == single.metrics
+    assert json.loads((out / "members" / "0" / "metrics.json").read_text()) == single_run.metrics
     # The ensemble's validation accuracy, by hand from its members' saved models.
     members = [keras.saving.load_model(out / "members" / str(k) / "model.keras") for k in (0, 1)]
     images, labels = data.validation.images, data.validation.labels
