@@ -104,9 +104,13 @@ def test_a_model_trained_on_a_round_tripped_manifest_has_one_output_per_number(t
 
     manifest = write_manifest(tmp_path, ROUND_TRIP)
     out = tmp_path / "run"
+    # A tiny encoder (two blocks, not the default six): the point is the classes, not the network.
+    encoder = tmp_path / "encoder.json"
+    encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4}))
     arguments = ["--dataset", "csv", "--data", str(manifest), "--task", "grade", "--task", "shadow",
-                 "--image-size", "16", "16", "--epochs", "1", "--batch-size", "4", "--method", "paper",
-                 "--adversary-steps", "1", "--head-units", "4", "--output-dir", str(out), "--quiet"]
+                 "--config", str(encoder), "--image-size", "16", "16", "--epochs", "1", "--batch-size", "4",
+                 "--method", "paper", "--adversary-steps", "1", "--head-units", "4", "--output-dir", str(out),
+                 "--quiet"]
     run_command(main, arguments, prog_name="train")
     metadata = json.loads((out / "saved_model" / "disentangle_tf.json").read_text())
     tasks = {task["name"]: task for task in metadata["tasks"]}
