@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import build_random_data, build_tiny_model, clone_model
+from conftest import TINY_METHOD, build_random_data, build_tiny_model, clone_model
 from disentangle_tf.data.labelled_images import MISSING_LABEL, LabelledImages
 from disentangle_tf.data.pipeline import label_groups, make_training_dataset
 
@@ -219,7 +219,9 @@ SPLITS = ["--test-split", "test_seen", "--test-split", "lvot_with_shadow", "--te
 def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path, run_module):
     manifest = write_table_1_manifest(tmp_path)
     encoder = tmp_path / "encoder.json"
-    encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4}))
+    # The method's penalty and steps after training left out: the point is the splits and their scores.
+    encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4,
+                                   **TINY_METHOD}))
     data = ["--dataset", "csv", "--data", manifest, "--task", "plane", "--task", "shadow", *SPLITS]
 
     refused = run_module("disentangle_tf.train", *data, *TINY, "--output-dir", tmp_path / "refused")
