@@ -40,8 +40,21 @@ def _trained(monkeypatch, switch: str):
     return model, history.history
 
 
-def test_off_the_plain_keras_classes_are_used(monkeypatch):
-    model, _ = _trained(monkeypatch, "0")
+@pytest.fixture(scope="module")
+def plain_run():
+    """``_trained`` with the switch off, once for the module's tests: ``(model, history)``."""
+    with pytest.MonkeyPatch.context() as patch:
+        return _trained(patch, "0")
+
+
+#: The tests of the module's plain run go to one worker, which trains it once.
+PLAIN_RUN = pytest.mark.xdist_group("fast_paths_plain_run")
+
+
+@PLAIN_RUN
+def test_off_the_plain_keras_classes_are_used(monkeypatch, plain_run):
+    model, _ = plain_run
+    monkeypatch.setenv(fast.SWITCH, "0")
     layers = batch_norm_layers(model)
     assert layers and all(type(layer) is keras.layers.BatchNormalization for layer in layers)
     assert type(model.optimizer) is keras.optimizers.Adam
@@ -59,8 +72,9 @@ def test_on_by_default_the_fused_classes_are_used(monkeypatch):
     assert factored_updates_apply(model.adversary_optimizer, model.adversaries)
 
 
-def test_training_gives_the_same_result_both_ways(monkeypatch):
-    plain, plain_history = _trained(monkeypatch, "0")
+@PLAIN_RUN
+def test_training_gives_the_same_result_both_ways(monkeypatch, plain_run):
+    plain, plain_history = plain_run
     fused, fused_history = _trained(monkeypatch, "1")
     assert type(fused.optimizer) is FusedAdam  # the two runs did take different paths
     assert len(plain.weights) == len(fused.weights)
