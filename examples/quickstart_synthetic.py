@@ -11,7 +11,8 @@ Usage::
 Writes ``model.keras`` (the Keras model) and ``saved_model/`` (a TF SavedModel whose
 ``serving_default`` signature returns per-task probabilities and features) into the
 output directory. This is what ``python -m disentangle_tf.train --dataset synthetic``
-does with its default, recommended method (docs/method.rst), through Keras's compile and
+does with its default method (on these shapes, where no combination of labels can be
+held out, the recommended setting; docs/method.rst), through Keras's compile and
 fit: ``compile(method="recommended")`` sets no adversarial term and a class-conditional
 HSIC penalty on every residual block's grid cells; ``fit`` on the arrays draws
 group-balanced batches and, after the last epoch, recomputes the batch-norm statistics

@@ -74,7 +74,7 @@ def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
     from disentangle_tf.run.methods import METHODS, NEUTRAL
     from disentangle_tf.cli.train import DEFAULT_METHOD, resolve_config
 
-    assert DEFAULT_METHOD == "recommended"
+    assert DEFAULT_METHOD == "selected"
     recommended = resolve_config(None, {}, "recommended").to_flat_dict()
     for key, value in METHODS["recommended"].settings.items():
         assert recommended[key] == value, key

@@ -8,8 +8,9 @@ import pytest
 
 from conftest import TINY_METHOD
 
-TINY = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "8", "--adversary-steps", "1",
-        "--head-units", "8", "--quiet"]
+# The data sets are the point: one training of the recommended setting, not the default's grid.
+TINY = ["--method", "recommended", "--image-size", "16", "20", "--epochs", "1", "--batch-size", "8",
+        "--adversary-steps", "1", "--head-units", "8", "--quiet"]
 TINY_ENCODER = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, **TINY_METHOD}
 
 

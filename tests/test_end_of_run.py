@@ -154,6 +154,9 @@ def test_the_train_command_ends_with_the_headline_and_a_quoted_tensorboard_line(
     result = CliRunner().invoke(main, ["--dataset", "synthetic", "--epochs", "1", "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    # The default method says in a wrapped line why it trains the configuration as given.
+    said = [line for line in lines if line.startswith("held-out-combination selection: no combination")]
+    assert len(said) == 1
     first = lines.index("seen combinations (test): shape 0.997, background 1.000")
     assert lines[first - 1].startswith("  task b's most frequent class")  # right after the table's notes
     assert " ".join(line.strip() for line in lines[first + 1:-2]) == (

@@ -16,7 +16,7 @@ def test_train_help_gives_the_values_of_the_method_decided_defaults():
 
     text = _help(main, "--help-all")
     assert "the method's" not in text
-    # The default method is the recommended setting; where the paper's method differs, both are given.
+    # The default method's settings are the recommended setting's; where the paper's method differs, both are given.
     assert "lambda of Eq. 1. [default: 0; --method paper: 0.01]" in text
     assert "reuse the main batch. [default: same; --method paper: fresh]" in text
     assert "(0: off, the paper). [default: 10; --method paper: 0]" in text

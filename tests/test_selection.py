@@ -347,10 +347,12 @@ def test_two_rules_over_one_grid_in_a_comparison_train_each_point_once(monkeypat
 
 
 @pytest.mark.parametrize("arguments, rule", [
+    ([], "held-out-combination"),  # the default method
     (["--method", "selected"], "held-out-combination"),
     (["--method", "selected by leakage"], "least-leakage"),
-    (["--selection", "least-leakage"], "least-leakage"),
-    (["--selection", "held-out-combination"], "held-out-combination"),
+    (["--selection", "least-leakage"], "least-leakage"),  # an explicit rule replaces the method's
+    (["--method", "recommended", "--selection", "held-out-combination"], "held-out-combination"),
+    (["--method", "selected by leakage", "--selection", "held-out-combination"], "held-out-combination"),
 ])
 def test_train_chooses_by_the_method_s_rule_or_the_option_s(monkeypatch, tmp_path, arguments, rule):
     from click.testing import CliRunner
@@ -369,3 +371,24 @@ def test_train_chooses_by_the_method_s_rule_or_the_option_s(monkeypatch, tmp_pat
     result = CliRunner().invoke(train_command.main, [*arguments, "--output-dir", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert seen == {"points": SELECTION_GRID, "rule": rule}
+
+
+@pytest.mark.parametrize("arguments", [["--selection", "none"], ["--method", "recommended"]])
+def test_train_trains_once_without_a_rule(monkeypatch, tmp_path, arguments):
+    from click.testing import CliRunner
+
+    from disentangle_tf.cli import train as train_command
+    from disentangle_tf.run import training
+    from disentangle_tf.selection import selected_run
+
+    trained = []
+
+    def once(config, **kwargs):
+        trained.append(config.training.independence_weight)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(selected_run, "run_selected", lambda *args, **kwargs: pytest.fail("selected"))
+    monkeypatch.setattr(training, "run", once)
+    result = CliRunner().invoke(train_command.main, [*arguments, "--output-dir", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert trained == [10.0]  # the recommended setting's weight, trained as given

@@ -12,8 +12,12 @@ from .config_values import describe_type
 from .methods import METHODS
 
 #: The method the train command uses unless ``--method`` names another; the configuration's
-#: defaults are its settings.
-DEFAULT_METHOD = "recommended"
+#: defaults are its settings (the recommended setting's). It chooses the penalty's weight and
+#: place by held-out-combination validation where a combination of the training labels can
+#: stand in for an unseen one, and trains the recommended setting where none can: measured on
+#: four data sets, it kept the seen accuracy on all three where it chose, which the recommended
+#: setting did not (docs/generalisation.rst).
+DEFAULT_METHOD = "selected"
 
 def shown_value(value) -> str:
     """A value as ``--help`` writes it: ``on``/``off``, ``0.001``, ``56 72``."""
