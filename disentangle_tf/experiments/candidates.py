@@ -22,7 +22,7 @@ comparisons (weight 0; weight 2 on the block maps), which halves the selection's
 
 from __future__ import annotations
 
-from ..run.methods import NEUTRAL, RECOMMENDED, SELECTION_GRID, Method
+from ..run.methods import PRECISE_BN, RECOMMENDED, SELECTION_GRID, Method, over_neutral
 
 #: Up to 45 epochs, the epoch of the best mean validation accuracy kept.
 LONG = {"epochs": 45, "restore_best_weights": True}
@@ -30,25 +30,20 @@ LONG = {"epochs": 45, "restore_best_weights": True}
 #: The points ``selected long`` chooses between: weight 0, and weight 2 on the block maps.
 LONG_GRID = (SELECTION_GRID[0], SELECTION_GRID[2])
 
-_PRECISE_BN = {"precise_batch_norm": RECOMMENDED["precise_batch_norm"]}
-
-
-def _row(name: str, settings: dict, description: str, **kwargs) -> Method:
-    return Method(name, {**NEUTRAL, **settings}, description, **kwargs)
-
-
 #: The rows by name.
 CANDIDATE_METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        _row("lambda=0 precise-bn long", {**_PRECISE_BN, **LONG},
-             "'lambda=0 precise-bn' trained up to 45 epochs, the epoch of the best mean validation accuracy kept"),
-        _row("selected long", {**RECOMMENDED, **LONG},
-             "the recommended setting with weight 0 or weight 2 on the block maps, chosen by held-out-combination "
-             "validation, every training up to 45 epochs with the epoch of the best mean validation accuracy kept",
-             points=LONG_GRID, selection="held-out-combination"),
-        _row("oracle long", {**_PRECISE_BN, **LONG},
-             "'oracle' (the unseen combination added to training: a ceiling) trained up to 45 epochs, the epoch of "
-             "the best mean validation accuracy kept", oracle=True),
+        over_neutral("lambda=0 precise-bn long", {**PRECISE_BN, **LONG},
+                     "'lambda=0 precise-bn' trained up to 45 epochs, the epoch of the best mean validation "
+                     "accuracy kept"),
+        over_neutral("selected long", {**RECOMMENDED, **LONG},
+                     "the recommended setting with weight 0 or weight 2 on the block maps, chosen by "
+                     "held-out-combination validation, every training up to 45 epochs with the epoch of the "
+                     "best mean validation accuracy kept",
+                     points=LONG_GRID, selection="held-out-combination"),
+        over_neutral("oracle long", {**PRECISE_BN, **LONG},
+                     "'oracle' (the unseen combination added to training: a ceiling) trained up to 45 epochs, "
+                     "the epoch of the best mean validation accuracy kept", oracle=True),
     ]
 }

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shlex
 
-from ..run.methods import NEUTRAL, Method
+from ..run.methods import Method, over_neutral
 
 #: The recommended setting of before: the class-conditional penalty (weight 10) on the
 #: features and each residual block's global average, group-balanced batches, batch-norm
@@ -36,24 +36,20 @@ _BLOCKS = {"independence_weight": 10.0, "independence_layers": "blocks", "sampli
 _BLOCK_MAPS = {**_BLOCKS, "independence_layers": "block_maps"}
 
 
-def _row(name: str, settings: dict, description: str) -> Method:
-    return Method(name, {**NEUTRAL, **settings}, description)
-
-
 #: The rows by name, in the order of the recorded tables.
 FORMER_METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        _row("blocks retrained", _BLOCKS,
-             "the recommended setting with the penalty on the blocks' global averages only (no grid cells)"),
-        _row("blocks retrained 25 epochs", {**_BLOCKS, "epochs": 25},
-             "'blocks retrained' trained 25 epochs instead of 15"),
-        _row("blocks without retraining", {**_BLOCKS, "last_layer_retraining": False},
-             "'blocks retrained' with the classifiers as trained (no last-layer retraining)"),
-        _row("blocks without retraining 25 epochs", {**_BLOCKS, "last_layer_retraining": False, "epochs": 25},
-             "'blocks without retraining' trained 25 epochs instead of 15"),
-        _row("block maps without retraining", {**_BLOCK_MAPS, "last_layer_retraining": False},
-             "the recommended setting with the classifiers as trained (no last-layer retraining)"),
+        over_neutral("blocks retrained", _BLOCKS,
+                     "the recommended setting with the penalty on the blocks' global averages only (no grid cells)"),
+        over_neutral("blocks retrained 25 epochs", {**_BLOCKS, "epochs": 25},
+                     "'blocks retrained' trained 25 epochs instead of 15"),
+        over_neutral("blocks without retraining", {**_BLOCKS, "last_layer_retraining": False},
+                     "'blocks retrained' with the classifiers as trained (no last-layer retraining)"),
+        over_neutral("blocks without retraining 25 epochs", {**_BLOCKS, "last_layer_retraining": False, "epochs": 25},
+                     "'blocks without retraining' trained 25 epochs instead of 15"),
+        over_neutral("block maps without retraining", {**_BLOCK_MAPS, "last_layer_retraining": False},
+                     "the recommended setting with the classifiers as trained (no last-layer retraining)"),
     ]
 }
 

@@ -44,7 +44,8 @@ class Method:
             (a grid over several keys at once); empty for none.
         selection: the rule that chooses its grid point from the training data
             (``"held-out-combination"`` or ``"least-leakage"``,
-            :mod:`disentangle_tf.selection.grid`); empty: the command's ``--selection``.
+            :mod:`disentangle_tf.selection.grid`); empty: none, unless the command's
+            ``--selection`` names one (which also replaces a method's own).
     """
 
     name: str
@@ -101,7 +102,7 @@ RECOMMENDED = {
 }
 
 #: The baselines recompute their batch-norm statistics as the recommended setting does.
-_PRECISE_BN = {"precise_batch_norm": RECOMMENDED["precise_batch_norm"]}
+PRECISE_BN = {"precise_batch_norm": RECOMMENDED["precise_batch_norm"]}
 
 _PAPER = {"adversarial_objective": "maximize_cross_entropy", "adversary_batches": "fresh", "adversary_steps": 5}
 
@@ -120,70 +121,75 @@ SELECTION_GRID = (
 SELECTION_KEYS = ("independence_weight", "independence_layers")
 
 
-def _method(name, settings, description, oracle=False, points=(), selection="") -> Method:
+def over_neutral(name: str, settings: Mapping, description: str, oracle: bool = False, points=(),
+                 selection: str = "") -> Method:
+    """A :class:`Method` whose ``settings`` are laid over :data:`NEUTRAL`, so that it decides
+    every key a method decides (the arguments as :class:`Method`'s)."""
     return Method(name, {**NEUTRAL, **settings}, description, oracle, tuple(points), selection)
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        _method("lambda=0", {}, "both tasks, no adversarial term (the adversaries are trained as probes)"),
-        _method("paper", {**_PAPER, "adversarial_weight": 0.01},
-                "the paper's objective as published: alternating updates, fresh adversary batches, 5 steps, "
-                "lambda 0.01 (the authors' code)"),
-        _method("paper grid", {**_PAPER, "adversarial_weight": [0.01, 0.1]},
-                "the paper's method with lambda chosen from 0.01 and 0.1 by model selection"),
-        _method("uniform", {"adversarial_weight": 0.1, "adversarial_objective": "uniform"},
-                "adversaries pushed towards the uniform prediction"),
-        _method("conditional HSIC", {"independence_weight": 10.0},
-                "class-conditional HSIC penalty on the features, within-class bandwidth, no adversarial term"),
-        _method("conditional adversaries", {"adversarial_weight": [0.01, 0.1], "conditional_adversaries": True},
-                "adversaries also read the own task's label; the paper's objective"),
-        _method("conditional adversaries uniform", {"adversarial_weight": [0.1, 0.3], "conditional_adversaries": True,
-                                                    "adversarial_objective": "uniform"},
-                "adversaries also read the own task's label; pushed towards the uniform prediction"),
-        _method("gradient reversal", {"adversarial_weight": [0.1, 1.0], "adversarial_training": "gradient_reversal",
-                                      "penalty_schedule": "dann", "adversary_steps": 1},
-                "one backward pass through a gradient reversal layer, lambda warmed up as in DANN"),
-        _method("recommended", RECOMMENDED, "the setting measured to generalise (docs/method.rst)"),
-        _method("selected", RECOMMENDED,
-                "the recommended setting with the penalty's weight and place chosen from a grid of four "
-                "(weight 0; 10 on the features; 2 and 10 on the block maps) by held-out-combination "
-                "validation on the training data", points=SELECTION_GRID, selection="held-out-combination"),
-        _method("selected by leakage", RECOMMENDED,
-                "the same grid, the point chosen by the least within-class leakage on the validation split among "
-                "the points within 0.02 of the best validation accuracy (no held-out training)",
-                points=SELECTION_GRID, selection="least-leakage"),
-        _method("group balanced", {"sampling": "group_balanced", **_PRECISE_BN},
-                "lambda=0 with batches in which every combination of labels is equally frequent "
-                "(group balancing alone), batch-norm statistics as the recommended setting's"),
-        _method("class-conditional coral", {"independence_weight": 1.0, "independence_penalty": "coral",
-                                            **_PRECISE_BN},
-                "lambda=0 plus class-conditional CORAL on the features (DomainBed's CORAL, Sun & Saenko 2016, "
-                "between the nuisance labels within each class), weight 1, batch-norm statistics as the "
-                "recommended setting's"),
-        _method("group dro", {"group_dro_step_size": 0.01, "sampling": "group_balanced", **_PRECISE_BN},
-                "Group DRO (Sagawa et al., ICLR 2020): the task losses of each combination of labels weighted "
-                "online towards the worst (step size 0.01, DomainBed's), group-balanced batches, batch-norm "
-                "statistics as the recommended setting's"),
-        _method("jtt", {"error_upweight": 5, **_PRECISE_BN},
-                "Just Train Twice (Liu et al., ICML 2021): the training images a first model (a fifth of the "
-                "epochs, batch-norm statistics recomputed) gets wrong repeated 5 times, then lambda=0 with "
-                "recomputed batch-norm statistics; needs no nuisance labels"),
-        _method("recommended ensemble", {**RECOMMENDED, "ensemble_size": 3},
-                "the recommended setting trained three times from different seeds on the same data, "
-                "probabilities averaged (a deep ensemble; three times the training time)"),
-        _method("recommended ensemble of 5", {**RECOMMENDED, "ensemble_size": 5},
-                "the recommended setting trained five times (the deep-ensembles paper's size; five times the "
-                "training time)"),
-        _method("lambda=0 retrained", {**_PRECISE_BN, "last_layer_retraining": True},
-                "lambda=0 with the recommended setting's batch-norm statistics and last-layer retraining "
-                "(no penalty)"),
-        _method("lambda=0 precise-bn", _PRECISE_BN,
-                "lambda=0 with the recommended setting's batch-norm statistics"),
-        _method("oracle", _PRECISE_BN,
-                "lambda=0 trained with the unseen combination added, batch-norm statistics as the "
-                "recommended setting's (a ceiling)", oracle=True),
+        over_neutral("lambda=0", {}, "both tasks, no adversarial term (the adversaries are trained as probes)"),
+        over_neutral("paper", {**_PAPER, "adversarial_weight": 0.01},
+                     "the paper's objective as published: alternating updates, fresh adversary batches, 5 steps, "
+                     "lambda 0.01 (the authors' code)"),
+        over_neutral("paper grid", {**_PAPER, "adversarial_weight": [0.01, 0.1]},
+                     "the paper's method with lambda chosen from 0.01 and 0.1 by model selection"),
+        over_neutral("uniform", {"adversarial_weight": 0.1, "adversarial_objective": "uniform"},
+                     "adversaries pushed towards the uniform prediction"),
+        over_neutral("conditional HSIC", {"independence_weight": 10.0},
+                     "class-conditional HSIC penalty on the features, within-class bandwidth, no adversarial term"),
+        over_neutral("conditional adversaries", {"adversarial_weight": [0.01, 0.1], "conditional_adversaries": True},
+                     "adversaries also read the own task's label; the paper's objective"),
+        over_neutral("conditional adversaries uniform",
+                     {"adversarial_weight": [0.1, 0.3], "conditional_adversaries": True,
+                      "adversarial_objective": "uniform"},
+                     "adversaries also read the own task's label; pushed towards the uniform prediction"),
+        over_neutral("gradient reversal",
+                     {"adversarial_weight": [0.1, 1.0], "adversarial_training": "gradient_reversal",
+                      "penalty_schedule": "dann", "adversary_steps": 1},
+                     "one backward pass through a gradient reversal layer, lambda warmed up as in DANN"),
+        over_neutral("recommended", RECOMMENDED, "the setting measured to generalise (docs/method.rst)"),
+        over_neutral("selected", RECOMMENDED,
+                     "the recommended setting with the penalty's weight and place chosen from a grid of four "
+                     "(weight 0; 10 on the features; 2 and 10 on the block maps) by held-out-combination "
+                     "validation on the training data", points=SELECTION_GRID, selection="held-out-combination"),
+        over_neutral("selected by leakage", RECOMMENDED,
+                     "the same grid, the point chosen by the least within-class leakage on the validation split among "
+                     "the points within 0.02 of the best validation accuracy (no held-out training)",
+                     points=SELECTION_GRID, selection="least-leakage"),
+        over_neutral("group balanced", {"sampling": "group_balanced", **PRECISE_BN},
+                     "lambda=0 with batches in which every combination of labels is equally frequent "
+                     "(group balancing alone), batch-norm statistics as the recommended setting's"),
+        over_neutral("class-conditional coral", {"independence_weight": 1.0, "independence_penalty": "coral",
+                                                 **PRECISE_BN},
+                     "lambda=0 plus class-conditional CORAL on the features (DomainBed's CORAL, Sun & Saenko 2016, "
+                     "between the nuisance labels within each class), weight 1, batch-norm statistics as the "
+                     "recommended setting's"),
+        over_neutral("group dro", {"group_dro_step_size": 0.01, "sampling": "group_balanced", **PRECISE_BN},
+                     "Group DRO (Sagawa et al., ICLR 2020): the task losses of each combination of labels weighted "
+                     "online towards the worst (step size 0.01, DomainBed's), group-balanced batches, batch-norm "
+                     "statistics as the recommended setting's"),
+        over_neutral("jtt", {"error_upweight": 5, **PRECISE_BN},
+                     "Just Train Twice (Liu et al., ICML 2021): the training images a first model (a fifth of the "
+                     "epochs, batch-norm statistics recomputed) gets wrong repeated 5 times, then lambda=0 with "
+                     "recomputed batch-norm statistics; needs no nuisance labels"),
+        over_neutral("recommended ensemble", {**RECOMMENDED, "ensemble_size": 3},
+                     "the recommended setting trained three times from different seeds on the same data, "
+                     "probabilities averaged (a deep ensemble; three times the training time)"),
+        over_neutral("recommended ensemble of 5", {**RECOMMENDED, "ensemble_size": 5},
+                     "the recommended setting trained five times (the deep-ensembles paper's size; five times the "
+                     "training time)"),
+        over_neutral("lambda=0 retrained", {**PRECISE_BN, "last_layer_retraining": True},
+                     "lambda=0 with the recommended setting's batch-norm statistics and last-layer retraining "
+                     "(no penalty)"),
+        over_neutral("lambda=0 precise-bn", PRECISE_BN,
+                     "lambda=0 with the recommended setting's batch-norm statistics"),
+        over_neutral("oracle", PRECISE_BN,
+                     "lambda=0 trained with the unseen combination added, batch-norm statistics as the "
+                     "recommended setting's (a ceiling)", oracle=True),
     ]
 }
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..models.methods import (GRID_KEYS, METHODS, MODEL_KEYS, NEUTRAL, RECOMMENDED, SELECTION_GRID,
-                              SELECTION_KEYS, Method, get_method)
+from ..models.methods import (GRID_KEYS, METHODS, MODEL_KEYS, NEUTRAL, PRECISE_BN, RECOMMENDED, SELECTION_GRID,
+                              SELECTION_KEYS, Method, get_method, over_neutral)
 
-__all__ = ["GRID_KEYS", "METHODS", "NEUTRAL", "RECOMMENDED", "SELECTION_GRID", "SELECTION_KEYS", "Method",
-           "get_method", "method_of_run"]
+__all__ = ["GRID_KEYS", "METHODS", "NEUTRAL", "PRECISE_BN", "RECOMMENDED", "SELECTION_GRID", "SELECTION_KEYS",
+           "Method", "get_method", "method_of_run", "over_neutral"]
 
 
 def method_of_run(name: str, settings: Mapping) -> tuple[Method, dict]:
