@@ -120,7 +120,7 @@ def test_a_keras_applications_backbone_trains_saves_loads_and_exports(tmp_path):
     images = rng.normal(size=(8, *shape)).astype("float32")
     labels = {"a": np.arange(8) % 2, "b": np.arange(8) % 3}
     model = Disentangler(TASKS, encoders=backbone, head_units=(8,))
-    model.compile(adversary_batches="same", adversary_steps=1)
+    model.compile(adversary_batches="same", adversary_steps=1, run_eagerly=True)  # two steps: not worth tracing
     loaded = fit_save_and_load(model, images, labels, 4, 1, tmp_path / "model.keras")
     assert loaded.encoders[0].name == "a_mobilenet"
     model.export(str(tmp_path / "exported"), verbose=False)
