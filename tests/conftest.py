@@ -144,6 +144,23 @@ def random_data():
     return build_random_data
 
 
+@pytest.fixture
+def eager_runs(monkeypatch):
+    """Every model compiled during the test runs its steps eagerly (``run_eagerly=True``), the
+    runs of the package's commands and of :func:`disentangle_tf.run.training.run` included.
+
+    For tests of what is done with a few tiny trainings of a handful of steps each, whose
+    point is not the compiled steps nor the fast paths: tracing a run's training step (its
+    penalty, its metrics) costs seconds, far more than a few steps run eagerly. Not for runs
+    of more than about ten steps: a step runs about ten times slower eagerly."""
+    real = Disentangler.compile
+
+    def compile_eagerly(self, *args, **kwargs):
+        return real(self, *args, **{**kwargs, "run_eagerly": True})
+
+    monkeypatch.setattr(Disentangler, "compile", compile_eagerly)
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
     """Every test starts and ends under the float32 dtype policy."""

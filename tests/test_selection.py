@@ -190,7 +190,7 @@ def _random_three_by_two(seed=0):
     return DatasetSplits([digit, SHADOW], train, val, {"val": val})
 
 
-def test_run_selected_trains_the_chosen_point_and_records_the_estimate(tmp_path):
+def test_run_selected_trains_the_chosen_point_and_records_the_estimate(tmp_path, eager_runs):
     from disentangle_tf.selection.selected_run import run_selected
 
     data = _random_three_by_two()
@@ -294,7 +294,7 @@ def test_least_leakage_takes_the_point_that_leaks_least_among_those_that_keep_va
     assert choose_least_leakage([0.90, 0.90], [0.1, 0.1]) == 0
 
 
-def test_train_least_leakage_trains_each_point_then_the_chosen_one_and_writes_its_choice(tmp_path):
+def test_train_least_leakage_trains_each_point_then_the_chosen_one_and_writes_its_choice(tmp_path, eager_runs):
     from disentangle_tf.selection.selected_run import run_selected
 
     data = _random_three_by_two(seed=1)
@@ -314,7 +314,7 @@ def test_train_least_leakage_trains_each_point_then_the_chosen_one_and_writes_it
     assert trained["independence_weight"] == points[expected]["independence_weight"]
 
 
-def test_two_rules_over_one_grid_in_a_comparison_train_each_point_once(monkeypatch, tmp_path):
+def test_two_rules_over_one_grid_in_a_comparison_train_each_point_once(monkeypatch, tmp_path, eager_runs):
     import disentangle_tf.run.training as training
     from disentangle_tf.experiments.reproduce import run_seed
     from disentangle_tf.run.methods import Method
