@@ -144,9 +144,9 @@ def random_data():
     return build_random_data
 
 
-@pytest.fixture
-def eager_runs(monkeypatch):
-    """Every model compiled during the test runs its steps eagerly (``run_eagerly=True``), the
+@contextlib.contextmanager
+def eager_compiles():
+    """Every model compiled in the block runs its steps eagerly (``run_eagerly=True``), the
     runs of the package's commands and of :func:`disentangle_tf.run.training.run` included.
 
     For tests of what is done with a few tiny trainings of a handful of steps each, whose
@@ -158,7 +158,16 @@ def eager_runs(monkeypatch):
     def compile_eagerly(self, *args, **kwargs):
         return real(self, *args, **{**kwargs, "run_eagerly": True})
 
-    monkeypatch.setattr(Disentangler, "compile", compile_eagerly)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Disentangler, "compile", compile_eagerly)
+        yield
+
+
+@pytest.fixture
+def eager_runs():
+    """The test's models run their steps eagerly: :func:`eager_compiles`."""
+    with eager_compiles():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import TINY_METHOD, build_random_data, build_tiny_model, small_digits, small_synthetic
+from conftest import TINY_METHOD, build_random_data, build_tiny_model, eager_compiles, small_digits, small_synthetic
 from disentangle_tf.models import TaskSpec
 from disentangle_tf.evaluation.probes import probe_rows
 from disentangle_tf.run.methods import METHODS
@@ -71,7 +71,8 @@ def synthetic_run(tmp_path_factory, tiny_config):
         return real_run(config, data=data, **kwargs)
 
     output = tmp_path_factory.mktemp("synthetic")
-    with pytest.MonkeyPatch.context() as patch:
+    # Eagerly: each run is a few steps, fewer than it took to trace them.
+    with pytest.MonkeyPatch.context() as patch, eager_compiles():
         patch.setattr(training, "run", spy)
         _run(["synthetic", "--methods", ",".join(SYNTHETIC_METHODS[:3]), "--methods",
               ",".join(SYNTHETIC_METHODS[3:]), "--seeds", "1", *TINY_ARGS, "--config", str(tiny_config),
@@ -275,7 +276,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args):
     assert not (tmp_path / "out").exists()
 
 
-def test_us_sim_table_2_columns(tmp_path, tiny_config):
+def test_us_sim_table_2_columns(tmp_path, tiny_config, eager_runs):
     output = tmp_path / "us"
     _run(["us-sim", "--methods", ",".join(US_SIM_METHODS), "--seeds", "1", "--epochs", "1", "--image-size", "16",
           "20", "--scale", "0.05", "--config", str(tiny_config), "--output-dir", str(output)])
@@ -302,7 +303,7 @@ def test_us_sim_table_2_columns(tmp_path, tiny_config):
 
 
 def test_us_sim_oracle_trains_on_the_oracle_images_added_to_the_training_split(monkeypatch, tmp_path,
-                                                                               tiny_config):
+                                                                               tiny_config, eager_runs):
     """The oracle row trains on the training split and the oracle split's LVOT images with a
     shadow (generated at the run's seed, scale and shadow salience), the row beside it on the
     training split alone; no oracle image is in a split that is scored."""
