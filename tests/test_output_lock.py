@@ -216,7 +216,7 @@ def test_every_command_refuses_a_directory_another_process_writes_to(tmp_path, h
     assert snapshot(out) == before
 
 
-def test_an_ensemble_holds_its_directory_while_its_members_write_theirs(tmp_path):
+def test_an_ensemble_holds_its_directory_while_its_members_write_theirs(tmp_path, eager_runs):
     from disentangle_tf.run.config import RunConfig
     from disentangle_tf.run.output_lock import lock_holder
     from disentangle_tf.run.training import run
