@@ -81,7 +81,7 @@ def test_the_adversaries_show_their_chance_level_and_the_note_says_which():
     assert max(map(len, lines)) <= console.WIDTH
 
 
-def test_after_the_last_epoch_a_line_comes_before_every_step(tmp_path, monkeypatch):
+def test_after_the_last_epoch_a_line_comes_before_every_step(tmp_path, monkeypatch, eager_runs):
     import keras
 
     from disentangle_tf.run import training
