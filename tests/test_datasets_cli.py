@@ -73,7 +73,7 @@ def test_digits_texture(tmp_path, encoder_config, run_module):
     assert metrics["unseen"]["images"] == 56  # the flower-texture 3s: two renderings of 28 source images
 
 
-def test_csv_manifest_then_hdf5(tmp_path, encoder_config, run_module):
+def test_csv_manifest_then_hdf5(tmp_path, encoder_config, run_module, eager_runs):
     rows = make_png_set(tmp_path)
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("file,side,background,part\n" + "".join(f"{p}.png,{s},{b},{t}\n" for p, s, b, t in rows))
@@ -101,7 +101,7 @@ def test_csv_manifest_then_hdf5(tmp_path, encoder_config, run_module):
     assert wrong_size.returncode == 2 and "pass --image-size 16 20" in wrong_size.stderr
 
 
-def test_fetal_planes_db_layout(tmp_path, encoder_config, run_module):
+def test_fetal_planes_db_layout(tmp_path, encoder_config, run_module, eager_runs):
     planes = ["Fetal brain", "Fetal abdomen", "Fetal femur"]
     lines = ["Image_name;Patient_num;Plane;Brain_plane;Operator;US_Machine;Train "]
     for k in range(40):
