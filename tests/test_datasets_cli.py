@@ -52,7 +52,7 @@ def check_run(out, splits, tasks):
     return metrics
 
 
-def test_us_sim(tmp_path, encoder_config, run_module):
+def test_us_sim(tmp_path, encoder_config, run_module, eager_runs):
     out = tmp_path / "run"
     result = run_module("disentangle_tf.train", "--dataset", "us-sim", "--scale", "0.04",
                         "--config", encoder_config, *TINY, "--output-dir", out)
