@@ -20,7 +20,7 @@ def _data(tmp_path):
             "--config", settings, *TINY]
 
 
-def test_reproduce_csv_writes_table_2_per_split_and_class(tmp_path, run_module):
+def test_reproduce_csv_writes_table_2_per_split_and_class(tmp_path, run_module, eager_runs):
     out = tmp_path / "table2"
     result = run_module("disentangle_tf.reproduce", *_data(tmp_path), "--methods", "plane only,lambda=0",
                         "--seeds", "2", "--headline", "lvot_with_shadow:plane", "--output-dir", out)
