@@ -392,3 +392,27 @@ def test_train_trains_once_without_a_rule(monkeypatch, tmp_path, arguments):
     result = CliRunner().invoke(train_command.main, [*arguments, "--output-dir", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert trained == [10.0]  # the recommended setting's weight, trained as given
+
+
+@pytest.mark.parametrize("backup", [False, True])
+def test_an_interrupted_train_says_whether_the_same_command_resumes_or_starts_again(monkeypatch, tmp_path, backup):
+    from click.testing import CliRunner
+
+    from disentangle_tf.cli import train as train_command
+    from disentangle_tf.selection import selected_run
+
+    out = tmp_path / "out"
+
+    def interrupted(config, points, output_dir=None, **kwargs):
+        if backup:  # as a run stopped after its first epoch's backup
+            (output_dir / "backup").mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(selected_run, "run_selected", interrupted)
+    result = CliRunner().invoke(train_command.main, ["--output-dir", str(out), "--quiet"])
+    assert result.exit_code == 130, result.output
+    last = result.output.strip().splitlines()[-1]
+    if backup:
+        assert last == f"interrupted: the same command resumes after the last finished epoch, in {out}"
+    else:  # a selection's held-out trainings write nothing: there is nothing to resume
+        assert last == f"interrupted before a finished epoch of {out} was saved: the same command starts again"

@@ -28,7 +28,7 @@ from ..run.methods import METHODS, SELECTION_GRID
 from ..run.option_text import DEFAULT_METHOD
 from ..run.options import OPTIONS, keys_of
 from ..selection.grid import RULES
-from ..run.outputs import check_output_dir, is_resumable
+from ..run.outputs import BACKUP_NAME, check_output_dir, is_resumable
 from ..run.run_settings import resolve_config
 
 #: ``--help`` of ``--set`` (the train and reproduce commands).
@@ -165,8 +165,12 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
                 result, chosen = run(config, **arguments), None
     except KeyboardInterrupt:
         # The backup of the last finished epoch is intact (run.backup): say how to go on.
-        click.echo(f"\ninterrupted: the same command resumes after the last finished epoch, in {output_dir}",
-                   err=True)
+        if (output_dir / BACKUP_NAME).is_dir():
+            click.echo(f"\ninterrupted: the same command resumes after the last finished epoch, in {output_dir}",
+                       err=True)
+        else:  # before the first epoch's backup, or during a selection's held-out trainings
+            click.echo(f"\ninterrupted before a finished epoch of {output_dir} was saved: the same command starts "
+                       "again", err=True)
         sys.exit(INTERRUPTED)
     click.echo()
     for line in [*after_training(config.training), *results_table(result.metrics)]:
