@@ -216,7 +216,7 @@ TINY = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "8", "--hea
 SPLITS = ["--test-split", "test_seen", "--test-split", "lvot_with_shadow", "--test-split", "others"]
 
 
-def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path, run_module):
+def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path, run_module, eager_runs):
     manifest = write_table_1_manifest(tmp_path)
     encoder = tmp_path / "encoder.json"
     # The method's penalty and steps after training left out: the point is the splits and their scores.
