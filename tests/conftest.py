@@ -191,7 +191,9 @@ def cli_run(tmp_path_factory):
     its own, its output not a terminal and TensorFlow's log level not set, shared by the tests
     of what the command writes and prints: ``(output directory, subprocess.CompletedProcess)``.
 
-    The recommended method over :data:`CLI_RUN_CONFIG`, ``--seed 3``. Tests that use it carry
+    The default method (``selected``, which trains the recommended setting on the synthetic
+    shapes: no combination of their labels can be held out) over :data:`CLI_RUN_CONFIG`,
+    ``--seed 3``. Tests that use it carry
     ``pytest.mark.xdist_group("cli_run")`` so that one worker trains it once."""
     import subprocess
 

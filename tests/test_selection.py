@@ -227,8 +227,16 @@ def test_without_an_eligible_combination_train_says_so_in_one_line_and_trains_as
                                            str(config), "--selection", "held-out-combination", "--output-dir",
                                            str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
-    said = [line for line in result.output.splitlines() if "no combination of the training labels" in line]
-    assert len(said) == 1 and "relevant task" in said[0]
+    lines = result.output.splitlines()
+    said = [i for i, line in enumerate(lines) if "no combination of the training labels" in line]
+    assert len(said) == 1
+    # The line, wrapped to the console's width, names the values trained instead of a grid point's.
+    end = next(i for i in range(said[0] + 1, len(lines) + 1) if i == len(lines) or not lines[i].startswith("  "))
+    text = " ".join(line.strip() for line in lines[said[0]:end])
+    trained = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert "relevant task shape" in text and text.endswith(
+        "training the configuration as given (independence_weight=0,independence_layers="
+        f"{trained['independence_layers']})")
     assert not (tmp_path / "out" / "selection.json").exists()
     assert (tmp_path / "out" / "metrics.json").exists()
 

@@ -34,11 +34,13 @@ def plan(data, count: int = HELD_OUT_COMBINATIONS, seed: int = 0):
     return relevant, sample_combinations(eligible, count, seed), eligible
 
 
-def no_combination_line(data, relevant: str) -> str:
-    """The one line said when held-out-combination validation does not apply."""
+def no_combination_line(data, relevant: str, given: Mapping | None = None) -> str:
+    """The one line said when held-out-combination validation does not apply; ``given``, the
+    values the grid would have chosen, as the configuration holds them (named in the line)."""
+    values = f" ({point_label(given)})" if given else ""
     return (f"held-out-combination selection: no combination of the training labels can stand in for an unseen one "
             f"(relevant task {relevant}, {len(data.tasks)} task{'s' * (len(data.tasks) != 1)}; "
-            "docs/generalisation.rst); training the configuration as given")
+            f"docs/generalisation.rst); training the configuration as given{values}")
 
 
 def write_selection(output_dir: pathlib.Path, selection: Selection) -> None:
@@ -89,7 +91,8 @@ def run_selected(config, points: Sequence[Mapping], output_dir=None, data=None, 
         return run_least_leakage(config, points, output_dir, data, echo, train, **run_kwargs)
     relevant, combinations, eligible = plan(data, seed=config.data.seed)
     if not combinations:
-        echo(no_combination_line(data, relevant))
+        flat = config.to_flat_dict()
+        echo(no_combination_line(data, relevant, {key: flat[key] for point in points for key in point}))
         return run(config, output_dir=output_dir, data=data, **run_kwargs), None
     held = "; ".join(c.describe() for c in combinations)
     echo(f"held-out-combination selection: {len(points)} settings x {len(combinations)} of {len(eligible)} eligible "
