@@ -248,7 +248,8 @@ def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
 
     Raises:
         ValueError: if ``path`` does not exist, is a file (a ``.keras`` file is named as
-            such), or neither it nor ``path/saved_model`` holds ``saved_model.pb``.
+            such), or neither it nor ``path/saved_model`` holds ``saved_model.pb`` (for a
+            run trained with the ``saved_model`` setting off, the message says so).
     """
     path = pathlib.Path(path)
     if not path.exists():
@@ -262,10 +263,22 @@ def find_saved_model(path: str | pathlib.Path) -> pathlib.Path:
         return path
     if (path / "saved_model" / "saved_model.pb").is_file():
         return path / "saved_model"
+    if _trained_without_export(path):
+        raise ValueError(f"{path}: a training run with saved_model off holds no SavedModel; export its "
+                         "model.keras with disentangle_tf.export.export_saved_model, or train with saved_model on")
     raise ValueError(
         f"{path}: not a SavedModel directory (no saved_model.pb) nor a training run's directory "
         "(no saved_model/saved_model.pb)"
     )
+
+
+def _trained_without_export(path: pathlib.Path) -> bool:
+    """Whether ``path`` is a training run's directory whose ``config.json`` turned the export off."""
+    try:
+        settings = json.loads((path / "config.json").read_text())
+        return (path / "model.keras").is_file() and settings.get("saved_model") is False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _described(specs: dict) -> str:

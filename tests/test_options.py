@@ -29,7 +29,7 @@ CONFIG_JSON_KEYS = [
     "adversary_steps", "adversary_batches", "adversarial_objective", "independence_weight", "independence_bandwidth",
     "independence_penalty", "group_dro_step_size", "adversarial_training", "independence_layers", "penalty_schedule",
     "restore_best_weights", "precise_batch_norm", "last_layer_retraining", "ensemble_size", "ensemble_member",
-    "error_upweight", "jit_compile", "strategy", "deterministic", "threads",
+    "error_upweight", "jit_compile", "saved_model", "figures", "strategy", "deterministic", "threads",
 ]
 
 
@@ -65,7 +65,7 @@ def test_hparams_hold_what_changes_what_is_learned_not_files_columns_or_machiner
                 "seed", "dataset", "sampling", "encoder_filters"):
         assert key in HYPERPARAMETERS, key
     for key in ("separator", "threads", "path_column", "split_column", "data", "image_root", "strategy",
-                "memory_budget", "jit_compile", "deterministic", "extension"):
+                "memory_budget", "jit_compile", "deterministic", "extension", "saved_model", "figures"):
         assert key not in HYPERPARAMETERS, key
     values = RunConfig().replace({"independence_weight": 2.5, "separator": ";"}).hyperparameters()
     assert values["independence_weight"] == 2.5 and "separator" not in values

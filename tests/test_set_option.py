@@ -73,6 +73,8 @@ VALUES = {
     "ensemble_member": ("1", 1),
     "error_upweight": ("5", 5),
     "jit_compile": ("true", True),
+    "saved_model": ("false", False),
+    "figures": ("false", False),
     "strategy": ("mirrored", "mirrored"),
     "deterministic": ("true", True),
     "threads": ("tensorflow", "tensorflow"),

@@ -120,7 +120,8 @@ def run_ensemble(config: RunConfig, train_member: Callable, check_data: Callable
             metrics = evaluate_splits(ensemble, data.evaluation, config.data.batch_size)
         words = headline(metrics, data.relevant_task, validation_name(data.evaluation, data.validation))
         if output_dir is not None:
-            write_results(ensemble, metrics, output_dir, step=training.epochs, headline=words, notify=notify)
+            write_results(ensemble, metrics, output_dir, step=training.epochs, headline=words, notify=notify,
+                          saved_model=training.saved_model, figures=training.figures)
     history = results[0].history if results else {}
     return RunResult(model=ensemble, metrics=metrics, history=history, output_dir=output_dir,
                      relevant_task=data.relevant_task, headline=words)

@@ -343,6 +343,12 @@ OPTIONS: tuple[Option, ...] = (
            "an identification model (a fifth of the epochs) and repeats each training image it gets wrong k "
            "times in all (0 or 1: off).", minimum=0, hyperparameter=True, see=":mod:`disentangle_tf.run.jtt`"),
     Option("jit_compile", "training", bool, False, "Compile the training step with XLA.", command="train"),
+    Option("saved_model", "training", bool, True, "At the end, export saved_model/, the SavedModel that serving "
+           "and the predict command read (off: model.keras alone, as for a sweep that keeps the results).",
+           earlier=True, see=":func:`~disentangle_tf.export.export_saved_model`"),
+    Option("figures", "training", bool, True, "At the end, draw figures/: each scored split's confusion matrix "
+           "and reliability diagram per task (off: none).", earlier=True,
+           see=":func:`~disentangle_tf.evaluation.evaluate.write_evaluation`"),
     Option("strategy", "training", str, "one-device", "tf.distribute strategy: one-device, mirrored (all local "
            "GPUs, or every logical CPU without one) or multi-worker (reads TF_CONFIG).", choices=STRATEGIES,
            command="train", shown=True),

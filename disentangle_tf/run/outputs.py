@@ -129,14 +129,14 @@ def prepare_output_dir(
 
 
 def write_results(model, metrics: dict, output_dir: pathlib.Path, step: int, headline=(),
-                  notify=lambda line: None) -> None:
-    """Write a finished run's files: ``model.keras``, ``saved_model/``, the final results in
-    ``logs/`` (TensorBoard, at ``step``, under the ``headline`` sentences of
-    :func:`~disentangle_tf.run.headline.headline`), ``figures/`` and, last,
-    ``metrics.json``, which marks the run finished; then remove the backup, so that a run
-    killed or stopped by a failed write before this point resumes and writes them again
-    (what an earlier attempt left of them is replaced). ``notify`` is called with a line
-    before each step.
+                  notify=lambda line: None, saved_model: bool = True, figures: bool = True) -> None:
+    """Write a finished run's files: ``model.keras``, ``saved_model/`` (unless
+    ``saved_model`` is false), the final results in ``logs/`` (TensorBoard, at ``step``,
+    under the ``headline`` sentences of :func:`~disentangle_tf.run.headline.headline`),
+    ``figures/`` (unless ``figures`` is false) and, last, ``metrics.json``, which marks the
+    run finished; then remove the backup, so that a run killed or stopped by a failed write
+    before this point resumes and writes them again (what an earlier attempt left of them
+    is replaced). ``notify`` is called with a line before each step.
 
     Raises:
         WriteError: if a file cannot be written (a full disk), naming it; what the failed
@@ -146,18 +146,20 @@ def write_results(model, metrics: dict, output_dir: pathlib.Path, step: int, hea
     from ..export import export_saved_model
     from .summaries import write_final_results
 
-    notify("exporting...")
-    keras_file, saved_model, figures = (output_dir / name for name in ("model.keras", "saved_model", "figures"))
-    for unfinished in (keras_file, saved_model, figures):  # an earlier attempt's, cut short
+    notify("exporting..." if saved_model else "saving model.keras...")
+    keras_file, export_dir, figures_dir = (output_dir / name for name in ("model.keras", "saved_model", "figures"))
+    for unfinished in (keras_file, export_dir, figures_dir):  # an earlier attempt's, cut short
         remove(unfinished)
     with writing(keras_file, FINISHES, discard=(keras_file,)):
         model.save(keras_file)
-    with writing(saved_model, FINISHES, discard=(saved_model,)):
-        export_saved_model(model, saved_model)
-    notify("writing figures and TensorBoard's results...")
+    if saved_model:
+        with writing(export_dir, FINISHES, discard=(export_dir,)):
+            export_saved_model(model, export_dir)
+    notify("writing figures and TensorBoard's results..." if figures else "writing TensorBoard's results...")
     with writing(output_dir / "logs", FINISHES, room=True):
         write_final_results(output_dir / "logs", metrics, step=step, headline=headline)
-    with writing(figures, FINISHES, discard=(figures,), room=True):
-        write_evaluation(metrics, output_dir)
+    if figures:
+        with writing(figures_dir, FINISHES, discard=(figures_dir,), room=True):
+            write_evaluation(metrics, output_dir)
     write_text_atomically(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", FINISHES)
     shutil.rmtree(output_dir / BACKUP_NAME)

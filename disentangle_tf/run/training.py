@@ -370,6 +370,7 @@ def run(
                                       on_split=lambda k: step.progress(k, len(data.evaluation), "splits"))
         words = headline(metrics, data.relevant_task, validation_name(data.evaluation, data.validation))
         if output_dir is not None:
-            write_results(model, metrics, output_dir, step=training.epochs, headline=words, notify=step)
+            write_results(model, metrics, output_dir, step=training.epochs, headline=words, notify=step,
+                          saved_model=training.saved_model, figures=training.figures)
         return RunResult(model=model, metrics=metrics, history=history.history, output_dir=output_dir,
                          relevant_task=data.relevant_task, headline=words)
