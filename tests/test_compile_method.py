@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_ARCHITECTURE, build_random_data, build_tiny_model, clone_model, small_synthetic
+from conftest import RESULTS_ONLY, TINY_ARCHITECTURE, build_random_data, build_tiny_model, clone_model, small_synthetic
 from disentangle_tf.models import Disentangler, TaskSpec
 from disentangle_tf.models.methods import COMPILE_KEYS, METHODS, PAPER_COMPILE, RECOMMENDED, Method
 
@@ -37,7 +37,8 @@ def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method(tm
 
     # As `python -m disentangle_tf.train --method recommended` with a tiny network, small
     # images and two epochs: the method's settings untouched (30 batch-norm batches).
-    options = {"image_size": IMAGE_SIZE, "epochs": EPOCHS, "deterministic": True, **TINY_ARCHITECTURE}
+    options = {"image_size": IMAGE_SIZE, "epochs": EPOCHS, "deterministic": True, **TINY_ARCHITECTURE,
+               **RESULTS_ONLY}
     config = resolve_config(None, options, method="recommended")
     assert (config.data.sampling, config.training.precise_batch_norm, config.training.last_layer_retraining,
             config.data.flip, config.data.seed) == ("group_balanced", 30, True, True, 0)

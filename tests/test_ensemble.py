@@ -105,7 +105,8 @@ def ensemble_run(tmp_path_factory):
     from disentangle_tf.run.training import run
 
     out = tmp_path_factory.mktemp("ensemble") / "run"
-    return out, run(_config(ensemble_size=2, deterministic=True), output_dir=out, data=tiny_splits(), verbose=0)
+    return out, run(_config(ensemble_size=2, deterministic=True, saved_model=True), output_dir=out,
+                    data=tiny_splits(), verbose=0)
 
 
 @ENSEMBLE_RUN
@@ -119,6 +120,7 @@ def test_an_ensemble_run_writes_its_members_and_scores_their_mean(ensemble_run, 
         assert (out / "members" / str(k) / "metrics.json").is_file()
     assert json.loads((out / "config.json").read_text())["ensemble_size"] == 2
     assert not (out / "backup").exists() and (out / "saved_model").is_dir()
+    assert not (out / "figures").exists()  # figures off, as in every run of the module
     # Member 0 is the single run of the same configuration.
     assert json.loads((out / "members" / "0" / "metrics.json").read_text()) == single_run.metrics
     # The ensemble's validation accuracy, by hand from its members' saved models.

@@ -13,11 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from conftest import TINY_METHOD, build_random_data, eager_compiles
+from conftest import RESULTS_ONLY, TINY_METHOD, build_random_data, eager_compiles
 
 TINY = {"image_size": [16, 20], "encoder_filters": [4, 8], "encoder_strides": [2, 2],
         "stem_filters": 4, "head_units": [8], "adversary_steps": 1, "batch_size": 4,
-        "deterministic": True, "seed": 5, **TINY_METHOD}
+        "deterministic": True, "seed": 5, **TINY_METHOD, **RESULTS_ONLY}
 
 CLASS_NAMES = {"a": ("x", "y"), "b": ("p", "q", "r")}
 

@@ -52,7 +52,9 @@ def reference(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("full_disk")
     write_hdf5(root / "tiny.h5", tiny_splits())
-    (root / "tiny.json").write_text(json.dumps({**TINY, "dataset": "hdf5", "data": str(root / "tiny.h5")}))
+    # Every file a run writes: each is a place where the disk can fill.
+    (root / "tiny.json").write_text(json.dumps({**TINY, "saved_model": True, "figures": True, "dataset": "hdf5",
+                                                "data": str(root / "tiny.h5")}))
     with eager_compiles():
         assert train(root, root / "reference") == 0
     return root

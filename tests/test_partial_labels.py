@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import TINY_METHOD, build_random_data, build_tiny_model, clone_model
+from conftest import RESULTS_ONLY, TINY_METHOD, build_random_data, build_tiny_model, clone_model
 from disentangle_tf.data.labelled_images import MISSING_LABEL, LabelledImages
 from disentangle_tf.data.pipeline import label_groups, make_training_dataset
 
@@ -221,7 +221,7 @@ def test_table_1_manifest_trains_and_reports_every_split_per_class(tmp_path, run
     encoder = tmp_path / "encoder.json"
     # The method's penalty and steps after training left out: the point is the splits and their scores.
     encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4,
-                                   **TINY_METHOD}))
+                                   **TINY_METHOD, **RESULTS_ONLY}))
     data = ["--dataset", "csv", "--data", manifest, "--task", "plane", "--task", "shadow", *SPLITS]
 
     refused = run_module("disentangle_tf.train", *data, *TINY, "--output-dir", tmp_path / "refused")

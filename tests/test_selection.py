@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import RESULTS_ONLY
 from disentangle_tf.data.dataset_splits import DatasetSplits
 from disentangle_tf.data.labelled_images import LabelledImages
 from disentangle_tf.run.config import RunConfig
@@ -169,9 +170,9 @@ def test_selection_trains_every_point_without_each_combination_and_chooses_by_th
 
 TINY = {"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4, "head_units": [8],
         "epochs": 1, "image_size": [16, 16], "batch_size": 20, "precise_batch_norm": 2, "adversary_steps": 1,
-        "sampling": "uniform", "last_layer_retraining": False}
-"""Tiny runs: one epoch, one adversary step, uniform batches, no refit (the grid's points
-differ by the penalty; the choice among them is the point)."""
+        "sampling": "uniform", "last_layer_retraining": False, **RESULTS_ONLY}
+"""Tiny runs: one epoch, one adversary step, uniform batches, no refit, neither export nor
+figures (the grid's points differ by the penalty; the choice among them is the point)."""
 
 
 def _random_three_by_two(seed=0):

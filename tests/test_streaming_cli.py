@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import RESULTS_ONLY
 from disentangle_tf.run.config import RunConfig, memory_budget_bytes
 
 TINY = ["--image-size", "16", "20", "--epochs", "2", "--batch-size", "8", "--head-units", "8", "--quiet",
@@ -28,7 +29,8 @@ def _manifest(root):
             lines.append(f"{name},{'ab'[label]},{split}")
     (root / "manifest.csv").write_text("\n".join(lines) + "\n")
     encoder = root / "encoder.json"
-    encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4}))
+    encoder.write_text(json.dumps({"encoder_filters": [4, 8], "encoder_strides": [2, 2], "stem_filters": 4,
+                                   **RESULTS_ONLY}))
     return ["--dataset", "csv", "--data", root / "manifest.csv", "--task", "shape", "--config", encoder]
 
 
