@@ -50,7 +50,7 @@ def tiny_config(tmp_path_factory):
     return path
 
 
-TINY_ARGS = ["--epochs", "1", "--image-size", "16", "20", "--batch-size", "50"]
+TINY_ARGS = ["--epochs", "1", "--image-size", "16", "20", "--batch-size", "120"]
 
 
 #: The training groups of every run of the module's comparison, in the order they ran.
@@ -71,7 +71,7 @@ def synthetic_run(tmp_path_factory, tiny_config):
         return real_run(config, data=data, **kwargs)
 
     output = tmp_path_factory.mktemp("synthetic")
-    # Eagerly: each run is a few steps, fewer than it took to trace them.
+    # Eagerly: each run is two steps (batches of 120), fewer than it took to trace them.
     with pytest.MonkeyPatch.context() as patch, eager_compiles():
         patch.setattr(training, "run", spy)
         _run(["synthetic", "--methods", ",".join(SYNTHETIC_METHODS[:3]), "--methods",
@@ -144,7 +144,7 @@ def test_oracle_trains_on_the_unseen_combination(synthetic_run):
 
 
 def test_an_ensemble_row_trains_its_members_on_the_seed_s_data_and_scores_them_as_one(monkeypatch, tmp_path,
-                                                                                     tiny_config):
+                                                                                     tiny_config, eager_runs):
     import dataclasses
 
     import disentangle_tf.run.training as training
@@ -173,7 +173,7 @@ def test_an_ensemble_row_trains_its_members_on_the_seed_s_data_and_scores_them_a
     assert _is_png(output / "figures" / "pca_recommended_ensemble.png")
 
 
-def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_config):
+def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_config, eager_runs):
     output = tmp_path / "oracle"
     _run(["synthetic", "--methods", "paper grid", "--seeds", "1", "--selection", "oracle", *TINY_ARGS,
           "--config", str(tiny_config), "--output-dir", str(output)])
@@ -186,7 +186,7 @@ def test_oracle_selection_chooses_on_the_unseen_validation_set(tmp_path, tiny_co
 
 
 def test_digits_run_as_the_synthetic_shapes_with_an_oracle_row_and_the_unseen_digit_headline(
-        monkeypatch, tmp_path, tiny_config):
+        monkeypatch, tmp_path, tiny_config, eager_runs):
     import disentangle_tf.run.training as training
 
     seen = []
@@ -211,7 +211,7 @@ def test_digits_run_as_the_synthetic_shapes_with_an_oracle_row_and_the_unseen_di
 
 
 @pytest.mark.xdist_group("synthetic_run")  # one worker builds the module's run once
-def test_parts_merge_into_one_table(synthetic_run, tmp_path, tiny_config, capsys):
+def test_parts_merge_into_one_table(synthetic_run, tmp_path, tiny_config, capsys, eager_runs):
     """The module's run (seed 0, every method) and a part on seeds 1-2 with one of its methods and one more."""
     from disentangle_tf.cli.report import main as report_main
 
