@@ -37,6 +37,49 @@ def test_parts_that_differ_in_a_shared_setting_are_refused_naming_it_and_both_ru
     assert message.startswith(f"{second}: {key} {json.dumps(other)} where {first} has {json.dumps(BASE[key])}")
 
 
+@pytest.mark.parametrize("key, value, other", [("flip", True, False), ("activation", "relu", "swish"),
+                                               ("l2_weight", 0.0, 1e-4), ("image_root", "a", "b"),
+                                               ("group_column", "", "patient"), ("error_upweight", 0, 3)])
+def test_every_data_setting_and_hyper_parameter_a_method_does_not_set_must_be_shared(tmp_path, key, value, other):
+    first = write_run(tmp_path / "a", **{key: value})
+    second = write_run(tmp_path / "b", method="recommended", **{key: other})
+    with pytest.raises(UserError, match=f"^{second}: {key} "):
+        collect([first, second])
+
+
+def test_parts_may_differ_in_the_seed_and_in_how_they_ran(tmp_path):
+    first = write_run(tmp_path / "a", threads="auto", deterministic=False, memory_budget="auto", test_split="test")
+    second = write_run(tmp_path / "b", seed=1, threads="2", deterministic=True, memory_budget="1GB",
+                       test_split=["test"], figures=False, jit_compile=True)
+    dataset, rows, parts = collect([first, second])
+    assert len(rows) == 2 and len(parts) == 2
+
+
+def test_a_part_recorded_before_a_setting_existed_is_read_with_the_value_it_had(tmp_path):
+    first = write_run(tmp_path / "a")  # no error_upweight, group_column, ...: recorded before them
+    second = write_run(tmp_path / "b", method="recommended", error_upweight=0, group_column="")
+    assert len(collect([first, second])[1]) == 2
+    third = write_run(tmp_path / "c", method="paper", error_upweight=3)
+    with pytest.raises(UserError, match="error_upweight 3 where"):
+        collect([first, third])
+
+
+def test_every_recorded_part_holds_each_setting_or_its_value_from_before_the_setting(tmp_path):
+    """The comparisons recorded in experiments/results: a key a part lacks needs the value the
+    part had before the key existed (``Option.earlier``), or those parts could not be merged."""
+    import pathlib
+
+    from disentangle_tf.run.config import KEYS_ADDED_LATER
+    from disentangle_tf.run.options import OPTIONS
+
+    recorded = sorted((pathlib.Path(__file__).parents[1] / "experiments" / "results").rglob("run.json"))
+    assert recorded
+    for path in recorded:
+        for part in json.loads(path.read_text())["parts"]:
+            missing = {o.key for o in OPTIONS} - set(part["settings"]) - set(KEYS_ADDED_LATER)
+            assert not missing, (path, sorted(missing))
+
+
 def test_parts_may_differ_in_what_their_methods_set(tmp_path):
     first = write_run(tmp_path / "a")
     second = write_run(tmp_path / "b", method="recommended", independence_weight=0.0, seed=1)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..run.config import KEYS_ADDED_LATER
+from ..run.options import OPTIONS, find_option
 
 FIELDS = ("method", "seed", "split", "measure", "value")
 
@@ -333,12 +334,18 @@ def write_summary(path, dataset: str, rows, method_names, info: dict) -> None:
 
 
 # ---------------------------------------------------------------------- merging
-#: Settings that parts of one comparison must share: the data, the network and its training.
-#: (A method's own settings are not among a part's recorded settings, which are those
-#: before the method's.)
-SHARED_SETTINGS = ("dataset", "data", "scale", "shadow_salience", "tasks", "image_size", "channels", "batch_size",
-                   "epochs", "learning_rate", "adversary_learning_rate", "feature_pooling", "head_units",
-                   "stem_filters", "encoder_filters", "encoder_strides")
+#: Settings a comparison varies itself, and one that changes how the data are read, not what
+#: they hold: parts of one comparison may differ in them.
+VARIED_BY_A_COMPARISON = ("seed", "ensemble_member", "memory_budget")
+
+#: Settings that parts of one comparison must share, from the table of options: those of the
+#: data section (where the images and labels come from and how they are read) and every
+#: other hyper-parameter, but those a method sets (a part's recorded settings are those
+#: before its methods') and :data:`VARIED_BY_A_COMPARISON`.
+SHARED_SETTINGS = tuple(option.key for option in OPTIONS
+                        if (option.section == "data" or option.hyperparameter) and not option.method_decides
+                        and option.key not in VARIED_BY_A_COMPARISON)
+
 
 def _check_shared_settings(parts_of: list) -> None:
     """UserError naming the first shared setting two directories' parts differ in."""
@@ -347,6 +354,8 @@ def _check_shared_settings(parts_of: list) -> None:
         for key in SHARED_SETTINGS:
             # A part recorded before a setting existed had the value KEYS_ADDED_LATER gives.
             value = (part.get("settings") or {}).get(key, KEYS_ADDED_LATER.get(key))
+            if isinstance(value, str) and find_option(key).is_list:
+                value = [value]  # a list recorded as its one item by earlier runs (test_split)
             if key not in first:
                 first[key] = (value, directory)
             elif value != first[key][0]:

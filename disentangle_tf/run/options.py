@@ -243,10 +243,10 @@ OPTIONS: tuple[Option, ...] = (
            command="manifest"),
     Option("group_column", "data", str, "", "Manifest column naming each image's group (patient): held-out "
            "validation takes whole groups.", command="manifest",
-           default_text="none; Patient_num for fetal_planes_db"),
+           default_text="none; Patient_num for fetal_planes_db", earlier=""),
     Option("missing_labels", "data", str, "refuse", "A label cell that is empty or NA: refuse it, or allow it "
            "(the image has no label for that task).", choices=MISSING_LABELS, command="manifest",
-           see=":class:`~disentangle_tf.data.manifest.ManifestOptions`"),
+           see=":class:`~disentangle_tf.data.manifest.ManifestOptions`", earlier="refuse"),
     Option("separator", "data", str, ",", "Manifest field separator.", command="manifest"),
     Option("extension", "data", str, "", "Appended to image paths that lack it, e.g. .png.", command="manifest"),
     Option("channels", "data", int, 1, "1 (greyscale, the paper) or 3: a manifest's images are converted to it, "
@@ -262,7 +262,7 @@ OPTIONS: tuple[Option, ...] = (
            "Decoded images a manifest or HDF5 file may hold in memory (8GiB, 500MB, a number of bytes; "
            "unlimited); the largest splits that do not fit are streamed from their files, with the same batches.",
            check=_memory_budget, command="manifest", metavar="SIZE", default_text="auto, half the memory",
-           see=":mod:`disentangle_tf.data.streaming`"),
+           see=":mod:`disentangle_tf.data.streaming`", earlier="unlimited"),
     # -- model: types and defaults are the model's Architecture --
     _model("encoder_filters", "Filters of each residual block (the paper: six blocks).", minimum=1,
            check=_some_blocks, hyperparameter=True),
@@ -316,32 +316,33 @@ OPTIONS: tuple[Option, ...] = (
     Option("independence_layers", "training", str, "block_maps", "The independence penalty reads the encoders' "
            "features, also every residual block's averaged output (blocks), also every block's output map on a "
            "2 x 2 grid of cells (block_maps), or both (block_pyramid).", choices=INDEPENDENCE_LAYERS,
-           command="train", shown=True, hyperparameter=True, method_decides=True),
+           command="train", shown=True, hyperparameter=True, method_decides=True, earlier="features"),
     Option("penalty_schedule", "training", str, "constant", "Warm-up of lambda and the independence weight "
            "(dann: 2/(1+exp(-10p))-1 over the training progress p).", choices=("constant", "dann"),
            command="train", hyperparameter=True, method_decides=True),
     Option("restore_best_weights", "training", bool, False, "Keep the epoch with the best mean validation "
            "accuracy of the tasks instead of the last.", command="train", hyperparameter=True,
-           method_decides=True),
+           method_decides=True, earlier=False),
     Option("precise_batch_norm", "training", int, 30, "After training, recompute the batch-norm statistics over "
            "this many training batches with the final weights (0: off).", minimum=0, command="train",
            hyperparameter=True, method_decides=True, metavar="BATCHES",
-           see=":func:`~disentangle_tf.models.precise_batch_norm.precise_batch_norm`"),
+           see=":func:`~disentangle_tf.models.precise_batch_norm.precise_batch_norm`", earlier=0),
     Option("last_layer_retraining", "training", bool, True, "After training, refit each classifier's last layer "
            "on the frozen features of the training split (class-balanced logistic regression).", command="train",
            hyperparameter=True, method_decides=True,
-           see=":func:`~disentangle_tf.models.last_layer.retrain_last_layer`"),
+           see=":func:`~disentangle_tf.models.last_layer.retrain_last_layer`", earlier=False),
     Option("ensemble_size", "training", int, 1, "Train this many models from different seeds on the same data "
            "and average their probabilities (a deep ensemble; each model costs a whole run).", minimum=1,
            command="train", hyperparameter=True, method_decides=True, metavar="MODELS",
-           see=":mod:`disentangle_tf.run.ensemble`"),
+           see=":mod:`disentangle_tf.run.ensemble`", earlier=1),
     Option("ensemble_member", "training", int, 0, "Which member of an ensemble this run trains (from 0): member k "
            "initialises, orders batches and flips with seed + 100 k, its data are those of seed; set by the "
            "ensemble's run.", minimum=0,
-           hyperparameter=True),
+           hyperparameter=True, earlier=0),
     Option("error_upweight", "training", int, 0, "Just Train Twice (Liu et al., ICML 2021): k >= 2 first trains "
            "an identification model (a fifth of the epochs) and repeats each training image it gets wrong k "
-           "times in all (0 or 1: off).", minimum=0, hyperparameter=True, see=":mod:`disentangle_tf.run.jtt`"),
+           "times in all (0 or 1: off).", minimum=0, hyperparameter=True, earlier=0,
+           see=":mod:`disentangle_tf.run.jtt`"),
     Option("jit_compile", "training", bool, False, "Compile the training step with XLA.", command="train"),
     Option("saved_model", "training", bool, True, "At the end, export saved_model/, the SavedModel that serving "
            "and the predict command read (off: model.keras alone, as for a sweep that keeps the results).",
