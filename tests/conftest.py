@@ -214,6 +214,26 @@ def cli_run(tmp_path_factory):
     return out, result
 
 
+EXPORTED_IMAGE_SHAPE = (16, 20, 1)
+"""The image shape of :func:`exported_run`'s model."""
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory):
+    """A directory laid out as a training run's, exported once for the tests that read an
+    export and leave it as it is: in ``saved_model/``, the SavedModel of an untrained tiny model
+    of tasks ``a`` (2 classes) and ``b`` (3) on images of :data:`EXPORTED_IMAGE_SHAPE`, with the
+    combinations of labels a training run records."""
+    from disentangle_tf.export import export_saved_model
+
+    run = tmp_path_factory.mktemp("exported") / "run"
+    run.mkdir()
+    model = build_tiny_model(("a", "b"), image_shape=EXPORTED_IMAGE_SHAPE)
+    model.training_combinations = [((0, 0), 5), ((1, 1), 5), ((1, 2), 2)]  # as a training run records them
+    export_saved_model(model, run / "saved_model")
+    return run
+
+
 def run_cli(command, arguments, capsys, prog_name: str = "cmd"):
     """``(exit code, stdout, stderr)`` of a package command run in this process as its
     ``python -m`` entry point runs it (:func:`~disentangle_tf.cli.common.run_command`).

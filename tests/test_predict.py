@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import build_tiny_model
-
-IMAGE_SHAPE = (16, 20, 1)
+from conftest import EXPORTED_IMAGE_SHAPE as IMAGE_SHAPE
 
 
 @pytest.fixture()
@@ -37,17 +35,10 @@ def write_png(path, seed, size=(24, 30)):
     return path
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+@pytest.fixture
+def run_dir(exported_run):
     """A directory laid out as a training run's: the SavedModel in ``saved_model/``."""
-    from disentangle_tf.export import export_saved_model
-
-    run = tmp_path_factory.mktemp("predict") / "run"
-    run.mkdir()
-    model = build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE)
-    model.training_combinations = [((0, 0), 5), ((1, 1), 5), ((1, 2), 2)]  # as a training run records them
-    export_saved_model(model, run / "saved_model")
-    return run
+    return exported_run
 
 
 @pytest.mark.parametrize("case", ["missing directory", "a file as directory", "a directory", "existing file"])

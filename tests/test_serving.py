@@ -12,9 +12,7 @@ import sys
 
 import pytest
 
-from conftest import build_tiny_model
-
-IMAGE_SHAPE = (16, 20, 1)
+from conftest import EXPORTED_IMAGE_SHAPE as IMAGE_SHAPE
 
 CALLS = r"""
 import json, sys
@@ -48,11 +46,8 @@ BAD = {
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    from disentangle_tf.export import export_saved_model
-
-    path = export_saved_model(build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE),
-                              tmp_path_factory.mktemp("serving") / "saved_model")
+def results(exported_run):
+    path = exported_run / "saved_model"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.run([sys.executable, "-c", CALLS, str(path), json.dumps({**GOOD, **BAD})],
                              capture_output=True, text=True, env=env, timeout=600)
@@ -62,7 +57,7 @@ def results(tmp_path_factory):
     return {(line["name"], line["caller"]): line for line in lines}
 
 
-# The tests of the module's export go to one worker, which exports and serves it once.
+# The tests of the served export go to one worker, which serves it once.
 SERVED = pytest.mark.xdist_group("served")
 
 
@@ -95,14 +90,10 @@ def test_wrapper_refuses_other_shapes_in_one_line(results, name):
 
 # ----------------------------------------------------------------- raw pixels
 @pytest.fixture(scope="module")
-def pixel_model(tmp_path_factory):
+def pixel_model(exported_run):
     import tensorflow as tf
 
-    from disentangle_tf.export import export_saved_model
-
-    model = build_tiny_model(("a", "b"), image_shape=IMAGE_SHAPE)
-    path = export_saved_model(model, tmp_path_factory.mktemp("pixels") / "saved_model")
-    return tf.saved_model.load(str(path))
+    return tf.saved_model.load(str(exported_run / "saved_model"))
 
 
 def _reference_inputs(pixels):
