@@ -125,15 +125,12 @@ def test_bad_config_files_through_the_command_line(tmp_path, content, fragment, 
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_corrupt_and_missing_images(tmp_path, run_module):
-    from disentangle_tf.export import export_saved_model
-
-    export_saved_model(build_tiny_model(("a", "b")), tmp_path / "sm")
+def test_predict_corrupt_and_missing_images(tmp_path, run_module, exported_run):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG but not really")
     for image, fragment in ((corrupt, "cannot decode"), (tmp_path / "missing.png", "no such image file")):
-        result = run_module("disentangle_tf.predict", "--model", tmp_path / "sm", "--output", tmp_path / "p.csv",
-                            image)
+        result = run_module("disentangle_tf.predict", "--model", exported_run / "saved_model", "--output",
+                            tmp_path / "p.csv", image)
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and fragment in lines[0] and str(image) in lines[0], lines

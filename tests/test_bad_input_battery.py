@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import build_random_data, build_tiny_model, run_cli
+from conftest import build_random_data, run_cli
 
 TINY_OPTIONS = ["--image-size", "16", "20", "--epochs", "1", "--batch-size", "4", "--method", "paper",
                 "--adversary-steps", "1", "--quiet"]
@@ -261,13 +261,9 @@ CONVERT_CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    from disentangle_tf.export import export_saved_model
-
-    path = tmp_path_factory.mktemp("model") / "sm"
-    export_saved_model(build_tiny_model(("a", "b")), path)
-    return path
+@pytest.fixture
+def saved_model(exported_run):
+    return exported_run / "saved_model"
 
 
 def _predict(image_builder, extra=(), output_exists=False, model=None):
