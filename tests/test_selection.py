@@ -221,11 +221,12 @@ def test_without_an_eligible_combination_train_says_so_in_one_line_and_trains_as
     from disentangle_tf.cli.train import main
 
     config = tmp_path / "tiny.json"
-    # No penalty: what is checked is the line and a run of the configuration as given.
-    config.write_text(json.dumps({k: v for k, v in TINY.items() if k != "image_size"} | {"independence_weight": 0.0}))
+    # No penalty (lambda=0): what is checked is the line and a run of the configuration as given.
+    config.write_text(json.dumps({k: v for k, v in TINY.items() if k != "image_size"}))
     with small_synthetic():
         result = CliRunner().invoke(main, ["--dataset", "synthetic", "--image-size", "16", "20", "--config",
-                                           str(config), "--selection", "held-out-combination", "--output-dir",
+                                           str(config), "--method", "lambda=0", "--selection",
+                                           "held-out-combination", "--output-dir",
                                            str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -380,6 +381,67 @@ def test_train_chooses_by_the_method_s_rule_or_the_option_s(monkeypatch, tmp_pat
     result = CliRunner().invoke(train_command.main, [*arguments, "--output-dir", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert seen == {"points": SELECTION_GRID, "rule": rule}
+
+
+@pytest.mark.parametrize("given, kept", [
+    (["--independence-layers", "features"], [0, 1]),
+    (["--set", "independence_layers=block_maps"], [2, 3]),
+    (["--independence-weight", "10"], [1, 3]),
+    ("config independence_weight: 10.0", [1, 3]),
+])
+def test_a_value_given_for_a_key_of_the_grid_keeps_the_points_that_have_it(monkeypatch, tmp_path, given, kept):
+    from click.testing import CliRunner
+
+    from disentangle_tf.cli import train as train_command
+    from disentangle_tf.run.methods import SELECTION_GRID
+    from disentangle_tf.selection import selected_run
+
+    seen = {}
+
+    def stand_in(config, points, rule, **kwargs):
+        seen.update(points=points, config=config)
+        raise SystemExit(0)
+
+    if isinstance(given, str):  # a config file's key: as the option's
+        (tmp_path / "c.yaml").write_text(given.split(" ", 1)[1])
+        given = ["--config", str(tmp_path / "c.yaml")]
+    monkeypatch.setattr(selected_run, "run_selected", stand_in)
+    result = CliRunner().invoke(train_command.main, [*given, "--output-dir", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert seen["points"] == tuple(SELECTION_GRID[k] for k in kept)
+    assert "of the grid of 4 that have it" in " ".join(result.output.split())
+    assert f"chosen below from a grid of 2" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("given, weight, layers, said", [
+    (["--independence-weight", "3"], 3.0, "block_maps", "no point of the grid of 4 has it; training the "
+                                                         "configuration as given"),
+    (["--independence-weight", "2"], 2.0, "block_maps", "one point of the grid of 4 has it, "
+                                                        "independence_weight=2,independence_layers=block_maps"),
+    (["--independence-weight", "0", "--set", "independence_layers=block_maps"], 0.0, "block_maps",
+     "no point of the grid"),
+    (["--independence-weight", "0"], 0.0, "features", "one point of the grid of 4 has it"),
+])
+def test_a_value_no_two_points_have_is_trained_without_a_selection(monkeypatch, tmp_path, given, weight, layers,
+                                                                   said):
+    from click.testing import CliRunner
+
+    from disentangle_tf.cli import train as train_command
+    from disentangle_tf.run import training
+    from disentangle_tf.selection import selected_run
+
+    trained = []
+
+    def once(config, **kwargs):
+        trained.append((config.training.independence_weight, config.training.independence_layers))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(selected_run, "run_selected", lambda *args, **kwargs: pytest.fail("selected"))
+    monkeypatch.setattr(training, "run", once)
+    result = CliRunner().invoke(train_command.main, [*given, "--output-dir", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert trained == [(weight, layers)]
+    assert said in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("arguments", [["--selection", "none"], ["--method", "recommended"]])

@@ -72,6 +72,15 @@ def parse_settings(texts: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]
     return values, sources
 
 
+def given_keys(config_file: str | None, options: Mapping[str, Any], set_options: Sequence[str] = ()) -> set[str]:
+    """The keys the user gave, which replace a method's settings: those of the config file,
+    of the ``--set`` options and of the named options given (None values are options not
+    given). For arguments :func:`resolve_config` has accepted."""
+    in_file = load_config_file(config_file) if config_file is not None else {}
+    return ({str(key) for key in in_file} | set(parse_settings(set_options)[0])
+            | {key for key, value in options.items() if value is not None})
+
+
 def resolve_config(config_file: str | None, options: Mapping[str, Any], method: str | None = None,
                    defaults: Mapping[str, Any] | None = None, set_options: Sequence[str] = ()) -> RunConfig:
     """The package's defaults, overridden by ``defaults``, the method's settings, the

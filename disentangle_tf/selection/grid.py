@@ -37,6 +37,12 @@ def point_label(point: Mapping) -> str:
                     for key, value in point.items())
 
 
+def points_with(points: Sequence[Mapping], given: Mapping) -> tuple:
+    """The grid's points that agree with ``given``, the values the user set of keys some point
+    varies (a value given replaces a method's, its grid's included)."""
+    return tuple(point for point in points if all(given[key] == value for key, value in point.items() if key in given))
+
+
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """What held-out-combination selection measured and chose.
