@@ -3,7 +3,8 @@
 The acceptance test trains the recommended method twice on the synthetic shapes (at a fifth
 of their size, :func:`conftest.small_synthetic`) with a tiny network, once with ``compile(method="recommended")`` and ``fit`` on arrays and once
 with :func:`disentangle_tf.run.training.run` on the configuration of
-``python -m disentangle_tf.train --method recommended``, and asks for the same weights.
+``python -m disentangle_tf.train --method recommended``, and asks for the same weights; a
+slow one runs the command and a Python program in processes of their own.
 """
 
 from __future__ import annotations
@@ -71,6 +72,64 @@ def test_recommended_compile_and_fit_end_as_the_run_of_the_recommended_method(tm
         np.testing.assert_array_equal(mine, theirs)
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == \
         EPOCHS * (len(splits["train"]) // 50)
+
+
+#: A Python program that starts as the train command does (TF_ENABLE_ONEDNN_OPTS=1 before
+#: TensorFlow loads, the thread pools of --threads auto before its first op), then trains as
+#: README.rst's "From Python" does: argv the image size, the epochs, a JSON of the network
+#: and the command's run directory; it prints whether every weight equals the run's, and the
+#: unseen accuracy.
+FROM_PYTHON = r"""
+import json, os, sys
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+import keras, numpy as np, tensorflow as tf
+from disentangle_tf import Disentangler, TaskSpec, make_synthetic_splits
+from disentangle_tf.evaluation.evaluate import evaluate_split
+from disentangle_tf.fast.threads import configure_threads
+
+height, width, epochs, network, run = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5]
+configure_threads("auto", 2)
+tf.config.experimental.enable_op_determinism()
+keras.utils.set_random_seed(0)
+splits = make_synthetic_splits(image_size=(height, width), seed=0)
+model = Disentangler([TaskSpec("background", 2), TaskSpec("shape", 2)], input_shape=(height, width, 1), **network)
+model.compile(method="recommended")
+model.fit(splits["train"].images, splits["train"].labels, batch_size=50, epochs=epochs, seed=0, verbose=0)
+theirs = keras.saving.load_model(os.path.join(run, "model.keras")).get_weights()
+mine = model.get_weights()
+print(json.dumps({"equal": len(mine) == len(theirs) and all(np.array_equal(a, b) for a, b in zip(mine, theirs)),
+                  "unseen": evaluate_split(model, splits["unseen"], 50)["accuracy"]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_program_that_starts_as_the_command_ends_with_the_weights_of_python_m_train(tmp_path):
+    """README.rst's claim, across processes: ``python -m disentangle_tf.train --method
+    recommended --deterministic`` and compile + fit in a program of its own that sets the
+    command's environment variable and thread pools end with the same weights."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TF_ENABLE_ONEDNN_OPTS", "DISENTANGLE_TF_FAST")} | {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    config = tmp_path / "network.json"
+    config.write_text(json.dumps(TINY_ARCHITECTURE))
+    run = tmp_path / "run"
+    command = subprocess.run(
+        [sys.executable, "-m", "disentangle_tf.train", "--dataset", "synthetic", "--method", "recommended",
+         "--deterministic", "--image-size", *map(str, IMAGE_SIZE), "--epochs", str(EPOCHS), "--config", str(config),
+         "--set", "saved_model=false", "--set", "figures=false", "--output-dir", str(run), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=900)
+    assert command.returncode == 0, command.stderr[-2000:]
+    program = subprocess.run([sys.executable, "-c", FROM_PYTHON, *map(str, IMAGE_SIZE), str(EPOCHS),
+                              json.dumps(TINY_ARCHITECTURE), str(run)], capture_output=True, text=True, env=env,
+                             timeout=900)
+    assert program.returncode == 0, program.stderr[-2000:]
+    result = json.loads(program.stdout.strip().splitlines()[-1])
+    assert result["equal"]
+    assert result["unseen"] == json.loads((run / "metrics.json").read_text())["unseen"]["accuracy"]
 
 
 def test_a_run_records_its_method_name_and_what_its_settings_change():
