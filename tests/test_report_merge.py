@@ -99,3 +99,27 @@ def test_an_empty_results_file_is_named_as_empty(tmp_path):
     (run / "results.csv").write_text("")
     with pytest.raises(UserError, match=r"results\.csv: empty file; expected the columns method, seed, split"):
         collect([run])
+
+
+def test_the_summary_names_each_seed_s_chosen_point_once(tmp_path):
+    """Grid choices, on two recorded parts: one entry a seed, its number and its name settings
+    each as key=value (a name is recorded as the measure chosen:<key>=<name>, value 1)."""
+    import pathlib
+
+    from disentangle_tf.experiments.report import write_summary
+
+    results = pathlib.Path(__file__).parents[1] / "experiments" / "results" / "generalisation-5"
+    dataset, rows, parts = collect([results / "us-sim-1", results / "us-sim-2"])
+    chosen = {}
+    for row in rows:
+        if row["method"] == "selected long" and row["measure"].startswith("chosen:"):
+            key, _, name = row["measure"][len("chosen:"):].partition("=")
+            chosen.setdefault(int(row["seed"]), {})[key] = name or f"{float(row['value']):g}"
+    assert sorted(chosen) == [1400, 1401] and all(set(c) == {"independence_weight", "independence_layers"}
+                                                  for c in chosen.values())
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    write_summary(tmp_path / "summary.md", dataset, rows, methods, {"parts": parts})
+    expected = "- selected long: " + "; ".join(
+        f"seed {seed}: independence_weight={c['independence_weight']}, independence_layers={c['independence_layers']}"
+        for seed, c in sorted(chosen.items()))
+    assert expected in (tmp_path / "summary.md").read_text().splitlines()

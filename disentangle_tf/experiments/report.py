@@ -281,14 +281,19 @@ def manifest_tables(table, method_names, splits) -> list[str]:
 
 
 def _grid_choices(rows) -> list[str]:
-    chosen: dict[str, list[str]] = {}
+    """``- method: seed 3: independence_weight=2, independence_layers=block_maps; seed 4: ...``"""
+    chosen: dict[str, dict[int, list[str]]] = {}
     for r in rows:
         if r["measure"].startswith("chosen:"):
-            chosen.setdefault(r["method"], []).append(f"seed {r['seed']}: {r['measure'][7:]}={r['value']:g}")
+            # A choice among names is recorded as chosen:<key>=<name>, value 1.
+            setting = r["measure"][7:]
+            text = setting if "=" in setting else f"{setting}={r['value']:g}"
+            chosen.setdefault(r["method"], {}).setdefault(int(r["seed"]), []).append(text)
     if not chosen:
         return []
     lines = ["## Grid choices", ""]
-    lines += [f"- {method}: " + ", ".join(values) for method, values in chosen.items()]
+    lines += [f"- {method}: " + "; ".join(f"seed {seed}: {', '.join(values)}" for seed, values in seeds.items())
+              for method, seeds in chosen.items()]
     return lines + [""]
 
 
