@@ -276,7 +276,8 @@ class _Resolved(Exception):
 
 def resolve_cli(command, arguments, capsys, monkeypatch, prog_name: str = "cmd"):
     """``(exit code, stderr, RunConfig or None)`` of a package command run in this process
-    up to the resolution of its settings (its ``resolve_config``), then stopped: what a
+    up to the resolution of its settings (its ``resolve_config`` or ``resolve_config_and_given``),
+    then stopped: what a
     command line resolves to, without loading data or training.
 
     ``command`` is the name of the command's module (``"disentangle_tf.cli.train"``);
@@ -286,16 +287,19 @@ def resolve_cli(command, arguments, capsys, monkeypatch, prog_name: str = "cmd")
     import importlib
 
     from disentangle_tf.cli.common import run_command
-    from disentangle_tf.run.run_settings import resolve_config as real
+    from disentangle_tf.run import run_settings
 
     module = importlib.import_module(command)
+    name = "resolve_config" if hasattr(module, "resolve_config") else "resolve_config_and_given"
+    real = getattr(run_settings, name)
     resolved = []
 
     def resolve_then_stop(*args, **kwargs):
-        resolved.append(real(*args, **kwargs))
+        result = real(*args, **kwargs)
+        resolved.append(result[0] if isinstance(result, tuple) else result)
         raise _Resolved
 
-    monkeypatch.setattr(module, "resolve_config", resolve_then_stop)
+    monkeypatch.setattr(module, name, resolve_then_stop)
     capsys.readouterr()
     code = 0
     try:

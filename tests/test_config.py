@@ -72,7 +72,8 @@ def test_unreadable_or_non_mapping_file(tmp_path):
 
 def test_methods_set_their_keys_beneath_the_config_file_and_options(tmp_path):
     from disentangle_tf.run.methods import METHODS, NEUTRAL
-    from disentangle_tf.cli.train import DEFAULT_METHOD, resolve_config
+    from disentangle_tf.cli.train import DEFAULT_METHOD
+    from disentangle_tf.run.run_settings import resolve_config
 
     assert DEFAULT_METHOD == "selected"
     recommended = resolve_config(None, {}, "recommended").to_flat_dict()

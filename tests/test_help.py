@@ -55,7 +55,7 @@ def test_train_help_shows_at_most_25_options_and_help_all_every_one_each_still_a
         seen.update(options)
         raise SystemExit(0)
 
-    monkeypatch.setattr(train, "resolve_config", stand_in)
+    monkeypatch.setattr(train, "resolve_config_and_given", stand_in)
     result = CliRunner().invoke(train.main, ["--adversary-steps", "3", "--no-flip"])
     assert result.exit_code == 0, result.output
     assert seen["adversary_steps"] == 3 and seen["flip"] is False

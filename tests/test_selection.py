@@ -388,6 +388,8 @@ def test_train_chooses_by_the_method_s_rule_or_the_option_s(monkeypatch, tmp_pat
     (["--set", "independence_layers=block_maps"], [2, 3]),
     (["--independence-weight", "10"], [1, 3]),
     ("config independence_weight: 10.0", [1, 3]),
+    ("config independence-layers: features", [0, 1]),  # dashes read as underscores, as everywhere
+    (["--set", "independence-weight=10"], [1, 3]),
 ])
 def test_a_value_given_for_a_key_of_the_grid_keeps_the_points_that_have_it(monkeypatch, tmp_path, given, kept):
     from click.testing import CliRunner

@@ -29,7 +29,7 @@ from ..run.option_text import DEFAULT_METHOD
 from ..run.options import OPTIONS, keys_of
 from ..selection.grid import RULES, point_label, points_with
 from ..run.outputs import BACKUP_NAME, check_output_dir, is_resumable
-from ..run.run_settings import given_keys, resolve_config
+from ..run.run_settings import resolve_config_and_given
 
 #: ``--help`` of ``--set`` (the train and reproduce commands).
 SET_HELP = ("Any configuration key, as in the --config file, its value read as YAML: --set epochs=3, "
@@ -129,26 +129,25 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
     sets any configuration key.
     """
     options = {key: options[key] for key in CONFIG_OPTIONS}
-    config = resolve_config(config_file, options, method, set_options=settings)
+    config, given = resolve_config_and_given(config_file, options, method, set_options=settings)
     named = METHODS[method]
     rule = selection or named.selection or "none"  # an explicit --selection replaces the method's
     grid = (named.points or SELECTION_GRID) if rule != "none" else ()
     # A value the user gave replaces the method's, its grid's included: the grid keeps the
     # points that have it, and one point left is trained without a selection.
     flat = config.to_flat_dict()
-    fixed = {key: flat[key] for key in given_keys(config_file, options, settings) if any(key in p for p in grid)}
-    points = points_with(grid, fixed)
-    if len(points) == 1:
-        config = config.replace(points[0], source="selection grid")
-    points = points if len(points) > 1 else ()
+    fixed = {key: flat[key] for key in given if any(key in p for p in grid)}
+    left = points_with(grid, fixed)
+    if len(left) == 1:
+        config = config.replace(left[0], source="selection grid")
+    points = left if len(left) > 1 else ()
     output_dir = output_dir or default_output_dir(config.data.dataset, config.to_json())
     # Before the settings are shown, so that a refused directory is the only line printed;
     # it writes nothing: the data are checked (and then the directory made) by the run.
     check_output_dir(output_dir, overwrite, config.to_json())
     for line in config_summary(config.to_flat_dict(), method, output_dir, grid=points):
         click.echo(line)
-    if len(points) < len(grid):
-        left = points_with(grid, fixed)
+    if len(left) < len(grid):
         said = f"{point_label(fixed)} given: " + (
             f"choosing among the {len(points)} points of the grid of {len(grid)} that have it" if points else
             f"one point of the grid of {len(grid)} has it, {point_label(left[0])}; training it, no selection"

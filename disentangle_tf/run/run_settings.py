@@ -72,17 +72,15 @@ def parse_settings(texts: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]
     return values, sources
 
 
-def given_keys(config_file: str | None, options: Mapping[str, Any], set_options: Sequence[str] = ()) -> set[str]:
-    """The keys the user gave, which replace a method's settings: those of the config file,
-    of the ``--set`` options and of the named options given (None values are options not
-    given). For arguments :func:`resolve_config` has accepted."""
-    in_file = load_config_file(config_file) if config_file is not None else {}
-    return ({str(key) for key in in_file} | set(parse_settings(set_options)[0])
-            | {key for key, value in options.items() if value is not None})
-
-
 def resolve_config(config_file: str | None, options: Mapping[str, Any], method: str | None = None,
                    defaults: Mapping[str, Any] | None = None, set_options: Sequence[str] = ()) -> RunConfig:
+    """The configuration of :func:`resolve_config_and_given`, without the given keys."""
+    return resolve_config_and_given(config_file, options, method, defaults, set_options)[0]
+
+
+def resolve_config_and_given(config_file: str | None, options: Mapping[str, Any], method: str | None = None,
+                             defaults: Mapping[str, Any] | None = None,
+                             set_options: Sequence[str] = ()) -> tuple[RunConfig, frozenset[str]]:
     """The package's defaults, overridden by ``defaults``, the method's settings, the
     config file, the ``--set`` options, then the named options given (None values are
     options not given), checked once, as a whole: a file may leave to the options what
@@ -96,6 +94,11 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
         method: a name of :data:`~disentangle_tf.run.methods.METHODS`, or None.
         defaults: the command's own defaults (reproduce's ``scale``), or None.
         set_options: the ``--set KEY=VALUE`` options as typed (:func:`parse_settings`).
+
+    Returns:
+        The configuration, and the keys the user gave (those of the config file, of the
+        ``--set`` options and of the named options given), which replace a method's
+        settings, a selection grid's included.
 
     Raises:
         ConfigError: for an unknown method, one whose setting is a grid that neither
@@ -112,16 +115,20 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
             raise ConfigError(f"--method: {error}") from None
         values.update(settings)
         sources.update({key: f"method {method}" for key in settings})
+    user_keys: set[str] = set()  # those of the file, --set and the options: they replace the method's
     if config_file is not None:
         # Each key and type of the file is checked here, even those an option replaces;
         # ranges and keys that go together are judged once, on the merged values.
         in_file = RunConfig.checked_values(load_config_file(config_file), source=config_file)
         values.update(in_file)
         sources.update({key: config_file for key in in_file})
+        user_keys.update(in_file)
     set_values, set_sources = parse_settings(set_options)
-    values.update(RunConfig.checked_values(set_values, sources=set_sources))
+    set_values = RunConfig.checked_values(set_values, sources=set_sources)
+    values.update(set_values)
     sources.update(set_sources)
     given = {key: value for key, value in options.items() if value is not None}
+    user_keys.update(set_values, given)
     for key in GRID_KEYS:
         if isinstance(values[key], list):
             if key not in given:
@@ -142,7 +149,7 @@ def resolve_config(config_file: str | None, options: Mapping[str, Any], method: 
     # is a valid --config file wherever it is used.
     paths = {key: os.path.abspath(getattr(config.data, key)) for key in ("data", "image_root")
              if getattr(config.data, key) and not os.path.isabs(getattr(config.data, key))}
-    return config.replace(paths, source=COMMAND_LINE) if paths else config
+    return (config.replace(paths, source=COMMAND_LINE) if paths else config), frozenset(user_keys)
 
 
 def _as_option(message: str, given: Mapping[str, Any]) -> str:
