@@ -26,7 +26,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..run.config import KEYS_ADDED_LATER
-from ..run.options import OPTIONS, find_option
+from ..run.config_values import one_string_as_list
+from ..run.options import OPTIONS
 
 FIELDS = ("method", "seed", "split", "measure", "value")
 
@@ -358,9 +359,7 @@ def _check_shared_settings(parts_of: list) -> None:
     for directory, part in parts_of:
         for key in SHARED_SETTINGS:
             # A part recorded before a setting existed had the value KEYS_ADDED_LATER gives.
-            value = (part.get("settings") or {}).get(key, KEYS_ADDED_LATER.get(key))
-            if isinstance(value, str) and find_option(key).is_list:
-                value = [value]  # a list recorded as its one item by earlier runs (test_split)
+            value = one_string_as_list(key, (part.get("settings") or {}).get(key, KEYS_ADDED_LATER.get(key)))
             if key not in first:
                 first[key] = (value, directory)
             elif value != first[key][0]:

@@ -13,6 +13,13 @@ _STRING_OR_LIST = frozenset({"test_split"})
 """List keys that also accept a single string."""
 
 
+def one_string_as_list(key: str, value: Any) -> Any:
+    """``value`` of ``key`` with one string read as a list of it, for the list keys that
+    accept a single string (``test_split``, as older configuration files and runs record
+    it); any other value as it is."""
+    return [value] if key in _STRING_OR_LIST and isinstance(value, str) else value
+
+
 def coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
     """``value`` checked against the annotated type of field ``key`` of ``section_cls``.
 
@@ -34,7 +41,7 @@ def coerce(key: str, value: Any, section_cls: type, source: str) -> Any:
     expected = describe_type(hint)
     if key in _STRING_OR_LIST:
         # One string is a list of one (older configuration files); empty values name nothing.
-        value = [value] if isinstance(value, str) else value
+        value = one_string_as_list(key, value)
         if isinstance(value, (list, tuple)):
             value = [item for item in value if not (isinstance(item, str) and not item.strip())]
     if origin is tuple:
