@@ -357,8 +357,9 @@ def test_predict_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path, c
     check_refused(code, err, fragments, before, path)
 
 
-@pytest.mark.parametrize("case", ["output dir not empty", "output dir is a file"])
-def test_a_refused_output_dir_is_the_only_line_printed(case, tmp_path, capsys):
+@pytest.mark.parametrize("case", ["output dir not empty", "output dir is a file", "manifest missing",
+                                  "HDF5 file missing", "csv without tasks"])
+def test_a_refused_output_dir_or_data_file_is_the_only_line_printed(case, tmp_path, capsys):
     from disentangle_tf.cli.common import run_command
     from disentangle_tf.cli.train import main
 

@@ -23,6 +23,7 @@ from .config_options import (CONFIG_OPTIONS, DATA_OPTIONS, MANIFEST_OPTIONS, con
                              data_options, manifest_options)
 from ..experiments.former_methods import FORMER_METHODS, former_row_message
 from ..run.console import after_training, config_summary, results_table, sentence_lines, wrap
+from ..run.datasets import check_data_source
 from ..run.distribution import make_strategy
 from ..run.methods import METHODS, SELECTION_GRID
 from ..run.option_text import DEFAULT_METHOD
@@ -142,8 +143,10 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
         config = config.replace(left[0], source="selection grid")
     points = left if len(left) > 1 else ()
     output_dir = output_dir or default_output_dir(config.data.dataset, config.to_json())
-    # Before the settings are shown, so that a refused directory is the only line printed;
-    # it writes nothing: the data are checked (and then the directory made) by the run.
+    # Before the settings are shown, so that a missing file or a refused directory is the only
+    # line printed; neither writes anything: the data are read (and then the directory made)
+    # by the run.
+    check_data_source(config.data)
     check_output_dir(output_dir, overwrite, config.to_json())
     for line in config_summary(config.to_flat_dict(), method, output_dir, grid=points):
         click.echo(line)

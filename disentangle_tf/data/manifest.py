@@ -38,7 +38,7 @@ from .dataset_splits import DatasetSplits
 from .images import ImageReadError, check_image_files
 from .labelled_images import MISSING_LABEL, LabelledImages
 from .manifest_cells import (_first_line, _quote_list, _refuse_missing, _sorted_labels, _where, class_labels,
-                             class_name, is_missing, slash_hint)
+                             class_name, existing_manifest, is_missing, slash_hint)
 from .manifest_images import decode_rows, warn_constant
 from .manifest_options import (FETAL_PLANES_DB_COLUMNS, MISSING_GROUP_NAME, MISSING_LABELS, MISSING_VALUES,
                                ManifestError, ManifestOptions, fetal_planes_db_options)
@@ -101,9 +101,7 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             (or none, while an evaluation split has some), and per split sharing groups
             of ``group_column`` with the manifest's training split.
     """
-    source = pathlib.Path(csv_path)
-    if not source.is_file():
-        raise ManifestError(f"{source}: manifest file not found{slash_hint(source)}")
+    source = existing_manifest(csv_path)
     try:
         raw = pd.read_csv(
             source,

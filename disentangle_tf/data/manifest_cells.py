@@ -31,6 +31,18 @@ def slash_hint(path) -> str:
     return "; paths use '/' (found '\\\\')" if "\\" in str(path) else ""
 
 
+def existing_manifest(csv_path) -> pathlib.Path:
+    """``csv_path`` as a path, checked to be a file (its rows are read later).
+
+    Raises:
+        ManifestError: ``<path>: manifest file not found`` (and :func:`slash_hint`'s hint).
+    """
+    source = pathlib.Path(csv_path)
+    if not source.is_file():
+        raise ManifestError(f"{source}: manifest file not found{slash_hint(source)}")
+    return source
+
+
 def _quote_list(values) -> str:
     values = [repr(v) for v in values]
     if len(values) > 12:

@@ -70,7 +70,7 @@ def manifest_options(config: DataConfig):
         ConfigError: if no task is named, or a test split value would be named
             ``train`` or ``val`` while another value marks that split.
     """
-    from ..data.manifest import ManifestOptions, fetal_planes_db_options  # pandas: imported when chosen
+    from ..data.manifest_options import ManifestOptions, fetal_planes_db_options
 
     if config.layout == "fetal_planes_db":
         return fetal_planes_db_options(
@@ -121,9 +121,7 @@ def load_hdf5_file(config: DataConfig) -> DatasetSplits:
     """A data set written by ``python -m disentangle_tf.convert``."""
     from ..data.hdf5 import read_hdf5  # h5py: imported when chosen
 
-    path = pathlib.Path(config.data)
-    if not path.is_file():
-        raise ConfigError(f"--data {path}: no such HDF5 file")
+    path = _hdf5_file(config)
     data = read_hdf5(path, memory_budget=memory_budget_bytes(config.memory_budget))
     *stored, channels = data.train.image_shape
     if tuple(stored) != tuple(config.image_size):
@@ -134,6 +132,31 @@ def load_hdf5_file(config: DataConfig) -> DatasetSplits:
         raise ConfigError(f"--data {path}: images have {channels} channel{'s' * (channels != 1)}; "
                           f"pass --channels {channels}")
     return data
+
+
+def _hdf5_file(config: DataConfig) -> pathlib.Path:
+    path = pathlib.Path(config.data)
+    if not path.is_file():
+        raise ConfigError(f"--data {path}: no such HDF5 file")
+    return path
+
+
+def check_data_source(config: DataConfig) -> None:
+    """Check what can be known of the data ``config`` names without reading them, in a
+    fraction of a second and without TensorFlow: that the file of ``--data`` exists (a
+    manifest, an HDF5 file) and a manifest's options (:func:`manifest_options`). The data
+    themselves are checked when loaded (:func:`load_dataset`).
+
+    Raises:
+        ConfigError: one line naming the file or the option.
+    """
+    if config.dataset == "csv":
+        from ..data.manifest_cells import existing_manifest
+
+        manifest_options(config)
+        existing_manifest(config.data)
+    elif config.dataset == "hdf5":
+        _hdf5_file(config)
 
 
 def check_one_channel(config: DataConfig) -> None:
