@@ -15,58 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
-import shlex
-import sys
 import time
 
-RELEVANT = {"synthetic": "shape", "us-sim": "plane", "digits-shadow": "digit", "digits-texture": "digit"}
+from probe_run import add_run_arguments, append_line, command_line, probe_run, relevant_accuracy
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dataset", choices=sorted(RELEVANT))
-    parser.add_argument("--method", default="selected", help="a row of reproduce (its first grid point)")
-    parser.add_argument("--point", default="{}", help="JSON settings laid over the method's")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"))
-    parser.add_argument("--scale", type=float, default=None, help="us-sim only")
-    parser.add_argument("--shadow-salience", type=float, default=None, help="us-sim only")
+    add_run_arguments(parser, method="selected")
     parser.add_argument("--note", default="")
-    parser.add_argument("--output", type=pathlib.Path, required=True)
     args = parser.parse_args(argv)
-    command = "python experiments/grid_probe.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-
-    from disentangle_tf.cli.common import quiet_tensorflow
-
-    quiet_tensorflow()
-    from disentangle_tf.experiments.reproduce import load_experiment_data, resolve_methods
-    from disentangle_tf.run.config import RunConfig
+    method, config, data, task = probe_run(args)
     from disentangle_tf.run.training import run
 
-    (method,) = resolve_methods(args.dataset, [args.method])
-    point = {**method.grid()[0], **json.loads(args.point)}
-    flat = {"dataset": args.dataset, "seed": args.seed, "epochs": args.epochs}
-    if args.image_size:
-        flat["image_size"] = list(args.image_size)
-    if args.scale is not None:
-        flat["scale"] = args.scale
-    if args.shadow_salience is not None:
-        flat["shadow_salience"] = args.shadow_salience
-    config = RunConfig().replace(flat).replace(point, source=f"method {method.name}")
-    data, _ = load_experiment_data(args.dataset, config)
     started = time.time()
     result = run(config, data=data, verbose=0)
-    task = RELEVANT[args.dataset]  # a split without the relevant task's labels (us-sim's others) is left out
-    accuracy = {name: round(float(values["accuracy"][task]), 4) for name, values in result.metrics.items()
-                if task in values["accuracy"]}
-    line = {"command": command, "dataset": args.dataset, "method": method.name, "point": json.loads(args.point),
-            "seed": args.seed, "epochs": args.epochs, "seconds": round(time.time() - started, 1),
-            "accuracy": accuracy, "note": args.note}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "a") as file:
-        file.write(json.dumps(line) + "\n")
+    line = {"command": command_line("grid_probe.py", argv), "dataset": args.dataset, "method": method.name,
+            "point": json.loads(args.point), "seed": args.seed, "epochs": args.epochs,
+            "seconds": round(time.time() - started, 1), "accuracy": relevant_accuracy(result, task),
+            "note": args.note}
+    append_line(args.output, line)
     print(json.dumps({k: line[k] for k in ("dataset", "point", "seed", "epochs", "seconds", "accuracy")}), flush=True)
 
 
