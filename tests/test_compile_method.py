@@ -142,7 +142,8 @@ def test_a_run_records_its_method_name_and_what_its_settings_change():
     # What the model's compile and fit do; the epochs are the run's, not the model's.
     assert (method.settings["independence_weight"], method.settings["adversary_steps"],
             method.settings["independence_layers"], method.settings["precise_batch_norm"]) == (2.0, 3, "block_maps", 30)
-    assert set(method.settings) == {*COMPILE_KEYS, "sampling", "precise_batch_norm", "last_layer_retraining",
+    assert set(method.settings) == {*COMPILE_KEYS, "sampling", "mixup", "mixup_partners", "precise_batch_norm",
+                                    "last_layer_retraining",
                                     "conditional_adversaries"}
     assert overrides == {"independence_weight": 2.0, "adversary_steps": 3}
     # A grid's chosen point differs from the grid's list: an override.

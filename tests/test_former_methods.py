@@ -45,6 +45,7 @@ NEUTRAL_VALUES = {
     "independence_bandwidth": "class", "independence_layers": "features", "independence_penalty": "hsic",
     "group_dro_step_size": 0.0, "penalty_schedule": "constant", "sampling": "uniform", "restore_best_weights": False,
     "precise_batch_norm": 0, "last_layer_retraining": False, "ensemble_size": 1, "error_upweight": 0,
+    "mixup": 0.0, "mixup_partners": "any",  # added later: every row ran without mixup
 }
 
 

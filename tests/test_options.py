@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 #: Every key of a ``config.json``, in its order, as runs have written it.
 CONFIG_JSON_KEYS = [
-    "dataset", "image_size", "batch_size", "flip", "sampling", "seed", "data", "image_root", "layout", "tasks",
+    "dataset", "image_size", "batch_size", "flip", "sampling", "mixup", "mixup_partners", "seed", "data", "image_root", "layout", "tasks",
     "path_column", "split_column", "train_split", "val_split", "test_split", "validation_fraction", "group_column",
     "missing_labels", "separator", "extension", "channels", "scale", "shadow_salience", "memory_budget",
     "encoder_filters", "encoder_strides", "stem_filters", "activation", "feature_pooling", "head_units", "l2_weight",

@@ -23,6 +23,8 @@ VALUES = {
     "batch_size": ("7", 7),
     "flip": ("false", False),
     "sampling": ("uniform", "uniform"),
+    "mixup": ("0.4", 0.4),
+    "mixup_partners": ("other_combination", "other_combination"),
     "seed": ("9", 9),
     "data": ("m.csv", "<tmp>/m.csv"),
     "image_root": ("images", "<tmp>/images"),

@@ -14,6 +14,10 @@ DEFAULT_IMAGE_SIZE: tuple[int, int] = (56, 72)
 #: every image once per epoch, or every combination of task labels equally often.
 SAMPLING = ("uniform", "group_balanced")
 
+#: How mixup draws each image's partner (:func:`~disentangle_tf.data.mixing.mix_batch`): any
+#: image of the batch, or one that differs from it in every task's label.
+MIXUP_PARTNERS = ("any", "other_combination")
+
 #: Smallest image side a generator accepts.
 MIN_IMAGE_SIDE = 16
 

@@ -33,9 +33,10 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import DataError
-from .arguments import SAMPLING
+from .arguments import MIXUP_PARTNERS, SAMPLING
 from .images import ImageReadError
 from .labelled_images import LabelledImages
+from .mixing import mix_batch
 from .streaming import LazyImages, read_rows
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -206,6 +207,8 @@ def make_training_dataset(
     initial_epoch: int = 0,
     sampling: str = "uniform",
     augmentation=None,
+    mixup: float = 0.0,
+    mixup_partners: str = "any",
 ) -> tf.data.Dataset:
     """The training pipeline of a :class:`~disentangle_tf.models.Disentangler`.
 
@@ -248,11 +251,19 @@ def make_training_dataset(
             label (check that it does). None (the default) applies none beyond the
             flips. Keras's random layers draw from their own seed generator, so
             ``--deterministic`` runs do not fix their draws.
+        mixup: if > 0, the ``alpha`` of mixup on every main batch, after the flips and
+            the augmentation (:func:`~disentangle_tf.data.mixing.mix_batch`: the batch
+            becomes ``(images, labels, weights)`` of twice its size, the mixed images
+            with their own and their partners' labels); 0 (the default): none.
+            Adversary batches are not mixed.
+        mixup_partners: how mixup draws partners, one of
+            :data:`~disentangle_tf.data.arguments.MIXUP_PARTNERS`.
 
     Returns:
-        A ``tf.data.Dataset`` of ``(images, labels)`` or, with adversary steps,
-        ``((images, labels), (adversary_images, adversary_labels))``; the last
-        partial batch of an epoch is dropped so every step sees a full batch.
+        A ``tf.data.Dataset`` of ``(images, labels)`` (``(images, labels, weights)``
+        with ``mixup``) or, with adversary steps, ``((images, labels),
+        (adversary_images, adversary_labels))``; the last partial batch of an epoch
+        is dropped so every step sees a full batch.
 
     Example:
 
@@ -268,6 +279,10 @@ def make_training_dataset(
         raise ValueError(f"adversary_steps must be >= 0; got {adversary_steps}")
     if sampling not in SAMPLING:
         raise ValueError(f"sampling must be one of {', '.join(SAMPLING)}; got {sampling!r}")
+    if not (mixup >= 0 and math.isfinite(mixup)):
+        raise ValueError(f"mixup must be a finite number >= 0; got {mixup!r}")
+    if mixup_partners not in MIXUP_PARTNERS:
+        raise ValueError(f"mixup_partners must be one of {', '.join(MIXUP_PARTNERS)}; got {mixup_partners!r}")
     groups = label_groups(data.labels) if sampling == "group_balanced" else None
     if device == "auto":
         device = default_device()
@@ -323,6 +338,9 @@ def make_training_dataset(
             )
         if augmentation is not None:
             batches = tuple((_augmented(augmentation, x), y) for x, y in batches)
+        if mixup > 0:  # its own stream: the other seeds' first parts are never negative
+            mix_seed = tf.stack([-step_seed[0] - 1, step_seed[1]])
+            batches = (mix_batch(*batches[0], mix_seed, mixup, mixup_partners), *batches[1:])
         return batches if len(batches) > 1 else batches[0]
 
     if device is not None:

@@ -74,6 +74,8 @@ class Compiling:
         factored_adversary_updates: bool = True,
         method: str | Method | None = None,
         sampling: str | None = None,
+        mixup: float | None = None,
+        mixup_partners: str | None = None,
         precise_batch_norm: int | None = None,
         last_layer_retraining: bool | None = None,
         independence_penalty: str | None = None,
@@ -179,6 +181,10 @@ class Compiling:
             sampling: with a method, how ``fit`` draws batches from arrays:
                 ``"uniform"`` or ``"group_balanced"``
                 (:func:`~disentangle_tf.data.make_training_dataset`).
+            mixup: with a method, the alpha of mixup on the batches ``fit`` draws from
+                arrays (0: none; :mod:`~disentangle_tf.data.mixing`).
+            mixup_partners: with a method, how mixup draws partners: ``"any"`` or
+                ``"other_combination"``.
             precise_batch_norm: with a method, after training, the number of batches
                 the batch-norm statistics are recomputed over (0: none;
                 :class:`~disentangle_tf.models.post_fit.PreciseBatchNormalization`).
@@ -188,8 +194,8 @@ class Compiling:
 
         Raises:
             ValueError: one line naming the argument, for a value out of its choices or
-                range, ``sampling``, ``precise_batch_norm`` or ``last_layer_retraining``
-                without a method, an unknown method (naming the methods a model can take), a method
+                range, ``sampling``, ``mixup``, ``mixup_partners``, ``precise_batch_norm`` or
+                ``last_layer_retraining`` without a method, an unknown method (naming the methods a model can take), a method
                 that needs a whole run, a grid method whose point is left open, or a
                 method whose ``conditional_adversaries`` is not the model's.
             TypeError: for a ``method`` that is neither a name nor a ``Method``.
@@ -292,6 +298,7 @@ class Compiling:
         self.factored_adversary_updates = bool(factored_adversary_updates)
         self._method_record = None if record is None else json.dumps(record)
         self.sampling = settings["sampling"]
+        self.mixup, self.mixup_partners = float(settings["mixup"]), settings["mixup_partners"]
         self.precise_batch_norm_batches = int(settings["precise_batch_norm"])
         self.last_layer_retraining = bool(settings["last_layer_retraining"])
         # Build each optimizer on its own variables only, so that neither keeps slots
@@ -357,5 +364,6 @@ class Compiling:
         self.adversary_optimizer = None
         self._method_record = None
         self.sampling = NEUTRAL["sampling"]
+        self.mixup, self.mixup_partners = NEUTRAL["mixup"], NEUTRAL["mixup_partners"]
         self.precise_batch_norm_batches = 0
         self.last_layer_retraining = False

@@ -121,7 +121,7 @@ class FitArguments:
         A model compiled with a method (``compile(method="recommended")``) given arrays
         trains as ``python -m disentangle_tf.train --method NAME`` does: the batches come
         from :func:`disentangle_tf.data.make_training_dataset` with the method's
-        ``sampling``, random left-right flips, fresh adversary batches if the method
+        ``sampling`` and ``mixup``, random left-right flips, fresh adversary batches if the method
         uses them, ``batch_size`` and ``seed``, epoch ``e`` in the order ``(seed, e)``
         fixes, ``len(x) // batch_size`` steps per epoch; after the last epoch the
         method's steps run as callbacks, after the others
@@ -258,7 +258,8 @@ class FitArguments:
         dataset = make_training_dataset(
             labelled, batch_size=batch_size, adversary_steps=self.adversary_steps if fresh else 0, flip=True,
             shuffle=shuffle, seed=seed, device="auto" if model_strategy(self) is None else None,
-            epochs=epochs, initial_epoch=kwargs.get("initial_epoch", 0), sampling=self.sampling)
+            epochs=epochs, initial_epoch=kwargs.get("initial_epoch", 0), sampling=self.sampling,
+            mixup=self.mixup, mixup_partners=self.mixup_partners)
         return dataset, steps_per_epoch(labelled, batch_size)
 
     def _post_fit_steps(self, data, training_arrays, batch_size, seed) -> list:

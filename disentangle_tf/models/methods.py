@@ -27,7 +27,7 @@ import dataclasses
 import shlex
 from typing import Mapping
 
-from ..data.arguments import SAMPLING
+from ..data.arguments import MIXUP_PARTNERS, SAMPLING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +85,8 @@ NEUTRAL = {
     "group_dro_step_size": 0.0,
     "penalty_schedule": "constant",
     "sampling": "uniform",
+    "mixup": 0.0,
+    "mixup_partners": "any",
     "restore_best_weights": False,
     "precise_batch_norm": 0,
     "last_layer_retraining": False,
@@ -211,7 +213,7 @@ COMPILE_KEYS = ("adversarial_weight", "adversary_steps", "adversary_batches", "a
 
 #: The keys of a method that ``Disentangler.fit`` carries out when it is given arrays: how its
 #: batches are drawn, and the steps after the last epoch.
-FIT_KEYS = ("sampling", "precise_batch_norm", "last_layer_retraining")
+FIT_KEYS = ("sampling", "mixup", "mixup_partners", "precise_batch_norm", "last_layer_retraining")
 
 #: The keys a compiled model records of its method (``get_compile_config()["method"]``);
 #: ``conditional_adversaries`` is the model's architecture, which the method must match.
@@ -265,8 +267,8 @@ def model_settings(method, overrides: Mapping | None = None, conditional_adversa
             method that needs a whole run (an ensemble, a number of epochs, a penalty
             schedule, the oracle's data: :func:`disentangle_tf.run.training.run` trains
             those), a grid whose point the overrides leave open, a method whose
-            ``conditional_adversaries`` is not the model's, or a bad ``sampling`` or
-            ``precise_batch_norm``.
+            ``conditional_adversaries`` is not the model's, or a bad ``sampling``,
+            ``mixup``, ``mixup_partners`` or ``precise_batch_norm``.
         TypeError: for a ``method`` that is neither a name nor a :class:`Method`.
     """
     method = _as_method(method)
@@ -295,10 +297,16 @@ def model_settings(method, overrides: Mapping | None = None, conditional_adversa
     if point["sampling"] not in SAMPLING:
         raise ValueError(f"method {method.name!r}: sampling must be one of {', '.join(SAMPLING)}; "
                          f"got {point['sampling']!r}")
+    if not float(point["mixup"]) >= 0:
+        raise ValueError(f"method {method.name!r}: mixup must be >= 0; got {point['mixup']}")
+    if point["mixup_partners"] not in MIXUP_PARTNERS:
+        raise ValueError(f"method {method.name!r}: mixup_partners must be one of {', '.join(MIXUP_PARTNERS)}; "
+                         f"got {point['mixup_partners']!r}")
     if int(point["precise_batch_norm"]) < 0:
         raise ValueError(f"method {method.name!r}: precise_batch_norm must be >= 0; got {point['precise_batch_norm']}")
     settings = {key: point[key] for key in MODEL_KEYS}
-    for key, kind in (("adversarial_weight", float), ("independence_weight", float), ("adversary_steps", int),
+    for key, kind in (("adversarial_weight", float), ("independence_weight", float), ("mixup", float),
+                      ("adversary_steps", int),
                       ("precise_batch_norm", int), ("last_layer_retraining", bool),
                       ("conditional_adversaries", bool)):
         settings[key] = kind(settings[key])

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from .config_values import memory_budget_bytes
 from .distribution import STRATEGIES
-from ..data.arguments import DEFAULT_IMAGE_SIZE, SAMPLING
+from ..data.arguments import DEFAULT_IMAGE_SIZE, MIXUP_PARTNERS, SAMPLING
 from ..data.manifest_options import MISSING_LABELS
 from ..data.us_sim.shadows import MAX_SHADOW_SALIENCE
 from ..fast.threads import THREADS
@@ -217,6 +217,13 @@ OPTIONS: tuple[Option, ...] = (
            "Training batches: every image once per epoch (uniform, the paper), or every combination of task "
            "labels equally often (group_balanced).", choices=SAMPLING, command="train", hyperparameter=True,
            method_decides=True, see=":func:`~disentangle_tf.data.pipeline.make_training_dataset`"),
+    Option("mixup", "data", float, 0.0, "Mixup of every training batch (Zhang et al., ICLR 2018): each image "
+           "blended with a partner, each task's loss shared between their labels; the alpha of the mixing "
+           "weight's Beta distribution (0: off).", minimum=0, hyperparameter=True, method_decides=True,
+           earlier=0.0, see=":mod:`disentangle_tf.data.mixing`"),
+    Option("mixup_partners", "data", str, "any", "Mixup's partners: any image of the batch, or one whose "
+           "label differs in every task (other_combination).", choices=MIXUP_PARTNERS, hyperparameter=True,
+           method_decides=True, earlier="any", see=":mod:`disentangle_tf.data.mixing`"),
     Option("seed", "data", int, 0, "Seed of the generated data sets and the validation carve-out; in training "
            "also of initialisation, shuffling and flips.", command="data", shown=True, hyperparameter=True),
     Option("data", "data", str, "", "The manifest (csv) or HDF5 file (hdf5).", command="manifest", shown=True,

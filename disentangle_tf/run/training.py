@@ -318,6 +318,8 @@ def run(
             adversary_steps=training.adversary_steps if fresh else 0,
             flip=config.data.flip,
             sampling=config.data.sampling,
+            mixup=config.data.mixup,
+            mixup_partners=config.data.mixup_partners,
             seed=seed,
             device=None if replicated else "auto",
             epochs=training.epochs,
