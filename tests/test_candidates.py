@@ -23,7 +23,8 @@ RECOMMENDED_AS_FIXED = {"independence_weight": 10.0, "independence_layers": "blo
 def test_the_candidate_rows_are_no_method_to_choose():
     from disentangle_tf.cli.train import main
 
-    assert set(CANDIDATE_METHODS) == {"lambda=0 precise-bn long", "selected long", "oracle long"}
+    assert set(CANDIDATE_METHODS) == {"lambda=0 precise-bn long", "selected long", "oracle long", "lambda=0 mixup",
+                                      "lambda=0 mixup across"}
     method_option = next(p for p in main.params if p.name == "method")
     for name in CANDIDATE_METHODS:
         assert name not in METHODS and name not in model_methods() and name not in method_option.type.choices
@@ -46,12 +47,23 @@ def test_reproduce_resolves_the_long_rows_to_up_to_45_epochs_with_the_best_epoch
     ]
 
 
+@pytest.mark.parametrize("dataset", ["digits-shadow", "us-sim"])
+def test_reproduce_resolves_the_mixup_rows_to_lambda_0_with_the_protocol_s_mixup(dataset):
+    # Written out as experiments/protocols/generalisation-6.md fixes them.
+    plain, across = resolve_methods(dataset, ["lambda=0 mixup", "lambda=0 mixup across"])
+    assert plain.grid() == [{**NEUTRAL_VALUES, "precise_batch_norm": 30, "mixup": 0.4, "mixup_partners": "any"}]
+    assert across.grid() == [{**NEUTRAL_VALUES, "precise_batch_norm": 30, "mixup": 1.0,
+                              "mixup_partners": "other_combination"}]
+    assert not plain.oracle and not across.oracle and not plain.selection and not across.selection
+
+
 def test_an_unknown_row_names_the_candidates_among_the_choices():
     with pytest.raises(UserError) as info:
         resolve_methods("digits-shadow", ["selected longer"])
     message = str(info.value)
     assert "unknown method 'selected longer'" in message and "'selected long'" not in message
-    assert "disentangle_tf.experiments.candidates: lambda=0 precise-bn long, selected long, oracle long" in message
+    assert ("disentangle_tf.experiments.candidates: lambda=0 precise-bn long, selected long, oracle long, "
+            "lambda=0 mixup, lambda=0 mixup across") in message
     assert len(message.splitlines()) == 1
 
 
@@ -63,4 +75,5 @@ def test_reproduce_help_lists_the_candidate_rows():
     result = CliRunner().invoke(main, ["--help"], terminal_width=200)
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    assert "or a candidate's: lambda=0 precise-bn long, selected long, oracle long." in text
+    assert ("or a candidate's: lambda=0 precise-bn long, selected long, oracle long, lambda=0 mixup, "
+            "lambda=0 mixup across.") in text

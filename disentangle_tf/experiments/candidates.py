@@ -18,6 +18,13 @@ training data's own validation split, for the reference as for the candidate. ``
 long`` chooses between the two points of :data:`~disentangle_tf.models.methods.SELECTION_GRID`
 that held-out-combination validation chose on 26 of the 27 seeds of the first and third
 comparisons (weight 0; weight 2 on the block maps), which halves the selection's cost.
+
+Mixup of the training batches (``experiments/protocols/generalisation-6.md``): every
+penalty of the recommended family trades seen accuracy for the unseen combination, on the
+digits as on ``us-sim``; on the pilot seeds of ``digits-shadow`` mixup
+(:mod:`disentangle_tf.data.mixing`) raised both. The ``mixup`` rows are
+``lambda=0 precise-bn`` with it, partners drawn from the whole batch or from the other
+combinations of labels.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ LONG = {"epochs": 45, "restore_best_weights": True}
 
 #: The points ``selected long`` chooses between: weight 0, and weight 2 on the block maps.
 LONG_GRID = (SELECTION_GRID[0], SELECTION_GRID[2])
+
+#: Mixup as the ``mixup`` rows train it: any partner at alpha 0.4, and a partner of another
+#: combination of labels at alpha 1 (mixing weights uniform in [0, 1]).
+MIXUP = {"mixup": 0.4, "mixup_partners": "any"}
+MIXUP_ACROSS = {"mixup": 1.0, "mixup_partners": "other_combination"}
 
 #: The rows by name.
 CANDIDATE_METHODS: dict[str, Method] = {
@@ -45,5 +57,10 @@ CANDIDATE_METHODS: dict[str, Method] = {
         over_neutral("oracle long", {**PRECISE_BN, **LONG},
                      "'oracle' (the unseen combination added to training: a ceiling) trained up to 45 epochs, "
                      "the epoch of the best mean validation accuracy kept", oracle=True),
+        over_neutral("lambda=0 mixup", {**PRECISE_BN, **MIXUP},
+                     "'lambda=0 precise-bn' with mixup of every training batch (alpha 0.4, any partner)"),
+        over_neutral("lambda=0 mixup across", {**PRECISE_BN, **MIXUP_ACROSS},
+                     "'lambda=0 precise-bn' with mixup of every training batch, each image's partner of another "
+                     "combination of labels (alpha 1)"),
     ]
 }
