@@ -21,6 +21,12 @@ every main batch first passed through a mixing step, ``lam * x_i + (1 - lam) * x
 
 ``--alpha 0`` mixes nothing.
 
+The script patches the pipeline of an install that has no mixup of its own (the pilot runs
+used that of commit ``3e58b7e``). The package's ``mixup`` (:mod:`disentangle_tf.data.mixing`)
+is the ``mixup`` and ``across`` modes with the weights doubled (``2 lam``, ``2 (1 - lam)``,
+averaging 1 as an unmixed batch's) and a stream of random numbers of its own; run it with
+``grid_probe.py --point '{"mixup": 0.4}'``.
+
 One JSON line per run: the relevant task's accuracy on every split the comparisons score
 (the unseen combination included: a diagnosis records it, nothing chooses on it).
 
