@@ -12,7 +12,8 @@ from PIL import Image
 
 from conftest import run_cli
 
-from disentangle_tf.run.config import CROSS_KEY_CHECKS, ConfigError, RunConfig
+from disentangle_tf.run.config import CHOICES, CROSS_KEY_CHECKS, ConfigError, RunConfig
+from disentangle_tf.run.options import OPTIONS
 from disentangle_tf.run.run_settings import resolve_config
 
 DEEP = {"encoder_filters": [4] * 6, "encoder_strides": [2] * 6}  # total stride 64
@@ -206,3 +207,62 @@ def test_reproduce_judges_the_file_with_its_options(tmp_path, monkeypatch, capsy
     assert code == 2 and err.strip().splitlines() == [
         "Error: deep.yaml: image_size (56, 72) is smaller than the encoder's total stride 64; expected each side >= 64"]
     assert not (tmp_path / "out2").exists()
+
+
+def _other_value(option):
+    # A valid value other than the option's default, whatever its type.
+    if option.choices:
+        return next(choice for choice in option.choices if choice != option.default)
+    examples = {"memory_budget": "1GiB", "validation_fraction": 0.25, "scale": 0.25, "shadow_salience": 2.0,
+                "test_split": ("holdout",), "tasks": ("plane",)}
+    return examples.get(option.key, "other")
+
+
+READ_BY_SOME = [(option, dataset) for option in OPTIONS if option.datasets
+                for dataset in CHOICES["dataset"] if dataset not in option.datasets]
+
+
+def test_every_key_a_data_set_does_not_read_is_declared():
+    # What the loaders read: a manifest every manifest key, an HDF5 file its file, its
+    # budget and its channels, us-sim its size and salience; the other data sets none.
+    readers = {option.key: set(option.datasets) for option in OPTIONS if option.datasets}
+    assert readers["data"] == readers["memory_budget"] == readers["channels"] == {"csv", "hdf5"}
+    assert readers["scale"] == readers["shadow_salience"] == {"us-sim"}
+    assert {key for key, datasets in readers.items() if datasets == {"csv"}} >= {
+        "tasks", "image_root", "layout", "path_column", "split_column", "train_split", "val_split", "test_split",
+        "validation_fraction", "group_column", "missing_labels", "separator", "extension"}
+
+
+@pytest.mark.parametrize("option,dataset", READ_BY_SOME, ids=lambda x: getattr(x, "key", x))
+def test_a_value_the_data_set_would_ignore_is_refused_naming_where_it_came_from(option, dataset, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    value = _other_value(option)
+    expected = f"only with the {' or '.join(option.datasets)} data set; got {dataset}"
+    # Named on the command line (even at its default), by --set, or by a file away from its default.
+    for options, set_options, file_values, label in [
+            ({option.key: value}, [], {}, option.option),
+            ({option.key: option.default}, [], {}, option.option),
+            ({}, [f"{option.key}={json.dumps(list(value) if isinstance(value, tuple) else value)}"], {}, "--set "),
+            ({}, [], {option.key: list(value) if isinstance(value, tuple) else value}, f"c.yaml: {option.key}")]:
+        with pytest.raises(ConfigError) as info:
+            needs_file = {"data": "m.h5"} if dataset in ("csv", "hdf5") else {}
+            resolve_config(write_config(tmp_path, {"dataset": dataset, **needs_file, **file_values}), options,
+                           set_options=set_options)
+        message = str(info.value)
+        assert message.startswith(label) and expected in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("dataset", CHOICES["dataset"])
+def test_a_runs_config_json_with_every_key_at_its_default_is_accepted(dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    saved = RunConfig().to_flat_dict() | {"dataset": dataset, "data": "m.csv" if dataset in ("csv", "hdf5") else "",
+                                          "tasks": ["plane"] if dataset == "csv" else []}
+    if dataset == "us-sim":
+        saved["shadow_salience"] = 2.5  # a value of its own data set
+    config = resolve_config(write_config(tmp_path, saved, "config.json"), {})
+    assert config.data.dataset == dataset
+    # The default data set, named by neither, is what a key given without --dataset meets.
+    with pytest.raises(ConfigError, match=r"^--task: only with the csv data set; got synthetic \(choose the data "
+                                          r"set with --dataset\)$"):
+        resolve_config(None, {"tasks": ("plane",)})

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import resolve_cli
 from disentangle_tf.run.config import RunConfig
+from disentangle_tf.run.options import find_option
 
 #: For every configuration key: a ``--set`` value as typed, and the value the resolved
 #: configuration must hold (``to_flat_dict``), none of them the default.
@@ -89,10 +90,14 @@ COMMANDS = {
 }
 
 
-def run_cli(command, arguments, capsys, monkeypatch):
+def run_cli(command, arguments, capsys, monkeypatch, dataset=None):
     """``(exit code, stderr, resolved flat configuration or None)`` of a command run in this
-    process with its settings' resolution stopped once done (:func:`conftest.resolve_cli`)."""
+    process with its settings' resolution stopped once done (:func:`conftest.resolve_cli`),
+    on ``dataset`` if given (the train command's ``--dataset``, reproduce's argument)."""
     module_name, required = COMMANDS[command]
+    if dataset is not None:
+        required = (["--dataset", dataset, *required] if command == "train"
+                    else [dataset, *required[1:]])
     code, err, config = resolve_cli(module_name, [*required, *arguments], capsys, monkeypatch, prog_name=command)
     return code, err, (None if config is None else config.to_flat_dict())
 
@@ -110,7 +115,10 @@ def test_every_key_can_be_set_with_set(command, key, tmp_path, monkeypatch, caps
     text, expected = VALUES[key]
     if isinstance(expected, str) and expected.startswith("<tmp>/"):
         expected = str(tmp_path / expected[len("<tmp>/"):])
-    code, err, config = run_cli(command, ["--set", f"{key}={text}"], capsys, monkeypatch)
+    readers = find_option(key).datasets  # a key only some data sets read is set beside one of them
+    extra = [] if not readers or key == "data" else ["--set", "data=m.csv"] * (readers[0] in ("csv", "hdf5"))
+    code, err, config = run_cli(command, ["--set", f"{key}={text}", *extra], capsys, monkeypatch,
+                                dataset=readers[0] if readers else None)
     assert code == 0 and config is not None, err
     if command == "reproduce" and key == "dataset":
         expected = "synthetic"  # the command's DATASET argument is a named option: it wins

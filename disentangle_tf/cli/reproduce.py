@@ -33,13 +33,10 @@ from ..run.run_settings import resolve_config
 from ..run.option_text import shown_value
 from ..run.options import find_option
 from .common import UserError, quiet_tensorflow
-from .config_options import MANIFEST_OPTIONS, config_option, manifest_options
+from .config_options import config_option, manifest_options
 from .train import SET_HELP
 
 DEFAULT_SEEDS = 10
-
-#: The options each file data set reads; every other manifest option is the csv data set's.
-FILE_OPTIONS = {"csv": MANIFEST_OPTIONS, "hdf5": ("data", "memory_budget", "channels")}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -122,11 +119,6 @@ def main(dataset, method_names, seed_text, selection, output_dir, epochs, image_
         raise UserError(f"--methods: no method named in {', '.join(map(repr, method_names))}; expected names "
                         "such as lambda=0,recommended (leave the option out for the default rows)")
     seeds = parse_seeds(seed_text)
-    flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
-    for key in MANIFEST_OPTIONS:
-        if manifest[key] is not None and key not in FILE_OPTIONS.get(dataset, ()):
-            allowed = [name for name in FILE_DATASETS if key in FILE_OPTIONS[name]]
-            raise UserError(f"{flags[key]}: only with the {' or '.join(allowed)} data set; got {dataset}")
     if headline is not None and dataset not in FILE_DATASETS:
         raise UserError(f"--headline: only with the {' or '.join(FILE_DATASETS)} data set (the generated data sets "
                         f"have theirs); got {dataset}")

@@ -81,6 +81,7 @@ def check_configuration(flat: Mapping[str, Any], source: str = "config",
         error = option.check_error(flat[option.key])
         if error is not None:
             raise ConfigError(f"{origin(option.key)}: {error}")
+    _check_read_by_dataset(flat, sources or {})
     if len(flat["encoder_filters"]) != len(flat["encoder_strides"]):
         raise ConfigError(
             f"{origin('encoder_filters', 'encoder_strides')}: encoder_filters and encoder_strides must have "
@@ -96,3 +97,25 @@ def check_configuration(flat: Mapping[str, Any], source: str = "config",
             "than the encoder's "
             f"total stride {downsampling}; expected each side >= {downsampling}"
         )
+
+
+def _check_read_by_dataset(flat: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    # A key that the chosen data set does not read (Option.datasets), given on the command
+    # line or by --set, or set by a file to other than its default, would be ignored
+    # without a word (--data beside the default synthetic data set): refused instead. A
+    # run's config.json lists every key: its defaults pass.
+    dataset = flat["dataset"]
+    for option in OPTIONS:
+        source = sources.get(option.key)
+        if not option.datasets or dataset in option.datasets or source is None or source.startswith("method "):
+            continue
+        typed = source == COMMAND_LINE or source.startswith("--")
+        if not typed and _plain(flat[option.key]) == _plain(option.default):
+            continue
+        label = option.option if source == COMMAND_LINE else source if typed else f"{source}: {option.key}"
+        hint = "leave it out" if "dataset" in sources else "choose the data set with --dataset"
+        raise ConfigError(f"{label}: only with the {' or '.join(option.datasets)} data set; got {dataset} ({hint})")
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value

@@ -74,11 +74,14 @@ def _literal(value) -> str:
 
 def _allowed(option: table.Option) -> str:
     if option.choices:
-        return ", ".join(_literal(choice) for choice in option.choices)
-    text = option.range_text()
-    texts = [f"each {text}" if option.is_list else text] if text else []
-    if option.check is not None and option.check.__doc__:
-        texts.append(option.check.__doc__.strip())
+        texts = [", ".join(_literal(choice) for choice in option.choices)]
+    else:
+        text = option.range_text()
+        texts = [f"each {text}" if option.is_list else text] if text else []
+        if option.check is not None and option.check.__doc__:
+            texts.append(option.check.__doc__.strip())
+    if option.datasets:
+        texts.append(f"only with the {' or '.join(f'``{name}``' for name in option.datasets)} data set")
     return "; ".join(texts)
 
 

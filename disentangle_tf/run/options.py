@@ -33,6 +33,10 @@ from ..models.penalties import check_penalty_name, get_penalty
 #: The sections of a configuration, in the order of a ``config.json``.
 SECTION_NAMES = ("data", "model", "training")
 
+#: :attr:`Option.datasets` of the keys that only a manifest reads, and of those an HDF5 file also reads.
+CSV = ("csv",)
+FILES = ("csv", "hdf5")
+
 class _FromTheStart:
     def __repr__(self) -> str:
         return "FROM_THE_START"
@@ -75,6 +79,9 @@ class Option:
         path: ``"file"`` or ``"directory"``: the option names one.
         default_text: ``--help``'s and the table's default where the value alone does not say it.
         see: a reference for the documentation (reST), where it says more.
+        datasets: the data sets that read it (``("csv",)``); empty: every one. A value given
+            for it with another data set is refused
+            (:func:`~disentangle_tf.run.config_checks.check_configuration`).
         earlier: for a key added after runs were recorded, the value those runs had
             before it existed (a saved ``config.json`` without the key is read with it,
             :data:`~disentangle_tf.run.config.KEYS_ADDED_LATER`); :data:`FROM_THE_START` else.
@@ -100,6 +107,7 @@ class Option:
     path: str = ""
     default_text: str = ""
     see: str = ""
+    datasets: tuple[str, ...] = ()
     earlier: Any = FROM_THE_START
 
     @property
@@ -227,49 +235,51 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", "data", int, 0, "Seed of the generated data sets and the validation carve-out; in training "
            "also of initialisation, shuffling and flips.", command="data", shown=True, hyperparameter=True),
     Option("data", "data", str, "", "The manifest (csv) or HDF5 file (hdf5).", command="manifest", shown=True,
-           path="file"),
+           path="file", datasets=FILES),
     Option("image_root", "data", str, "", "Directory of the manifest's image paths.", command="manifest",
-           path="directory", default_text="the manifest's directory; Images for fetal_planes_db"),
+           path="directory", default_text="the manifest's directory; Images for fetal_planes_db", datasets=CSV),
     Option("layout", "data", str, "generic", "Manifest layout: generic, or fetal_planes_db, which reads "
            "FETAL_PLANES_DB_data.csv as released.", choices=("generic", "fetal_planes_db"), command="manifest",
-           shown=True),
+           shown=True, datasets=CSV),
     Option("tasks", "data", tuple[str, ...], (),
            "A manifest column that is a task (repeat for several tasks); NAME=COLUMN names the task of a column "
            "whose name is not one (letters, digits, underscores).", command="manifest", shown=True, flag="--task",
-           default_text="none; plane for fetal_planes_db"),
-    Option("path_column", "data", str, "path", "Manifest column of image paths.", command="manifest"),
-    Option("split_column", "data", str, "split", "Manifest column of splits.", command="manifest"),
-    Option("train_split", "data", str, "train", "Split value of training rows.", command="manifest"),
+           default_text="none; plane for fetal_planes_db", datasets=CSV),
+    Option("path_column", "data", str, "path", "Manifest column of image paths.", command="manifest", datasets=CSV),
+    Option("split_column", "data", str, "split", "Manifest column of splits.", command="manifest", datasets=CSV),
+    Option("train_split", "data", str, "train", "Split value of training rows.", command="manifest", datasets=CSV),
     Option("val_split", "data", str, "val", "Split value of validation rows (empty: hold out "
-           "--validation-fraction of the training rows instead).", command="manifest"),
+           "--validation-fraction of the training rows instead).", command="manifest", datasets=CSV),
     Option("test_split", "data", tuple[str, ...], ("test",),
            "Split value of evaluation rows, evaluated and reported under its own name (repeat for several; a "
-           "config file may give one string).", check=_distinct, command="manifest", shown=True),
+           "config file may give one string).", check=_distinct, command="manifest", shown=True,
+           datasets=CSV),
     Option("validation_fraction", "data", float, 0.0, "Hold out this fraction of training rows for validation "
            "when the manifest has no validation split.", minimum=0, maximum=1, open_maximum=True,
-           command="manifest"),
+           command="manifest", datasets=CSV),
     Option("group_column", "data", str, "", "Manifest column naming each image's group (patient): held-out "
            "validation takes whole groups.", command="manifest",
-           default_text="none; Patient_num for fetal_planes_db", earlier=""),
+           default_text="none; Patient_num for fetal_planes_db", datasets=CSV, earlier=""),
     Option("missing_labels", "data", str, "refuse", "A label cell that is empty or NA: refuse it, or allow it "
            "(the image has no label for that task).", choices=MISSING_LABELS, command="manifest",
-           see=":class:`~disentangle_tf.data.manifest.ManifestOptions`", earlier="refuse"),
-    Option("separator", "data", str, ",", "Manifest field separator.", command="manifest"),
-    Option("extension", "data", str, "", "Appended to image paths that lack it, e.g. .png.", command="manifest"),
+           see=":class:`~disentangle_tf.data.manifest.ManifestOptions`", datasets=CSV, earlier="refuse"),
+    Option("separator", "data", str, ",", "Manifest field separator.", command="manifest", datasets=CSV),
+    Option("extension", "data", str, "", "Appended to image paths that lack it, e.g. .png.", command="manifest",
+           datasets=CSV),
     Option("channels", "data", int, 1, "1 (greyscale, the paper) or 3: a manifest's images are converted to it, "
-           "an HDF5 file's must have it.", choices=(1, 3), command="manifest"),
+           "an HDF5 file's must have it.", choices=(1, 3), command="manifest", datasets=FILES),
     Option("scale", "data", float, 0.5, "Size of us-sim relative to the paper's Table 1.", minimum=0, maximum=1,
-           open_minimum=True, command="data", hyperparameter=True),
+           open_minimum=True, command="data", hyperparameter=True, datasets=("us-sim",)),
     Option("shadow_salience", "data", float, 1.0,
            "How conspicuous the simulated ultrasound's labelled acoustic shadows are: 1 is the calibrated "
            "simulator; higher values make them deeper and wider, a stronger shortcut for the plane (us-sim only).",
            minimum=0, maximum=MAX_SHADOW_SALIENCE, open_minimum=True,
-           hyperparameter=True, earlier=1.0, see=":mod:`disentangle_tf.data.us_sim.shadows`"),
+           hyperparameter=True, datasets=("us-sim",), earlier=1.0, see=":mod:`disentangle_tf.data.us_sim.shadows`"),
     Option("memory_budget", "data", str, "auto",
            "Decoded images a manifest or HDF5 file may hold in memory (8GiB, 500MB, a number of bytes; "
            "unlimited); the largest splits that do not fit are streamed from their files, with the same batches.",
            check=_memory_budget, command="manifest", metavar="SIZE", default_text="auto, half the memory",
-           see=":mod:`disentangle_tf.data.streaming`", earlier="unlimited"),
+           see=":mod:`disentangle_tf.data.streaming`", datasets=FILES, earlier="unlimited"),
     # -- model: types and defaults are the model's Architecture --
     _model("encoder_filters", "Filters of each residual block (the paper: six blocks).", minimum=1,
            check=_some_blocks, hyperparameter=True),
