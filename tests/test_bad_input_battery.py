@@ -182,6 +182,23 @@ TRAIN_CASES = {
                       ["row 5", "'shadow'"]),
     "unknown split value": (_train_manifest(rows=edit_rows(replace_row(1, "img/01.png,b,no,trian"))),
                             ["'trian'"]),
+    "task named as a reserved column": (_train_option("--task", "path"),
+                                        ["task name 'path' is reserved", "--task NAME=path"]),
+    "two tasks read one column": (_train_option("--task", "plane2=plane"),
+                                  ["tasks 'plane', 'plane2' read one column 'plane'"]),
+    "task reads the split column": (_train_option("--task", "phase=split"),
+                                    ["task 'phase' reads column 'split', which holds the splits"]),
+    "header names a column twice": (_train_manifest(header="path,plane,shadow,shadow"),
+                                    ["manifest.csv: the header names a column twice: 'shadow' (columns 3, 4)"]),
+    "rows longer than the header": (_train_manifest(rows=[row + "," for row in edit_rows(lambda rows: None)]),
+                                    ["manifest.csv: line 2 has 5 fields, the header 4"]),
+    "validation fraction beside a validation split": (_train_option("--validation-fraction", "0.25"),
+                                                      ["has value 'val'", "leave out validation_fraction"]),
+    "validation split value of the test split": (_train_option("--val-split", "test"),
+                                                 ["--test-split test: the same split value as --val-split test"]),
+    "empty validation split value": (_train_option("--val-split", ""), ["--val-split ''", "--validation-fraction F"]),
+    "fetal_planes_db layout with a separator": (_train_option("--layout", "fetal_planes_db", "--separator", "|"),
+                                                ["--separator |: the fetal_planes_db layout reads"]),
     "fewer training images than a batch": (_train_option("--batch-size", "9"),
                                            ["training split: 8 images", "--batch-size 9"]),
     "csv without tasks": (lambda tmp: (["--dataset", "csv", "--data", str(make_manifest(tmp / "data")),
@@ -361,7 +378,14 @@ def test_predict_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path, c
 
 
 @pytest.mark.parametrize("case", ["output dir not empty", "output dir is a file", "manifest missing",
-                                  "HDF5 file missing", "csv without tasks"])
+                                  "HDF5 file missing", "csv without tasks", "manifest without --dataset",
+                                  "image file missing", "task column missing", "split column missing",
+                                  "validation split empty", "task with one class", "empty label cell",
+                                  "NA label cell", "unknown split value", "task named as a reserved column",
+                                  "two tasks read one column", "task reads the split column",
+                                  "header names a column twice", "rows longer than the header",
+                                  "validation fraction beside a validation split",
+                                  "validation split value of the test split", "fetal_planes_db layout with a separator"])
 def test_a_refused_output_dir_or_data_file_is_the_only_line_printed(case, tmp_path, capsys):
     from disentangle_tf.cli.common import run_command
     from disentangle_tf.cli.train import main
@@ -471,3 +495,50 @@ def test_python_api_refuses_bad_input_in_one_line_writing_nothing(case, tmp_path
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_manifests_rows_are_checked_without_tensorflow(tmp_path):
+    # The train command checks a manifest's rows before it loads TensorFlow (seconds): a
+    # missing image is refused by this check in a process that never imports it.
+    import subprocess
+    import sys
+
+    manifest = make_manifest(tmp_path / "data")
+    (tmp_path / "data" / "img" / "03.png").unlink()
+    script = ("import sys\n"
+              "from disentangle_tf.errors import ConfigError\n"
+              "from disentangle_tf.run.config import DataConfig\n"
+              "from disentangle_tf.run.datasets import check_data_source\n"
+              f"config = DataConfig(dataset='csv', data={str(manifest)!r}, tasks=('plane', 'shadow'))\n"
+              "try:\n"
+              "    check_data_source(config)\n"
+              "except ConfigError as error:\n"
+              "    print(error)\n"
+              "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0, result.stderr
+    assert "image file not found" in lines[0] and "03.png" in lines[0]
+    assert lines[-1] == "False False"
+
+
+def test_ctrl_c_in_a_command_exits_130_in_one_line_writing_nothing(tmp_path, capsys, monkeypatch):
+    # Convert has no handler of its own: an interrupt while the images are read is said as
+    # the train command says it (exit code 130), never click's "Aborted." and exit 1.
+    from disentangle_tf.cli.common import run_command
+    from disentangle_tf.cli.convert import main
+    from disentangle_tf.run import datasets
+
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datasets, "load_dataset", interrupted)
+    manifest = make_manifest(tmp_path / "data")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        run_command(main, ["--dataset", "csv", "--data", str(manifest), "--task", "plane", "--task", "shadow",
+                           "--image-size", "16", "20", "--output", str(tmp_path / "out.h5")], prog_name="convert")
+    captured = capsys.readouterr()
+    assert info.value.code == 130
+    assert captured.err.strip().splitlines() == ["interrupted"]
+    assert not (tmp_path / "out.h5").exists()

@@ -29,12 +29,16 @@ import collections
 import pathlib
 from concurrent.futures import ThreadPoolExecutor
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import tensorflow as tf
 
 from ..cpus import available_cpus
 from . import dicom, pillow_images
 from .dicom import first_line
+
+if TYPE_CHECKING:  # TensorFlow is imported where images are resized: reading a manifest's rows needs none
+    import tensorflow as tf
 
 __all__ = [
     "FORMATS",
@@ -205,6 +209,8 @@ def standardize_images(pixels, image_size) -> tf.Tensor:
     ``tf.image.per_image_standardization``, as for the training images. Every image of
     the batch is computed as if it were alone.
     """
+    import tensorflow as tf
+
     images = tf.image.resize(tf.convert_to_tensor(pixels, tf.float32), tuple(image_size), antialias=True)
     return tf.image.per_image_standardization(images)
 
@@ -335,4 +341,6 @@ def load_images(paths, image_size, channels: int = 1, constant: list | None = No
     Raises:
         ValueError: naming the first file that is missing or cannot be decoded.
     """
+    import tensorflow as tf
+
     return tf.constant(read_images(paths, image_size, channels, constant=constant))

@@ -102,17 +102,25 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
             of ``group_column`` with the manifest's training split.
     """
     source = existing_manifest(csv_path)
+    separator = options.separator if options else ","
     try:
-        raw = pd.read_csv(
-            source,
-            sep=options.separator if options else ",",
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-        )
+        with warnings.catch_warnings():
+            # index_col=False: rows with more fields than the header are an error below,
+            # never a first column silently taken as the index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(source, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                              skip_blank_lines=True, index_col=False)
+    except pd.errors.ParserWarning:
+        raise ManifestError(f"{source}: {_longer_row(source, separator)}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ManifestError(f"{source}: cannot read as CSV: {_first_line(error)}") from None
+    header = [str(name).strip() for name in pd.read_csv(source, sep=separator, dtype=str, header=None, nrows=1,
+                                                         keep_default_na=False, encoding="utf-8-sig").iloc[0]]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        spots = ", ".join(f"{name!r} (columns {', '.join(str(k + 1) for k, h in enumerate(header) if h == name)})"
+                          for name in repeated)
+        raise ManifestError(f"{source}: the header names a column twice: {spots}; expected one column per name")
     raw.columns = [str(column).strip() for column in raw.columns]
     if options is None:
         tasks = [c for c in raw.columns if c not in ("path", "split")]
@@ -135,6 +143,13 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
         raise ManifestError(f"{source}: the manifest lists no images")
     for column in needed:
         raw[column] = raw[column].str.strip()
+    roles = {options.path_column: "the image paths (path_column)", options.split_column: "the splits (split_column)",
+             **({options.group_column: "the groups (group_column)"} if options.group_column else {})}
+    for task, column in options.task_columns.items():
+        if column in roles:
+            raise ManifestError(f"{source}: task {task!r} reads column {column!r}, which holds {roles[column]}; "
+                                "a task needs a column of its own labels")
+        roles[column] = f"the labels of task {task!r}"
 
     # Splits.
     by_value = {value: name for name, value in options.split_values.items()}
@@ -150,10 +165,17 @@ def read_manifest(csv_path, options: ManifestOptions | None = None) -> pd.DataFr
     known = np.isin(split_cells, list(by_value))
     if not known.all():
         index = int(np.flatnonzero(~known)[0])
+        value = split_cells[index]
+        if value == "val" and options.validation_fraction > 0:
+            hint = ("the manifest's own validation rows: leave out validation_fraction (--validation-fraction) to "
+                    "validate on them")
+        elif value in ("train", "val"):
+            hint = "name the values of the training and validation rows with --train-split and --val-split"
+        else:
+            hint = f"to score its rows as an evaluation split of their own: --test-split {value}"
         raise ManifestError(
             f"{_where(source, index)}: column {options.split_column!r} has value "
-            f"{split_cells[index]!r}; expected one of: {_quote_list(by_value)} (to score its rows as an "
-            f"evaluation split of their own: --test-split {split_cells[index]})"
+            f"{value!r}; expected one of: {_quote_list(by_value)} ({hint})"
         )
 
     # Labels.
@@ -362,3 +384,19 @@ def load_manifest(
         validation=splits["val"],
         evaluation={name: data for name, data in splits.items() if name != "train"},
     )
+
+
+def _longer_row(source: pathlib.Path, separator: str) -> str:
+    """What :func:`read_manifest` says of a manifest with rows longer than its header: the
+    first such row (found when the separator is one character), or the count."""
+    import csv
+
+    if len(separator) == 1:
+        with open(source, newline="", encoding="utf-8-sig") as handle:
+            rows = csv.reader(handle, delimiter=separator)
+            fields = len(next(rows))
+            for line, row in enumerate(rows, start=2):
+                if len(row) > fields:
+                    return (f"line {line} has {len(row)} fields, the header {fields}; expected one field per column "
+                            "(a separator at the end of the rows?)")
+    return "a row has more fields than the header; expected one field per column"

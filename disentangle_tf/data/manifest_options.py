@@ -27,6 +27,10 @@ task."""
 
 _TASK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
+RESERVED_TASK_NAMES = ("row", "path", "split")
+"""Names a task cannot have: :func:`~disentangle_tf.data.manifest.read_manifest` returns
+its rows with these columns beside one column per task."""
+
 MISSING_LABELS = ("refuse", "allow")
 """What a missing label cell does: stop the command, or mark the row unlabelled for
 that task (label :data:`~disentangle_tf.data.labelled_images.MISSING_LABEL`)."""
@@ -116,6 +120,12 @@ class ManifestOptions:
                     "underscores, starting with a letter; to read a column of another name, name its "
                     "task: --task NAME=COLUMN (e.g. --task 'plane_type=plane type')"
                 )
+        for task in tasks:
+            if task in RESERVED_TASK_NAMES:
+                raise ConfigError(
+                    f"manifest options: task name {task!r} is reserved (a manifest's rows are read as "
+                    f"{', '.join(RESERVED_TASK_NAMES)} and the tasks); to read a column called {task!r} as "
+                    f"labels, give its task another name: --task NAME={task}")
         if len(set(tasks)) != len(tasks):
             raise ConfigError(f"manifest options: task names repeat: {', '.join(tasks)}")
         unknown = sorted(set(columns) - set(tasks))
@@ -125,6 +135,10 @@ class ManifestOptions:
             )
         self.tasks = tasks
         self.task_columns = {task: str(columns.get(task, task)).strip() for task in tasks}
+        shared = [task for task in tasks if list(self.task_columns.values()).count(self.task_columns[task]) > 1]
+        if shared:
+            raise ConfigError(f"manifest options: tasks {', '.join(map(repr, shared))} read one column "
+                              f"{self.task_columns[shared[0]]!r}; expected a column of its own for each task")
 
         for task in self.class_names or {}:
             if task not in tasks:

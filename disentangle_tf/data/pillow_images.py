@@ -10,7 +10,6 @@ EXIF orientation tag is applied.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from .dicom import first_line
 
@@ -78,6 +77,7 @@ def read_with_pillow(path, kind: str) -> np.ndarray:
     Raises:
         PillowError: the file cannot be decoded as ``kind``, or its colour model is not read.
     """
+    import tensorflow as tf  # its PNG decoder reads 16-bit colour, which Pillow does not
     from PIL import Image
 
     try:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import warnings
 
 from .config import DataConfig, memory_budget_bytes
+from .options import find_option
 from ..data import digits, synthetic, ultrasound_sim
 from ..data.dataset_splits import DatasetSplits
-from ..errors import ConfigError
+from ..errors import ConfigError, DataWarning
 from ..task_spec import TaskSpec
 
 
@@ -73,6 +75,12 @@ def manifest_options(config: DataConfig):
     from ..data.manifest_options import ManifestOptions, fetal_planes_db_options
 
     if config.layout == "fetal_planes_db":
+        for key in FETAL_PLANES_DB_FIXED:
+            value = getattr(config, key)
+            if _plain(value) != _plain(find_option(key).default):
+                raise ConfigError(f"{find_option(key).option} {' '.join(map(str, _plain(value)))}: the "
+                                  "fetal_planes_db layout reads the release's own columns, separator and split "
+                                  "values; leave it out (or use --layout generic)")
         return fetal_planes_db_options(
             tasks=config.tasks or ("plane",),
             image_root=config.image_root or "Images",
@@ -86,6 +94,9 @@ def manifest_options(config: DataConfig):
     split_values = {"train": config.train_split}
     if config.val_split and not config.validation_fraction:
         split_values["val"] = config.val_split
+    elif not config.val_split and not config.validation_fraction:
+        raise ConfigError("--val-split '': an empty value means no validation rows in the manifest; pass "
+                          "--validation-fraction F to hold out that fraction of the training rows instead")
     for value in config.test_split:
         name = str(value).strip()
         if name in ("train", "val"):
@@ -94,6 +105,14 @@ def manifest_options(config: DataConfig):
                 f"{'training' if name == 'train' else 'validation'} split; rename that split value"
             )
         split_values[name] = name
+    options = {"train": "--train-split", "val": "--val-split"}
+    seen: dict[str, str] = {}
+    for name, value in split_values.items():
+        option = f"{options.get(name, '--test-split')} {str(value).strip()}"
+        if str(value).strip() in seen:
+            raise ConfigError(f"{option}: the same split value as {seen[str(value).strip()]}; expected a value of "
+                              "its own for each split")
+        seen[str(value).strip()] = option
     return ManifestOptions(
         tasks=tuple(name for name, _ in task_columns(config.tasks)),
         task_columns={name: column for name, column in task_columns(config.tasks) if column is not None} or None,
@@ -107,6 +126,15 @@ def manifest_options(config: DataConfig):
         group_column=config.group_column or None,
         missing_labels=config.missing_labels,
     )
+
+
+#: The keys the fetal_planes_db layout sets itself (:func:`~disentangle_tf.data.manifest_options.fetal_planes_db_options`).
+FETAL_PLANES_DB_FIXED = ("path_column", "split_column", "separator", "extension", "train_split", "val_split",
+                         "test_split")
+
+
+def _plain(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def load_csv(config: DataConfig) -> DatasetSplits:
@@ -142,19 +170,22 @@ def _hdf5_file(config: DataConfig) -> pathlib.Path:
 
 
 def check_data_source(config: DataConfig) -> None:
-    """Check what can be known of the data ``config`` names without reading them, in a
-    fraction of a second and without TensorFlow: that the file of ``--data`` exists (a
-    manifest, an HDF5 file) and a manifest's options (:func:`manifest_options`). The data
-    themselves are checked when loaded (:func:`load_dataset`).
+    """Check what can be known of the data ``config`` names without decoding an image, in
+    about a second and without TensorFlow: a manifest's options (:func:`manifest_options`)
+    and its rows (:func:`~disentangle_tf.data.manifest.read_manifest`: columns, splits,
+    labels, and that every image file exists and is of a format read here); that an HDF5
+    file exists. The images themselves are checked when loaded (:func:`load_dataset`).
 
     Raises:
-        ConfigError: one line naming the file or the option.
+        ConfigError: one line naming the file, row or option (a
+            :class:`~disentangle_tf.data.manifest_options.ManifestError` for a manifest).
     """
     if config.dataset == "csv":
-        from ..data.manifest_cells import existing_manifest
+        from ..data.manifest import read_manifest  # pandas, no TensorFlow
 
-        manifest_options(config)
-        existing_manifest(config.data)
+        with warnings.catch_warnings():  # said once, when the data are loaded
+            warnings.simplefilter("ignore", DataWarning)
+            read_manifest(config.data, manifest_options(config))
     elif config.dataset == "hdf5":
         _hdf5_file(config)
 
