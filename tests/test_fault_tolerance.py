@@ -348,7 +348,7 @@ def test_a_terminated_run_says_how_to_resume_and_the_same_command_resumes_it(tmp
     assert process.returncode == 130, stderr[-2000:]
     (out,) = tmp_path.glob("runs/hdf5-*")
     assert stderr.strip().splitlines()[-1] == (
-        f"interrupted: the same command resumes after the last finished epoch, in runs/{out.name}")
+        f"interrupted: the same command resumes after epoch 2, the last saved, in runs/{out.name}")
     assert "Traceback" not in stderr
 
     resumed = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

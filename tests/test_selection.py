@@ -467,8 +467,9 @@ def test_train_trains_once_without_a_rule(monkeypatch, tmp_path, arguments):
     assert trained == [10.0]  # the recommended setting's weight, trained as given
 
 
-@pytest.mark.parametrize("backup", [False, True])
-def test_an_interrupted_train_says_whether_the_same_command_resumes_or_starts_again(monkeypatch, tmp_path, backup):
+@pytest.mark.parametrize("backup,overwrite", [(False, False), (True, False), (True, True)])
+def test_an_interrupted_train_says_whether_the_same_command_resumes_or_starts_again(monkeypatch, tmp_path, backup,
+                                                                                   overwrite):
     from click.testing import CliRunner
 
     from disentangle_tf.cli import train as train_command
@@ -482,10 +483,13 @@ def test_an_interrupted_train_says_whether_the_same_command_resumes_or_starts_ag
         raise KeyboardInterrupt
 
     monkeypatch.setattr(selected_run, "run_selected", interrupted)
-    result = CliRunner().invoke(train_command.main, ["--output-dir", str(out), "--quiet"])
+    result = CliRunner().invoke(train_command.main, ["--output-dir", str(out), "--quiet"] + ["--overwrite"] * overwrite)
     assert result.exit_code == 130, result.output
     last = result.output.strip().splitlines()[-1]
-    if backup:
-        assert last == f"interrupted: the same command resumes after the last finished epoch, in {out}"
+    if overwrite:  # run again as it was, the command would start the run again
+        assert last == (f"interrupted: the same command without --overwrite resumes after the last saved epoch "
+                        f"(with it, the run starts again), in {out}")
+    elif backup:
+        assert last == f"interrupted: the same command resumes after the last saved epoch, in {out}"
     else:  # a selection's held-out trainings write nothing: there is nothing to resume
         assert last == f"interrupted before a finished epoch of {out} was saved: the same command starts again"

@@ -93,7 +93,9 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
     subclasses for bad configuration and :class:`~disentangle_tf.errors.WriteError` (a
     file that cannot be written: a full disk) become a single line on stderr, never a
     traceback; a :class:`~disentangle_tf.errors.DataWarning` becomes one
-    ``Warning: ...`` line. Anything else is a bug and propagates with its traceback.
+    ``Warning: ...`` line. Ctrl-C where the command does not handle it prints
+    ``interrupted`` and exits 130, as the train command does. Anything else is a bug and
+    propagates with its traceback.
     """
 
     default_show = warnings.showwarning
@@ -108,9 +110,9 @@ def run_command(command: click.Command, args=None, prog_name: str | None = None)
         with warnings.catch_warnings():
             warnings.showwarning = show
             command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort:  # Ctrl-C (KeyboardInterrupt) where the command does not say more
+        click.echo("interrupted", err=True)
+        sys.exit(INTERRUPTED)
     except click.ClickException as error:
         click.echo(f"Error: {error.format_message()}", err=True)
         sys.exit(USAGE_ERROR)

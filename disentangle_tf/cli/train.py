@@ -184,9 +184,9 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
             else:
                 result, chosen = run(config, **arguments), None
     except KeyboardInterrupt:
-        # The backup of the last finished epoch is intact (run.backup): say how to go on.
+        # The backup of the last saved epoch is intact (run.backup): say how to go on.
         if (output_dir / BACKUP_NAME).is_dir():
-            click.echo(f"\ninterrupted: the same command resumes after the last finished epoch, in {output_dir}",
+            click.echo(f"\ninterrupted: {resume_advice(output_dir / BACKUP_NAME, overwrite)}, in {output_dir}",
                        err=True)
         else:  # before the first epoch's backup, or during a selection's held-out trainings
             click.echo(f"\ninterrupted before a finished epoch of {output_dir} was saved: the same command starts "
@@ -203,6 +203,22 @@ def main(config_file, method, selection, settings, output_dir, overwrite, quiet,
                    f"{chosen.estimate.estimate:.3f} (held-out-combination estimate, selection.json)")
     click.echo(f"wrote {output_dir} (every setting in its config.json)")
     click.echo(f"tensorboard --logdir {shlex.quote(str(output_dir / 'logs'))}")
+
+
+def resume_advice(backup_dir: pathlib.Path, overwrite: bool) -> str:
+    """How an interrupted run goes on: from its backup's epoch, by the same command without
+    ``--overwrite`` (which would start it again)."""
+    from ..errors import BackupError
+    from ..run.backup import find_checkpoint
+
+    try:
+        checkpoint = find_checkpoint(backup_dir)
+    except (BackupError, OSError):
+        checkpoint = None
+    after = f"after epoch {checkpoint.epoch}, the last saved" if checkpoint else "after the last saved epoch"
+    if overwrite:
+        return f"the same command without --overwrite resumes {after} (with it, the run starts again)"
+    return f"the same command resumes {after}"
 
 
 for _parameter in main.params:  # the others stay settable, and listed by --help-all
