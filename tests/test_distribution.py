@@ -130,3 +130,34 @@ def test_replicated_strategy_active_whatever_the_number_of_replicas():
         assert replicated_strategy_active()
     # Inside a replica's step, where the training step runs.
     assert bool(mirrored.run(lambda: tf.constant(replicated_strategy_active())))
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("not json", "TF_CONFIG: not JSON"),
+    ("[1, 2]", "expected a \"cluster\" object"),
+    (json.dumps({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}), "expected a \"cluster\""),
+    (json.dumps({"cluster": {"worker": ["a:1"]}}), "expected a \"task\" object whose type is a job of the cluster"),
+    (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}), "(worker); got"),
+    (json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}),
+     "task index 2 is not one of the 2 worker addresses (0 to 1)"),
+    (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": "0"}}), "task index '0'"),
+])
+def test_a_bad_tf_config_is_refused_in_one_line_before_tensorflow_reads_it(text, fragment, monkeypatch):
+    from disentangle_tf.run.distribution import check_tf_config, make_strategy
+
+    with pytest.raises(ValueError) as info:
+        check_tf_config(text)
+    assert str(info.value).startswith("TF_CONFIG: ") and fragment in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+    monkeypatch.setenv("TF_CONFIG", text)
+    with pytest.raises(ValueError, match="^TF_CONFIG: "):
+        make_strategy("multi-worker")
+
+
+def test_the_tf_config_of_two_local_workers_is_accepted():
+    from disentangle_tf.run.distribution import check_tf_config
+
+    for index in (0, 1):
+        check_tf_config(json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                    "task": {"type": "worker", "index": index}}))
+    check_tf_config(json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "chief"}}))
