@@ -130,6 +130,7 @@ def test_one_hot_labels_train_as_class_indices(data):
     (lambda x, y: (x, {**y, "a": y["a"] - 2}), r"labels\['a'\]: class indices must be in \[0, 2\)"),
     (lambda x, y: (x, {**y, "b": y["b"] + 3}), r"labels\['b'\]: class indices must be in \[0, 3\)"),
     (lambda x, y: (x, {"a": y["a"]}), r"labels: missing task 'b'"),
+    (lambda x, y: (x, {**y, "c": y["a"]}), r"labels: no task 'c' in this model; expected keys \['a', 'b'\]"),
     (lambda x, y: (x, {**y, "a": y["a"][:5]}), r"labels\['a'\]: expected integer class indices of shape \(8,\)"),
     (lambda x, y: (x, {**y, "a": y["a"] + 0.5}), r"labels\['a'\]: expected integer class indices"),
     (lambda x, y: (x, {**y, "a": np.full((8, 2), 0.5)}), r"labels\['a'\]: a 2-D label array must be one-hot"),
@@ -163,6 +164,16 @@ def test_a_dataset_of_the_wrong_image_size_is_refused_before_training(data):
     dataset = tf.data.Dataset.from_tensor_slices((data.images[:, :8], dict(data.labels))).batch(4)
     with pytest.raises(ValueError, match=r"images: expected shape \(N, 16, 16, 1\), got \(N, 8, 16, 1\)"):
         model.fit(dataset, epochs=1, verbose=0)
+
+
+def test_a_dataset_with_labels_of_another_task_is_refused_before_training(data):
+    model = compiled(build_tiny_model(("a", "b")))
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    labels = {**data.labels, "c": data.labels["a"]}
+    dataset = tf.data.Dataset.from_tensor_slices((data.images, labels)).batch(4)
+    with pytest.raises(ValueError, match=r"^dataset: labels: no task 'c' in this model"):
+        model.fit(dataset, epochs=1, verbose=0)
+    assert not differ(before, [v.numpy() for v in model.trainable_variables])
 
 
 # ------------------------------------------------------------------- fit arguments and callbacks

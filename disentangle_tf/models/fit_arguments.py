@@ -59,6 +59,7 @@ class FitArguments:
         """
         if not isinstance(labels, dict):
             labels = dict(zip(self.task_names, labels_per_task(self.task_names, labels)))
+        self._refuse_unknown_tasks("labels", labels)
         checked = {}
         for task in self.tasks:
             if task.name not in labels:
@@ -87,6 +88,13 @@ class FitArguments:
             checked[task.name] = values.astype(np.int32)
         return checked
 
+    def _refuse_unknown_tasks(self, what: str, labels: dict) -> None:
+        # Labels of a task the model does not have would be dropped without a word.
+        unknown = [key for key in labels if key not in self.task_names]
+        if unknown:
+            raise ValueError(f"{what}: no task {', '.join(map(repr, unknown))} in this model; expected keys "
+                             f"{list(self.task_names)}")
+
     def _check_dataset(self, dataset):
         """Check a dataset's element spec against the model, one line naming what is wrong."""
         spec = dataset.element_spec
@@ -96,6 +104,8 @@ class FitArguments:
         images, labels = main[0], main[1]
         if images.shape.rank is not None and images.shape.rank >= 3:
             self._check_images_shape(images.shape[-3:])
+        if isinstance(labels, dict):
+            self._refuse_unknown_tasks("dataset: labels", labels)
         labels = labels if isinstance(labels, dict) else dict(zip(self.task_names, labels if isinstance(
             labels, (tuple, list)) else [labels]))
         for task in self.task_names:
